@@ -1,0 +1,65 @@
+import type { Participant } from '../lifecycle.js';
+
+/** A unit of background work (a job, a message being handled) that holds the drain open. */
+export interface Lease {
+  readonly name: string;
+  /** Idempotent. */
+  release(): void;
+  [Symbol.dispose](): void;
+}
+
+export interface Leases extends Participant {
+  lease(name: string): Lease;
+  /** Names of the leases held now. */
+  readonly held: readonly string[];
+}
+
+/** Work leases: the drain phase waits until every lease is released, or forces at its budget. */
+export function createLeases(): Leases {
+  const active = new Set<Lease>();
+  let onEmpty: (() => void) | undefined;
+
+  function lease(name: string): Lease {
+    let released = false;
+    const handle: Lease = {
+      name,
+      release() {
+        if (released) return;
+        released = true;
+        active.delete(handle);
+        if (active.size === 0) onEmpty?.();
+      },
+      [Symbol.dispose]() {
+        handle.release();
+      },
+    };
+    active.add(handle);
+    return handle;
+  }
+
+  return {
+    name: 'leases',
+    lease,
+    get held() {
+      return [...active].map((l) => l.name);
+    },
+    drain(ctx) {
+      if (active.size === 0) return;
+      return new Promise<void>((resolve) => {
+        const finish = (): void => {
+          onEmpty = undefined;
+          ctx.signal.removeEventListener('abort', abandon);
+          resolve();
+        };
+        const abandon = (): void => {
+          ctx.warn(`abandoned ${active.size} work lease(s): ${[...active].map((l) => l.name).join(', ')}`);
+          ctx.reportForced(active.size);
+          finish();
+        };
+        onEmpty = finish;
+        if (ctx.signal.aborted) abandon();
+        else ctx.signal.addEventListener('abort', abandon, { once: true });
+      });
+    },
+  };
+}

@@ -1,0 +1,345 @@
+/** The factory that wires the pure lifecycle to the edges: process, probes, servers, leases, hooks. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { WebSocketServer } from 'ws';
+import { createHttpDrainer, type ServerDrainer } from './drain/http.js';
+import { createLeases, type Lease } from './drain/leases.js';
+import type { DrainObserver } from './drain/observer.js';
+import { createRequestTracker } from './drain/requests.js';
+import { createWebSocketDrainer } from './drain/websocket.js';
+import { KubegraceError } from './errors.js';
+import {
+  createLifecycle,
+  errorText,
+  type Lifecycle,
+  type LifecycleEvents,
+  type Participant,
+  type PhaseContext,
+  type ShutdownRequest,
+  type ShutdownSummary,
+} from './lifecycle.js';
+import { createJsonLogger, silentLogger, type Logger } from './log.js';
+import { checkBudget, resolveSettings, type KubegraceSettings, type ResolvedSettings } from './options.js';
+import { createCheckSet, createEventLoopLagCheck, type Check } from './probes/checks.js';
+import { createProbeRoutes, type RouteHandler } from './probes/handler.js';
+import { createManagementServer, type ManagementServer } from './probes/server.js';
+import { exitProcess, installProcessHandlers, processEnv } from './process.js';
+import { createTrafficActivity } from './propagation/activity.js';
+import { createAdaptivePropagation, type PropagationConfirmation } from './propagation/adaptive.js';
+import { createFixedPropagation } from './propagation/fixed.js';
+
+type AnyServer = Parameters<typeof createHttpDrainer>[0];
+
+export interface KubegraceOptions extends KubegraceSettings {
+  /** Environment to read `KUBEGRACE_*` variables from. @default process.env */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Called once with the exit code when the shutdown is over. @default process.exit */
+  readonly exit?: (code: number) => void;
+  /** Install signal and uncaught-error handlers on `start()`. @default true */
+  readonly handleSignals?: boolean;
+  /** Where lifecycle logs go; `false` for none. @default JSON lines on stderr */
+  readonly logger?: Logger | false;
+  /** Receives connection and request events (metrics plug in here). */
+  readonly observer?: DrainObserver;
+}
+
+export interface HookOptions {
+  readonly name?: string;
+  /** This hook's own time limit. @default hookTimeoutMs */
+  readonly timeoutMs?: number;
+}
+
+export type Hook = (ctx: PhaseContext) => unknown;
+
+export interface Kubegrace {
+  readonly settings: ResolvedSettings;
+  readonly lifecycle: Lifecycle;
+  readonly state: Lifecycle['state'];
+  /** Probe routes, for hosting them elsewhere (`kubegrace/express`). */
+  readonly probeRoutes: ReadonlyMap<string, RouteHandler>;
+  /** Address of the management server once `start()` resolved. */
+  readonly managementAddress: AddressInfo | undefined;
+  /** Start the management server and install signal handlers. Idempotent. */
+  start(): Promise<void>;
+  /** The service is ready: `/readyz` and `/startupz` turn 200. */
+  ready(): void;
+  /** Drain this `node:http`, `node:https` or `node:http2` server on shutdown. */
+  attach(server: AnyServer, options?: { readonly name?: string }): () => void;
+  /** Close this `ws` server's clients with 1001 after the propagation wait. */
+  attachWebSocketServer(wss: WebSocketServer, options?: { readonly name?: string; readonly closeReason?: string }): () => void;
+  /** Hold the drain open until `release()`: background jobs, queue messages. */
+  lease(name: string): Lease;
+  /** Runs in the `unready` phase: stop consumers, stop taking jobs. */
+  beforeShutdown(hook: Hook, options?: HookOptions): () => void;
+  /** Runs in the `drain` phase, alongside the server drain. */
+  onDrain(hook: Hook, options?: HookOptions): () => void;
+  /** Runs in the `cleanup` phase, last registered first: close pools, flush. */
+  onShutdown(hook: Hook, options?: HookOptions): () => void;
+  addParticipant(participant: Participant): () => void;
+  addReadinessCheck(name: string, check: Check): () => void;
+  addLivenessCheck(name: string, check: Check): () => void;
+  /** Another condition the adaptive propagation wait must see before it ends. */
+  addPropagationConfirmation(confirmation: PropagationConfirmation): () => void;
+  /** Add a route to the management server (exact path; query strings ignored). */
+  addManagementRoute(path: string, handler: RouteHandler): () => void;
+  /** For middleware: count a request in flight; true when it was already answered (503 during drain). */
+  trackRequest(
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+  ): boolean;
+  shutdown(trigger?: string, request?: ShutdownRequest): Promise<ShutdownSummary>;
+  /** An unrecoverable error: liveness fails, a short shutdown runs, the exit code is `exitCodes.fatal`. */
+  fatal(error: unknown): Promise<ShutdownSummary>;
+  on<E extends keyof LifecycleEvents>(event: E, listener: (payload: LifecycleEvents[E]) => void): () => void;
+  /** Abrupt teardown without exiting: stop the management server, remove handlers and listeners. */
+  destroy(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const OWN_OPTIONS = ['env', 'exit', 'handleSignals', 'logger', 'observer'];
+
+export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
+  const settings = resolveSettings(options, options.env ?? processEnv(), OWN_OPTIONS);
+  const logger =
+    options.logger === false
+      ? silentLogger
+      : (options.logger ?? createJsonLogger((line) => process.stderr.write(line)));
+  if (options.exit !== undefined && typeof options.exit !== 'function') {
+    throw new KubegraceError(
+      'ERR_KUBEGRACE_INVALID_OPTION',
+      `exit must be a function (code: number) => void, received ${typeof options.exit}`,
+    );
+  }
+  const budgetWarning = checkBudget(settings);
+  if (budgetWarning) logger.warn(budgetWarning, { code: 'ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE' });
+
+  const propagation = settings.propagation;
+  const lifecycle = createLifecycle({
+    budgets: {
+      unready: settings.unreadyTimeoutMs,
+      propagate: propagation.strategy === 'fixed' ? propagation.delayMs : propagation.maxMs,
+      drain: settings.drain.timeoutMs,
+      cleanup: settings.cleanupTimeoutMs,
+    },
+    gracePeriodMs: settings.gracePeriodSeconds * 1000,
+    safetyMarginMs: settings.safetyMarginMs,
+    fatalTimeoutMs: settings.fatalTimeoutMs,
+    exitCodes: settings.exitCodes,
+    exit: (code) => {
+      teardown();
+      (options.exit ?? exitProcess)(code);
+    },
+  });
+
+  const shuttingDown = (): boolean => lifecycle.state === 'draining' || lifecycle.state === 'stopped';
+  const draining = (): boolean =>
+    lifecycle.state === 'stopped' ||
+    (lifecycle.state === 'draining' && lifecycle.phase !== 'unready' && lifecycle.phase !== 'propagate');
+
+  const activity = createTrafficActivity();
+  const tracker = createRequestTracker({
+    isShuttingDown: shuttingDown,
+    isDraining: draining,
+    rejectDuringDrain: settings.drain.rejectDuringDrain,
+    retryAfterSeconds: settings.drain.retryAfterSeconds,
+    ...(options.observer ? { observer: options.observer } : {}),
+  });
+  lifecycle.register({
+    name: 'requests',
+    unready: () => tracker.shutdownStarted(),
+    drain: (ctx) => tracker.idle(ctx.signal),
+  });
+
+  const confirmations = new Set<PropagationConfirmation>();
+  lifecycle.register(
+    propagation.strategy === 'fixed'
+      ? createFixedPropagation(propagation.delayMs)
+      : createAdaptivePropagation({
+          quietPeriodMs: propagation.quietPeriodMs,
+          minMs: propagation.minMs,
+          maxMs: propagation.maxMs,
+          activity,
+          confirmations: () => [...confirmations],
+        }),
+  );
+
+  const leases = createLeases();
+  lifecycle.register(leases);
+
+  const readiness = createCheckSet();
+  const liveness = createCheckSet();
+  const lag = settings.probes.eventLoopLagMs > 0 ? createEventLoopLagCheck(settings.probes.eventLoopLagMs) : undefined;
+  if (lag) liveness.add('eventLoopLag', lag.check);
+  const probeRoutes = createProbeRoutes({
+    lifecycle,
+    readiness,
+    liveness,
+    checkTimeoutMs: settings.probes.checkTimeoutMs,
+    details: settings.probes.details,
+    readinessUntil: settings.probes.readinessUntil,
+  });
+  const management: ManagementServer | undefined = settings.probes.enabled
+    ? createManagementServer({ port: settings.probes.port, host: settings.probes.host, routes: probeRoutes })
+    : undefined;
+
+  const detachers = new Set<() => void>();
+  let uninstall: (() => void) | undefined;
+  let starting: Promise<void> | undefined;
+
+  lifecycle.on('state', ({ state, previous }) => logger.info(`state ${state}`, { state, previous }));
+  lifecycle.on('phase', ({ phase, status, durationMs }) => {
+    if (status === 'end') logger.info(`phase ${phase} done`, { phase, durationMs });
+  });
+  lifecycle.on('warning', ({ message }) => logger.warn(message));
+  lifecycle.on('shutdown', (summary) => {
+    const fields = {
+      trigger: summary.trigger,
+      outcome: summary.outcome,
+      exitCode: summary.exitCode,
+      durationMs: summary.durationMs,
+      phases: summary.phases,
+      forced: summary.forced,
+      failures: summary.failures.map((f) => ({
+        name: f.name,
+        phase: f.phase,
+        status: f.status,
+        ...(f.error === undefined ? {} : { error: errorText(f.error) }),
+      })),
+      ...(summary.fatalError === undefined ? {} : { fatalError: errorText(summary.fatalError) }),
+    };
+    (summary.outcome === 'clean' ? logger.info : logger.warn)('shutdown complete', fields);
+  });
+
+  function teardown(): void {
+    uninstall?.();
+    uninstall = undefined;
+    lag?.stop();
+    void management?.close();
+  }
+
+  function hook(phase: 'unready' | 'drain' | 'cleanup', label: string) {
+    return (fn: Hook, hookOptions: HookOptions = {}): () => void => {
+      if (typeof fn !== 'function') {
+        throw new KubegraceError(
+          'ERR_KUBEGRACE_INVALID_OPTION',
+          `${label} hook must be a function, received ${typeof fn}`,
+        );
+      }
+      const timeoutMs = hookOptions.timeoutMs ?? settings.hookTimeoutMs;
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
+        throw new KubegraceError(
+          'ERR_KUBEGRACE_INVALID_OPTION',
+          `${label} timeoutMs must be a non-negative integer (ms), received ${String(timeoutMs)}`,
+        );
+      }
+      return lifecycle.register({ name: hookOptions.name ?? (fn.name || label), timeoutMs, [phase]: fn });
+    };
+  }
+
+  function attach(server: AnyServer, attachOptions: { readonly name?: string } = {}): () => void {
+    if (typeof (server as { on?: unknown }).on !== 'function' || !('listen' in server)) {
+      throw new KubegraceError(
+        'ERR_KUBEGRACE_UNSUPPORTED_SERVER',
+        'attach(server) takes a node:http, node:https or node:http2 server',
+      );
+    }
+    const drainer: ServerDrainer = createHttpDrainer(server, {
+      name: attachOptions.name ?? 'http',
+      tracker,
+      activity,
+      ...(options.observer ? { observer: options.observer } : {}),
+    });
+    return keep(drainer, drainer.detach);
+  }
+
+  function attachWebSocketServer(
+    wss: WebSocketServer,
+    wsOptions: { readonly name?: string; readonly closeReason?: string } = {},
+  ): () => void {
+    const drainer = createWebSocketDrainer(wss, {
+      name: wsOptions.name ?? 'websocket',
+      ...(wsOptions.closeReason === undefined ? {} : { closeReason: wsOptions.closeReason }),
+      ...(options.observer ? { observer: options.observer } : {}),
+    });
+    return keep(drainer, drainer.detach);
+  }
+
+  function keep(participant: Participant, detach: () => void): () => void {
+    const unregister = lifecycle.register(participant);
+    const remove = (): void => {
+      unregister();
+      detach();
+      detachers.delete(remove);
+    };
+    detachers.add(remove);
+    return remove;
+  }
+
+  async function start(): Promise<void> {
+    starting ??= (async () => {
+      if (options.handleSignals !== false) {
+        uninstall = installProcessHandlers({
+          signals: settings.signals,
+          secondSignal: settings.secondSignal,
+          catchErrors: settings.catchErrors,
+          onSignal: (signal) => void lifecycle.shutdown(signal),
+          onSecondSignal: (signal, code) => lifecycle.forceExit(code, `second ${signal}`),
+          onFatal: (error) => void lifecycle.fatal(error),
+        });
+      }
+      if (management) {
+        const address = await management.listen();
+        logger.info('management server listening', { port: address.port, address: address.address });
+      }
+    })();
+    return starting;
+  }
+
+  async function destroy(): Promise<void> {
+    for (const remove of [...detachers]) remove();
+    uninstall?.();
+    uninstall = undefined;
+    lag?.stop();
+    await management?.close();
+  }
+
+  return {
+    settings,
+    lifecycle,
+    get state() {
+      return lifecycle.state;
+    },
+    probeRoutes,
+    get managementAddress() {
+      return management?.address;
+    },
+    start,
+    ready: () => lifecycle.ready(),
+    attach,
+    attachWebSocketServer,
+    lease: (name) => leases.lease(name),
+    beforeShutdown: hook('unready', 'beforeShutdown'),
+    onDrain: hook('drain', 'onDrain'),
+    onShutdown: hook('cleanup', 'onShutdown'),
+    addParticipant: (participant) => lifecycle.register(participant),
+    addReadinessCheck: (name, check) => readiness.add(name, check),
+    addLivenessCheck: (name, check) => liveness.add(name, check),
+    addPropagationConfirmation(confirmation) {
+      confirmations.add(confirmation);
+      return () => confirmations.delete(confirmation);
+    },
+    addManagementRoute(path, handler) {
+      if (!management) {
+        throw new KubegraceError('ERR_KUBEGRACE_INVALID_STATE', 'the management server is disabled (probes.enabled: false)');
+      }
+      return management.addRoute(path, handler);
+    },
+    trackRequest: (req, res) => tracker.track(req, res),
+    shutdown: (trigger, request) => lifecycle.shutdown(trigger, request),
+    fatal: (error) => lifecycle.fatal(error),
+    on: (event, listener) => lifecycle.on(event, listener),
+    destroy,
+    [Symbol.asyncDispose]: destroy,
+  };
+}

@@ -1,0 +1,404 @@
+/**
+ * The state machine and phase runner. Pure: no sockets, no `process`, no Kubernetes. Edges plug in
+ * as participants and receive an AbortSignal that fires at their budget or the global deadline.
+ */
+import { KubegraceError } from './errors.js';
+
+export type LifecycleState = 'starting' | 'ready' | 'draining' | 'stopped';
+export const PHASES = ['unready', 'propagate', 'drain', 'cleanup', 'exit'] as const;
+export type PhaseName = (typeof PHASES)[number];
+export type ShutdownOutcome = 'clean' | 'deadline' | 'forced' | 'failed';
+
+export interface PhaseContext {
+  readonly phase: PhaseName;
+  /** Fires at this participant's time limit, the phase budget or the global deadline. */
+  readonly signal: AbortSignal;
+  /** What started the shutdown: a signal name, `prestop`, `deletion`, `manual`, `fatal`. */
+  readonly trigger: string;
+  /** Epoch ms after which nothing may run (kill time minus the safety margin). */
+  readonly deadline: number;
+  /** Count something this participant had to cut short (connections destroyed, leases abandoned). */
+  reportForced(count: number): void;
+  warn(message: string): void;
+  /** The shutdown's result so far; set in the `exit` phase only. */
+  readonly summary: ShutdownSummary | undefined;
+}
+
+type PhaseFn = (ctx: PhaseContext) => unknown;
+
+/** Anything that takes part in a shutdown: a drainer, a registry, a user hook. */
+export interface Participant {
+  readonly name: string;
+  /** This participant's own time limit in each phase; the phase budget applies as well. */
+  readonly timeoutMs?: number;
+  /** Called when the lifecycle becomes ready (register in a registry, start heartbeats). */
+  readonly ready?: () => unknown;
+  readonly unready?: PhaseFn;
+  readonly propagate?: PhaseFn;
+  readonly drain?: PhaseFn;
+  readonly cleanup?: PhaseFn;
+  readonly exit?: PhaseFn;
+}
+
+export interface ParticipantResult {
+  readonly name: string;
+  readonly phase: PhaseName;
+  readonly status: 'ok' | 'error' | 'timeout';
+  readonly durationMs: number;
+  readonly error?: unknown;
+}
+
+export interface ShutdownSummary {
+  readonly trigger: string;
+  readonly outcome: ShutdownOutcome;
+  readonly exitCode: number;
+  /** Epoch ms when the shutdown began. */
+  readonly startedAt: number;
+  /** Epoch ms of the deadline in force at the end. */
+  readonly deadlineAt: number;
+  /** From the start to the beginning of the exit phase. */
+  readonly durationMs: number;
+  /** Duration of each phase that ran, in ms. */
+  readonly phases: Partial<Record<PhaseName, number>>;
+  /** Connections, streams or leases cut short. */
+  readonly forced: number;
+  /** Participants that threw or overran, by phase. */
+  readonly failures: readonly ParticipantResult[];
+  readonly fatalError?: unknown;
+}
+
+export interface LifecycleEvents {
+  state: { readonly state: LifecycleState; readonly previous: LifecycleState };
+  phase: { readonly phase: PhaseName; readonly status: 'start' | 'end'; readonly durationMs: number };
+  participant: ParticipantResult;
+  warning: { readonly message: string };
+  shutdown: ShutdownSummary;
+}
+
+export interface LifecycleOptions {
+  /** Budget of each phase in ms; `exit` defaults to what is left until the deadline. */
+  readonly budgets: Readonly<Record<Exclude<PhaseName, 'exit'>, number>>;
+  readonly gracePeriodMs: number;
+  readonly safetyMarginMs: number;
+  readonly fatalTimeoutMs: number;
+  readonly exitCodes: { readonly clean: number; readonly incomplete: number; readonly fatal: number };
+  /** Called once, with the exit code, when the shutdown is over. */
+  readonly exit: (code: number) => void;
+  readonly now?: () => number;
+}
+
+export interface ShutdownRequest {
+  /** Epoch ms when the kubelet began terminating (preStop start); defaults to now. */
+  readonly terminationStartedAt?: number;
+}
+
+export interface Lifecycle {
+  readonly state: LifecycleState;
+  /** The shutdown phase running now, if any. */
+  readonly phase: PhaseName | undefined;
+  /** False after `fatal`. */
+  readonly live: boolean;
+  /** True once `ready()` was called. */
+  readonly started: boolean;
+  /** Epoch ms of the deadline, once a shutdown began. */
+  readonly deadline: number | undefined;
+  ready(): void;
+  register(participant: Participant): () => void;
+  shutdown(trigger?: string, request?: ShutdownRequest): Promise<ShutdownSummary>;
+  fatal(error: unknown): Promise<ShutdownSummary>;
+  /** Move the deadline earlier when a better kill time is known (never later). */
+  tightenDeadline(killAt: number): void;
+  /** Leave now: a second signal. Emits the summary (outcome `forced`) and exits with `code`. */
+  forceExit(code: number, reason: string): void;
+  on<E extends keyof LifecycleEvents>(event: E, listener: (payload: LifecycleEvents[E]) => void): () => void;
+}
+
+const NOT_FAILURE_PHASES: ReadonlySet<PhaseName> = new Set(['propagate']);
+
+export function createLifecycle(options: LifecycleOptions): Lifecycle {
+  const now = options.now ?? Date.now;
+  const participants: Participant[] = [];
+  const listeners = new Map<keyof LifecycleEvents, Set<(payload: never) => void>>();
+  let state: LifecycleState = 'starting';
+  let phase: PhaseName | undefined;
+  let live = true;
+  let started = false;
+  let fatalError: { error: unknown } | undefined;
+  let running: Promise<ShutdownSummary> | undefined;
+  let exited = false;
+
+  let deadlineAt: number | undefined;
+  let deadlineTimer: NodeJS.Timeout | undefined;
+  const deadlineController = new AbortController();
+
+  function emit<E extends keyof LifecycleEvents>(event: E, payload: LifecycleEvents[E]): void {
+    for (const listener of listeners.get(event) ?? []) {
+      try {
+        (listener as (p: LifecycleEvents[E]) => void)(payload);
+      } catch {
+        // A listener's failure must not break the shutdown.
+      }
+    }
+  }
+
+  function setState(next: LifecycleState): void {
+    if (next === state) return;
+    const previous = state;
+    state = next;
+    emit('state', { state, previous });
+  }
+
+  function armDeadline(at: number): void {
+    deadlineAt = at;
+    clearTimeout(deadlineTimer);
+    const wait = at - now();
+    if (wait <= 0) {
+      deadlineController.abort(new KubegraceError('ERR_KUBEGRACE_INVALID_STATE', 'deadline reached'));
+      return;
+    }
+    deadlineTimer = setTimeout(() => armDeadline(at), wait);
+    deadlineTimer.unref();
+  }
+
+  function on<E extends keyof LifecycleEvents>(
+    event: E,
+    listener: (payload: LifecycleEvents[E]) => void,
+  ): () => void {
+    let set = listeners.get(event);
+    if (!set) listeners.set(event, (set = new Set()));
+    set.add(listener as (payload: never) => void);
+    return () => set.delete(listener as (payload: never) => void);
+  }
+
+  function register(participant: Participant): () => void {
+    participants.push(participant);
+    if (state === 'ready' && participant.ready) callReady(participant);
+    return () => {
+      const index = participants.indexOf(participant);
+      if (index !== -1) participants.splice(index, 1);
+    };
+  }
+
+  function callReady(participant: Participant): void {
+    Promise.resolve()
+      .then(() => participant.ready?.())
+      .catch((error: unknown) => {
+        emit('warning', { message: `${participant.name}: ready failed: ${errorText(error)}` });
+      });
+  }
+
+  function ready(): void {
+    if (state !== 'starting') return;
+    started = true;
+    setState('ready');
+    for (const p of [...participants]) if (p.ready) callReady(p);
+  }
+
+  let forced = 0;
+  let shutdownStartedAt: number | undefined;
+  let shutdownTrigger = 'manual';
+  let summary: ShutdownSummary | undefined;
+  const failures: ParticipantResult[] = [];
+  const phaseDurations: Partial<Record<PhaseName, number>> = {};
+
+  async function runParticipant(
+    participant: Participant,
+    fn: PhaseFn,
+    current: PhaseName,
+    phaseSignal: AbortSignal,
+    trigger: string,
+  ): Promise<ParticipantResult> {
+    const start = now();
+    const signal =
+      participant.timeoutMs === undefined
+        ? phaseSignal
+        : AbortSignal.any([phaseSignal, AbortSignal.timeout(Math.max(0, participant.timeoutMs))]);
+    const ctx: PhaseContext = {
+      phase: current,
+      signal,
+      trigger,
+      deadline: deadlineAt ?? now(),
+      reportForced: (count) => {
+        if (count > 0) forced += count;
+      },
+      warn: (message) => emit('warning', { message: `${participant.name}: ${message}` }),
+      summary,
+    };
+    // Abort handlers get one turn of the event loop to finish (force-close, report) before the
+    // participant counts as having overrun.
+    let onAbort: (() => void) | undefined;
+    const overrun = new Promise<'timeout'>((resolve) => {
+      onAbort = () => setImmediate(() => resolve('timeout'));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const work = Promise.resolve()
+      .then(() => fn(ctx))
+      .then(
+        () => ({ status: 'ok' as const }),
+        (error: unknown) => ({ status: 'error' as const, error }),
+      );
+    const outcome = await Promise.race([work, overrun]);
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+    const result: ParticipantResult =
+      outcome === 'timeout'
+        ? { name: participant.name, phase: current, status: 'timeout', durationMs: now() - start }
+        : { name: participant.name, phase: current, durationMs: now() - start, ...outcome };
+    emit('participant', result);
+    if (result.status !== 'ok') {
+      if (NOT_FAILURE_PHASES.has(current)) {
+        emit('warning', { message: `${participant.name}: ${current} ${describeResult(result)}` });
+      } else {
+        failures.push(result);
+      }
+    }
+    return result;
+  }
+
+  async function runPhase(current: PhaseName, budgetMs: number, trigger: string): Promise<void> {
+    phase = current;
+    const start = now();
+    emit('phase', { phase: current, status: 'start', durationMs: 0 });
+    const phaseController = new AbortController();
+    const budgetTimer = setTimeout(() => phaseController.abort(), Math.max(0, budgetMs));
+    budgetTimer.unref();
+    const signal = AbortSignal.any([phaseController.signal, deadlineController.signal]);
+    const members = participants.filter((p) => typeof p[current] === 'function');
+    try {
+      if (current === 'cleanup') {
+        // Cleanup hooks undo setup: last registered, first closed; one at a time.
+        for (const p of members.reverse()) {
+          await runParticipant(p, p[current] as PhaseFn, current, signal, trigger);
+        }
+      } else {
+        await Promise.all(members.map((p) => runParticipant(p, p[current] as PhaseFn, current, signal, trigger)));
+      }
+    } finally {
+      clearTimeout(budgetTimer);
+      phaseController.abort();
+    }
+    const durationMs = now() - start;
+    phaseDurations[current] = durationMs;
+    emit('phase', { phase: current, status: 'end', durationMs });
+  }
+
+  function outcomeSoFar(): ShutdownOutcome {
+    if (deadlineController.signal.aborted) return 'deadline';
+    if (failures.length > 0) return 'failed';
+    if (forced > 0) return 'forced';
+    return 'clean';
+  }
+
+  function buildSummary(trigger: string, startedAt: number, outcome: ShutdownOutcome): ShutdownSummary {
+    const codes = options.exitCodes;
+    const exitCode = fatalError ? codes.fatal : outcome === 'clean' ? codes.clean : codes.incomplete;
+    return {
+      trigger,
+      outcome,
+      exitCode,
+      startedAt,
+      deadlineAt: deadlineAt ?? startedAt,
+      durationMs: now() - startedAt,
+      phases: { ...phaseDurations },
+      forced,
+      failures: [...failures],
+      ...(fatalError ? { fatalError: fatalError.error } : {}),
+    };
+  }
+
+  function finish(final: ShutdownSummary): void {
+    if (exited) return;
+    exited = true;
+    phase = undefined;
+    clearTimeout(deadlineTimer);
+    setState('stopped');
+    emit('shutdown', final);
+    options.exit(final.exitCode);
+  }
+
+  async function run(trigger: string, request: ShutdownRequest, skipPropagation: boolean): Promise<ShutdownSummary> {
+    const startedAt = now();
+    shutdownStartedAt = startedAt;
+    shutdownTrigger = trigger;
+    const killAt = (request.terminationStartedAt ?? startedAt) + options.gracePeriodMs;
+    armDeadline(killAt - options.safetyMarginMs);
+    setState('draining');
+    const budgets = options.budgets;
+    await runPhase('unready', budgets.unready, trigger);
+    await runPhase('propagate', skipPropagation ? 0 : budgets.propagate, trigger);
+    await runPhase('drain', budgets.drain, trigger);
+    await runPhase('cleanup', budgets.cleanup, trigger);
+    summary = buildSummary(trigger, startedAt, outcomeSoFar());
+    if (!exited) await runPhase('exit', Math.max(0, (deadlineAt ?? now()) - now()), trigger);
+    const final = { ...summary, phases: { ...phaseDurations } };
+    finish(final);
+    return final;
+  }
+
+  function shutdown(trigger = 'manual', request: ShutdownRequest = {}): Promise<ShutdownSummary> {
+    running ??= run(trigger, request, trigger === 'fatal');
+    return running;
+  }
+
+  function fatal(error: unknown): Promise<ShutdownSummary> {
+    fatalError ??= { error };
+    live = false;
+    emit('warning', { message: `fatal: ${errorText(error)}` });
+    const fatalDeadline = now() + options.fatalTimeoutMs;
+    if (running) {
+      tightenDeadline(fatalDeadline + options.safetyMarginMs);
+      return running;
+    }
+    const result = shutdown('fatal');
+    tightenDeadline(fatalDeadline + options.safetyMarginMs);
+    return result;
+  }
+
+  function tightenDeadline(killAt: number): void {
+    const at = killAt - options.safetyMarginMs;
+    if (deadlineAt === undefined || at < deadlineAt) armDeadline(at);
+  }
+
+  function forceExit(code: number, reason: string): void {
+    if (exited) return;
+    emit('warning', { message: `forced exit: ${reason}` });
+    const base = summary ?? buildSummary(shutdownTrigger, shutdownStartedAt ?? now(), 'forced');
+    finish({ ...base, outcome: 'forced', exitCode: code, phases: { ...phaseDurations } });
+  }
+
+  return {
+    get state() {
+      return state;
+    },
+    get phase() {
+      return phase;
+    },
+    get live() {
+      return live;
+    },
+    get started() {
+      return started;
+    },
+    get deadline() {
+      return deadlineAt;
+    },
+    ready,
+    register,
+    shutdown,
+    fatal,
+    tightenDeadline,
+    forceExit,
+    on,
+  };
+}
+
+function describeResult(result: ParticipantResult): string {
+  return result.status === 'timeout'
+    ? `overran its budget after ${result.durationMs} ms`
+    : `failed: ${errorText(result.error)}`;
+}
+
+export function errorText(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}

@@ -1,0 +1,376 @@
+import { invalidOption, KubegraceError } from './errors.js';
+
+/** Durations are milliseconds, except where a Kubernetes field in seconds is mirrored. */
+export interface PropagationOptions {
+  /**
+   * `adaptive`: wait until no new connection arrived for `quietPeriodMs`, bounded by `minMs` and
+   * `maxMs` (and, in a cluster, until the EndpointSlices show this pod removed). `fixed`: wait `delayMs`.
+   * @default 'adaptive'
+   */
+  readonly strategy?: 'adaptive' | 'fixed';
+  /** Fixed strategy: how long to keep serving after readiness fails. @default 5000 */
+  readonly delayMs?: number;
+  /** Adaptive strategy: no new connection for this long means traffic has moved away. @default 1000 */
+  readonly quietPeriodMs?: number;
+  /** Adaptive strategy: never end the propagation wait earlier than this. @default 0 */
+  readonly minMs?: number;
+  /** Adaptive strategy: never wait longer than this; also the phase budget. @default 10000 */
+  readonly maxMs?: number;
+}
+
+export interface DrainOptions {
+  /** Budget of the drain phase; what is still open then is closed by force. @default 10000 */
+  readonly timeoutMs?: number;
+  /**
+   * Answer requests that arrive during the drain phase (on connections still open) with
+   * 503 and `Retry-After` instead of serving them. @default false
+   */
+  readonly rejectDuringDrain?: boolean;
+  /** `Retry-After` seconds sent with those 503s. @default 1 */
+  readonly retryAfterSeconds?: number;
+}
+
+export interface ProbeOptions {
+  /** Serve `/livez`, `/readyz`, `/startupz` on a management port of their own. @default true */
+  readonly enabled?: boolean;
+  /** Management port; 0 picks a free one. @default 9000 */
+  readonly port?: number;
+  /** Address to listen on; `''` is every interface, IPv4 and IPv6. @default '' */
+  readonly host?: string;
+  /** Time limit of each readiness or liveness check. @default 1000 */
+  readonly checkTimeoutMs?: number;
+  /** Include each check's result in probe bodies. @default false */
+  readonly details?: boolean;
+  /**
+   * When `/readyz` turns 503: `shutdown` (at once, the default) or `drain` (keep 200 through the
+   * propagation wait, so kube-proxy's fallback to terminating endpoints still applies).
+   * @default 'shutdown'
+   */
+  readonly readinessUntil?: 'shutdown' | 'drain';
+  /** Fail liveness when the event loop lags more than this; 0 turns the check off. @default 0 */
+  readonly eventLoopLagMs?: number;
+}
+
+export interface ExitCodeOptions {
+  /** Shutdown finished with nothing forced and every hook done. @default 0 */
+  readonly clean?: number;
+  /** Deadline reached, connections forced closed, or a hook failed. @default 1 */
+  readonly incomplete?: number;
+  /** `fatal(error)` was called. @default 70 */
+  readonly fatal?: number;
+}
+
+/** All plain-value options. Every field is optional; `defaults` holds the values used otherwise. */
+export interface KubegraceSettings {
+  /** Mirrors `terminationGracePeriodSeconds`. Env `KUBEGRACE_GRACE_PERIOD_SECONDS`. @default 30 */
+  readonly gracePeriodSeconds?: number;
+  /**
+   * Seconds a preStop `sleep` holds SIGTERM back: the kubelet's clock started that long before the
+   * signal arrived. @default 0
+   */
+  readonly preStopSleepSeconds?: number;
+  /** Leave this much before the kubelet's kill time. @default 1000 */
+  readonly safetyMarginMs?: number;
+  /** What to do when the phase budgets add up to more than the grace period. @default 'error' */
+  readonly budgetCheck?: 'error' | 'warn' | 'off';
+  /** Budget of the unready phase (readiness flip, deregistration, `beforeShutdown` hooks). @default 2000 */
+  readonly unreadyTimeoutMs?: number;
+  readonly propagation?: PropagationOptions;
+  readonly drain?: DrainOptions;
+  /** Budget of the cleanup phase (`onShutdown` hooks, in reverse order). @default 5000 */
+  readonly cleanupTimeoutMs?: number;
+  /** Default time limit of one hook. @default 5000 */
+  readonly hookTimeoutMs?: number;
+  /** Budget of `fatal(error)`: a short shutdown without the propagation wait. @default 5000 */
+  readonly fatalTimeoutMs?: number;
+  readonly probes?: ProbeOptions;
+  /** Signals that start a shutdown. @default ['SIGTERM', 'SIGINT'] */
+  readonly signals?: readonly NodeJS.Signals[];
+  /** A second signal while shutting down: `force` exits at once (128 + signal number), `ignore`. @default 'force' */
+  readonly secondSignal?: 'force' | 'ignore';
+  /** Treat `uncaughtException` and `unhandledRejection` as `fatal(error)`. @default true */
+  readonly catchErrors?: boolean;
+  readonly exitCodes?: ExitCodeOptions;
+}
+
+type Kind =
+  | { readonly type: 'ms' }
+  | { readonly type: 'seconds' }
+  | { readonly type: 'port' }
+  | { readonly type: 'exit-code' }
+  | { readonly type: 'boolean' }
+  | { readonly type: 'string' }
+  | { readonly type: 'enum'; readonly values: readonly string[] }
+  | { readonly type: 'signals' };
+
+/** One plain-value setting: its path, kind, default, environment variable and description. */
+export interface SettingSpec {
+  readonly path: string;
+  readonly kind: Kind;
+  readonly default: unknown;
+  readonly env: string;
+  readonly description: string;
+}
+
+const ms = { type: 'ms' } as const;
+
+function spec(path: string, kind: Kind, value: unknown, description: string, env?: string): SettingSpec {
+  const derived = `KUBEGRACE_${path.replace(/\./g, '_').replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}`;
+  return { path, kind, default: value, env: env ?? derived, description };
+}
+
+/** The single source of truth for defaults, environment variables and validation. */
+export const settingSpecs: readonly SettingSpec[] = [
+  spec('gracePeriodSeconds', { type: 'seconds' }, 30, 'mirrors terminationGracePeriodSeconds'),
+  spec('preStopSleepSeconds', { type: 'seconds' }, 0, 'preStop sleep that holds SIGTERM back'),
+  spec('safetyMarginMs', ms, 1000, 'leave this long before the kill time'),
+  spec('budgetCheck', { type: 'enum', values: ['error', 'warn', 'off'] }, 'error', 'phase budgets vs grace period'),
+  spec('unreadyTimeoutMs', ms, 2000, 'budget of the unready phase'),
+  spec('propagation.strategy', { type: 'enum', values: ['adaptive', 'fixed'] }, 'adaptive', 'propagation strategy'),
+  spec('propagation.delayMs', ms, 5000, 'fixed strategy: wait'),
+  spec('propagation.quietPeriodMs', ms, 1000, 'adaptive: no new connection for this long'),
+  spec('propagation.minMs', ms, 0, 'adaptive: shortest wait'),
+  spec('propagation.maxMs', ms, 10000, 'adaptive: longest wait'),
+  spec('drain.timeoutMs', ms, 10000, 'budget of the drain phase'),
+  spec('drain.rejectDuringDrain', { type: 'boolean' }, false, '503 + Retry-After during drain'),
+  spec('drain.retryAfterSeconds', { type: 'seconds' }, 1, 'Retry-After of those 503s'),
+  spec('cleanupTimeoutMs', ms, 5000, 'budget of the cleanup phase'),
+  spec('hookTimeoutMs', ms, 5000, 'default time limit of one hook'),
+  spec('fatalTimeoutMs', ms, 5000, 'budget of fatal(error)'),
+  spec('probes.enabled', { type: 'boolean' }, true, 'serve probes on the management port'),
+  spec('probes.port', { type: 'port' }, 9000, 'management port (0: any free port)'),
+  spec('probes.host', { type: 'string' }, '', "listen address ('' = all, IPv4 and IPv6)"),
+  spec('probes.checkTimeoutMs', ms, 1000, 'time limit of each check'),
+  spec('probes.details', { type: 'boolean' }, false, 'check results in probe bodies'),
+  spec('probes.readinessUntil', { type: 'enum', values: ['shutdown', 'drain'] }, 'shutdown', '/readyz turns 503 at'),
+  spec('probes.eventLoopLagMs', ms, 0, 'liveness fails above this lag (0: off)'),
+  spec('signals', { type: 'signals' }, ['SIGTERM', 'SIGINT'], 'signals that start a shutdown'),
+  spec('secondSignal', { type: 'enum', values: ['force', 'ignore'] }, 'force', 'second signal while shutting down'),
+  spec('catchErrors', { type: 'boolean' }, true, 'uncaught errors run fatal(error)'),
+  spec('exitCodes.clean', { type: 'exit-code' }, 0, 'exit code of a clean shutdown'),
+  spec('exitCodes.incomplete', { type: 'exit-code' }, 1, 'deadline, forced closes or failed hook'),
+  spec('exitCodes.fatal', { type: 'exit-code' }, 70, 'exit code after fatal(error)'),
+];
+
+/** Every option resolved: nothing optional. */
+export interface ResolvedSettings {
+  readonly gracePeriodSeconds: number;
+  readonly preStopSleepSeconds: number;
+  readonly safetyMarginMs: number;
+  readonly budgetCheck: 'error' | 'warn' | 'off';
+  readonly unreadyTimeoutMs: number;
+  readonly propagation: Required<PropagationOptions>;
+  readonly drain: Required<DrainOptions>;
+  readonly cleanupTimeoutMs: number;
+  readonly hookTimeoutMs: number;
+  readonly fatalTimeoutMs: number;
+  readonly probes: Required<ProbeOptions>;
+  readonly signals: readonly NodeJS.Signals[];
+  readonly secondSignal: 'force' | 'ignore';
+  readonly catchErrors: boolean;
+  readonly exitCodes: Required<ExitCodeOptions>;
+}
+
+/** The defaults, as one object. README tables and `--help` are checked against it by a test. */
+export const defaults: ResolvedSettings = deepFreeze(
+  settingSpecs.reduce<Record<string, unknown>>((out, s) => setPath(out, s.path, s.default), {}),
+) as unknown as ResolvedSettings;
+
+const KNOWN_SIGNALS = new Set(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']);
+
+/**
+ * Resolve settings: explicit option, then `KUBEGRACE_*` environment variable, then default.
+ * Throws `ERR_KUBEGRACE_INVALID_OPTION` naming the option (or variable), what was expected and what came.
+ */
+export function resolveSettings(
+  options: KubegraceSettings = {},
+  env: Readonly<Record<string, string | undefined>> = {},
+  extraKeys: readonly string[] = [],
+): ResolvedSettings {
+  rejectUnknown(options as Record<string, unknown>, '', new Set(extraKeys));
+  const out: Record<string, unknown> = {};
+  for (const s of settingSpecs) {
+    const explicit = getPath(options as Record<string, unknown>, s.path);
+    let value: unknown;
+    if (explicit !== undefined) {
+      value = validate(s, explicit, s.path);
+    } else if (env[s.env] !== undefined && env[s.env] !== '') {
+      value = validate(s, parseEnv(s, env[s.env] as string), s.env, env[s.env]);
+    } else {
+      value = s.default;
+    }
+    setPath(out, s.path, value);
+  }
+  const resolved = out as unknown as ResolvedSettings;
+  const p = resolved.propagation;
+  if (p.minMs > p.maxMs) {
+    throw new KubegraceError(
+      'ERR_KUBEGRACE_INVALID_OPTION',
+      `propagation.minMs must be at most propagation.maxMs (${p.maxMs}), received ${p.minMs}`,
+    );
+  }
+  if (resolved.gracePeriodSeconds <= 0) {
+    throw invalidOption('gracePeriodSeconds', 'a positive number of seconds', resolved.gracePeriodSeconds);
+  }
+  return deepFreeze(out) as unknown as ResolvedSettings;
+}
+
+const EXPECTED: Record<Kind['type'], string> = {
+  ms: 'a non-negative integer (ms)',
+  seconds: 'a non-negative integer (seconds)',
+  port: 'an integer port from 0 to 65535',
+  'exit-code': 'an integer exit code from 0 to 255',
+  boolean: 'true or false',
+  string: 'a string',
+  enum: '',
+  signals: 'a non-empty list of signal names',
+};
+
+function validate(s: SettingSpec, value: unknown, name: string, raw?: string): unknown {
+  const shown = raw ?? value;
+  const fail = (expected: string): never => {
+    throw invalidOption(name, expected, shown);
+  };
+  const integerIn = (min: number, max: number): number =>
+    typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max
+      ? value
+      : fail(EXPECTED[s.kind.type]);
+  switch (s.kind.type) {
+    case 'ms':
+    case 'seconds':
+      return integerIn(0, 2_147_483_647);
+    case 'port':
+      return integerIn(0, 65535);
+    case 'exit-code':
+      return integerIn(0, 255);
+    case 'boolean':
+      return typeof value === 'boolean' ? value : fail(EXPECTED.boolean);
+    case 'string':
+      return typeof value === 'string' ? value : fail(EXPECTED.string);
+    case 'enum': {
+      const values = s.kind.values;
+      return typeof value === 'string' && values.includes(value)
+        ? value
+        : fail(`one of ${values.map((v) => `'${v}'`).join(', ')}`);
+    }
+    case 'signals': {
+      const ok =
+        Array.isArray(value) &&
+        value.length > 0 &&
+        value.every((v) => typeof v === 'string' && KNOWN_SIGNALS.has(v));
+      return ok
+        ? Object.freeze([...(value as string[])])
+        : fail(`a non-empty list of ${[...KNOWN_SIGNALS].join(', ')}`);
+    }
+  }
+}
+
+function parseEnv(s: SettingSpec, raw: string): unknown {
+  const text = raw.trim();
+  switch (s.kind.type) {
+    case 'ms':
+    case 'seconds':
+    case 'port':
+    case 'exit-code':
+      return /^-?\d+$/.test(text) ? Number(text) : text;
+    case 'boolean':
+      return text === 'true' || text === '1' ? true : text === 'false' || text === '0' ? false : text;
+    case 'signals':
+      return text.split(',').map((v) => v.trim());
+    default:
+      return text;
+  }
+}
+
+function rejectUnknown(value: Record<string, unknown>, prefix: string, extra: ReadonlySet<string>): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidOption(prefix === '' ? 'options' : prefix.slice(0, -1), 'an object', value);
+  }
+  for (const key of Object.keys(value)) {
+    const path = prefix + key;
+    if (extra.has(path)) continue;
+    const leaf = settingSpecs.some((s) => s.path === path);
+    const branch = settingSpecs.some((s) => s.path.startsWith(`${path}.`));
+    if (branch && value[key] !== undefined) {
+      rejectUnknown(value[key] as Record<string, unknown>, `${path}.`, extra);
+    } else if (!leaf && !branch) {
+      throw new KubegraceError('ERR_KUBEGRACE_INVALID_OPTION', `${path} is not a kubegrace option`);
+    }
+  }
+}
+
+function getPath(obj: Record<string, unknown>, path: string): unknown {
+  let cur: unknown = obj;
+  for (const key of path.split('.')) {
+    if (typeof cur !== 'object' || cur === null) return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return cur;
+}
+
+function setPath(obj: Record<string, unknown>, path: string, value: unknown): Record<string, unknown> {
+  const keys = path.split('.');
+  let cur = obj;
+  for (const key of keys.slice(0, -1)) {
+    cur = (cur[key] ??= {}) as Record<string, unknown>;
+  }
+  cur[keys[keys.length - 1] as string] = value;
+  return obj;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** One term of the shutdown budget, for the start-up check and `kubegrace check`. */
+export interface BudgetTerm {
+  readonly name: string;
+  readonly ms: number;
+  readonly option: string;
+}
+
+/** The phases' worst case, term by term, against the grace period. */
+export function shutdownBudget(settings: ResolvedSettings): {
+  readonly terms: readonly BudgetTerm[];
+  readonly totalMs: number;
+  readonly graceMs: number;
+} {
+  const p = settings.propagation;
+  const terms: BudgetTerm[] = [
+    { name: 'preStop sleep', ms: settings.preStopSleepSeconds * 1000, option: 'preStopSleepSeconds' },
+    { name: 'unready', ms: settings.unreadyTimeoutMs, option: 'unreadyTimeoutMs' },
+    p.strategy === 'fixed'
+      ? { name: 'propagation (fixed)', ms: p.delayMs, option: 'propagation.delayMs' }
+      : { name: 'propagation max', ms: p.maxMs, option: 'propagation.maxMs' },
+    { name: 'drain', ms: settings.drain.timeoutMs, option: 'drain.timeoutMs' },
+    { name: 'cleanup', ms: settings.cleanupTimeoutMs, option: 'cleanupTimeoutMs' },
+    { name: 'safety margin', ms: settings.safetyMarginMs, option: 'safetyMarginMs' },
+  ];
+  return {
+    terms,
+    totalMs: terms.reduce((sum, t) => sum + t.ms, 0),
+    graceMs: settings.gracePeriodSeconds * 1000,
+  };
+}
+
+/** Throws (or returns the message, for `warn`) when the budget does not fit the grace period. */
+export function checkBudget(settings: ResolvedSettings): string | undefined {
+  if (settings.budgetCheck === 'off') return undefined;
+  const { terms, totalMs, graceMs } = shutdownBudget(settings);
+  if (totalMs <= graceMs) return undefined;
+  const breakdown = terms
+    .filter((t) => t.ms > 0)
+    .map((t) => `${t.name} ${t.ms} ms (${t.option})`)
+    .join(' + ');
+  const message =
+    `shutdown budget ${totalMs} ms exceeds the grace period ${graceMs} ms ` +
+    `(gracePeriodSeconds / KUBEGRACE_GRACE_PERIOD_SECONDS): ${breakdown} = ${totalMs} ms. ` +
+    `Raise terminationGracePeriodSeconds to at least ${Math.ceil(totalMs / 1000)} s and set ` +
+    `KUBEGRACE_GRACE_PERIOD_SECONDS to match, or shorten the largest terms.`;
+  if (settings.budgetCheck === 'warn') return message;
+  throw new KubegraceError('ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE', message);
+}
