@@ -156,8 +156,9 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
       deadlineController.abort(new KubegraceError('ERR_KUBEGRACE_INVALID_STATE', 'deadline reached'));
       return;
     }
+    // Deliberately not unref'd: while a shutdown runs, the process must not end silently with 0
+    // because a hook awaits a promise that holds no handle (terminus' silent exit).
     deadlineTimer = setTimeout(() => armDeadline(at), wait);
-    deadlineTimer.unref();
   }
 
   function on<E extends keyof LifecycleEvents>(
@@ -261,7 +262,6 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     emit('phase', { phase: current, status: 'start', durationMs: 0 });
     const phaseController = new AbortController();
     const budgetTimer = setTimeout(() => phaseController.abort(), Math.max(0, budgetMs));
-    budgetTimer.unref();
     const signal = AbortSignal.any([phaseController.signal, deadlineController.signal]);
     const members = participants.filter((p) => typeof p[current] === 'function');
     try {

@@ -1,0 +1,277 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { createLifecycle, type LifecycleOptions, type PhaseName } from '../src/lifecycle.js';
+
+function setup(overrides: Partial<LifecycleOptions> = {}) {
+  const exits: number[] = [];
+  const lifecycle = createLifecycle({
+    budgets: { unready: 500, propagate: 500, drain: 500, cleanup: 500 },
+    gracePeriodMs: 10_000,
+    safetyMarginMs: 100,
+    fatalTimeoutMs: 1000,
+    exitCodes: { clean: 0, incomplete: 1, fatal: 70 },
+    exit: (code) => exits.push(code),
+    ...overrides,
+  });
+  return { lifecycle, exits };
+}
+
+describe('lifecycle', () => {
+  it('moves starting → ready → draining → stopped and emits each state', async () => {
+    const { lifecycle, exits } = setup();
+    const states: string[] = [];
+    lifecycle.on('state', ({ state }) => states.push(state));
+    assert.equal(lifecycle.state, 'starting');
+    assert.equal(lifecycle.started, false);
+    lifecycle.ready();
+    assert.equal(lifecycle.started, true);
+    const done = lifecycle.shutdown('SIGTERM');
+    assert.equal(lifecycle.state, 'draining', 'draining is entered synchronously');
+    const summary = await done;
+    assert.deepEqual(states, ['ready', 'draining', 'stopped']);
+    assert.equal(summary.outcome, 'clean');
+    assert.equal(summary.exitCode, 0);
+    assert.equal(summary.trigger, 'SIGTERM');
+    assert.deepEqual(exits, [0]);
+  });
+
+  it('runs the phases in order and gives every participant a signal and the deadline', async () => {
+    const { lifecycle } = setup();
+    const seen: string[] = [];
+    const record = (name: string) => (ctx: { phase: PhaseName; signal: AbortSignal; deadline: number }) => {
+      assert.ok(ctx.signal instanceof AbortSignal);
+      assert.ok(ctx.deadline > Date.now());
+      seen.push(`${name}:${ctx.phase}`);
+    };
+    lifecycle.register({
+      name: 'a',
+      unready: record('a'),
+      propagate: record('a'),
+      drain: record('a'),
+      cleanup: record('a'),
+      exit: record('a'),
+    });
+    const summary = await lifecycle.shutdown();
+    assert.deepEqual(seen, ['a:unready', 'a:propagate', 'a:drain', 'a:cleanup', 'a:exit']);
+    assert.deepEqual(Object.keys(summary.phases), ['unready', 'propagate', 'drain', 'cleanup', 'exit']);
+  });
+
+  it('returns the same promise to every caller and exits once', async () => {
+    const { lifecycle, exits } = setup();
+    const first = lifecycle.shutdown('SIGTERM');
+    const second = lifecycle.shutdown('SIGINT');
+    assert.equal(first, second);
+    const summary = await first;
+    assert.equal(summary.trigger, 'SIGTERM');
+    await lifecycle.shutdown();
+    assert.deepEqual(exits, [0]);
+  });
+
+  it('runs cleanup hooks one at a time, last registered first', async () => {
+    const { lifecycle } = setup();
+    const order: string[] = [];
+    let running = 0;
+    for (const name of ['db', 'cache', 'queue']) {
+      lifecycle.register({
+        name,
+        async cleanup() {
+          running += 1;
+          assert.equal(running, 1, 'cleanup hooks must not overlap');
+          await delay(20);
+          order.push(name);
+          running -= 1;
+        },
+      });
+    }
+    await lifecycle.shutdown();
+    assert.deepEqual(order, ['queue', 'cache', 'db']);
+  });
+
+  it('cuts a hanging hook at its own timeout, keeps going, and reports failed with exit 1', async () => {
+    const { lifecycle, exits } = setup();
+    let aborted = false;
+    let laterRan = false;
+    lifecycle.register({
+      name: 'hangs',
+      timeoutMs: 100,
+      unready: (ctx) =>
+        new Promise(() => {
+          ctx.signal.addEventListener('abort', () => (aborted = true));
+        }),
+    });
+    lifecycle.register({ name: 'later', cleanup: () => void (laterRan = true) });
+    const start = Date.now();
+    const summary = await lifecycle.shutdown();
+    const unreadyMs = summary.phases.unready ?? -1;
+    assert.ok(unreadyMs >= 95 && unreadyMs < 450, `unready took ${unreadyMs} ms, expected ~100`);
+    assert.ok(Date.now() - start < 2000);
+    assert.equal(aborted, true, 'the hook saw its signal abort');
+    assert.equal(laterRan, true, 'a failed hook does not skip later phases');
+    assert.equal(summary.outcome, 'failed');
+    assert.equal(summary.failures[0]?.name, 'hangs');
+    assert.equal(summary.failures[0]?.status, 'timeout');
+    assert.deepEqual(exits, [1]);
+  });
+
+  it('records a throwing hook as failed without skipping the rest of its phase', async () => {
+    const { lifecycle } = setup();
+    let otherRan = false;
+    lifecycle.register({
+      name: 'throws',
+      cleanup: () => {
+        throw new Error('boom');
+      },
+    });
+    lifecycle.register({ name: 'other', cleanup: () => void (otherRan = true) });
+    const summary = await lifecycle.shutdown();
+    assert.equal(otherRan, true);
+    assert.equal(summary.outcome, 'failed');
+    assert.equal(summary.failures[0]?.status, 'error');
+    assert.match(String(summary.failures[0]?.error), /boom/);
+  });
+
+  it('never waits past the deadline for a participant that ignores its signal', async () => {
+    const { lifecycle, exits } = setup({
+      gracePeriodMs: 700,
+      safetyMarginMs: 200,
+      budgets: { unready: 5000, propagate: 5000, drain: 5000, cleanup: 5000 },
+    });
+    lifecycle.register({ name: 'deaf', drain: () => new Promise(() => {}) });
+    lifecycle.register({ name: 'deaf-cleanup', cleanup: () => new Promise(() => {}) });
+    const start = Date.now();
+    const summary = await lifecycle.shutdown();
+    const took = Date.now() - start;
+    assert.ok(took >= 480 && took < 700, `shutdown took ${took} ms; deadline was 500 ms, kill at 700 ms`);
+    assert.equal(summary.outcome, 'deadline');
+    assert.equal(summary.exitCode, 1);
+    assert.deepEqual(exits, [1]);
+  });
+
+  it('counts the kill time from terminationStartedAt (time a preStop hook already used)', async () => {
+    const { lifecycle } = setup({ gracePeriodMs: 5000, safetyMarginMs: 500 });
+    const startedAt = Date.now() - 2000;
+    let deadline = 0;
+    lifecycle.register({ name: 'peek', unready: (ctx) => void (deadline = ctx.deadline) });
+    await lifecycle.shutdown('SIGTERM', { terminationStartedAt: startedAt });
+    assert.equal(deadline, startedAt + 5000 - 500);
+  });
+
+  it('tightens the deadline, never loosens it', async () => {
+    const { lifecycle } = setup({ budgets: { unready: 5000, propagate: 5000, drain: 5000, cleanup: 5000 } });
+    lifecycle.register({ name: 'slow', drain: (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)) });
+    const done = lifecycle.shutdown();
+    const original = lifecycle.deadline ?? 0;
+    lifecycle.tightenDeadline(Date.now() + 1_000_000);
+    assert.equal(lifecycle.deadline, original, 'a later kill time is ignored');
+    lifecycle.tightenDeadline(Date.now() + 300);
+    assert.ok((lifecycle.deadline ?? Infinity) < original);
+    const start = Date.now();
+    const summary = await done;
+    assert.ok(Date.now() - start < 1000);
+    assert.equal(summary.outcome, 'deadline');
+  });
+
+  it('counts what participants force and reports outcome forced', async () => {
+    const { lifecycle, exits } = setup();
+    lifecycle.register({ name: 'sockets', drain: (ctx) => ctx.reportForced(3) });
+    const summary = await lifecycle.shutdown();
+    assert.equal(summary.forced, 3);
+    assert.equal(summary.outcome, 'forced');
+    assert.deepEqual(exits, [1]);
+  });
+
+  it('lets an abort handler finish its force-close before the participant counts as overrun', async () => {
+    const { lifecycle } = setup({ budgets: { unready: 500, propagate: 500, drain: 100, cleanup: 500 } });
+    lifecycle.register({
+      name: 'drainer',
+      drain: (ctx) =>
+        new Promise<void>((resolve) => {
+          ctx.signal.addEventListener('abort', () => {
+            ctx.reportForced(2);
+            resolve();
+          });
+        }),
+    });
+    const summary = await lifecycle.shutdown();
+    assert.equal(summary.outcome, 'forced');
+    assert.equal(summary.failures.length, 0, 'resolved in its abort handler, so not a failure');
+  });
+
+  it('a propagation wait that reaches its budget is a warning, not a failure', async () => {
+    const { lifecycle } = setup({ budgets: { unready: 500, propagate: 100, drain: 500, cleanup: 500 } });
+    const warnings: string[] = [];
+    lifecycle.on('warning', ({ message }) => warnings.push(message));
+    lifecycle.register({ name: 'strategy', propagate: () => new Promise(() => {}) });
+    const summary = await lifecycle.shutdown();
+    assert.equal(summary.outcome, 'clean');
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', /strategy: propagate overran/);
+  });
+
+  it('fatal fails liveness, skips the propagation wait and exits with the fatal code', async () => {
+    const { lifecycle, exits } = setup({ budgets: { unready: 500, propagate: 5000, drain: 500, cleanup: 500 } });
+    let propagated = false;
+    lifecycle.register({ name: 'strategy', propagate: () => delay(3000).then(() => (propagated = true)) });
+    lifecycle.ready();
+    const start = Date.now();
+    const summary = await lifecycle.fatal(new Error('db gone'));
+    assert.ok(Date.now() - start < 1000);
+    assert.equal(propagated, false);
+    assert.equal(lifecycle.live, false);
+    assert.equal(summary.exitCode, 70);
+    assert.equal(summary.trigger, 'fatal');
+    assert.match(String(summary.fatalError), /db gone/);
+    assert.deepEqual(exits, [70]);
+  });
+
+  it('fatal during a shutdown shortens the deadline to the fatal budget and exits 70', async () => {
+    const { lifecycle, exits } = setup({
+      fatalTimeoutMs: 300,
+      budgets: { unready: 500, propagate: 500, drain: 5000, cleanup: 500 },
+    });
+    lifecycle.register({ name: 'slow', drain: (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)) });
+    const done = lifecycle.shutdown('SIGTERM');
+    await delay(50);
+    const start = Date.now();
+    void lifecycle.fatal(new Error('late'));
+    const summary = await done;
+    assert.ok(Date.now() - start < 900, `fatal shutdown took ${Date.now() - start} ms`);
+    assert.deepEqual(exits, [70]);
+    assert.equal(summary.exitCode, 70);
+  });
+
+  it('forceExit leaves at once with the given code and outcome forced', async () => {
+    const { lifecycle, exits } = setup();
+    const summaries: string[] = [];
+    lifecycle.on('shutdown', (s) => summaries.push(s.outcome));
+    lifecycle.register({ name: 'slow', drain: () => delay(2000) });
+    const done = lifecycle.shutdown('SIGTERM');
+    await delay(30);
+    lifecycle.forceExit(143, 'second SIGTERM');
+    assert.deepEqual(exits, [143]);
+    assert.deepEqual(summaries, ['forced']);
+    assert.equal(lifecycle.state, 'stopped');
+    await done;
+    assert.deepEqual(exits, [143], 'the running shutdown does not exit a second time');
+  });
+
+  it('calls ready() of participants, including ones registered after ready', async () => {
+    const { lifecycle } = setup();
+    const calls: string[] = [];
+    lifecycle.register({ name: 'early', ready: () => void calls.push('early') });
+    lifecycle.ready();
+    lifecycle.register({ name: 'late', ready: () => void calls.push('late') });
+    await delay(5);
+    assert.deepEqual(calls.sort(), ['early', 'late']);
+  });
+
+  it('an unregistered participant takes no part', async () => {
+    const { lifecycle } = setup();
+    let ran = false;
+    const off = lifecycle.register({ name: 'gone', drain: () => void (ran = true) });
+    off();
+    await lifecycle.shutdown();
+    assert.equal(ran, false);
+  });
+});

@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { KubegraceError } from '../src/errors.js';
+import {
+  checkBudget,
+  defaults,
+  resolveSettings,
+  settingSpecs,
+  shutdownBudget,
+  type KubegraceSettings,
+} from '../src/options.js';
+
+const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
+  ['gracePeriodSeconds', -1, /^gracePeriodSeconds must be a non-negative integer \(seconds\), received -1$/],
+  ['gracePeriodSeconds', 0, /^gracePeriodSeconds must be a positive number of seconds, received 0$/],
+  ['gracePeriodSeconds', '30', /^gracePeriodSeconds must be .*, received "30"$/],
+  ['preStopSleepSeconds', 1.5, /^preStopSleepSeconds must be a non-negative integer \(seconds\), received 1.5$/],
+  ['safetyMarginMs', -5, /^safetyMarginMs must be a non-negative integer \(ms\), received -5$/],
+  ['budgetCheck', 'loud', /^budgetCheck must be one of 'error', 'warn', 'off', received "loud"$/],
+  ['unreadyTimeoutMs', Number.NaN, /^unreadyTimeoutMs must be a non-negative integer \(ms\), received NaN$/],
+  ['propagation.strategy', 'smart', /^propagation.strategy must be one of 'adaptive', 'fixed', received "smart"$/],
+  ['propagation.delayMs', null, /^propagation.delayMs must be a non-negative integer \(ms\), received null$/],
+  ['propagation.quietPeriodMs', -1, /^propagation.quietPeriodMs must be a non-negative integer \(ms\), received -1$/],
+  ['propagation.minMs', Infinity, /^propagation.minMs must be a non-negative integer \(ms\), received Infinity$/],
+  ['propagation.maxMs', '10s', /^propagation.maxMs must be a non-negative integer \(ms\), received "10s"$/],
+  ['drain.timeoutMs', -1, /^drain.timeoutMs must be a non-negative integer \(ms\), received -1$/],
+  ['drain.rejectDuringDrain', 'yes', /^drain.rejectDuringDrain must be true or false, received "yes"$/],
+  ['drain.retryAfterSeconds', -2, /^drain.retryAfterSeconds must be a non-negative integer \(seconds\), received -2$/],
+  ['cleanupTimeoutMs', 1.1, /^cleanupTimeoutMs must be a non-negative integer \(ms\), received 1.1$/],
+  ['hookTimeoutMs', [], /^hookTimeoutMs must be a non-negative integer \(ms\), received an array of length 0$/],
+  ['fatalTimeoutMs', {}, /^fatalTimeoutMs must be a non-negative integer \(ms\), received an object$/],
+  ['probes.enabled', 1, /^probes.enabled must be true or false, received 1$/],
+  ['probes.port', 70000, /^probes.port must be an integer port from 0 to 65535, received 70000$/],
+  ['probes.host', 127, /^probes.host must be a string, received 127$/],
+  ['probes.checkTimeoutMs', -1, /^probes.checkTimeoutMs must be a non-negative integer \(ms\), received -1$/],
+  ['probes.details', 'no', /^probes.details must be true or false, received "no"$/],
+  ['probes.readinessUntil', 'never', /^probes.readinessUntil must be one of 'shutdown', 'drain', received "never"$/],
+  ['probes.eventLoopLagMs', -1, /^probes.eventLoopLagMs must be a non-negative integer \(ms\), received -1$/],
+  ['signals', [], /^signals must be a non-empty list of SIGTERM, SIGINT, .*, received an array of length 0$/],
+  ['signals', ['SIGKILL'], /^signals must be a non-empty list of .*, received an array of length 1$/],
+  ['signals', 'SIGTERM', /^signals must be a non-empty list of .*, received "SIGTERM"$/],
+  ['secondSignal', 'panic', /^secondSignal must be one of 'force', 'ignore', received "panic"$/],
+  ['catchErrors', 'true', /^catchErrors must be true or false, received "true"$/],
+  ['exitCodes.clean', 256, /^exitCodes.clean must be an integer exit code from 0 to 255, received 256$/],
+  ['exitCodes.incomplete', -1, /^exitCodes.incomplete must be an integer exit code from 0 to 255, received -1$/],
+  ['exitCodes.fatal', 'x', /^exitCodes.fatal must be an integer exit code from 0 to 255, received "x"$/],
+];
+
+function withPath(path: string, value: unknown): KubegraceSettings {
+  const keys = path.split('.');
+  const root: Record<string, unknown> = {};
+  let cur = root;
+  for (const key of keys.slice(0, -1)) cur = (cur[key] = {}) as Record<string, unknown>;
+  cur[keys.at(-1) as string] = value;
+  return root as KubegraceSettings;
+}
+
+function throwsInvalid(fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof KubegraceError, 'a KubegraceError');
+    assert.equal(error.code, 'ERR_KUBEGRACE_INVALID_OPTION');
+    assert.match(error.message, message);
+    return true;
+  });
+}
+
+describe('options', () => {
+  it('has a spec, a default and an environment variable for every setting', () => {
+    assert.ok(settingSpecs.length >= 25);
+    const envs = new Set(settingSpecs.map((s) => s.env));
+    assert.equal(envs.size, settingSpecs.length, 'env names are unique');
+    for (const s of settingSpecs) assert.match(s.env, /^KUBEGRACE_[A-Z0-9_]+$/);
+    assert.equal(defaults.gracePeriodSeconds, 30);
+    assert.equal(defaults.propagation.strategy, 'adaptive');
+    assert.equal(defaults.probes.port, 9000);
+    assert.ok(Object.isFrozen(defaults) && Object.isFrozen(defaults.propagation));
+  });
+
+  it('resolves to the defaults when nothing is given', () => {
+    assert.deepEqual(resolveSettings({}, {}), defaults);
+  });
+
+  for (const [path, value, message] of invalidOptions) {
+    it(`rejects ${path} = ${String(JSON.stringify(value) ?? value)}`, () => {
+      throwsInvalid(() => resolveSettings(withPath(path, value), {}), message);
+    });
+  }
+
+  it('covers every setting in the invalid-option table', () => {
+    const covered = new Set(invalidOptions.map(([path]) => path));
+    for (const s of settingSpecs) assert.ok(covered.has(s.path), `no invalid-value test for ${s.path}`);
+  });
+
+  it('rejects unknown options by name, also nested', () => {
+    throwsInvalid(() => resolveSettings({ graceSeconds: 3 } as never, {}), /^graceSeconds is not a kubegrace option$/);
+    throwsInvalid(
+      () => resolveSettings({ drain: { timeout: 3 } } as never, {}),
+      /^drain.timeout is not a kubegrace option$/,
+    );
+    throwsInvalid(() => resolveSettings({ drain: 5 } as never, {}), /^drain must be an object, received 5$/);
+  });
+
+  it('rejects minMs above maxMs naming both', () => {
+    throwsInvalid(
+      () => resolveSettings({ propagation: { minMs: 5000, maxMs: 1000 } }, {}),
+      /^propagation.minMs must be at most propagation.maxMs \(1000\), received 5000$/,
+    );
+  });
+
+  it('reads KUBEGRACE_* variables, with explicit options taking precedence', () => {
+    const env = {
+      KUBEGRACE_GRACE_PERIOD_SECONDS: '45',
+      KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: '250',
+      KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+      KUBEGRACE_PROBES_DETAILS: 'true',
+      KUBEGRACE_SIGNALS: 'SIGTERM, SIGHUP',
+      KUBEGRACE_DRAIN_TIMEOUT_MS: '',
+    };
+    const s = resolveSettings({ propagation: { strategy: 'adaptive' } }, env);
+    assert.equal(s.gracePeriodSeconds, 45);
+    assert.equal(s.propagation.quietPeriodMs, 250);
+    assert.equal(s.propagation.strategy, 'adaptive', 'the option beats the variable');
+    assert.equal(s.probes.details, true);
+    assert.deepEqual(s.signals, ['SIGTERM', 'SIGHUP']);
+    assert.equal(s.drain.timeoutMs, defaults.drain.timeoutMs, 'an empty variable is unset');
+  });
+
+  it('names the environment variable and the raw text when a variable is invalid', () => {
+    throwsInvalid(
+      () => resolveSettings({}, { KUBEGRACE_GRACE_PERIOD_SECONDS: 'thirty' }),
+      /^KUBEGRACE_GRACE_PERIOD_SECONDS must be a non-negative integer \(seconds\), received "thirty"$/,
+    );
+    throwsInvalid(
+      () => resolveSettings({}, { KUBEGRACE_DRAIN_TIMEOUT_MS: '-3' }),
+      /^KUBEGRACE_DRAIN_TIMEOUT_MS must be a non-negative integer \(ms\), received "-3"$/,
+    );
+    throwsInvalid(
+      () => resolveSettings({}, { KUBEGRACE_PROBES_DETAILS: 'maybe' }),
+      /^KUBEGRACE_PROBES_DETAILS must be true or false, received "maybe"$/,
+    );
+  });
+
+  it('adds up the budget term by term', () => {
+    const { terms, totalMs, graceMs } = shutdownBudget(defaults);
+    assert.deepEqual(
+      terms.map((t) => t.option),
+      ['preStopSleepSeconds', 'unreadyTimeoutMs', 'propagation.maxMs', 'drain.timeoutMs', 'cleanupTimeoutMs', 'safetyMarginMs'],
+    );
+    assert.equal(totalMs, 0 + 2000 + 10000 + 10000 + 5000 + 1000);
+    assert.equal(graceMs, 30000);
+    assert.equal(checkBudget(defaults), undefined, 'the defaults fit the default grace period');
+  });
+
+  it('fails fast when the phases do not fit the grace period, naming every term and the fix', () => {
+    const settings = resolveSettings({ gracePeriodSeconds: 20, preStopSleepSeconds: 5 }, {});
+    assert.throws(
+      () => checkBudget(settings),
+      (error: unknown) => {
+        assert.ok(error instanceof KubegraceError);
+        assert.equal(error.code, 'ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE');
+        for (const part of [
+          'preStop sleep 5000 ms (preStopSleepSeconds)',
+          'unready 2000 ms (unreadyTimeoutMs)',
+          'propagation max 10000 ms (propagation.maxMs)',
+          'drain 10000 ms (drain.timeoutMs)',
+          'cleanup 5000 ms (cleanupTimeoutMs)',
+          'safety margin 1000 ms (safetyMarginMs)',
+          '= 33000 ms',
+          'grace period 20000 ms',
+          'at least 33 s',
+        ]) {
+          assert.ok(error.message.includes(part), `message lacks "${part}": ${error.message}`);
+        }
+        return true;
+      },
+    );
+    const fixed = resolveSettings({ gracePeriodSeconds: 20, propagation: { strategy: 'fixed', delayMs: 1000 } }, {});
+    assert.equal(checkBudget(fixed), undefined, 'the fixed strategy counts its delay, not maxMs');
+    const warn = resolveSettings({ gracePeriodSeconds: 10, budgetCheck: 'warn' }, {});
+    assert.match(checkBudget(warn) ?? '', /exceeds the grace period/);
+    assert.equal(checkBudget(resolveSettings({ gracePeriodSeconds: 1, budgetCheck: 'off' }, {})), undefined);
+  });
+});
