@@ -81,6 +81,8 @@ export interface Kubegrace {
   addLivenessCheck(name: string, check: Check): () => void;
   /** Another condition the adaptive propagation wait must see before it ends. */
   addPropagationConfirmation(confirmation: PropagationConfirmation): () => void;
+  /** Receive connection and request events from every attached server (metrics plug in here). */
+  addObserver(observer: DrainObserver): () => void;
   /** Add a route to the management server (exact path; query strings ignored). */
   addManagementRoute(path: string, handler: RouteHandler): () => void;
   /** For middleware: count a request in flight; true when it was already answered (503 during drain). */
@@ -138,12 +140,20 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     (lifecycle.state === 'draining' && lifecycle.phase !== 'unready' && lifecycle.phase !== 'propagate');
 
   const activity = createTrafficActivity();
+  const observers = new Set<DrainObserver>(options.observer ? [options.observer] : []);
+  // One observer handed to every drainer; it fans out to whatever was added, before or after attach.
+  const observer: DrainObserver = {
+    requestStarted: () => observers.forEach((o) => o.requestStarted?.()),
+    requestFinished: () => observers.forEach((o) => o.requestFinished?.()),
+    connectionOpened: (protocol) => observers.forEach((o) => o.connectionOpened?.(protocol)),
+    connectionClosed: (protocol, reason) => observers.forEach((o) => o.connectionClosed?.(protocol, reason)),
+  };
   const tracker = createRequestTracker({
     isShuttingDown: shuttingDown,
     isDraining: draining,
     rejectDuringDrain: settings.drain.rejectDuringDrain,
     retryAfterSeconds: settings.drain.retryAfterSeconds,
-    ...(options.observer ? { observer: options.observer } : {}),
+    observer,
   });
   lifecycle.register({
     name: 'requests',
@@ -248,7 +258,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       name: attachOptions.name ?? 'http',
       tracker,
       activity,
-      ...(options.observer ? { observer: options.observer } : {}),
+      observer,
     });
     return keep(drainer, drainer.detach);
   }
@@ -260,7 +270,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     const drainer = createWebSocketDrainer(wss, {
       name: wsOptions.name ?? 'websocket',
       ...(wsOptions.closeReason === undefined ? {} : { closeReason: wsOptions.closeReason }),
-      ...(options.observer ? { observer: options.observer } : {}),
+      observer,
     });
     return keep(drainer, drainer.detach);
   }
@@ -328,6 +338,10 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     addPropagationConfirmation(confirmation) {
       confirmations.add(confirmation);
       return () => confirmations.delete(confirmation);
+    },
+    addObserver(added) {
+      observers.add(added);
+      return () => observers.delete(added);
     },
     addManagementRoute(path, handler) {
       if (!management) {
