@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+// Runs the test suite with node's own test runner: `npm test [-- <paths|filters...> [--node-flags]]`.
+//
+// Node 20 does not expand globs in `node --test` arguments, so the files are found here:
+// every test/**/*.test.ts, sorted. Arguments narrow the set:
+//   - an existing directory  → the test files under it      (npm test -- test/drain)
+//   - an existing file       → that file                     (npm test -- test/lifecycle.test.ts)
+//   - anything else          → files whose path contains it  (npm test -- leases)
+//   - a --flag               → passed to node as is           (npm test -- --test-name-pattern=drain)
+// Environment:
+//   KUBEGRACE_TEST_NODE         another node binary to run the suite under (CI uses it for Node 26)
+//   KUBEGRACE_TEST_CONCURRENCY  test files run at once (default 2: the machines have 2 cores)
+//   KUBEGRACE_TEST_TIMEOUT      --test-timeout in ms (default 120000). Node 20 applies it to each test FILE
+//                               as a whole (a file's tests together must finish in it); Node 26 applies it to
+//                               each test. Either way a hung test fails instead of holding CI.
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { constants } from 'node:os';
+
+const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const testDir = join(root, 'test');
+
+/** Paths relative to the repo root with forward slashes, so filters and output read the same everywhere. */
+const toRel = (abs) => relative(root, abs).split(sep).join('/');
+
+function findTests(dir) {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (error) {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  }
+  const found = [];
+  for (const entry of entries) {
+    const abs = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name !== 'node_modules' && !entry.name.startsWith('.')) found.push(...findTests(abs));
+    } else if (entry.isFile() && entry.name.endsWith('.test.ts')) {
+      found.push(abs);
+    }
+  }
+  return found;
+}
+
+function positiveInt(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`run-tests: ${name} must be a positive integer, received ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const args = process.argv.slice(2);
+const nodeFlags = args.filter((a) => a.startsWith('--'));
+const selectors = args.filter((a) => !a.startsWith('--'));
+
+const all = findTests(testDir)
+  .map(toRel)
+  .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
+let files = all;
+if (selectors.length > 0) {
+  const chosen = new Set();
+  for (const selector of selectors) {
+    const abs = resolve(process.cwd(), selector);
+    let stat;
+    try {
+      stat = statSync(abs);
+    } catch {
+      stat = undefined;
+    }
+    let matches;
+    if (stat?.isDirectory()) {
+      const prefix = `${toRel(abs)}/`;
+      matches = all.filter((f) => f.startsWith(prefix) || toRel(abs) === '');
+    } else if (stat?.isFile()) {
+      matches = [toRel(abs)];
+    } else {
+      matches = all.filter((f) => f.includes(selector));
+    }
+    if (matches.length === 0) {
+      console.error(`run-tests: no test file matches ${JSON.stringify(selector)}`);
+      process.exit(1);
+    }
+    for (const m of matches) chosen.add(m);
+  }
+  files = [...chosen].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+if (files.length === 0) {
+  // A green run that ran nothing would hide a broken discovery; fail loudly instead.
+  console.error('run-tests: no test files found under test/ (expected test/**/*.test.ts)');
+  process.exit(1);
+}
+
+const nodeBin = process.env.KUBEGRACE_TEST_NODE || process.execPath;
+const concurrency = positiveInt('KUBEGRACE_TEST_CONCURRENCY', 2);
+const timeout = positiveInt('KUBEGRACE_TEST_TIMEOUT', 120_000);
+
+const flags = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`];
+// Node 20 prints TAP (`# pass N`, `# fail N`) when stdout is not a terminal; Node ≥ 23 prints the spec
+// format there. Ask for TAP explicitly off a terminal so CI logs read the same on every Node version.
+if (!process.stdout.isTTY && !nodeFlags.some((f) => f.startsWith('--test-reporter'))) {
+  flags.push('--test-reporter=tap');
+}
+flags.push(...nodeFlags);
+
+console.error(
+  `run-tests: ${files.length} file(s) under ${nodeBin} (${process.env.KUBEGRACE_TEST_NODE ? 'KUBEGRACE_TEST_NODE' : 'this node'}), concurrency ${concurrency}, timeout ${timeout} ms`,
+);
+
+const child = spawn(nodeBin, [...flags, ...files], { cwd: root, stdio: 'inherit' });
+
+// Pass Ctrl-C / SIGTERM on so the runner can stop its children; it decides the exit code.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => child.kill(signal));
+}
+
+child.on('error', (error) => {
+  console.error(`run-tests: could not start ${nodeBin}: ${error.message}`);
+  process.exit(1);
+});
+
+child.on('exit', (code, signal) => {
+  if (signal) {
+    console.error(`run-tests: test runner killed by ${signal}`);
+    process.exit(128 + (constants.signals[signal] ?? 0));
+  }
+  process.exit(code ?? 1);
+});
