@@ -35,6 +35,10 @@ export default tseslint.config(
           ],
         },
       ],
+      // House style: factories return closures whose methods work detached (`const { shutdown } = kg`,
+      // `keep(drainer, drainer.detach)`); this rule assumes class methods that need `this`.
+      // A user-supplied object (a Logger, say pino) may still need `this`: call its methods on it.
+      '@typescript-eslint/unbound-method': 'off',
       '@typescript-eslint/no-unused-vars': [
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_' },
