@@ -1,0 +1,158 @@
+/** `kubegrace demo`: flags, help text, and the run (live timeline or one JSON object). */
+import { defaults } from '../../options.js';
+import { choiceFlag, durationFlag, integerFlag, parseFlags, shareFlag } from './flags.js';
+import { killAllPods } from './pod.js';
+import { createLiveTimeline, describeScenario, formatComparison, formatSummary } from './report.js';
+import { runScenario, type ScenarioOptions, type ScenarioResult } from './run.js';
+
+export const demoDefaults = {
+  lagMs: 2000,
+  requestMs: 50,
+  longShare: 0,
+  longMs: 3000,
+  concurrency: 16,
+  newConnectionsPerSecond: 20,
+  strategy: defaults.propagation.strategy,
+  quietPeriodMs: defaults.propagation.quietPeriodMs,
+  delayMs: defaults.propagation.delayMs,
+  graceSeconds: 30,
+  replicas: 1,
+  warmupMs: 1000,
+  tailMs: 1000,
+} as const;
+
+export const demoHelp = `Usage: kubegrace demo [flags]
+
+Runs a real example service behind a kube-proxy-style endpoint table: keep-alive clients under
+load, a replacement pod started and ready, then SIGTERM to the old pod while its endpoint leaves
+the table only after the propagation lag. Prints a live timeline and a summary.
+
+Flags:
+  --lag <duration>           endpoint removal lags the SIGTERM by this (default ${demoDefaults.lagMs}ms)
+  --request <duration>       time each request takes on the server (default ${demoDefaults.requestMs}ms)
+  --long <duration>          time a long request takes (default ${demoDefaults.longMs}ms)
+  --long-share <share>       share of long requests, 0..1 or a percentage (default ${demoDefaults.longShare})
+  --concurrency <n>          keep-alive client loops (default ${demoDefaults.concurrency})
+  --new-conns <n>            new clients per second, each on a fresh connection (default ${demoDefaults.newConnectionsPerSecond})
+  --strategy <name>          propagation strategy: adaptive or fixed (default ${demoDefaults.strategy})
+  --quiet-period <duration>  adaptive: no new connection for this long (default ${demoDefaults.quietPeriodMs}ms)
+  --delay <duration>         fixed: keep serving this long (default ${demoDefaults.delayMs}ms)
+  --grace <seconds>          terminationGracePeriodSeconds: SIGKILL after this (default ${demoDefaults.graceSeconds})
+  --replicas <n>             old pods, replaced one after another (default ${demoDefaults.replicas})
+  --warmup <duration>        load before the first SIGTERM (default ${demoDefaults.warmupMs}ms)
+  --tail <duration>          load after the last old pod exited (default ${demoDefaults.tailMs}ms)
+  --compare naive            run the same scenario against a plain server.close() service too
+  --json                     print only the summary, as one JSON object
+  -h, --help                 this text
+
+Durations: 500, 500ms or 0.5s (a bare number is milliseconds).
+Exit code: 0 when the kubegrace service lost no request and exited 0, 1 otherwise, 2 for bad flags.
+`;
+
+const flagSpec = {
+  lag: { type: 'string' },
+  request: { type: 'string' },
+  long: { type: 'string' },
+  'long-share': { type: 'string' },
+  concurrency: { type: 'string' },
+  'new-conns': { type: 'string' },
+  strategy: { type: 'string' },
+  'quiet-period': { type: 'string' },
+  delay: { type: 'string' },
+  grace: { type: 'string' },
+  replicas: { type: 'string' },
+  warmup: { type: 'string' },
+  tail: { type: 'string' },
+  compare: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface DemoArgs {
+  readonly help: boolean;
+  readonly json: boolean;
+  readonly compare: 'naive' | undefined;
+  readonly scenario: Omit<ScenarioOptions, 'service'>;
+}
+
+export function parseDemoArgs(args: readonly string[]): DemoArgs {
+  const v = parseFlags('demo', args, flagSpec);
+  const d = demoDefaults;
+  const duration = (flag: keyof typeof v, fallback: number, maxMs: number): number => {
+    const raw = v[flag];
+    return typeof raw === 'string' ? durationFlag(flag, raw, maxMs) : fallback;
+  };
+  return {
+    help: v.help === true,
+    json: v.json === true,
+    compare: v.compare === undefined ? undefined : choiceFlag('compare', v.compare, ['naive'] as const),
+    scenario: {
+      replicas: v.replicas === undefined ? d.replicas : integerFlag('replicas', v.replicas, 1, 5),
+      lagMs: duration('lag', d.lagMs, 120_000),
+      requestMs: duration('request', d.requestMs, 60_000),
+      longMs: duration('long', d.longMs, 120_000),
+      longShare: v['long-share'] === undefined ? d.longShare : shareFlag('long-share', v['long-share']),
+      concurrency:
+        v.concurrency === undefined ? d.concurrency : integerFlag('concurrency', v.concurrency, 1, 512),
+      newConnectionsPerSecond:
+        v['new-conns'] === undefined
+          ? d.newConnectionsPerSecond
+          : integerFlag('new-conns', v['new-conns'], 0, 1000),
+      strategy:
+        v.strategy === undefined
+          ? d.strategy
+          : choiceFlag('strategy', v.strategy, ['adaptive', 'fixed'] as const),
+      quietPeriodMs: duration('quiet-period', d.quietPeriodMs, 60_000),
+      delayMs: duration('delay', d.delayMs, 120_000),
+      graceSeconds: v.grace === undefined ? d.graceSeconds : integerFlag('grace', v.grace, 1, 600, 's'),
+      warmupMs: duration('warmup', d.warmupMs, 30_000),
+      tailMs: duration('tail', d.tailMs, 30_000),
+    },
+  };
+}
+
+export interface CommandIo {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+/** Returns the exit code. */
+export async function demoCommand(args: readonly string[], io: CommandIo): Promise<number> {
+  const parsed = parseDemoArgs(args);
+  if (parsed.help) {
+    io.out(demoHelp.trimEnd());
+    return 0;
+  }
+  const services = parsed.compare ? (['kubegrace', parsed.compare] as const) : (['kubegrace'] as const);
+  const results: ScenarioResult[] = [];
+  try {
+    for (const service of services) {
+      const scenario: ScenarioOptions = { ...parsed.scenario, service };
+      if (parsed.json) {
+        results.push((await runScenario(scenario)).result);
+        continue;
+      }
+      const timeline = createLiveTimeline(io.out, `${service}: ${describeScenario(scenario)}`);
+      try {
+        io.out('');
+        results.push((await runScenario(scenario, timeline.onEvent)).result);
+      } finally {
+        timeline.close();
+      }
+      io.out('');
+      for (const line of formatSummary(results[results.length - 1] as ScenarioResult)) io.out(`  ${line}`);
+    }
+  } finally {
+    killAllPods();
+  }
+
+  const [ours, ...others] = results as [ScenarioResult, ...ScenarioResult[]];
+  if (parsed.json) {
+    const compare = Object.fromEntries(others.map((r) => [r.service, r]));
+    io.out(JSON.stringify(others.length > 0 ? { ...ours, compare } : ours));
+  } else if (others.length > 0) {
+    io.out('');
+    for (const line of formatComparison(results)) io.out(line);
+  }
+  return ours.failed === 0 && ours.exitCode === 0 ? 0 : 1;
+}

@@ -1,0 +1,243 @@
+/**
+ * One scenario: replicas behind the endpoint table, keep-alive load, a rolling update (each old pod
+ * replaced by a ready new one, then terminated with the endpoint removal lagging the SIGTERM), and
+ * the figures: failed requests by kind, and each old pod's exit time against the ideal.
+ */
+import { createEndpointTable } from './endpoint-table.js';
+import { preciseNow, startLoad, type Load, type RequestRecord } from './load.js';
+import { startPod, type Pod, type PodExit, type ServiceKind } from './pod.js';
+import type { TimedPodEvent } from './pod-events.js';
+
+export interface ScenarioOptions {
+  readonly service: ServiceKind;
+  /** Old pods; each is replaced and terminated in turn (maxSurge 1, maxUnavailable 0). */
+  readonly replicas: number;
+  /** Propagation lag: the endpoint leaves the table this long after the SIGTERM. */
+  readonly lagMs: number;
+  readonly requestMs: number;
+  /** Share (0..1) of requests that take `longMs`. */
+  readonly longShare: number;
+  readonly longMs: number;
+  readonly concurrency: number;
+  /** New clients per second, each on a fresh connection (connection churn). */
+  readonly newConnectionsPerSecond: number;
+  readonly strategy: 'adaptive' | 'fixed';
+  readonly quietPeriodMs: number;
+  /** Fixed strategy only. */
+  readonly delayMs: number;
+  readonly graceSeconds: number;
+  /** Load before the first SIGTERM, so pooled connections exist on every pod. */
+  readonly warmupMs: number;
+  /** Load after the last old pod exited. */
+  readonly tailMs: number;
+  readonly seed?: number;
+}
+
+export type RunEvent =
+  | { readonly type: 'pod'; readonly pod: string; readonly event: TimedPodEvent }
+  | { readonly type: 'ready'; readonly at: number; readonly pod: string }
+  | {
+      readonly type: 'endpoint';
+      readonly at: number;
+      readonly pod: string;
+      readonly change: 'added' | 'removed';
+    }
+  | { readonly type: 'sigterm'; readonly at: number; readonly pod: string }
+  | { readonly type: 'exit'; readonly pod: string; readonly exit: PodExit }
+  | { readonly type: 'load'; readonly at: number; readonly change: 'started' | 'stopped' }
+  | { readonly type: 'request'; readonly record: RequestRecord };
+
+export interface PodResult {
+  readonly pod: string;
+  /** SIGTERM to exit, measured here. */
+  readonly shutdownMs: number;
+  /** Earliest safe exit after the SIGTERM: max(lag, end of the last request that started before removal). */
+  readonly idealMs: number;
+  /** When the endpoint left the table, after the SIGTERM. */
+  readonly removedMs: number;
+  readonly exitCode: number;
+  readonly signal: string | null;
+  /** SIGKILLed at the grace period. */
+  readonly killed: boolean;
+  /** Phase durations from the service's own summary line (kubegrace only). */
+  readonly phases: Readonly<Record<string, number>>;
+  readonly outcome: string | undefined;
+  /** Requests this pod's sockets carried, and how many of them failed. */
+  readonly requests: number;
+  readonly failed: number;
+}
+
+export interface ScenarioResult {
+  readonly service: ServiceKind;
+  readonly scenario: ScenarioOptions;
+  readonly requests: number;
+  readonly failed: number;
+  /** Failed requests by kind. */
+  readonly failures: Readonly<Record<string, number>>;
+  /** Worst over the terminated pods: the first non-zero exit code, else 0. */
+  readonly exitCode: number;
+  /** Longest SIGTERM-to-exit over the terminated pods. */
+  readonly shutdownMs: number;
+  readonly idealMs: number;
+  /** Longest duration of each phase over the terminated pods. */
+  readonly phases: Readonly<Record<string, number>>;
+  readonly killed: boolean;
+  readonly pods: readonly PodResult[];
+  readonly durationMs: number;
+}
+
+export interface ScenarioRun {
+  readonly result: ScenarioResult;
+  readonly records: readonly RequestRecord[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function serviceEnv(options: ScenarioOptions): Record<string, string> {
+  if (options.service === 'naive') return {};
+  return {
+    KUBEGRACE_PROBES_PORT: '0',
+    KUBEGRACE_PROBES_HOST: '127.0.0.1',
+    KUBEGRACE_GRACE_PERIOD_SECONDS: String(options.graceSeconds),
+    KUBEGRACE_PROPAGATION_STRATEGY: options.strategy,
+    KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: String(options.quietPeriodMs),
+    KUBEGRACE_PROPAGATION_DELAY_MS: String(options.delayMs),
+    // A short --grace must still run the scenario; the deadline then shows what it costs.
+    KUBEGRACE_BUDGET_CHECK: 'warn',
+  };
+}
+
+export async function runScenario(
+  options: ScenarioOptions,
+  onEvent: (event: RunEvent) => void = () => {},
+): Promise<ScenarioRun> {
+  const startedAt = preciseNow();
+  const table = createEndpointTable();
+  const pods: Pod[] = [];
+  const removedAt = new Map<string, number>();
+  let load: Load | undefined;
+
+  table.on(({ type, endpoint, at }) => {
+    if (type === 'removed') removedAt.set(endpoint.name, at);
+    if (type !== 'removing') onEvent({ type: 'endpoint', at, pod: endpoint.name, change: type });
+  });
+
+  async function launch(name: string): Promise<Pod> {
+    const pod = await startPod({
+      name,
+      kind: options.service,
+      env: serviceEnv(options),
+      graceSeconds: options.graceSeconds,
+      onEvent: (event) => onEvent({ type: 'pod', pod: name, event }),
+    });
+    pods.push(pod);
+    // Only the kubelet's terminations are news; the harness's own teardown kills are not.
+    void pod.exited.then((exit) => {
+      if (pod.sigtermAt !== undefined) onEvent({ type: 'exit', pod: name, exit });
+    });
+    await pod.waitReady();
+    onEvent({ type: 'ready', at: preciseNow(), pod: name });
+    return pod;
+  }
+
+  try {
+    const old = await Promise.all(Array.from({ length: options.replicas }, (_, i) => launch(`old-${i + 1}`)));
+    for (const pod of old) table.add(pod.endpoint);
+
+    // The load bounds itself: even if a pod never exits, it stops after the worst case.
+    const longest = Math.max(options.requestMs, options.longShare > 0 ? options.longMs : 0);
+    load = startLoad({
+      agent: table.agent,
+      freshAgent: table.freshAgent,
+      newConnectionsPerSecond: options.newConnectionsPerSecond,
+      endpointOf: table.endpointOf,
+      concurrency: options.concurrency,
+      requestMs: options.requestMs,
+      longShare: options.longShare,
+      longMs: options.longMs,
+      maxDurationMs:
+        options.warmupMs + options.replicas * 15_000 + options.graceSeconds * 1000 + options.tailMs + longest,
+      ...(options.seed === undefined ? {} : { seed: options.seed }),
+      onRecord: (record) => onEvent({ type: 'request', record }),
+    });
+    onEvent({ type: 'load', at: preciseNow(), change: 'started' });
+    await sleep(options.warmupMs);
+
+    const terminations: Promise<unknown>[] = [];
+    for (const [index, pod] of old.entries()) {
+      const replacement = await launch(`new-${index + 1}`);
+      table.add(replacement.endpoint);
+      // The kubelet's SIGTERM and the control plane's endpoint removal start at the same moment.
+      const exit = pod.terminate();
+      onEvent({ type: 'sigterm', at: pod.sigtermAt ?? preciseNow(), pod: pod.name });
+      terminations.push(Promise.all([exit, table.remove(pod.endpoint, options.lagMs)]));
+    }
+    await Promise.all(terminations);
+    await sleep(options.tailMs);
+    await load.stop();
+    onEvent({ type: 'load', at: preciseNow(), change: 'stopped' });
+
+    const records = load.records;
+    const results: PodResult[] = [];
+    for (const pod of old) {
+      const exit = await pod.exited;
+      results.push(podResult(pod, exit, removedAt.get(pod.name) ?? exit.exitedAt, records));
+    }
+    return { result: summarize(options, results, records, preciseNow() - startedAt), records };
+  } finally {
+    load?.abort();
+    table.destroy();
+    for (const pod of pods) pod.kill();
+  }
+}
+
+function podResult(pod: Pod, exit: PodExit, removedAt: number, records: readonly RequestRecord[]): PodResult {
+  const sigtermAt = pod.sigtermAt ?? exit.exitedAt;
+  const served = records.filter((r) => r.endpoint === pod.name);
+  // Only answered requests count: a request cut short by the pod's death marks no work the pod had to do.
+  const lastEnd = served
+    .filter((r) => r.failure === undefined && r.startedAt < removedAt)
+    .reduce((latest, r) => Math.max(latest, r.endedAt), removedAt);
+  const summary = pod.events.find((e) => e.event === 'summary');
+  return {
+    pod: pod.name,
+    shutdownMs: Math.round(exit.exitedAt - sigtermAt),
+    idealMs: Math.round(Math.max(removedAt, lastEnd) - sigtermAt),
+    removedMs: Math.round(removedAt - sigtermAt),
+    exitCode: exit.exitCode,
+    signal: exit.signal,
+    killed: exit.killed,
+    phases: summary?.event === 'summary' ? summary.phases : {},
+    outcome: summary?.event === 'summary' ? summary.outcome : undefined,
+    requests: served.length,
+    failed: served.filter((r) => r.failure !== undefined).length,
+  };
+}
+
+function summarize(
+  options: ScenarioOptions,
+  pods: readonly PodResult[],
+  records: readonly RequestRecord[],
+  durationMs: number,
+): ScenarioResult {
+  const failures: Record<string, number> = {};
+  for (const r of records) if (r.failure !== undefined) failures[r.failure] = (failures[r.failure] ?? 0) + 1;
+  const phases: Record<string, number> = {};
+  for (const pod of pods) {
+    for (const [phase, ms] of Object.entries(pod.phases)) phases[phase] = Math.max(phases[phase] ?? 0, ms);
+  }
+  return {
+    service: options.service,
+    scenario: options,
+    requests: records.length,
+    failed: records.filter((r) => r.failure !== undefined).length,
+    failures,
+    exitCode: pods.find((p) => p.exitCode !== 0)?.exitCode ?? 0,
+    shutdownMs: Math.max(0, ...pods.map((p) => p.shutdownMs)),
+    idealMs: Math.max(0, ...pods.map((p) => p.idealMs)),
+    phases,
+    killed: pods.some((p) => p.killed),
+    pods,
+    durationMs: Math.round(durationMs),
+  };
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+/** The `kubegrace` command. Each subcommand returns its exit code; bad usage is exit code 2. */
+import { readFileSync } from 'node:fs';
+import { demoCommand, type CommandIo } from './demo/command.js';
+import { UsageError } from './demo/flags.js';
+import { killAllPods } from './demo/pod.js';
+
+interface Command {
+  readonly summary: string;
+  run(args: readonly string[], io: CommandIo): Promise<number>;
+}
+
+// `check` (manifests and Helm output against the shutdown budget) and `prestop` plug in here.
+const commands: Readonly<Record<string, Command>> = {
+  demo: { summary: 'rolling-restart demo: kubegrace vs a plain server.close() service', run: demoCommand },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((n) => n.length)) + 2;
+  return [
+    'Usage: kubegrace <command> [flags]',
+    '',
+    'Commands:',
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)} ${c.summary}`),
+    `  ${'help'.padEnd(width)} this text (kubegrace <command> --help for a command's flags)`,
+    '',
+    'Flags:',
+    '  -h, --help     this text',
+    '  -v, --version  print the version',
+  ].join('\n');
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+async function main(argv: readonly string[], io: CommandIo): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === 'help' || first === '--help' || first === '-h') {
+    (first === undefined ? io.err : io.out)(usage());
+    return first === undefined ? 2 : 0;
+  }
+  if (first === '--version' || first === '-v') {
+    io.out(version());
+    return 0;
+  }
+  if (first.startsWith('-'))
+    throw new UsageError(`kubegrace: unknown flag ${first} (kubegrace --help lists the commands)`);
+  const command = commands[first];
+  if (!command)
+    throw new UsageError(
+      `kubegrace: unknown command ${JSON.stringify(first)} (kubegrace --help lists the commands)`,
+    );
+  return command.run(rest, io);
+}
+
+const io: CommandIo = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+// Ctrl-C or a kill of the command takes its child services with it.
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    killAllPods();
+    process.exit(code);
+  });
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2), io);
+} catch (error) {
+  if (error instanceof UsageError) {
+    io.err(error.message);
+    process.exitCode = 2;
+  } else {
+    io.err(`kubegrace: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  }
+} finally {
+  killAllPods();
+}

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const bin = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+/** Small but real: child services, the endpoint table, keep-alive load and SIGTERM, in a few seconds. */
+const quick = [
+  '--lag',
+  '400ms',
+  '--quiet-period',
+  '500ms',
+  '--warmup',
+  '500ms',
+  '--tail',
+  '300ms',
+  '--concurrency',
+  '8',
+];
+
+function demo(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, 'demo', ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
+    });
+  });
+}
+
+interface Summary {
+  service: string;
+  requests: number;
+  failed: number;
+  failures: Record<string, number>;
+  exitCode: number;
+  shutdownMs: number;
+  idealMs: number;
+  killed: boolean;
+  phases: Record<string, number>;
+  compare?: Record<string, Summary>;
+}
+
+/** stdout must be exactly one JSON object: scripts pipe it to jq. */
+function parseOnly(stdout: string): Summary {
+  const lines = stdout.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `one line on stdout, got:\n${stdout}`);
+  return JSON.parse(lines[0] ?? '') as Summary;
+}
+
+describe('kubegrace demo', () => {
+  it('--json: a rolling restart under keep-alive load loses no request and exits 0 after the endpoint is gone', async () => {
+    const run = await demo([...quick, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const summary = parseOnly(run.stdout);
+    assert.equal(summary.service, 'kubegrace');
+    assert.ok(summary.requests > 50, `requests: ${summary.requests}`);
+    assert.equal(summary.failed, 0, JSON.stringify(summary.failures));
+    assert.equal(summary.exitCode, 0);
+    assert.equal(summary.killed, false);
+    for (const phase of ['unready', 'propagate', 'drain', 'cleanup']) {
+      assert.equal(
+        typeof summary.phases[phase],
+        'number',
+        `phase ${phase} in ${JSON.stringify(summary.phases)}`,
+      );
+    }
+    // It left after traffic had moved away (lag 400 ms), and not much later than the quiet period after that.
+    assert.ok(summary.shutdownMs >= 400, `shutdownMs ${summary.shutdownMs}`);
+    assert.ok(
+      summary.shutdownMs <= summary.idealMs + 500 + 1000,
+      `shutdownMs ${summary.shutdownMs}, ideal ${summary.idealMs}`,
+    );
+  });
+
+  it('--compare naive: the plain server.close() service loses requests and is SIGKILLed at the grace period', async () => {
+    const run = await demo([...quick, '--lag', '1s', '--grace', '3', '--compare', 'naive', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const summary = parseOnly(run.stdout);
+    assert.equal(summary.failed, 0, JSON.stringify(summary.failures));
+    assert.equal(summary.exitCode, 0);
+    const naive = summary.compare?.naive;
+    assert.ok(naive, 'naive result under compare.naive');
+    assert.ok(naive.failed > 0, `naive failed ${naive.failed}`);
+    // New connections during the lag are refused; pooled keep-alive keeps server.close() from finishing.
+    assert.ok((naive.failures.ECONNREFUSED ?? 0) > 0, JSON.stringify(naive.failures));
+    assert.equal(naive.killed, true);
+    assert.equal(naive.exitCode, 137);
+    assert.ok(naive.shutdownMs >= 3000 && naive.shutdownMs < 4000, `naive shutdownMs ${naive.shutdownMs}`);
+  });
+
+  it('prints a live timeline relative to the SIGTERM and a summary', async () => {
+    const run = await demo(quick);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /\+0\.0\ds +old-1 +SIGTERM/);
+    assert.match(run.stdout, /old-1 +phase propagate/);
+    assert.match(run.stdout, /old-1 +removed from the endpoint table/);
+    assert.match(run.stdout, /old-1 +exited with code 0/);
+    assert.match(run.stdout, /load +\d+ req +0 failed/);
+    assert.match(run.stdout, /kubegrace: \d+ requests, 0 failed\n/);
+    assert.match(run.stdout, /phases: unready \d+ ms · propagate \d+ ms · drain \d+ ms · cleanup \d+ ms/);
+  });
+});

@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const bin = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The built bin, as a user runs it. */
+function kubegrace(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('kubegrace command', () => {
+  it('--help, -h and help print the commands on stdout and exit 0', async () => {
+    for (const flag of ['--help', '-h', 'help']) {
+      const run = await kubegrace(flag);
+      assert.equal(run.code, 0, flag);
+      assert.match(run.stdout, /^Usage: kubegrace <command>/, flag);
+      assert.match(run.stdout, /\n {2}demo +\S/, flag);
+      assert.equal(run.stderr, '', flag);
+    }
+  });
+
+  it('no command prints the usage on stderr and exits 2', async () => {
+    const run = await kubegrace();
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /Usage: kubegrace/);
+    assert.equal(run.stdout, '');
+  });
+
+  it('--version prints the package version', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    for (const flag of ['--version', '-v']) {
+      const run = await kubegrace(flag);
+      assert.equal(run.code, 0);
+      assert.equal(run.stdout, `${version}\n`);
+    }
+  });
+
+  it('an unknown command or flag exits 2 and names it', async () => {
+    const command = await kubegrace('deploy');
+    assert.equal(command.code, 2);
+    assert.match(command.stderr, /unknown command "deploy"/);
+    const flag = await kubegrace('--force');
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /unknown flag --force/);
+    const demoFlag = await kubegrace('demo', '--lagg', '2s');
+    assert.equal(demoFlag.code, 2);
+    assert.match(demoFlag.stderr, /kubegrace demo: unknown flag --lagg/);
+    assert.equal(demoFlag.stdout, '');
+  });
+
+  it('demo rejects a missing value, a value on a boolean flag, and positional arguments', async () => {
+    const missing = await kubegrace('demo', '--lag');
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--lag needs a value/);
+    const dashed = await kubegrace('demo', '--lag', '-5');
+    assert.equal(dashed.code, 2);
+    assert.match(dashed.stderr, /--lag needs a value; for a value starting with '-', write --lag=<value>/);
+    const extra = await kubegrace('demo', '--json=yes');
+    assert.equal(extra.code, 2);
+    assert.match(extra.stderr, /--json takes no value/);
+    const positional = await kubegrace('demo', 'now');
+    assert.equal(positional.code, 2);
+    assert.match(positional.stderr, /unexpected argument "now"/);
+  });
+
+  it('demo --help lists every flag and exits 0', async () => {
+    const run = await kubegrace('demo', '--help');
+    assert.equal(run.code, 0);
+    for (const flag of [
+      '--lag',
+      '--request',
+      '--long',
+      '--long-share',
+      '--concurrency',
+      '--new-conns',
+      '--strategy',
+      '--quiet-period',
+      '--delay',
+      '--grace',
+      '--replicas',
+      '--warmup',
+      '--tail',
+      '--compare',
+      '--json',
+    ]) {
+      assert.match(run.stdout, new RegExp(`\\n {2}${flag} `), flag);
+    }
+    assert.match(run.stdout, /--quiet-period <duration> .*default 1000ms/);
+  });
+
+  const badValues: readonly [flag: string, value: string, expected: RegExp][] = [
+    ['lag', 'soon', /duration/],
+    ['lag', '-5', /duration/],
+    ['lag', '3m', /duration/],
+    ['request', '1h', /duration/],
+    ['long', 'x', /duration/],
+    ['long-share', '1.5', /share from 0 to 1/],
+    ['long-share', '150%', /share from 0 to 1/],
+    ['concurrency', '0', /integer from 1 to 512/],
+    ['concurrency', '2.5', /integer from 1 to 512/],
+    ['new-conns', 'many', /integer from 0 to 1000/],
+    ['strategy', 'eager', /one of adaptive, fixed/],
+    ['quiet-period', '61s', /duration/],
+    ['delay', 'five', /duration/],
+    ['grace', '0', /integer from 1 to 600 \(seconds\)/],
+    ['grace', '2.5s', /integer from 1 to 600 \(seconds\)/],
+    ['replicas', '9', /integer from 1 to 5/],
+    ['warmup', '1d', /duration/],
+    ['tail', 'later', /duration/],
+    ['compare', 'terminus', /one of naive/],
+  ];
+  for (const [flag, value, expected] of badValues) {
+    it(`demo --${flag} ${value} is rejected naming the flag, what was expected and what came`, async () => {
+      // `--flag=value` so that values starting with '-' reach the flag's own check.
+      const run = await kubegrace('demo', `--${flag}=${value}`, '--json');
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, new RegExp(`--${flag} must be`));
+      assert.match(run.stderr, expected);
+      assert.ok(run.stderr.includes(`received ${JSON.stringify(value)}`), run.stderr);
+      assert.equal(run.stdout, '', 'nothing ran');
+    });
+  }
+});
