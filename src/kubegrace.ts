@@ -67,7 +67,10 @@ export interface Kubegrace {
   /** Drain this `node:http`, `node:https` or `node:http2` server on shutdown. */
   attach(server: AnyServer, options?: { readonly name?: string }): () => void;
   /** Close this `ws` server's clients with 1001 after the propagation wait. */
-  attachWebSocketServer(wss: WebSocketServer, options?: { readonly name?: string; readonly closeReason?: string }): () => void;
+  attachWebSocketServer(
+    wss: WebSocketServer,
+    options?: { readonly name?: string; readonly closeReason?: string },
+  ): () => void;
   /** Hold the drain open until `release()`: background jobs, queue messages. */
   lease(name: string): Lease;
   /** Runs in the `unready` phase: stop consumers, stop taking jobs. */
@@ -85,11 +88,13 @@ export interface Kubegrace {
   addObserver(observer: DrainObserver): () => void;
   /** Add a route to the management server (exact path; query strings ignored). */
   addManagementRoute(path: string, handler: RouteHandler): () => void;
+  /**
+   * Add fields to the one `shutdown complete` log line (metrics add their final figures). Called once,
+   * when the shutdown is over; the core's own fields win on a name clash.
+   */
+  addSummaryFields(fields: () => Readonly<Record<string, unknown>>): () => void;
   /** For middleware: count a request in flight; true when it was already answered (503 during drain). */
-  trackRequest(
-    req: IncomingMessage | Http2ServerRequest,
-    res: ServerResponse | Http2ServerResponse,
-  ): boolean;
+  trackRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): boolean;
   shutdown(trigger?: string, request?: ShutdownRequest): Promise<ShutdownSummary>;
   /** An unrecoverable error: liveness fails, a short shutdown runs, the exit code is `exitCodes.fatal`. */
   fatal(error: unknown): Promise<ShutdownSummary>;
@@ -179,7 +184,8 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
 
   const readiness = createCheckSet();
   const liveness = createCheckSet();
-  const lag = settings.probes.eventLoopLagMs > 0 ? createEventLoopLagCheck(settings.probes.eventLoopLagMs) : undefined;
+  const lag =
+    settings.probes.eventLoopLagMs > 0 ? createEventLoopLagCheck(settings.probes.eventLoopLagMs) : undefined;
   if (lag) liveness.add('eventLoopLag', lag.check);
   const probeRoutes = createProbeRoutes({
     lifecycle,
@@ -202,8 +208,18 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     if (status === 'end') logger.info(`phase ${phase} done`, { phase, durationMs });
   });
   lifecycle.on('warning', ({ message }) => logger.warn(message));
+  const summaryFields = new Set<() => Readonly<Record<string, unknown>>>();
   lifecycle.on('shutdown', (summary) => {
+    const extra: Record<string, unknown> = {};
+    for (const more of summaryFields) {
+      try {
+        Object.assign(extra, more());
+      } catch {
+        // A failing contributor must not cost the summary line.
+      }
+    }
     const fields = {
+      ...extra,
       trigger: summary.trigger,
       outcome: summary.outcome,
       exitCode: summary.exitCode,
@@ -229,7 +245,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   }
 
   function hook(phase: 'unready' | 'drain' | 'cleanup', label: string) {
-    return (fn: Hook, hookOptions: HookOptions = {}): () => void => {
+    return (fn: Hook, hookOptions: HookOptions = {}): (() => void) => {
       if (typeof fn !== 'function') {
         throw new KubegraceError(
           'ERR_KUBEGRACE_INVALID_OPTION',
@@ -345,9 +361,16 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     },
     addManagementRoute(path, handler) {
       if (!management) {
-        throw new KubegraceError('ERR_KUBEGRACE_INVALID_STATE', 'the management server is disabled (probes.enabled: false)');
+        throw new KubegraceError(
+          'ERR_KUBEGRACE_INVALID_STATE',
+          'the management server is disabled (probes.enabled: false)',
+        );
       }
       return management.addRoute(path, handler);
+    },
+    addSummaryFields(fields) {
+      summaryFields.add(fields);
+      return () => summaryFields.delete(fields);
     },
     trackRequest: (req, res) => tracker.track(req, res),
     shutdown: (trigger, request) => lifecycle.shutdown(trigger, request),

@@ -271,7 +271,9 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
           await runParticipant(p, p[current] as PhaseFn, current, signal, trigger);
         }
       } else {
-        await Promise.all(members.map((p) => runParticipant(p, p[current] as PhaseFn, current, signal, trigger)));
+        await Promise.all(
+          members.map((p) => runParticipant(p, p[current] as PhaseFn, current, signal, trigger)),
+        );
       }
     } finally {
       clearTimeout(budgetTimer);
@@ -316,7 +318,11 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     options.exit(final.exitCode);
   }
 
-  async function run(trigger: string, request: ShutdownRequest, skipPropagation: boolean): Promise<ShutdownSummary> {
+  async function run(
+    trigger: string,
+    request: ShutdownRequest,
+    skipPropagation: boolean,
+  ): Promise<ShutdownSummary> {
     const startedAt = now();
     shutdownStartedAt = startedAt;
     shutdownTrigger = trigger;

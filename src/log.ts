@@ -9,7 +9,9 @@ export function createJsonLogger(write: (line: string) => void): Logger {
   const log =
     (level: string) =>
     (message: string, fields: Readonly<Record<string, unknown>> = {}): void => {
-      write(`${JSON.stringify({ level, time: new Date().toISOString(), logger: 'kubegrace', msg: message, ...fields })}\n`);
+      write(
+        `${JSON.stringify({ level, time: new Date().toISOString(), logger: 'kubegrace', msg: message, ...fields })}\n`,
+      );
     };
   return { info: log('info'), warn: log('warn'), error: log('error') };
 }

@@ -115,7 +115,10 @@ export interface SettingSpec {
 const ms = { type: 'ms' } as const;
 
 function spec(path: string, kind: Kind, value: unknown, description: string, env?: string): SettingSpec {
-  const derived = `KUBEGRACE_${path.replace(/\./g, '_').replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}`;
+  const derived = `KUBEGRACE_${path
+    .replace(/\./g, '_')
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .toUpperCase()}`;
   return { path, kind, default: value, env: env ?? derived, description };
 }
 
@@ -124,9 +127,19 @@ export const settingSpecs: readonly SettingSpec[] = [
   spec('gracePeriodSeconds', { type: 'seconds' }, 30, 'mirrors terminationGracePeriodSeconds'),
   spec('preStopSleepSeconds', { type: 'seconds' }, 0, 'preStop sleep that holds SIGTERM back'),
   spec('safetyMarginMs', ms, 1000, 'leave this long before the kill time'),
-  spec('budgetCheck', { type: 'enum', values: ['error', 'warn', 'off'] }, 'error', 'phase budgets vs grace period'),
+  spec(
+    'budgetCheck',
+    { type: 'enum', values: ['error', 'warn', 'off'] },
+    'error',
+    'phase budgets vs grace period',
+  ),
   spec('unreadyTimeoutMs', ms, 2000, 'budget of the unready phase'),
-  spec('propagation.strategy', { type: 'enum', values: ['adaptive', 'fixed'] }, 'adaptive', 'propagation strategy'),
+  spec(
+    'propagation.strategy',
+    { type: 'enum', values: ['adaptive', 'fixed'] },
+    'adaptive',
+    'propagation strategy',
+  ),
   spec('propagation.delayMs', ms, 5000, 'fixed strategy: wait'),
   spec('propagation.quietPeriodMs', ms, 1000, 'adaptive: no new connection for this long'),
   spec('propagation.minMs', ms, 0, 'adaptive: shortest wait'),
@@ -142,10 +155,20 @@ export const settingSpecs: readonly SettingSpec[] = [
   spec('probes.host', { type: 'string' }, '', "listen address ('' = all, IPv4 and IPv6)"),
   spec('probes.checkTimeoutMs', ms, 1000, 'time limit of each check'),
   spec('probes.details', { type: 'boolean' }, false, 'check results in probe bodies'),
-  spec('probes.readinessUntil', { type: 'enum', values: ['shutdown', 'drain'] }, 'shutdown', '/readyz turns 503 at'),
+  spec(
+    'probes.readinessUntil',
+    { type: 'enum', values: ['shutdown', 'drain'] },
+    'shutdown',
+    '/readyz turns 503 at',
+  ),
   spec('probes.eventLoopLagMs', ms, 0, 'liveness fails above this lag (0: off)'),
   spec('signals', { type: 'signals' }, ['SIGTERM', 'SIGINT'], 'signals that start a shutdown'),
-  spec('secondSignal', { type: 'enum', values: ['force', 'ignore'] }, 'force', 'second signal while shutting down'),
+  spec(
+    'secondSignal',
+    { type: 'enum', values: ['force', 'ignore'] },
+    'force',
+    'second signal while shutting down',
+  ),
   spec('catchErrors', { type: 'boolean' }, true, 'uncaught errors run fatal(error)'),
   spec('exitCodes.clean', { type: 'exit-code' }, 0, 'exit code of a clean shutdown'),
   spec('exitCodes.incomplete', { type: 'exit-code' }, 1, 'deadline, forced closes or failed hook'),

@@ -37,7 +37,10 @@ describe('docs agree with the code', () => {
       ['cleanupTimeoutMs', 'cleanupTimeoutMs'],
     ] as const) {
       const ms = byPath.get(option) as number;
-      assert.ok(readme.includes(`\`${seconds}\` ${ms / 1000} s`), `README phase table shows ${option} = ${ms / 1000} s`);
+      assert.ok(
+        readme.includes(`\`${seconds}\` ${ms / 1000} s`),
+        `README phase table shows ${option} = ${ms / 1000} s`,
+      );
     }
   });
 });

@@ -159,7 +159,10 @@ describe('lifecycle', () => {
 
   it('tightens the deadline, never loosens it', async () => {
     const { lifecycle } = setup({ budgets: { unready: 5000, propagate: 5000, drain: 5000, cleanup: 5000 } });
-    lifecycle.register({ name: 'slow', drain: (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)) });
+    lifecycle.register({
+      name: 'slow',
+      drain: (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)),
+    });
     const done = lifecycle.shutdown();
     const original = lifecycle.deadline ?? 0;
     lifecycle.tightenDeadline(Date.now() + 1_000_000);
@@ -210,7 +213,9 @@ describe('lifecycle', () => {
   });
 
   it('fatal fails liveness, skips the propagation wait and exits with the fatal code', async () => {
-    const { lifecycle, exits } = setup({ budgets: { unready: 500, propagate: 5000, drain: 500, cleanup: 500 } });
+    const { lifecycle, exits } = setup({
+      budgets: { unready: 500, propagate: 5000, drain: 500, cleanup: 500 },
+    });
     let propagated = false;
     lifecycle.register({ name: 'strategy', propagate: () => delay(3000).then(() => (propagated = true)) });
     lifecycle.ready();
@@ -230,7 +235,10 @@ describe('lifecycle', () => {
       fatalTimeoutMs: 300,
       budgets: { unready: 500, propagate: 500, drain: 5000, cleanup: 500 },
     });
-    lifecycle.register({ name: 'slow', drain: (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)) });
+    lifecycle.register({
+      name: 'slow',
+      drain: (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)),
+    });
     const done = lifecycle.shutdown('SIGTERM');
     await delay(50);
     const start = Date.now();

@@ -14,27 +14,55 @@ const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
   ['gracePeriodSeconds', -1, /^gracePeriodSeconds must be a non-negative integer \(seconds\), received -1$/],
   ['gracePeriodSeconds', 0, /^gracePeriodSeconds must be a positive number of seconds, received 0$/],
   ['gracePeriodSeconds', '30', /^gracePeriodSeconds must be .*, received "30"$/],
-  ['preStopSleepSeconds', 1.5, /^preStopSleepSeconds must be a non-negative integer \(seconds\), received 1.5$/],
+  [
+    'preStopSleepSeconds',
+    1.5,
+    /^preStopSleepSeconds must be a non-negative integer \(seconds\), received 1.5$/,
+  ],
   ['safetyMarginMs', -5, /^safetyMarginMs must be a non-negative integer \(ms\), received -5$/],
   ['budgetCheck', 'loud', /^budgetCheck must be one of 'error', 'warn', 'off', received "loud"$/],
   ['unreadyTimeoutMs', Number.NaN, /^unreadyTimeoutMs must be a non-negative integer \(ms\), received NaN$/],
-  ['propagation.strategy', 'smart', /^propagation.strategy must be one of 'adaptive', 'fixed', received "smart"$/],
+  [
+    'propagation.strategy',
+    'smart',
+    /^propagation.strategy must be one of 'adaptive', 'fixed', received "smart"$/,
+  ],
   ['propagation.delayMs', null, /^propagation.delayMs must be a non-negative integer \(ms\), received null$/],
-  ['propagation.quietPeriodMs', -1, /^propagation.quietPeriodMs must be a non-negative integer \(ms\), received -1$/],
-  ['propagation.minMs', Infinity, /^propagation.minMs must be a non-negative integer \(ms\), received Infinity$/],
+  [
+    'propagation.quietPeriodMs',
+    -1,
+    /^propagation.quietPeriodMs must be a non-negative integer \(ms\), received -1$/,
+  ],
+  [
+    'propagation.minMs',
+    Infinity,
+    /^propagation.minMs must be a non-negative integer \(ms\), received Infinity$/,
+  ],
   ['propagation.maxMs', '10s', /^propagation.maxMs must be a non-negative integer \(ms\), received "10s"$/],
   ['drain.timeoutMs', -1, /^drain.timeoutMs must be a non-negative integer \(ms\), received -1$/],
   ['drain.rejectDuringDrain', 'yes', /^drain.rejectDuringDrain must be true or false, received "yes"$/],
-  ['drain.retryAfterSeconds', -2, /^drain.retryAfterSeconds must be a non-negative integer \(seconds\), received -2$/],
+  [
+    'drain.retryAfterSeconds',
+    -2,
+    /^drain.retryAfterSeconds must be a non-negative integer \(seconds\), received -2$/,
+  ],
   ['cleanupTimeoutMs', 1.1, /^cleanupTimeoutMs must be a non-negative integer \(ms\), received 1.1$/],
-  ['hookTimeoutMs', [], /^hookTimeoutMs must be a non-negative integer \(ms\), received an array of length 0$/],
+  [
+    'hookTimeoutMs',
+    [],
+    /^hookTimeoutMs must be a non-negative integer \(ms\), received an array of length 0$/,
+  ],
   ['fatalTimeoutMs', {}, /^fatalTimeoutMs must be a non-negative integer \(ms\), received an object$/],
   ['probes.enabled', 1, /^probes.enabled must be true or false, received 1$/],
   ['probes.port', 70000, /^probes.port must be an integer port from 0 to 65535, received 70000$/],
   ['probes.host', 127, /^probes.host must be a string, received 127$/],
   ['probes.checkTimeoutMs', -1, /^probes.checkTimeoutMs must be a non-negative integer \(ms\), received -1$/],
   ['probes.details', 'no', /^probes.details must be true or false, received "no"$/],
-  ['probes.readinessUntil', 'never', /^probes.readinessUntil must be one of 'shutdown', 'drain', received "never"$/],
+  [
+    'probes.readinessUntil',
+    'never',
+    /^probes.readinessUntil must be one of 'shutdown', 'drain', received "never"$/,
+  ],
   ['probes.eventLoopLagMs', -1, /^probes.eventLoopLagMs must be a non-negative integer \(ms\), received -1$/],
   ['signals', [], /^signals must be a non-empty list of SIGTERM, SIGINT, .*, received an array of length 0$/],
   ['signals', ['SIGKILL'], /^signals must be a non-empty list of .*, received an array of length 1$/],
@@ -42,7 +70,11 @@ const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
   ['secondSignal', 'panic', /^secondSignal must be one of 'force', 'ignore', received "panic"$/],
   ['catchErrors', 'true', /^catchErrors must be true or false, received "true"$/],
   ['exitCodes.clean', 256, /^exitCodes.clean must be an integer exit code from 0 to 255, received 256$/],
-  ['exitCodes.incomplete', -1, /^exitCodes.incomplete must be an integer exit code from 0 to 255, received -1$/],
+  [
+    'exitCodes.incomplete',
+    -1,
+    /^exitCodes.incomplete must be an integer exit code from 0 to 255, received -1$/,
+  ],
   ['exitCodes.fatal', 'x', /^exitCodes.fatal must be an integer exit code from 0 to 255, received "x"$/],
 ];
 
@@ -92,7 +124,10 @@ describe('options', () => {
   });
 
   it('rejects unknown options by name, also nested', () => {
-    throwsInvalid(() => resolveSettings({ graceSeconds: 3 } as never, {}), /^graceSeconds is not a kubegrace option$/);
+    throwsInvalid(
+      () => resolveSettings({ graceSeconds: 3 } as never, {}),
+      /^graceSeconds is not a kubegrace option$/,
+    );
     throwsInvalid(
       () => resolveSettings({ drain: { timeout: 3 } } as never, {}),
       /^drain.timeout is not a kubegrace option$/,
@@ -144,7 +179,14 @@ describe('options', () => {
     const { terms, totalMs, graceMs } = shutdownBudget(defaults);
     assert.deepEqual(
       terms.map((t) => t.option),
-      ['preStopSleepSeconds', 'unreadyTimeoutMs', 'propagation.maxMs', 'drain.timeoutMs', 'cleanupTimeoutMs', 'safetyMarginMs'],
+      [
+        'preStopSleepSeconds',
+        'unreadyTimeoutMs',
+        'propagation.maxMs',
+        'drain.timeoutMs',
+        'cleanupTimeoutMs',
+        'safetyMarginMs',
+      ],
     );
     assert.equal(totalMs, 0 + 2000 + 10000 + 10000 + 5000 + 1000);
     assert.equal(graceMs, 30000);
@@ -174,7 +216,10 @@ describe('options', () => {
         return true;
       },
     );
-    const fixed = resolveSettings({ gracePeriodSeconds: 20, propagation: { strategy: 'fixed', delayMs: 1000 } }, {});
+    const fixed = resolveSettings(
+      { gracePeriodSeconds: 20, propagation: { strategy: 'fixed', delayMs: 1000 } },
+      {},
+    );
     assert.equal(checkBudget(fixed), undefined, 'the fixed strategy counts its delay, not maxMs');
     const warn = resolveSettings({ gracePeriodSeconds: 10, budgetCheck: 'warn' }, {});
     assert.match(checkBudget(warn) ?? '', /exceeds the grace period/);

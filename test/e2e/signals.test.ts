@@ -144,7 +144,11 @@ describe('shutdown of a real child process on real signals', () => {
   });
 
   it('fatal() fails liveness, runs a short shutdown and exits 70', async () => {
-    const child = await service({ FIXTURE_FATAL_AFTER_MS: '200', FIXTURE_HOLD_LEASE: '1', KUBEGRACE_FATAL_TIMEOUT_MS: '1500' });
+    const child = await service({
+      FIXTURE_FATAL_AFTER_MS: '200',
+      FIXTURE_HOLD_LEASE: '1',
+      KUBEGRACE_FATAL_TIMEOUT_MS: '1500',
+    });
     await child.waitFor((e) => e.event === 'state' && e.state === 'draining');
     const live = await get(child.managementPort, '/livez');
     assert.equal(live.status, 503);
@@ -153,7 +157,10 @@ describe('shutdown of a real child process on real signals', () => {
   });
 
   it('an uncaught exception during the drain becomes fatal: the in-flight request still finishes, exit 70', async () => {
-    const child = await service({ FIXTURE_THROW_DURING_DRAIN: 'uncaught', KUBEGRACE_PROPAGATION_MAX_MS: '200' });
+    const child = await service({
+      FIXTURE_THROW_DURING_DRAIN: 'uncaught',
+      KUBEGRACE_PROPAGATION_MAX_MS: '200',
+    });
     const inflight = get(child.port, '/work?ms=1200');
     await delay(100);
     child.process.kill('SIGTERM');
@@ -164,7 +171,10 @@ describe('shutdown of a real child process on real signals', () => {
   });
 
   it('an unhandled rejection during the drain becomes fatal too', async () => {
-    const child = await service({ FIXTURE_THROW_DURING_DRAIN: 'rejection', KUBEGRACE_PROPAGATION_MAX_MS: '200' });
+    const child = await service({
+      FIXTURE_THROW_DURING_DRAIN: 'rejection',
+      KUBEGRACE_PROPAGATION_MAX_MS: '200',
+    });
     child.process.kill('SIGTERM');
     const exit = await child.exited;
     assert.equal(exit.code, 70);

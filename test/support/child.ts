@@ -24,7 +24,10 @@ export interface ServiceChild {
 
 const SERVICE = fileURLToPath(new URL('./service.ts', import.meta.url));
 
-export async function startService(env: Record<string, string> = {}, timeoutMs = 15_000): Promise<ServiceChild> {
+export async function startService(
+  env: Record<string, string> = {},
+  timeoutMs = 15_000,
+): Promise<ServiceChild> {
   const child = spawn(process.execPath, ['--import', 'tsx', SERVICE], {
     env: { ...process.env, KUBEGRACE_GRACE_PERIOD_SECONDS: '30', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
