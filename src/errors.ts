@@ -5,7 +5,8 @@ export type KubegraceErrorCode =
   | 'ERR_KUBEGRACE_INVALID_STATE'
   | 'ERR_KUBEGRACE_UNSUPPORTED_SERVER'
   | 'ERR_KUBEGRACE_FATAL'
-  | 'ERR_KUBEGRACE_KUBERNETES_CLIENT_MISSING';
+  | 'ERR_KUBEGRACE_KUBERNETES_CLIENT_MISSING'
+  | 'ERR_KUBEGRACE_PUSH_FAILED';
 
 /** The one error class of kubegrace: a stable `code` and an optional `cause`. */
 export class KubegraceError extends Error {

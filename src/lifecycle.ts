@@ -256,13 +256,20 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     return result;
   }
 
-  async function runPhase(current: PhaseName, budgetMs: number, trigger: string): Promise<void> {
+  async function runPhase(
+    current: PhaseName,
+    budgetMs: number,
+    trigger: string,
+    boundByDeadline = true,
+  ): Promise<void> {
     phase = current;
     const start = now();
     emit('phase', { phase: current, status: 'start', durationMs: 0 });
     const phaseController = new AbortController();
     const budgetTimer = setTimeout(() => phaseController.abort(), Math.max(0, budgetMs));
-    const signal = AbortSignal.any([phaseController.signal, deadlineController.signal]);
+    const signal = boundByDeadline
+      ? AbortSignal.any([phaseController.signal, deadlineController.signal])
+      : phaseController.signal;
     const members = participants.filter((p) => typeof p[current] === 'function');
     try {
       if (current === 'cleanup') {
@@ -335,7 +342,10 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     await runPhase('drain', budgets.drain, trigger);
     await runPhase('cleanup', budgets.cleanup, trigger);
     summary = buildSummary(trigger, startedAt, outcomeSoFar());
-    if (!exited) await runPhase('exit', Math.max(0, (deadlineAt ?? now()) - now()), trigger);
+    // The exit phase (final scrape, push, last event) may use half the safety margin, so a shutdown
+    // that hit the deadline can still report it; the other half stays between us and SIGKILL.
+    const exitEnd = (deadlineAt ?? now()) + options.safetyMarginMs / 2;
+    if (!exited) await runPhase('exit', Math.max(0, exitEnd - now()), trigger, false);
     const final = { ...summary, phases: { ...phaseDurations } };
     finish(final);
     return final;

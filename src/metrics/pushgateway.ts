@@ -88,7 +88,7 @@ export function push(options: PushOptions): Promise<PushResult> {
           const text = Buffer.concat(chunks).toString('utf8').slice(0, MAX_ERROR_BODY).trim();
           reject(
             new KubegraceError(
-              'ERR_KUBEGRACE_INVALID_STATE',
+              'ERR_KUBEGRACE_PUSH_FAILED',
               `Pushgateway answered ${status}${text ? `: ${text}` : ''}`,
             ),
           );
