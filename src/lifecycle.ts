@@ -233,11 +233,16 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     });
+    // A hook (a participant with its own time limit) that returns once its signal aborted was cut
+    // short, even if it honoured the signal. Drainers and strategies settle on abort by design and
+    // account for what they cut through reportForced.
+    const cutShort = (): boolean => participant.timeoutMs !== undefined && signal.aborted;
     const work = Promise.resolve()
       .then(() => fn(ctx))
       .then(
-        () => ({ status: 'ok' as const }),
-        (error: unknown) => ({ status: 'error' as const, error }),
+        () => (cutShort() ? { status: 'timeout' as const } : { status: 'ok' as const }),
+        (error: unknown) =>
+          cutShort() ? { status: 'timeout' as const } : { status: 'error' as const, error },
       );
     const outcome = await Promise.race([work, overrun]);
     if (onAbort) signal.removeEventListener('abort', onAbort);

@@ -114,6 +114,18 @@ describe('lifecycle', () => {
     assert.deepEqual(exits, [1]);
   });
 
+  it('records a hook that honours its signal but was cut at its timeout as timeout, not ok', async () => {
+    const { lifecycle } = setup();
+    lifecycle.register({
+      name: 'polite',
+      timeoutMs: 50,
+      cleanup: (ctx) => new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve())),
+    });
+    const summary = await lifecycle.shutdown();
+    assert.equal(summary.outcome, 'failed');
+    assert.equal(summary.failures[0]?.status, 'timeout');
+  });
+
   it('records a throwing hook as failed without skipping the rest of its phase', async () => {
     const { lifecycle } = setup();
     let otherRan = false;
