@@ -232,6 +232,9 @@ export function resolveSettings(
       `propagation.minMs must be at most propagation.maxMs (${p.maxMs}), received ${p.minMs}`,
     );
   }
+  if (resolved.probes.checkTimeoutMs < 1) {
+    throw invalidOption('probes.checkTimeoutMs', 'a positive integer (ms)', resolved.probes.checkTimeoutMs);
+  }
   if (resolved.gracePeriodSeconds <= 0) {
     throw invalidOption('gracePeriodSeconds', 'a positive number of seconds', resolved.gracePeriodSeconds);
   }

@@ -57,6 +57,7 @@ const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
   ['probes.port', 70000, /^probes.port must be an integer port from 0 to 65535, received 70000$/],
   ['probes.host', 127, /^probes.host must be a string, received 127$/],
   ['probes.checkTimeoutMs', -1, /^probes.checkTimeoutMs must be a non-negative integer \(ms\), received -1$/],
+  ['probes.checkTimeoutMs', 0, /^probes.checkTimeoutMs must be a positive integer \(ms\), received 0$/],
   ['probes.details', 'no', /^probes.details must be true or false, received "no"$/],
   [
     'probes.readinessUntil',
