@@ -1,0 +1,619 @@
+/**
+ * The Kubernetes integration's scenarios, each run against every cluster at hand: the in-process
+ * fake API through client-node 1.x (always), the fake through client-node 2.x (on Node ≥ 22.19; CI
+ * runs the suite on Node 26), and a real cluster (opt-in: KUBECONFIG set). A cluster that is not at
+ * hand is skipped with the reason and the scenarios it did not run, never passed silently.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import * as k8s1 from '@kubernetes/client-node';
+import { createKubegrace, type KubegraceOptions } from '../../src/kubegrace.js';
+import type { KubeClientModule } from '../../src/kubernetes/client.js';
+import { watchKubernetes, type KubernetesOptions } from '../../src/kubernetes/index.js';
+import type { Logger } from '../../src/log.js';
+import {
+  fakeDriver,
+  startFakeKubeApi,
+  type ClusterDriver,
+  type Json,
+  type ScenarioPod,
+} from '../support/fake-kube-api.js';
+
+interface Captured {
+  readonly logger: Logger;
+  readonly lines: { level: string; msg: string; fields: Readonly<Record<string, unknown>> }[];
+  warnings(): string[];
+}
+
+function capture(): Captured {
+  const lines: Captured['lines'] = [];
+  const at =
+    (level: string) =>
+    (msg: string, fields: Readonly<Record<string, unknown>> = {}) => {
+      lines.push({ level, msg, fields });
+    };
+  return {
+    logger: { info: at('info'), warn: at('warn'), error: at('error') },
+    lines,
+    warnings: () => lines.filter((l) => l.level === 'warn').map((l) => l.msg),
+  };
+}
+
+/** A kubegrace with short, fitting budgets: 0.2 + 3 + 0.5 + 0.5 + 1 = 5.2 s within 8 s. */
+function makeKubegrace(overrides: Partial<KubegraceOptions> = {}) {
+  const exits: number[] = [];
+  const phases: { phase: string; status: string; at: number }[] = [];
+  const kg = createKubegrace({
+    handleSignals: false,
+    logger: false,
+    exit: (code) => exits.push(code),
+    probes: { enabled: false },
+    gracePeriodSeconds: 8,
+    safetyMarginMs: 1000,
+    unreadyTimeoutMs: 200,
+    propagation: { quietPeriodMs: 400, maxMs: 3000 },
+    drain: { timeoutMs: 500 },
+    cleanupTimeoutMs: 500,
+    ...overrides,
+  });
+  kg.on('phase', ({ phase, status }) => phases.push({ phase, status, at: Date.now() }));
+  const phaseAt = (phase: string, status: 'start' | 'end'): number => {
+    const found = phases.find((p) => p.phase === phase && p.status === status);
+    assert.ok(found, `phase ${phase} ${status} was not seen`);
+    return found.at;
+  };
+  return { kg, exits, phases, phaseAt };
+}
+
+interface Cluster {
+  readonly label: string;
+  readonly client: () => Promise<KubeClientModule>;
+  readonly driver: (client: KubeClientModule) => Promise<ClusterDriver>;
+  /** Undefined when available; else why not. */
+  readonly unavailable: string | undefined;
+}
+
+const nodeVersion = process.versions.node.split('.').map(Number) as [number, number, number];
+const nodeAtLeast = (major: number, minor: number): boolean =>
+  nodeVersion[0] > major || (nodeVersion[0] === major && nodeVersion[1] >= minor);
+
+const clusters: Cluster[] = [
+  {
+    label: 'fake API via @kubernetes/client-node 1.x',
+    client: async () => k8s1,
+    driver: async () => fakeDriver(await startFakeKubeApi(), 'fake API/1.x'),
+    unavailable: undefined,
+  },
+  {
+    label: 'fake API via @kubernetes/client-node 2.x',
+    client: async () => await import('k8s-client-2'),
+    driver: async () => fakeDriver(await startFakeKubeApi(), 'fake API/2.x'),
+    unavailable: nodeAtLeast(22, 19)
+      ? undefined
+      : `client-node 2.x needs Node >= 22.19 (its undici), this is Node ${process.versions.node}; ` +
+        'CI runs it with KUBEGRACE_TEST_NODE pointing at Node 26',
+  },
+  {
+    label: 'real cluster (KUBECONFIG)',
+    client: async () => k8s1,
+    driver: (client) => realClusterDriver(client),
+    unavailable: process.env.KUBECONFIG
+      ? undefined
+      : 'KUBECONFIG is not set (set it to run these against a real cluster)',
+  },
+];
+
+interface Scenario {
+  readonly name: string;
+  /** Needs failure switches only the fake has. */
+  readonly fakeOnly?: boolean;
+  run(driver: ClusterDriver, client: KubeClientModule): Promise<void>;
+}
+
+function integrationOptions(
+  driver: ClusterDriver,
+  client: KubeClientModule,
+  pod: { name: string },
+  captured: Captured,
+): KubernetesOptions {
+  return {
+    kubeConfig: driver.kubeConfig(client),
+    client,
+    podName: pod.name,
+    namespace: driver.namespace,
+    env: {},
+    requestTimeoutMs: 1500,
+    logger: captured.logger,
+    retry: { initialMs: 100, maxMs: 1000 },
+  };
+}
+
+const scenarios: Scenario[] = [
+  {
+    name: 'reads the own pod: identity from the API, grace period and preStop from the spec',
+    async run(driver, client) {
+      const pod = await driver.createPod({ graceSeconds: 8, preStopSleepSeconds: 1 });
+      const { kg } = makeKubegrace({ preStopSleepSeconds: 1 });
+      const captured = capture();
+      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, captured));
+      try {
+        assert.equal(k.enabled, true);
+        assert.equal(k.identity.uid, pod.uid, 'the UID comes from the API');
+        assert.equal(k.identity.sources.uid, 'api');
+        assert.equal(k.timing?.graceSeconds, 8);
+        assert.deepEqual(k.timing?.preStop, {
+          kind: 'sleep',
+          seconds: 1,
+          source: 'lifecycle.preStop.sleep.seconds',
+        });
+        assert.deepEqual(captured.warnings(), [], 'a matching configuration warns about nothing');
+      } finally {
+        await k.stop();
+      }
+    },
+  },
+  {
+    name: "deletion starts the shutdown (preStop still holding SIGTERM) with the kubelet's kill time as deadline",
+    async run(driver, client) {
+      const pod = await driver.createPod({ graceSeconds: 8, preStopSleepSeconds: 2 });
+      const { kg, exits } = makeKubegrace({ preStopSleepSeconds: 2 });
+      const captured = capture();
+      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, captured));
+      try {
+        const started = new Promise<number>((resolve) =>
+          kg.on('state', ({ state }) => state === 'draining' && resolve(Date.now())),
+        );
+        // A deletion seen while the watch is still being set up arrives late by the set-up time.
+        await waitFor(() => k.watching.pod, 'the pod watch to open');
+        const trigger = new Promise<string>((resolve) =>
+          kg.addParticipant({ name: 't', unready: (ctx) => resolve(ctx.trigger) }),
+        );
+        const { deletedAt, killAt } = await driver.deletePod(pod, 6);
+        const startedAt = await started;
+        assert.equal(await trigger, 'deletion');
+        assert.ok(
+          startedAt - deletedAt < 1000,
+          `the shutdown started ${startedAt - deletedAt} ms after the delete`,
+        );
+        const deadline = kg.lifecycle.deadline;
+        assert.ok(deadline !== undefined);
+        const error = deadline + kg.settings.safetyMarginMs - killAt;
+        const tolerance = 100 + driver.clockToleranceMs;
+        assert.ok(
+          Math.abs(error) <= tolerance,
+          `deadline + margin is ${error} ms off the kill time (bar: ${tolerance} ms)`,
+        );
+        measurements.push(`${driver.name}: deadline + margin ${error} ms off the kubelet's kill time`);
+        assert.equal(k.deletion?.graceSeconds, 6);
+        const summary = await kg.shutdown();
+        assert.equal(summary.trigger, 'deletion');
+        assert.equal(summary.outcome, 'clean');
+        assert.deepEqual(exits, [0]);
+      } finally {
+        await k.stop();
+      }
+    },
+  },
+  {
+    name: 'SIGTERM after a preStop sleep: the deadline counts the sleep from the pod spec',
+    async run(driver, client) {
+      const pod = await driver.createPod({ graceSeconds: 8, preStopSleepSeconds: 2 });
+      // Configured as if nobody told kubegrace about the preStop sleep: the spec read through the API fixes it.
+      const { kg } = makeKubegrace();
+      const captured = capture();
+      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, captured));
+      try {
+        assert.match(captured.warnings().join('\n'), /KUBEGRACE_PRE_STOP_SLEEP_SECONDS=2/);
+        const sigtermAt = Date.now();
+        const done = kg.shutdown('SIGTERM');
+        await delay(20);
+        const deadline = kg.lifecycle.deadline as number;
+        const expected = sigtermAt - 2000 + 8000 - kg.settings.safetyMarginMs;
+        assert.ok(
+          Math.abs(deadline - expected) <= 50,
+          `deadline ${deadline - sigtermAt} ms after SIGTERM, expected ${expected - sigtermAt}`,
+        );
+        await done;
+      } finally {
+        await k.stop();
+      }
+    },
+  },
+  {
+    name: 'propagation ends within quiet period + 0.3 s of the endpoint turning not ready, never before',
+    async run(driver, client) {
+      const pod = await driver.createPod({ graceSeconds: 8 });
+      const slice = await driver.addEndpoints(pod);
+      const { kg, phaseAt } = makeKubegrace();
+      const captured = capture();
+      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, captured));
+      try {
+        await waitFor(() => k.endpoints.some((e) => e.ready), 'the endpoint to be seen ready');
+        const done = kg.shutdown('SIGTERM');
+        await delay(1000);
+        const removedAt = await driver.markNotReady(slice, pod);
+        await done;
+        const end = phaseAt('propagate', 'end');
+        const quiet = kg.settings.propagation.quietPeriodMs;
+        const tolerance = driver.clockToleranceMs;
+        assert.ok(end >= removedAt - tolerance, `propagation ended ${removedAt - end} ms before the removal`);
+        assert.ok(
+          end - removedAt <= quiet + 300,
+          `propagation ended ${end - removedAt} ms after the removal (bar ${quiet + 300})`,
+        );
+        assert.deepEqual(captured.warnings(), []);
+        measurements.push(
+          `${driver.name}: not ready at +${removedAt - phaseAt('propagate', 'start')} ms, propagation ended ${end - removedAt} ms later`,
+        );
+      } finally {
+        await k.stop();
+      }
+    },
+  },
+  {
+    name: 'an endpoint removed early still waits out the quiet period; a removed endpoint counts as gone',
+    async run(driver, client) {
+      const pod = await driver.createPod({ graceSeconds: 8 });
+      const slice = await driver.addEndpoints(pod);
+      const { kg, phaseAt } = makeKubegrace();
+      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, capture()));
+      try {
+        await waitFor(() => k.endpoints.some((e) => e.ready), 'the endpoint to be seen ready');
+        const done = kg.shutdown('SIGTERM');
+        const removedAt = await driver.removeEndpoint(slice, pod);
+        await done;
+        const start = phaseAt('propagate', 'start');
+        const end = phaseAt('propagate', 'end');
+        const quiet = kg.settings.propagation.quietPeriodMs;
+        assert.ok(
+          end - start >= quiet - 5,
+          `the quiet period (${quiet} ms) still applies: ended after ${end - start} ms`,
+        );
+        assert.ok(end >= removedAt);
+        assert.ok(end - removedAt <= quiet + 300, `ended ${end - removedAt} ms after the removal`);
+        assert.deepEqual(k.endpoints, [], 'the endpoint is gone from the slice');
+      } finally {
+        await k.stop();
+      }
+    },
+  },
+  {
+    name: 'Events on the pod: started, propagation complete, drained, complete with durations',
+    async run(driver, client) {
+      const pod = await driver.createPod({ graceSeconds: 8 });
+      const slice = await driver.addEndpoints(pod);
+      const { kg } = makeKubegrace();
+      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, capture()));
+      try {
+        await waitFor(() => k.endpoints.some((e) => e.ready), 'the endpoint to be seen ready');
+        const done = kg.shutdown('SIGTERM');
+        await delay(200);
+        await driver.markNotReady(slice, pod);
+        await done;
+        const events = await waitForEvents(driver, pod, 4);
+        const reasons = events.map((e) => e.reason);
+        assert.deepEqual(reasons, ['ShutdownStarted', 'PropagationComplete', 'Drained', 'ShutdownComplete']);
+        for (const e of events) {
+          assert.equal(e.type, 'Normal');
+          assert.deepEqual(
+            {
+              kind: (e.involvedObject as Json).kind,
+              name: (e.involvedObject as Json).name,
+              uid: (e.involvedObject as Json).uid,
+            },
+            { kind: 'Pod', name: pod.name, uid: pod.uid },
+          );
+          assert.equal((e.source as Json).component, 'kubegrace');
+        }
+        assert.match(String(events[0]?.message), /shutdown started by SIGTERM; deadline \S+ \(\d/);
+        assert.match(
+          String(events[1]?.message),
+          /propagation wait ended after [\d.]+ s: endpoints not ready in every EndpointSlice/,
+        );
+        assert.match(String(events[2]?.message), /drain finished in [\d.]+ s/);
+        assert.match(
+          String(events[3]?.message),
+          /shutdown clean in [\d.]+ s \(trigger SIGTERM, exit code 0\): unready [\d.]+ s, propagate [\d.]+ s, drain [\d.]+ s, cleanup [\d.]+ s/,
+        );
+      } finally {
+        await k.stop();
+      }
+    },
+  },
+  {
+    name: 'Warning Events when the deadline cuts the shutdown short, posted before the kill time',
+    async run(driver, client) {
+      const pod = await driver.createPod({ graceSeconds: 8 });
+      const { kg, exits } = makeKubegrace({
+        drain: { timeoutMs: 3000 },
+        propagation: { quietPeriodMs: 200, maxMs: 1000 },
+      });
+      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, capture()));
+      try {
+        await waitFor(() => k.watching.pod, 'the pod watch to open');
+        kg.lease('report-export'); // never released: the drain waits for it until the deadline
+        // kubectl delete --grace-period=3: the kill time moves to 3 s after the delete.
+        const { killAt } = await driver.deletePod(pod, 3);
+        await waitFor(() => kg.state === 'stopped', 'the shutdown to end', 8000);
+        assert.deepEqual(exits, [1]);
+        const events = await waitForEvents(driver, pod, 4);
+        const byReason = new Map(events.map((e) => [e.reason, e]));
+        assert.deepEqual(
+          events.map((e) => `${String(e.type)} ${String(e.reason)}`),
+          [
+            'Normal ShutdownStarted',
+            'Normal PropagationComplete',
+            'Warning Drained',
+            'Warning ShutdownComplete',
+            'Warning ShutdownDeadlineReached',
+            'Warning ConnectionsForcedClosed',
+          ],
+        );
+        assert.match(
+          String(byReason.get('Drained')?.message),
+          /^drain cut short by the deadline after [\d.]+ s$/,
+        );
+        assert.match(
+          String(byReason.get('ShutdownDeadlineReached')?.message),
+          /^the shutdown reached its deadline \S+ in its drain phase, before it finished: what was still open was cut short/,
+        );
+        assert.match(
+          String(byReason.get('ShutdownComplete')?.message),
+          /^shutdown deadline in [\d.]+ s \(trigger deletion, exit code 1\)/,
+        );
+        for (const e of events) {
+          const postedAt = Date.parse(String(e.firstTimestamp));
+          assert.ok(
+            postedAt < killAt,
+            `${String(e.reason)} posted ${killAt - postedAt} ms before the kill time`,
+          );
+        }
+      } finally {
+        await k.stop();
+      }
+    },
+  },
+  {
+    name: 'Warning Events when work is closed by force at the end of its budget',
+    async run(driver, client) {
+      const pod = await driver.createPod({ graceSeconds: 8 });
+      const { kg, exits } = makeKubegrace();
+      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, capture()));
+      try {
+        kg.lease('report-export'); // never released: abandoned when the drain budget (0.5 s) ends
+        const summary = await kg.shutdown('SIGTERM');
+        assert.equal(summary.outcome, 'forced');
+        assert.deepEqual(exits, [1]);
+        const events = await waitForEvents(driver, pod, 5);
+        const byReason = new Map(events.map((e) => [e.reason, e]));
+        assert.equal(byReason.get('ShutdownComplete')?.type, 'Warning');
+        assert.match(
+          String(byReason.get('ShutdownComplete')?.message),
+          /^shutdown forced in [\d.]+ s \(trigger SIGTERM, exit code 1\)/,
+        );
+        assert.equal(byReason.get('ConnectionsForcedClosed')?.type, 'Warning');
+        assert.match(
+          String(byReason.get('ConnectionsForcedClosed')?.message),
+          /^1 connection\(s\), stream\(s\) or lease\(s\) were closed by force/,
+        );
+        assert.equal(byReason.has('ShutdownDeadlineReached'), false, 'the deadline was not reached');
+      } finally {
+        await k.stop();
+      }
+    },
+  },
+];
+
+/** Filled by the propagation scenario; printed at the end as the measurement against the bar. */
+const measurements: string[] = [];
+
+async function waitFor(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await delay(10);
+  }
+}
+
+async function waitForEvents(
+  driver: ClusterDriver,
+  pod: Parameters<ClusterDriver['events']>[0],
+  count: number,
+): Promise<Json[]> {
+  const until = Date.now() + 5000;
+  for (;;) {
+    const events = await driver.events(pod);
+    if (events.length >= count || Date.now() > until) return events;
+    await delay(50);
+  }
+}
+
+for (const cluster of clusters) {
+  const runnable = scenarios.filter((s) => cluster.label.startsWith('fake') || !s.fakeOnly);
+  const skipped = cluster.unavailable
+    ? `${cluster.unavailable}; skipped ${runnable.length} scenarios: ${runnable.map((s) => s.name).join(' | ')}`
+    : undefined;
+  if (skipped) process.stderr.write(`\n*** SKIPPED ${cluster.label}: ${skipped}\n\n`);
+  describe(cluster.label, { skip: skipped ?? false }, () => {
+    let client: KubeClientModule;
+    before(async () => {
+      client = await cluster.client();
+    });
+    for (const scenario of runnable) {
+      it(scenario.name, async () => {
+        const driver = await cluster.driver(client);
+        try {
+          await scenario.run(driver, client);
+        } finally {
+          await driver.cleanup();
+        }
+      });
+    }
+  });
+}
+
+after(() => {
+  if (measurements.length > 0) process.stderr.write(`measured: ${measurements.join('; ')}\n`);
+});
+
+// ------------------------------------------------------------------ the real cluster (opt-in)
+
+/**
+ * Runs the scenarios in a real cluster: a `pause` pod per scenario, a selector-less Service with a
+ * hand-written EndpointSlice that lists the pod (so the test decides when the endpoint leaves),
+ * deletions through the API. The process under test runs here, watching that pod by name.
+ * Namespace: KUBEGRACE_TEST_NAMESPACE, else the kubeconfig context's, else `default`.
+ */
+async function realClusterDriver(client: KubeClientModule): Promise<ClusterDriver> {
+  const k8s = client as unknown as typeof k8s1;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromDefault();
+  const namespace =
+    process.env.KUBEGRACE_TEST_NAMESPACE ||
+    kc.getContextObject(kc.getCurrentContext())?.namespace ||
+    'default';
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
+  const undo: (() => Promise<unknown>)[] = [];
+  const graceOf = new Map<string, number>();
+  const suffix = (): string => Math.random().toString(36).slice(2, 7);
+  const toJson = (value: unknown): Json => JSON.parse(JSON.stringify(value)) as Json;
+
+  async function editSlice(slice: string, edit: (endpoints: Json[]) => Json[]): Promise<number> {
+    const current = toJson(await discovery.readNamespacedEndpointSlice({ name: slice, namespace }));
+    current.endpoints = edit((current.endpoints as Json[] | undefined) ?? []);
+    const before = Date.now();
+    await discovery.replaceNamespacedEndpointSlice({ name: slice, namespace, body: current as never });
+    return Math.round((before + Date.now()) / 2);
+  }
+
+  return {
+    name: 'real',
+    kind: 'real',
+    namespace,
+    // Moments are taken on this machine around an API round trip; the API server stamps its own clock.
+    clockToleranceMs: 1000,
+    kubeConfig(c) {
+      const config = new c.KubeConfig();
+      config.loadFromDefault();
+      return config;
+    },
+    async createPod(spec) {
+      const preStop =
+        spec.preStopSleepSeconds !== undefined
+          ? { sleep: { seconds: spec.preStopSleepSeconds } }
+          : spec.preStopExec !== undefined
+            ? { exec: { command: [...spec.preStopExec] } }
+            : undefined;
+      const created = await core.createNamespacedPod({
+        namespace,
+        body: {
+          metadata: { generateName: 'kubegrace-e2e-', labels: { app: 'kubegrace-e2e' } },
+          spec: {
+            terminationGracePeriodSeconds: spec.graceSeconds,
+            containers: [
+              {
+                name: 'app',
+                image: 'registry.k8s.io/pause:3.10',
+                env: [{ name: 'KUBEGRACE_GRACE_PERIOD_SECONDS', value: String(spec.graceSeconds) }],
+                ...(preStop ? { lifecycle: { preStop } } : {}),
+              },
+            ],
+          },
+        },
+      });
+      const name = created.metadata?.name as string;
+      graceOf.set(name, spec.graceSeconds);
+      undo.push(() =>
+        core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(() => undefined),
+      );
+      const until = Date.now() + 120_000;
+      for (;;) {
+        const pod = await core.readNamespacedPod({ name, namespace });
+        if (pod.status?.phase === 'Running' && pod.status.podIP) {
+          return { name, namespace, uid: pod.metadata?.uid as string, ip: pod.status.podIP };
+        }
+        if (Date.now() > until) throw new Error(`pod ${namespace}/${name} not Running after 120 s`);
+        await delay(500);
+      }
+    },
+    async addEndpoints(pod) {
+      const service = `kubegrace-e2e-${suffix()}`;
+      await core.createNamespacedService({
+        namespace,
+        body: {
+          metadata: { name: service },
+          spec: { ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] },
+        },
+      });
+      undo.push(() => core.deleteNamespacedService({ name: service, namespace }).catch(() => undefined));
+      const slice = `${service}-manual`;
+      await discovery.createNamespacedEndpointSlice({
+        namespace,
+        body: {
+          metadata: {
+            name: slice,
+            labels: {
+              'kubernetes.io/service-name': service,
+              'endpointslice.kubernetes.io/managed-by': 'kubegrace-e2e',
+            },
+          },
+          addressType: 'IPv4',
+          endpoints: [
+            {
+              addresses: [pod.ip],
+              conditions: { ready: true, serving: true, terminating: false },
+              targetRef: { kind: 'Pod', name: pod.name, namespace, uid: pod.uid },
+            },
+          ],
+          ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+        },
+      });
+      undo.push(() =>
+        discovery.deleteNamespacedEndpointSlice({ name: slice, namespace }).catch(() => undefined),
+      );
+      return slice;
+    },
+    markNotReady: (slice, pod) =>
+      editSlice(slice, (endpoints) =>
+        endpoints.map((e) =>
+          (e.targetRef as Json | undefined)?.uid === pod.uid
+            ? { ...e, conditions: { ready: false, serving: true, terminating: true } }
+            : e,
+        ),
+      ),
+    removeEndpoint: (slice, pod) =>
+      editSlice(slice, (endpoints) =>
+        endpoints.filter((e) => (e.targetRef as Json | undefined)?.uid !== pod.uid),
+      ),
+    async deletePod(pod: ScenarioPod, graceSeconds?: number) {
+      const grace = graceSeconds ?? graceOf.get(pod.name) ?? 30;
+      const before = Date.now();
+      await core.deleteNamespacedPod({
+        name: pod.name,
+        namespace,
+        ...(graceSeconds === undefined ? {} : { gracePeriodSeconds: graceSeconds }),
+      });
+      const deletedAt = Math.round((before + Date.now()) / 2);
+      return { deletedAt, killAt: deletedAt + grace * 1000 };
+    },
+    async events(pod) {
+      const list = await core.listNamespacedEvent({
+        namespace,
+        fieldSelector: `involvedObject.uid=${pod.uid}`,
+      });
+      return list.items
+        .map(toJson)
+        .filter((e) => (e.source as Json | undefined)?.component === 'kubegrace')
+        .sort(
+          (a, b) =>
+            String(a.firstTimestamp).localeCompare(String(b.firstTimestamp)) ||
+            Number((a.metadata as Json).resourceVersion) - Number((b.metadata as Json).resourceVersion),
+        );
+    },
+    async cleanup() {
+      for (const step of undo.reverse()) await step();
+    },
+  };
+}
