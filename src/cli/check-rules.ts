@@ -1,0 +1,441 @@
+/**
+ * The rules of `kubegrace check`: the timing budget of each container against the time its platform
+ * grants (terminationGracePeriodSeconds, or a systemd unit's TimeoutStopSec), and the probe and
+ * setting mistakes that undo a graceful shutdown. Every finding carries its fix.
+ */
+import { defaults, resolveSettings, settingSpecs, type ResolvedSettings } from '../options.js';
+import {
+  DEFAULT_GRACE_SECONDS,
+  envOf,
+  formatSeconds,
+  formatTerms,
+  graceOf,
+  nameOf,
+  podBudget,
+  preStopOf,
+  preStopSeconds,
+  type ContainerLike,
+  type PreStop,
+  type ProbeLike,
+  type SourcedTerm,
+} from '../kubernetes/pod-timing.js';
+import {
+  SYSTEMD_DEFAULT_TIMEOUT_STOP_MS,
+  type Location,
+  type PodTemplate,
+  type SystemdUnit,
+} from './check-sources.js';
+
+export type Severity = 'error' | 'warning' | 'info';
+
+export interface Finding {
+  readonly severity: Severity;
+  /** Stable identifier, for CI filters and docs/check.md. */
+  readonly code: FindingCode;
+  readonly message: string;
+  readonly fix: string;
+}
+
+/** Every finding `check` can report; docs/check.md has a row for each (a test keeps them in step). */
+export const FINDING_CODES = [
+  'budget-exceeds-grace',
+  'propagation-exceeds-grace',
+  'grace-period-mismatch',
+  'grace-period-unset',
+  'prestop-sleep-mismatch',
+  'prestop-sleep-unset',
+  'liveness-on-readyz',
+  'readiness-on-livez',
+  'missing-readiness-probe',
+  'probe-port-mismatch',
+  'invalid-setting',
+  'kill-signal',
+  'prestop-unknown-duration',
+  'unresolved-env',
+] as const;
+
+export type FindingCode = (typeof FINDING_CODES)[number];
+
+export interface TimingReport {
+  readonly graceMs: number;
+  /** Where the grace period comes from: `terminationGracePeriodSeconds`, its default, `TimeoutStopSec`. */
+  readonly graceSource: string;
+  readonly preStop: PreStop;
+  readonly terms: readonly SourcedTerm[];
+  readonly totalMs: number;
+  /** Grace minus the budget; negative when over. */
+  readonly spareMs: number;
+}
+
+export interface ContainerReport {
+  readonly location: Location;
+  readonly kind: string;
+  readonly name: string;
+  readonly namespace: string | undefined;
+  readonly container: string;
+  readonly timing: TimingReport;
+  readonly findings: readonly Finding[];
+}
+
+export interface SkippedWorkload {
+  readonly location: Location;
+  readonly kind: string;
+  readonly name: string;
+  readonly reason: string;
+}
+
+const PROBE_PATHS = new Set(['/livez', '/readyz', '/startupz']);
+
+function probePath(probe: ProbeLike | null | undefined): string | undefined {
+  const path = probe?.httpGet?.path;
+  return typeof path === 'string' ? (path.split('?')[0] ?? path) : undefined;
+}
+
+/** Does this container run kubegrace, as far as its spec shows? */
+export function usesKubegrace(container: ContainerLike): boolean {
+  if (Object.keys(envOf(container).values).some((k) => k.startsWith('KUBEGRACE_'))) return true;
+  if (envOf(container).indirect.some((k) => k.startsWith('KUBEGRACE_'))) return true;
+  for (const probe of [container.livenessProbe, container.readinessProbe, container.startupProbe]) {
+    const path = probePath(probe);
+    if (path !== undefined && PROBE_PATHS.has(path)) return true;
+  }
+  const preStop = preStopOf(container);
+  return (
+    (preStop.kind === 'exec' && /kubegrace/.test(preStop.command)) ||
+    (preStop.kind === 'http' && preStop.path === '/prestop')
+  );
+}
+
+/**
+ * Settings as the library would resolve them from these env values. An invalid value becomes a
+ * finding and is left out, so the rest still resolves and the budget uses the default for it.
+ */
+function settingsFrom(env: Readonly<Record<string, string>>): {
+  settings: ResolvedSettings;
+  findings: Finding[];
+} {
+  const findings: Finding[] = [];
+  const usable: Record<string, string> = { ...env };
+  for (let attempt = 0; attempt < settingSpecs.length + 1; attempt++) {
+    try {
+      return { settings: resolveSettings({}, usable), findings };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const culprit = settingSpecs.find((s) => message.startsWith(`${s.env} `))?.env;
+      findings.push({
+        severity: 'error',
+        code: 'invalid-setting',
+        message,
+        fix: culprit
+          ? `correct ${culprit} (kubegrace fails to start with it); the budget below uses its default, ${JSON.stringify(
+              settingSpecs.find((s) => s.env === culprit)?.default,
+            )}`
+          : 'correct the KUBEGRACE_* values named in the message (kubegrace fails to start with them)',
+      });
+      if (culprit === undefined) break;
+      delete usable[culprit];
+    }
+  }
+  return { settings: defaults, findings };
+}
+
+interface TimingInput {
+  readonly env: Readonly<Record<string, string>>;
+  /** What could not be read here (`valueFrom` variables, EnvironmentFile=), if anything. */
+  readonly unresolved: string | undefined;
+  readonly graceMs: number;
+  /** `terminationGracePeriodSeconds` or `TimeoutStopSec`. */
+  readonly graceField: string;
+  readonly graceExplicit: boolean;
+  readonly preStop: PreStop;
+}
+
+function timingFindings(input: TimingInput): {
+  timing: TimingReport;
+  settings: ResolvedSettings;
+  findings: Finding[];
+} {
+  const { env, graceMs, graceField, preStop } = input;
+  const { settings, findings } = settingsFrom(env);
+  const graceSeconds = graceMs / 1000;
+  const shownGrace = formatSeconds(graceMs);
+  const graceSource = input.graceExplicit ? graceField : `${graceField} (default ${shownGrace})`;
+
+  if (input.unresolved !== undefined) {
+    findings.push({
+      severity: 'info',
+      code: 'unresolved-env',
+      message: `${input.unresolved} not checked`,
+      fix: 'put the values inline to have them checked, or check the rendered values',
+    });
+  }
+
+  // The grace period the library plans with must be the one the platform enforces.
+  const configured = env.KUBEGRACE_GRACE_PERIOD_SECONDS;
+  const configuredValid = /^\d+$/.test(configured?.trim() ?? '');
+  const fixGrace = `set KUBEGRACE_GRACE_PERIOD_SECONDS to "${Math.floor(graceSeconds)}", the value of ${graceField}`;
+  if (
+    configured !== undefined &&
+    configuredValid &&
+    Number.isFinite(graceMs) &&
+    Number(configured) * 1000 !== graceMs
+  ) {
+    const planned = Number(configured);
+    findings.push({
+      severity: 'error',
+      code: 'grace-period-mismatch',
+      message:
+        planned * 1000 > graceMs
+          ? `KUBEGRACE_GRACE_PERIOD_SECONDS is ${planned} but ${graceField} is ${shownGrace}: kubegrace plans a ${planned} s shutdown and is killed after ${shownGrace}`
+          : `KUBEGRACE_GRACE_PERIOD_SECONDS is ${planned} but ${graceField} is ${shownGrace}: kubegrace leaves after ${planned} s of the ${shownGrace} it has`,
+      fix: fixGrace,
+    });
+  } else if (
+    configured === undefined &&
+    Number.isFinite(graceMs) &&
+    graceMs !== DEFAULT_GRACE_SECONDS * 1000
+  ) {
+    const shorter = graceMs < DEFAULT_GRACE_SECONDS * 1000;
+    findings.push({
+      severity: shorter ? 'error' : 'warning',
+      code: 'grace-period-unset',
+      message: shorter
+        ? `KUBEGRACE_GRACE_PERIOD_SECONDS is not set: kubegrace assumes ${DEFAULT_GRACE_SECONDS} s, but ${graceField} is ${shownGrace}, so without API access it is killed mid-shutdown`
+        : `KUBEGRACE_GRACE_PERIOD_SECONDS is not set: kubegrace assumes ${DEFAULT_GRACE_SECONDS} s and, without API access, leaves ${formatSeconds(graceMs - DEFAULT_GRACE_SECONDS * 1000)} of the ${shownGrace} ${graceField} unused`,
+      fix: fixGrace,
+    });
+  }
+
+  // The preStop sleep spends grace before SIGTERM; the library must know it to place its deadline.
+  const sleep = preStopSeconds(preStop);
+  const configuredSleep = env.KUBEGRACE_PRE_STOP_SLEEP_SECONDS;
+  if (sleep > 0 && Number.isFinite(sleep)) {
+    if (
+      configuredSleep !== undefined &&
+      /^\d+$/.test(configuredSleep.trim()) &&
+      Number(configuredSleep) !== sleep
+    ) {
+      findings.push({
+        severity: 'error',
+        code: 'prestop-sleep-mismatch',
+        message: `KUBEGRACE_PRE_STOP_SLEEP_SECONDS is ${configuredSleep.trim()} but the preStop hook sleeps ${formatSeconds(sleep * 1000)} (${preStop.kind === 'none' ? '' : preStop.source})`,
+        fix: `set KUBEGRACE_PRE_STOP_SLEEP_SECONDS to "${sleep}"`,
+      });
+    } else if (configuredSleep === undefined) {
+      findings.push({
+        severity: 'warning',
+        code: 'prestop-sleep-unset',
+        message: `the preStop hook sleeps ${formatSeconds(sleep * 1000)} but KUBEGRACE_PRE_STOP_SLEEP_SECONDS is not set: without API access the deadline after SIGTERM ignores the grace the sleep used`,
+        fix: `set KUBEGRACE_PRE_STOP_SLEEP_SECONDS to "${sleep}"`,
+      });
+    }
+  }
+  if (preStop.kind === 'exec') {
+    findings.push({
+      severity: 'info',
+      code: 'prestop-unknown-duration',
+      message: `preStop exec "${preStop.command}" holds SIGTERM back for an unknown time; counted as 0 s`,
+      fix: 'prefer lifecycle.preStop.sleep (or exec sleep N) so the budget can count it, or make sure the command returns at once',
+    });
+  }
+
+  const budget = podBudget(settings, { graceSeconds, preStop });
+  const timing: TimingReport = {
+    graceMs,
+    graceSource,
+    preStop,
+    terms: budget.terms,
+    totalMs: budget.totalMs,
+    spareMs: graceMs - budget.totalMs,
+  };
+  if (!budget.fits) {
+    // The propagation wait alone (after the preStop sleep) may already exceed the grace period: say that,
+    // it is the root of the problem and the general budget finding would only repeat it.
+    const early = budget.terms.filter((t) =>
+      [
+        'preStopSleepSeconds',
+        'unreadyTimeoutMs',
+        'propagation.maxMs',
+        'propagation.delayMs',
+        'safetyMarginMs',
+      ].includes(t.option),
+    );
+    const earlyMs = early.reduce((sum, t) => sum + t.ms, 0);
+    const needed = Number.isFinite(budget.totalMs) ? Math.ceil(budget.totalMs / 1000) : undefined;
+    const largest = [...budget.terms]
+      .filter((t) => t.option !== 'safetyMarginMs')
+      .sort((a, b) => b.ms - a.ms)[0];
+    const raise =
+      needed === undefined
+        ? 'replace the endless preStop sleep with a bounded one'
+        : `raise ${graceField} to at least ${needed} s (and KUBEGRACE_GRACE_PERIOD_SECONDS to match)`;
+    if (earlyMs > graceMs) {
+      const propagationTerm = early.find((t) => t.option.startsWith('propagation.'));
+      findings.push({
+        severity: 'error',
+        code: 'propagation-exceeds-grace',
+        message:
+          `the propagation wait does not fit: ${formatTerms(early)} = ${formatSeconds(earlyMs)} > ${graceField} ${shownGrace}; ` +
+          'the pod is killed while it still waits for traffic to move away, before draining anything',
+        fix: `${raise}, or shorten ${sleep > 0 ? 'the preStop sleep or ' : ''}${propagationTerm?.source.split(' / ')[1] ?? 'the propagation wait'}`,
+      });
+    } else {
+      findings.push({
+        severity: 'error',
+        code: 'budget-exceeds-grace',
+        message: `shutdown budget ${formatSeconds(budget.totalMs)} exceeds ${graceField} ${shownGrace}: ${formatTerms(budget.terms)} = ${formatSeconds(budget.totalMs)}`,
+        fix: `${raise}, or shorten the largest terms${largest ? ` (${largest.name} ${formatSeconds(largest.ms)}: ${largest.source.split(' / ').pop() ?? largest.source})` : ''}`,
+      });
+    }
+  }
+  return { timing, settings, findings };
+}
+
+function probeFindings(container: ContainerLike, settings: ResolvedSettings, serving: boolean): Finding[] {
+  const findings: Finding[] = [];
+  const liveness = probePath(container.livenessProbe);
+  const readiness = probePath(container.readinessProbe);
+  if (liveness === '/readyz') {
+    findings.push({
+      severity: 'error',
+      code: 'liveness-on-readyz',
+      message:
+        'livenessProbe points at /readyz: readiness fails on purpose during a shutdown (and while starting), so the kubelet restarts the draining container',
+      fix: 'point livenessProbe.httpGet.path at /livez',
+    });
+  }
+  if (readiness === '/livez') {
+    findings.push({
+      severity: 'error',
+      code: 'readiness-on-livez',
+      message:
+        'readinessProbe points at /livez: /livez stays 200 while draining, so the failing readiness never takes the pod out of its Services',
+      fix: 'point readinessProbe.httpGet.path at /readyz',
+    });
+  }
+  if (serving && !container.readinessProbe) {
+    findings.push({
+      severity: 'error',
+      code: 'missing-readiness-probe',
+      message:
+        'no readinessProbe: the pod counts as ready before it listens, and the 503 of /readyz during a shutdown reaches nobody',
+      fix: `add readinessProbe: { httpGet: { path: /readyz, port: ${settings.probes.port} }, periodSeconds: 2, failureThreshold: 1 }`,
+    });
+  }
+  if (settings.probes.enabled) {
+    const ports = Array.isArray((container as { ports?: unknown }).ports)
+      ? (container as { ports: { name?: unknown; containerPort?: unknown }[] }).ports
+      : [];
+    for (const [field, probe] of [
+      ['livenessProbe', container.livenessProbe],
+      ['readinessProbe', container.readinessProbe],
+      ['startupProbe', container.startupProbe],
+    ] as const) {
+      const path = probePath(probe);
+      if (path === undefined || !PROBE_PATHS.has(path)) continue;
+      const rawPort = probe?.httpGet?.port;
+      const port =
+        typeof rawPort === 'number'
+          ? rawPort
+          : typeof rawPort === 'string'
+            ? /^\d+$/.test(rawPort)
+              ? Number(rawPort)
+              : ports.find((p) => p.name === rawPort)?.containerPort
+            : undefined;
+      if (typeof port === 'number' && settings.probes.port !== 0 && port !== settings.probes.port) {
+        findings.push({
+          severity: 'warning',
+          code: 'probe-port-mismatch',
+          message: `${field} asks port ${port} for ${path}, but kubegrace serves its probes on port ${settings.probes.port} (KUBEGRACE_PROBES_PORT)`,
+          fix: `set ${field}.httpGet.port to ${settings.probes.port}, or KUBEGRACE_PROBES_PORT to "${port}"`,
+        });
+      }
+    }
+  }
+  return findings;
+}
+
+export function checkPod(
+  pod: PodTemplate,
+  options: { readonly all: boolean },
+): { readonly reports: readonly ContainerReport[]; readonly skipped: SkippedWorkload | undefined } {
+  const containers = Array.isArray(pod.spec.containers) ? (pod.spec.containers as ContainerLike[]) : [];
+  const chosen = options.all
+    ? containers.map((c, i) => [c, i] as const)
+    : containers.map((c, i) => [c, i] as const).filter(([c]) => usesKubegrace(c));
+  if (chosen.length === 0) {
+    return {
+      reports: [],
+      skipped: {
+        location: pod.location,
+        kind: pod.kind,
+        name: pod.name,
+        reason:
+          containers.length === 0
+            ? 'no containers'
+            : 'no container uses kubegrace (no KUBEGRACE_* env, no /livez or /readyz probe); --all checks it anyway',
+      },
+    };
+  }
+  const grace = graceOf(pod.spec);
+  const reports = chosen.map(([container, index]): ContainerReport => {
+    const { values, indirect } = envOf(container);
+    const preStop = preStopOf(container);
+    const unresolved = indirect.filter((k) => k.startsWith('KUBEGRACE_'));
+    const { timing, settings, findings } = timingFindings({
+      env: values,
+      unresolved:
+        unresolved.length === 0
+          ? undefined
+          : `${unresolved.join(', ')} ${unresolved.length === 1 ? 'comes' : 'come'} from valueFrom (ConfigMap, Secret or field):`,
+      graceMs: grace.seconds * 1000,
+      graceField: 'terminationGracePeriodSeconds',
+      graceExplicit: grace.explicit,
+      preStop,
+    });
+    return {
+      location: { ...pod.location, line: pod.containerLines[index] ?? pod.location.line },
+      kind: pod.kind,
+      name: pod.name,
+      namespace: pod.namespace,
+      container: nameOf(container) || `#${index}`,
+      timing,
+      findings: [...findings, ...probeFindings(container, settings, pod.serving)],
+    };
+  });
+  return { reports, skipped: undefined };
+}
+
+export function checkUnit(unit: SystemdUnit): ContainerReport {
+  const explicit = unit.timeoutStopMs !== undefined;
+  const graceMs = unit.timeoutStopMs ?? SYSTEMD_DEFAULT_TIMEOUT_STOP_MS;
+  const { timing, settings, findings } = timingFindings({
+    env: unit.env,
+    unresolved:
+      unit.environmentFiles.length === 0
+        ? undefined
+        : `KUBEGRACE_* variables in EnvironmentFile=${unit.environmentFiles.join(', ')}:`,
+    graceMs,
+    graceField: 'TimeoutStopSec',
+    graceExplicit: explicit,
+    preStop: { kind: 'none' },
+  });
+  const signal = unit.killSignal?.replace(/^(?!SIG)/, 'SIG');
+  if (signal !== undefined && !(settings.signals as readonly string[]).includes(signal)) {
+    findings.push({
+      severity: 'warning',
+      code: 'kill-signal',
+      message: `KillSignal=${unit.killSignal} is not one of the signals kubegrace shuts down on (${settings.signals.join(', ')})`,
+      fix: `remove KillSignal= (systemd sends SIGTERM) or add ${signal} to KUBEGRACE_SIGNALS`,
+    });
+  }
+  return {
+    location: unit.location,
+    kind: 'systemd unit',
+    name: unit.name,
+    namespace: undefined,
+    container: 'service',
+    timing,
+    findings,
+  };
+}

@@ -1,0 +1,262 @@
+/**
+ * `kubegrace check FILE... | -`: the shutdown timing of manifests, `helm template` output and systemd
+ * units, checked before they ship, with the fix for each finding. Exit code 0 when nothing is an
+ * error, 1 when something is (for CI), 2 for bad usage.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { formatSeconds } from '../kubernetes/pod-timing.js';
+import {
+  checkPod,
+  checkUnit,
+  type ContainerReport,
+  type Finding,
+  type Severity,
+  type SkippedWorkload,
+} from './check-rules.js';
+import { parseManifests, parseSystemdUnit, type Location, type SourceProblem } from './check-sources.js';
+
+export const checkHelp = `Usage: kubegrace check [flags] FILE... | -
+
+Checks the shutdown timing of Kubernetes manifests (Deployments, StatefulSets, DaemonSets, Jobs,
+CronJobs, Pods, Lists; multi-document YAML such as \`helm template\` output) and systemd units
+(files ending in .service) before they ship. For every container that uses kubegrace it adds up
+preStop sleep + unready + propagation + drain + cleanup + safety margin, with the container's
+KUBEGRACE_* values, against terminationGracePeriodSeconds (TimeoutStopSec for a unit), and flags
+probes on the wrong endpoint, a missing readiness probe, a propagation wait the grace period cannot
+hold, and KUBEGRACE_GRACE_PERIOD_SECONDS differing from the grace period. Each finding comes with
+its fix. \`-\` reads standard input.
+
+Flags:
+  --format <human|json>  output format (default human)
+  --all                  check every container, not only those that use kubegrace
+                         (KUBEGRACE_* env, /livez or /readyz probes)
+  -h, --help             this text
+
+Exit code: 0 no errors (warnings allowed), 1 at least one error or an unreadable file,
+2 bad usage.
+
+Example:
+  helm template web ./chart | kubegrace check -
+`;
+
+export interface CheckIo {
+  /** Writes one line to standard output (as main.ts's CommandIo). */
+  readonly out?: (line: string) => void;
+  readonly err?: (line: string) => void;
+  /** Or streams, as `{ stdout: process.stdout, stderr: process.stderr }`. */
+  readonly stdout?: { write(chunk: string): unknown };
+  readonly stderr?: { write(chunk: string): unknown };
+  /** Read for `-`. @default process.stdin */
+  readonly stdin?: AsyncIterable<string | Uint8Array>;
+}
+
+export interface CheckResult {
+  readonly files: readonly string[];
+  readonly containers: readonly ContainerReport[];
+  readonly skipped: readonly SkippedWorkload[];
+  /** Files or documents that could not be read: malformed YAML, missing files. */
+  readonly problems: readonly (SourceProblem & { readonly code: 'yaml-error' | 'unreadable' })[];
+  readonly errors: number;
+  readonly warnings: number;
+}
+
+/** Runs `kubegrace check` with these arguments; resolves with the exit code. */
+export async function checkCommand(args: readonly string[], io: CheckIo = {}): Promise<number> {
+  const out = io.out ?? ((line: string) => (io.stdout ?? process.stdout).write(`${line}\n`));
+  const err = io.err ?? ((line: string) => (io.stderr ?? process.stderr).write(`${line}\n`));
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      options: {
+        format: { type: 'string', default: 'human' },
+        all: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    err(
+      `kubegrace check: ${error instanceof Error ? error.message.split('\n')[0] : String(error)} (kubegrace check --help)`,
+    );
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    out(checkHelp.trimEnd());
+    return 0;
+  }
+  if (values.format !== 'human' && values.format !== 'json') {
+    err(`kubegrace check: --format must be human or json, received ${JSON.stringify(values.format)}`);
+    return 2;
+  }
+  if (positionals.length === 0) {
+    err(
+      'kubegrace check: no files given (kubegrace check FILE... | -, e.g. helm template . | kubegrace check -)',
+    );
+    return 2;
+  }
+  if (positionals.filter((p) => p === '-').length > 1) {
+    err('kubegrace check: - (standard input) can be given only once');
+    return 2;
+  }
+  const result = await runCheck(positionals, { all: values.all, stdin: io.stdin ?? process.stdin });
+  if (values.format === 'json') out(JSON.stringify(toJson(result), null, 2));
+  else for (const line of formatHuman(result)) out(line);
+  return result.errors > 0 ? 1 : 0;
+}
+
+/** The check itself, without output: the files (or `-`) → every container's report. */
+export async function runCheck(
+  files: readonly string[],
+  options: { readonly all?: boolean; readonly stdin?: AsyncIterable<string | Uint8Array> } = {},
+): Promise<CheckResult> {
+  const containers: ContainerReport[] = [];
+  const skipped: SkippedWorkload[] = [];
+  const problems: CheckResult['problems'][number][] = [];
+  for (const file of files) {
+    const name = file === '-' ? '<stdin>' : file;
+    let text: string;
+    try {
+      text = file === '-' ? await readAll(options.stdin ?? process.stdin) : await readFile(file, 'utf8');
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      problems.push({
+        file: name,
+        line: undefined,
+        column: undefined,
+        code: 'unreadable',
+        message:
+          code === 'ENOENT'
+            ? 'no such file'
+            : code === 'EISDIR'
+              ? 'is a directory'
+              : `cannot read: ${String(error)}`,
+      });
+      continue;
+    }
+    const systemd =
+      file.endsWith('.service') || (file === '-' && /^\s*(#.*\n\s*)*\[(Unit|Service|Install)\]/.test(text));
+    if (systemd) {
+      const parsedUnit = parseSystemdUnit(name, text);
+      problems.push(...parsedUnit.problems.map((p) => ({ ...p, code: 'yaml-error' as const })));
+      if (parsedUnit.unit) containers.push(checkUnit(parsedUnit.unit));
+      continue;
+    }
+    const manifests = parseManifests(name, text);
+    problems.push(...manifests.problems.map((p) => ({ ...p, code: 'yaml-error' as const })));
+    for (const pod of manifests.pods) {
+      const checked = checkPod(pod, { all: options.all ?? false });
+      containers.push(...checked.reports);
+      if (checked.skipped) skipped.push(checked.skipped);
+    }
+  }
+  const count = (severity: Severity): number =>
+    containers.reduce((sum, c) => sum + c.findings.filter((f) => f.severity === severity).length, 0);
+  return {
+    files: files.map((f) => (f === '-' ? '<stdin>' : f)),
+    containers,
+    skipped,
+    problems,
+    errors: count('error') + problems.length,
+    warnings: count('warning'),
+  };
+}
+
+async function readAll(stream: AsyncIterable<string | Uint8Array>): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream)
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function where(location: Location): string {
+  const at = location.line === undefined ? location.file : `${location.file}:${location.line}`;
+  return location.source === undefined ? at : `${at} (${location.source})`;
+}
+
+const LABEL: Readonly<Record<Severity, string>> = { error: 'error  ', warning: 'warning', info: 'info   ' };
+
+export function formatHuman(result: CheckResult): string[] {
+  const lines: string[] = [];
+  for (const problem of result.problems) {
+    const at =
+      problem.line === undefined
+        ? problem.file
+        : `${problem.file}:${problem.line}${problem.column === undefined ? '' : `:${problem.column}`}`;
+    lines.push(`${at}: error: ${problem.message}`);
+  }
+  for (const c of result.containers) {
+    const subject =
+      c.kind === 'systemd unit'
+        ? `systemd unit ${c.name}`
+        : `${c.kind} ${c.namespace === undefined ? '' : `${c.namespace}/`}${c.name}, container ${c.container}`;
+    if (lines.length > 0) lines.push('');
+    lines.push(`${where(c.location)}: ${subject}`);
+    const t = c.timing;
+    const sum = t.terms
+      .filter((term) => term.ms > 0)
+      .map((term) => `${term.name} ${formatSeconds(term.ms)}`)
+      .join(' + ');
+    const verdict =
+      t.spareMs >= 0 ? `fits, ${formatSeconds(t.spareMs)} to spare` : `over by ${formatSeconds(-t.spareMs)}`;
+    lines.push(
+      `  budget ${sum} = ${formatSeconds(t.totalMs)} of ${formatSeconds(t.graceMs)} (${t.graceSource}): ${verdict}`,
+    );
+    for (const f of c.findings) lines.push(...formatFinding(f));
+  }
+  for (const s of result.skipped) {
+    lines.push('', `${where(s.location)}: ${s.kind} ${s.name}: skipped, ${s.reason}`);
+  }
+  const workloads = new Set(result.containers.map((c) => `${c.location.file}|${c.kind}|${c.name}`)).size;
+  lines.push(
+    '',
+    `${result.containers.length} container(s) in ${workloads} workload(s) checked, ${result.skipped.length} skipped: ` +
+      `${result.errors} error(s), ${result.warnings} warning(s)`,
+  );
+  return lines;
+}
+
+function formatFinding(f: Finding): string[] {
+  return [`  ${LABEL[f.severity]} ${f.code}: ${f.message}`, `          fix: ${f.fix}`];
+}
+
+function toJson(result: CheckResult): unknown {
+  return {
+    files: result.files,
+    errors: result.errors,
+    warnings: result.warnings,
+    problems: result.problems,
+    containers: result.containers.map((c) => ({
+      file: c.location.file,
+      line: c.location.line ?? null,
+      source: c.location.source ?? null,
+      kind: c.kind,
+      name: c.name,
+      namespace: c.namespace ?? null,
+      container: c.container,
+      timing: {
+        graceSeconds: Number.isFinite(c.timing.graceMs) ? c.timing.graceMs / 1000 : null,
+        graceSource: c.timing.graceSource,
+        preStop: c.timing.preStop,
+        terms: c.timing.terms.map((t) => ({
+          name: t.name,
+          ms: Number.isFinite(t.ms) ? t.ms : null,
+          source: t.source,
+        })),
+        totalMs: Number.isFinite(c.timing.totalMs) ? c.timing.totalMs : null,
+        spareMs: Number.isFinite(c.timing.spareMs) ? c.timing.spareMs : null,
+      },
+      findings: c.findings,
+    })),
+    skipped: result.skipped.map((s) => ({
+      file: s.location.file,
+      line: s.location.line ?? null,
+      kind: s.kind,
+      name: s.name,
+      reason: s.reason,
+    })),
+  };
+}
