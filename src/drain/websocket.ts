@@ -1,0 +1,136 @@
+/**
+ * The drainer for `ws` WebSocketServers. After the propagation wait (the drain phase) every client
+ * gets close code 1001 (Going Away) and reconnects elsewhere; a client that still connects during
+ * the drain gets 1001 at once. The server itself is left open: closing it would answer new upgrade
+ * requests with 503 (a refusal), and its HTTP listener belongs to the HTTP drainer.
+ *
+ * `ws` is an optional peer: only its types are imported.
+ */
+import type { WebSocket, WebSocketServer } from 'ws';
+import { invalidOption } from '../errors.js';
+import type { Participant, PhaseContext } from '../lifecycle.js';
+import type { CloseReason, DrainObserver } from './observer.js';
+
+export interface WebSocketDrainer extends Participant {
+  /** Clients connected and not yet closed. */
+  readonly clients: number;
+  /** Remove every listener kubegrace added to the server and its clients. */
+  detach(): void;
+}
+
+export interface WebSocketDrainerOptions {
+  /** Participant name. @default 'websocket' */
+  readonly name?: string;
+  readonly observer?: DrainObserver;
+  /** Reason sent with close code 1001; at most 123 bytes of UTF-8. @default 'server shutting down' */
+  readonly closeReason?: string;
+}
+
+const GOING_AWAY = 1001;
+// WebSocket.OPEN; `ws` is imported for its types only.
+const OPEN = 1;
+/** A close frame's payload is at most 125 bytes, two of which carry the code (RFC 6455 §5.5). */
+const MAX_REASON_BYTES = 123;
+
+export function createWebSocketDrainer(
+  wss: WebSocketServer,
+  options: WebSocketDrainerOptions = {},
+): WebSocketDrainer {
+  const { observer } = options;
+  const name = options.name ?? 'websocket';
+  const closeReason = options.closeReason ?? 'server shutting down';
+  if (typeof closeReason !== 'string' || Buffer.byteLength(closeReason) > MAX_REASON_BYTES) {
+    throw invalidOption('closeReason', `a string of at most ${MAX_REASON_BYTES} bytes`, closeReason);
+  }
+  /** Each open client and the reason kubegrace closed it for, once it did. */
+  const clients = new Map<WebSocket, CloseReason | undefined>();
+  let draining: Promise<void> | undefined;
+  let stage: 'serving' | 'draining' = 'serving';
+  let onEmpty: (() => void) | undefined;
+  let finishDrain: (() => void) | undefined;
+
+  // Shared by every client (`this` is the client): no closure per connection.
+  function onClientClose(this: WebSocket): void {
+    if (!clients.has(this)) return;
+    const reason = clients.get(this);
+    clients.delete(this);
+    observer?.connectionClosed?.('websocket', reason);
+    if (clients.size === 0) onEmpty?.();
+  }
+
+  function goAway(ws: WebSocket): void {
+    if (clients.get(ws) !== undefined) return;
+    // A client that is already closing started the close itself: leave its reason unset.
+    if (ws.readyState !== OPEN) return;
+    clients.set(ws, 'websocket_1001');
+    ws.close(GOING_AWAY, closeReason);
+  }
+
+  function onConnection(ws: WebSocket): void {
+    if (clients.has(ws)) return;
+    clients.set(ws, undefined);
+    ws.on('close', onClientClose);
+    observer?.connectionOpened?.('websocket');
+    if (stage === 'draining') goAway(ws);
+  }
+
+  // Clients that connected before the drainer was created count as well.
+  for (const ws of wss.clients ?? []) if (ws.readyState === OPEN) onConnection(ws);
+  wss.on('connection', onConnection);
+
+  function drain(ctx: PhaseContext): Promise<void> {
+    draining ??= startDrain(ctx);
+    return draining;
+  }
+
+  function startDrain(ctx: PhaseContext): Promise<void> {
+    stage = 'draining';
+    for (const ws of clients.keys()) goAway(ws);
+    return new Promise<void>((resolve) => {
+      const { signal } = ctx;
+      const finish = (): void => {
+        if (finishDrain === undefined) return;
+        finishDrain = undefined;
+        onEmpty = undefined;
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = (): void => {
+        let count = 0;
+        for (const ws of clients.keys()) {
+          clients.delete(ws);
+          ws.off('close', onClientClose);
+          ws.terminate();
+          observer?.connectionClosed?.('websocket', 'forced');
+          count++;
+        }
+        ctx.reportForced(count);
+        finish();
+      };
+      finishDrain = finish;
+      if (signal.aborted) {
+        onAbort();
+        return;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+      onEmpty = finish;
+      if (clients.size === 0) finish();
+    });
+  }
+
+  function detach(): void {
+    wss.off('connection', onConnection);
+    for (const ws of clients.keys()) ws.off('close', onClientClose);
+    clients.clear();
+    finishDrain?.();
+  }
+
+  return {
+    name,
+    drain,
+    get clients() {
+      return clients.size;
+    },
+    detach,
+  };
+}

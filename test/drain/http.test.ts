@@ -1,0 +1,388 @@
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import * as tls from 'node:tls';
+import { describe, it } from 'node:test';
+import { createHttpDrainer } from '../../src/drain/http.js';
+import { createTrafficActivity } from '../../src/propagation/activity.js';
+import {
+  closeHard,
+  connectOutcome,
+  delay,
+  fetchVia,
+  listen,
+  phaseContext,
+  rawClient,
+  recordingObserver,
+  selfSignedCert,
+  trackerWithFlags,
+} from '../support/drain-fixtures.js';
+
+describe('http drainer', () => {
+  it('keep-alive clients under continuous load see zero failed requests across a shutdown', async () => {
+    const observer = recordingObserver();
+    const { tracker, flags } = trackerWithFlags({ observer });
+    const activity = createTrafficActivity();
+    const old = http.createServer((_req, res) => setTimeout(() => res.end('old'), 2));
+    const replacement = http.createServer((_req, res) => res.end('new'));
+    const drainer = createHttpDrainer(old, { tracker, activity, observer });
+    const oldPort = await listen(old);
+    const newPort = await listen(replacement);
+    // The endpoint table of a kube-proxy-style client: it follows the pod's removal with a lag.
+    let target = oldPort;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    const failures: unknown[] = [];
+    let served = 0;
+    let oldAfterUnready = 0;
+    const keptAliveAfterUnready: string[] = [];
+    let running = true;
+    const worker = async (): Promise<void> => {
+      while (running) {
+        const port = target;
+        const sentDuringShutdown = flags.shuttingDown;
+        try {
+          const res = await fetchVia(http.request, { host: '127.0.0.1', port, path: '/', agent });
+          assert.equal(res.status, 200);
+          served++;
+          if (port === oldPort && sentDuringShutdown) {
+            oldAfterUnready++;
+            if (res.headers.connection !== 'close')
+              keptAliveAfterUnready.push(String(res.headers.connection));
+          }
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    };
+    const workers = Array.from({ length: 8 }, worker);
+    try {
+      await delay(300);
+      assert.ok(drainer.connections >= 4, `pooled connections before shutdown: ${drainer.connections}`);
+
+      flags.shuttingDown = true;
+      const unreadyAt = Date.now();
+      await drainer.unready?.(phaseContext('unready').ctx);
+
+      // The propagation wait: the listener stays open and a brand-new connection is served.
+      await delay(150);
+      const fresh = await fetchVia(http.request, {
+        host: '127.0.0.1',
+        port: oldPort,
+        path: '/',
+        agent: false,
+      });
+      assert.equal(fresh.status, 200);
+      assert.equal(fresh.headers.connection, 'close');
+      assert.ok(activity.lastConnectionAt >= unreadyAt, 'new connections are noted for the adaptive wait');
+      await delay(350);
+
+      // Traffic has moved away; the drain may begin once the last requests routed here are in.
+      target = newPort;
+      await delay(100);
+      flags.draining = true;
+      const drainPhase = phaseContext('drain');
+      const drainStarted = Date.now();
+      await drainer.drain?.(drainPhase.ctx);
+      assert.ok(Date.now() - drainStarted < 1000, 'the drain finishes once the connections are closed');
+      assert.equal(drainer.connections, 0);
+      assert.deepEqual(drainPhase.forced, []);
+
+      await delay(200);
+      running = false;
+      await Promise.all(workers);
+
+      assert.deepEqual(failures, []);
+      assert.ok(served > 200, `requests served: ${served}`);
+      assert.ok(
+        oldAfterUnready > 20,
+        `old pod served ${oldAfterUnready} requests during the propagation wait`,
+      );
+      assert.deepEqual(keptAliveAfterUnready, [], 'every response after unready says Connection: close');
+      assert.ok(observer.count('http1', 'response_boundary') > 0);
+      assert.equal(observer.count('http1', 'forced'), 0);
+      assert.equal(await connectOutcome(oldPort), 'ECONNREFUSED', 'the listener is closed after drain()');
+      assert.equal(tracker.inflight, 0);
+    } finally {
+      running = false;
+      await Promise.all(workers);
+      agent.destroy();
+      drainer.detach();
+      await closeHard(old);
+      await closeHard(replacement);
+    }
+  });
+
+  it('a long request started before the shutdown completes with 200 and Connection: close', async () => {
+    const { tracker, flags } = trackerWithFlags();
+    const server = http.createServer((_req, res) => setTimeout(() => res.end('done'), 1500));
+    const drainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity() });
+    const port = await listen(server);
+    try {
+      const started = Date.now();
+      let answeredAt = 0;
+      const long = fetchVia(http.request, {
+        host: '127.0.0.1',
+        port,
+        path: '/',
+        agent: new http.Agent({ keepAlive: true }),
+      });
+      void long.then(() => (answeredAt = Date.now()));
+      await delay(100);
+      flags.shuttingDown = true;
+      await drainer.unready?.(phaseContext('unready').ctx);
+      await delay(200);
+      flags.draining = true;
+      await drainer.drain?.(phaseContext('drain').ctx);
+      const drainedAt = Date.now();
+      const res = await long;
+      assert.equal(res.status, 200);
+      assert.equal(res.body, 'done');
+      assert.equal(res.headers.connection, 'close');
+      assert.ok(drainedAt - started >= 1400, 'the drain waited for the request');
+      assert.ok(
+        answeredAt > 0 && answeredAt <= drainedAt + 20,
+        'the response arrived before the drain ended',
+      );
+    } finally {
+      drainer.detach();
+      await closeHard(server);
+    }
+  });
+
+  it('ends idle keep-alive sockets with FIN at the drain, not with a reset', async () => {
+    const observer = recordingObserver();
+    const { tracker, flags } = trackerWithFlags();
+    const server = http.createServer((_req, res) => res.end('ok'));
+    server.keepAliveTimeout = 60_000;
+    const drainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity(), observer });
+    const port = await listen(server);
+    try {
+      const clients = await Promise.all([rawClient(port), rawClient(port)]);
+      for (const client of clients) client.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      await Promise.all(clients.map((c) => c.waitFor('\r\n\r\nok')));
+      for (const client of clients) assert.match(client.received(), /Connection: keep-alive/i);
+
+      flags.shuttingDown = true;
+      await drainer.unready?.(phaseContext('unready').ctx);
+      await delay(100);
+      assert.equal(drainer.connections, 2, 'idle sockets stay open through the propagation wait');
+      flags.draining = true;
+      await drainer.drain?.(phaseContext('drain').ctx);
+
+      for (const client of clients) assert.deepEqual(await client.ended, { how: 'end' });
+      assert.equal(observer.count('http1', 'idle'), 2);
+      assert.equal(drainer.connections, 0);
+    } finally {
+      drainer.detach();
+      await closeHard(server);
+    }
+  });
+
+  it('on abort destroys what is left, reports the count and resolves at once', async () => {
+    const observer = recordingObserver();
+    const { tracker, flags } = trackerWithFlags();
+    const server = http.createServer((req) => {
+      if (req.url === '/hang') return; // never answers
+    });
+    const drainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity(), observer });
+    const port = await listen(server);
+    try {
+      const hanging = [1, 2, 3].map(() =>
+        fetchVia(http.request, { host: '127.0.0.1', port, path: '/hang', agent: false }).then(
+          () => 'answered',
+          (error: NodeJS.ErrnoException) => error.code ?? error.message,
+        ),
+      );
+      while (tracker.inflight < 3) await delay(5);
+      assert.equal(drainer.connections, 3);
+
+      flags.shuttingDown = true;
+      await drainer.unready?.(phaseContext('unready').ctx);
+      flags.draining = true;
+      const drainPhase = phaseContext('drain');
+      let resolvedAt = 0;
+      const drained = Promise.resolve(drainer.drain?.(drainPhase.ctx)).then(() => (resolvedAt = Date.now()));
+      await delay(200);
+      assert.equal(resolvedAt, 0, 'still waiting for the hanging requests');
+      const abortedAt = Date.now();
+      drainPhase.abort();
+      await drained;
+      assert.ok(resolvedAt - abortedAt < 50, `resolved ${resolvedAt - abortedAt} ms after the abort`);
+      assert.deepEqual(drainPhase.forced, [3]);
+      assert.equal(observer.count('http1', 'forced'), 3);
+      assert.equal(drainer.connections, 0);
+      for (const outcome of await Promise.all(hanging)) assert.notEqual(outcome, 'answered');
+      await delay(10);
+      assert.equal(tracker.inflight, 0);
+    } finally {
+      drainer.detach();
+      await closeHard(server);
+    }
+  });
+
+  it('with rejectDuringDrain answers a request arriving during the drain with 503 before the app runs', async () => {
+    const observer = recordingObserver();
+    const { tracker, flags } = trackerWithFlags({ rejectDuringDrain: true });
+    let appCalls = 0;
+    let finishStream: (() => void) | undefined;
+    const server = http.createServer((_req, res) => {
+      appCalls++;
+      // Headers go out at once, so this response keeps the connection alive.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('a');
+      finishStream = () => res.end('b');
+    });
+    const drainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity(), observer });
+    const port = await listen(server);
+    try {
+      const client = await rawClient(port);
+      client.socket.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
+      await client.waitFor('\r\n\r\n');
+      assert.match(client.received(), /Connection: keep-alive/i);
+
+      flags.shuttingDown = true;
+      await drainer.unready?.(phaseContext('unready').ctx);
+      flags.draining = true;
+      const drained = drainer.drain?.(phaseContext('drain').ctx);
+      assert.equal(drainer.connections, 1, 'a busy socket is not ended');
+      // Pipelined on the same connection while the first response is still streaming.
+      client.socket.write('GET /late HTTP/1.1\r\nHost: x\r\n\r\n');
+      await delay(100);
+      finishStream?.();
+      assert.deepEqual(await client.ended, { how: 'end' });
+      await drained;
+
+      const text = client.received();
+      const second = text.slice(text.indexOf('HTTP/1.1 503'));
+      assert.ok(text.indexOf('HTTP/1.1 503') > text.indexOf('HTTP/1.1 200'), text);
+      assert.match(second, /Retry-After: 1\r\n/i);
+      assert.match(second, /Connection: close\r\n/i);
+      assert.equal(appCalls, 1, 'the app never saw the rejected request');
+      assert.equal(observer.count('http1', 'response_boundary'), 1);
+    } finally {
+      drainer.detach();
+      await closeHard(server);
+    }
+  });
+
+  it('HTTPS: an in-flight request completes and new TLS connections are served during the wait', async () => {
+    const { key, cert } = selfSignedCert();
+    const observer = recordingObserver();
+    const { tracker, flags } = trackerWithFlags();
+    const activity = createTrafficActivity();
+    let slowSeen = false;
+    const server = https.createServer({ key, cert }, (req, res) => {
+      if (req.url === '/slow') slowSeen = true;
+      setTimeout(() => res.end('secure'), req.url === '/slow' ? 800 : 1);
+    });
+    const drainer = createHttpDrainer(server, { tracker, activity, observer });
+    const port = await listen(server);
+    const agent = new https.Agent({ keepAlive: true, ca: cert });
+    try {
+      const idle = await fetchVia(https.request, { host: '127.0.0.1', port, path: '/', agent });
+      assert.equal(idle.headers.connection, 'keep-alive');
+      const slow = fetchVia(https.request, {
+        host: '127.0.0.1',
+        port,
+        path: '/slow',
+        agent: false,
+        ca: cert,
+      });
+      while (!slowSeen) await delay(5);
+      assert.equal(drainer.connections, 2);
+
+      flags.shuttingDown = true;
+      const unreadyAt = Date.now();
+      await drainer.unready?.(phaseContext('unready').ctx);
+      const fresh = await fetchVia(https.request, {
+        host: '127.0.0.1',
+        port,
+        path: '/',
+        agent: false,
+        ca: cert,
+      });
+      assert.equal(fresh.status, 200);
+      assert.equal(fresh.headers.connection, 'close');
+      assert.ok(activity.lastConnectionAt >= unreadyAt);
+
+      flags.draining = true;
+      await drainer.drain?.(phaseContext('drain').ctx);
+      const res = await slow;
+      assert.equal(res.status, 200);
+      assert.equal(res.body, 'secure');
+      assert.equal(res.headers.connection, 'close');
+      assert.equal(drainer.connections, 0);
+      assert.equal(observer.count('http1', 'forced'), 0);
+      assert.equal(observer.count('http1', 'idle'), 1, 'the pooled idle TLS socket was ended');
+      assert.equal(await connectOutcome(port), 'ECONNREFUSED');
+    } finally {
+      agent.destroy();
+      drainer.detach();
+      await closeHard(server);
+    }
+  });
+
+  it('counts only TLS sockets that finished the handshake', async () => {
+    const { key, cert } = selfSignedCert();
+    const { tracker } = trackerWithFlags();
+    const server = https.createServer({ key, cert }, (_req, res) => res.end('ok'));
+    const drainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity() });
+    const port = await listen(server);
+    try {
+      const secure = tls.connect({ host: '127.0.0.1', port, ca: cert, servername: 'localhost' });
+      await new Promise((resolve) => secure.once('secureConnect', resolve));
+      await delay(20);
+      assert.equal(drainer.connections, 1);
+      secure.destroy();
+      await delay(20);
+      assert.equal(drainer.connections, 0);
+    } finally {
+      drainer.detach();
+      await closeHard(server);
+    }
+  });
+
+  it('detach() restores the server', async () => {
+    const { tracker, flags } = trackerWithFlags({ rejectDuringDrain: true });
+    const server = http.createServer((_req, res) => res.end('ok'));
+    const before = { emit: server.emit, connection: server.listenerCount('connection') };
+    const drainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity() });
+    assert.notEqual(server.emit, before.emit);
+    drainer.detach();
+    assert.equal(server.emit, before.emit);
+    assert.equal(Object.hasOwn(server, 'emit'), false);
+    assert.equal(server.listenerCount('connection'), before.connection);
+    const port = await listen(server);
+    try {
+      flags.shuttingDown = true;
+      flags.draining = true;
+      const res = await fetchVia(http.request, { host: '127.0.0.1', port, path: '/', agent: false });
+      assert.equal(res.status, 200, 'a detached drainer no longer rejects');
+      assert.equal(tracker.inflight, 0);
+      assert.equal((server.address() as AddressInfo).port, port);
+    } finally {
+      await closeHard(server);
+    }
+  });
+
+  it('refuses a second drainer on the same server until the first is detached', () => {
+    const server = http.createServer();
+    const options = { tracker: trackerWithFlags().tracker, activity: createTrafficActivity() };
+    const first = createHttpDrainer(server, options);
+    assert.throws(() => createHttpDrainer(server, options), { code: 'ERR_KUBEGRACE_INVALID_STATE' });
+    first.detach();
+    createHttpDrainer(server, options).detach();
+  });
+
+  it('refuses a server it cannot drain', () => {
+    assert.throws(
+      () =>
+        createHttpDrainer({} as http.Server, {
+          tracker: trackerWithFlags().tracker,
+          activity: createTrafficActivity(),
+        }),
+      { code: 'ERR_KUBEGRACE_UNSUPPORTED_SERVER' },
+    );
+  });
+});

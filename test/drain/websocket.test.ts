@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import { describe, it } from 'node:test';
+import { WebSocket, WebSocketServer } from 'ws';
+import { createHttpDrainer } from '../../src/drain/http.js';
+import { createWebSocketDrainer } from '../../src/drain/websocket.js';
+import { createTrafficActivity } from '../../src/propagation/activity.js';
+import {
+  closeHard,
+  delay,
+  listen,
+  phaseContext,
+  rawClient,
+  recordingObserver,
+  trackerWithFlags,
+} from '../support/drain-fixtures.js';
+
+interface Client {
+  readonly ws: WebSocket;
+  /** Resolves with the close code and reason the client received. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+  readonly errors: unknown[];
+}
+
+function wsClient(port: number): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+    const errors: unknown[] = [];
+    const closed = new Promise<{ code: number; reason: string }>((done) =>
+      ws.once('close', (code, reason) => done({ code, reason: reason.toString() })),
+    );
+    ws.on('error', (error) => errors.push(error));
+    ws.once('open', () => resolve({ ws, closed, errors }));
+    ws.once('unexpected-response', () => reject(new Error('upgrade refused')));
+  });
+}
+
+describe('websocket drainer', () => {
+  it('sends 1001 to every client at the drain, not before, and resolves when all are closed', async () => {
+    const observer = recordingObserver();
+    const { tracker, flags } = trackerWithFlags();
+    const server = http.createServer((_req, res) => res.end('ok'));
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (ws) => ws.on('message', (data) => ws.send(data)));
+    const httpDrainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity(), observer });
+    const wsDrainer = createWebSocketDrainer(wss, { observer, closeReason: 'pod terminating' });
+    const port = await listen(server);
+    const clients = await Promise.all([wsClient(port), wsClient(port), wsClient(port)]);
+    try {
+      await delay(20);
+      assert.equal(wsDrainer.clients, 3);
+      assert.equal(httpDrainer.connections, 0, 'upgraded sockets are not HTTP connections');
+      assert.equal(observer.count('http1', undefined), 3, 'each socket left HTTP when it was upgraded');
+
+      flags.shuttingDown = true;
+      await Promise.all([
+        httpDrainer.unready?.(phaseContext('unready').ctx),
+        wsDrainer.unready?.(phaseContext('unready').ctx),
+      ]);
+      await delay(150);
+      // The propagation wait: WebSockets keep working.
+      const [first] = clients;
+      const echo = new Promise((resolve) =>
+        first.ws.once('message', (data) => resolve(Buffer.isBuffer(data) ? data.toString() : data)),
+      );
+      first.ws.send('still here');
+      assert.equal(await echo, 'still here');
+      assert.equal(wsDrainer.clients, 3);
+
+      flags.draining = true;
+      const httpPhase = phaseContext('drain');
+      const wsPhase = phaseContext('drain');
+      await Promise.all([httpDrainer.drain?.(httpPhase.ctx), wsDrainer.drain?.(wsPhase.ctx)]);
+
+      for (const client of clients) {
+        assert.deepEqual(await client.closed, { code: 1001, reason: 'pod terminating' });
+        assert.deepEqual(client.errors, []);
+      }
+      assert.equal(wsDrainer.clients, 0);
+      assert.equal(observer.count('websocket', 'websocket_1001'), 3);
+      assert.deepEqual([...httpPhase.forced, ...wsPhase.forced], []);
+    } finally {
+      for (const client of clients) client.ws.terminate();
+      httpDrainer.detach();
+      wsDrainer.detach();
+      wss.close();
+      await closeHard(server);
+    }
+  });
+
+  it('a client that connects during the drain gets 1001 at once', async () => {
+    const server = http.createServer();
+    const wss = new WebSocketServer({ server });
+    const wsDrainer = createWebSocketDrainer(wss);
+    const port = await listen(server);
+    try {
+      const early = await wsClient(port);
+      const drained = wsDrainer.drain?.(phaseContext('drain').ctx);
+      const late = await wsClient(port);
+      assert.deepEqual(await late.closed, { code: 1001, reason: 'server shutting down' });
+      assert.deepEqual(await early.closed, { code: 1001, reason: 'server shutting down' });
+      await drained;
+      assert.equal(wsDrainer.clients, 0);
+    } finally {
+      wsDrainer.detach();
+      wss.close();
+      await closeHard(server);
+    }
+  });
+
+  it('on abort terminates clients that ignore the close frame and reports them', async () => {
+    const observer = recordingObserver();
+    const server = http.createServer();
+    const wss = new WebSocketServer({ server });
+    const wsDrainer = createWebSocketDrainer(wss, { observer });
+    const port = await listen(server);
+    // A raw client that completes the handshake and then never answers the close frame.
+    const raw = await rawClient(port);
+    try {
+      raw.socket.write(
+        'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+      await raw.waitFor('101 Switching Protocols');
+      const polite = await wsClient(port);
+      await delay(20);
+      assert.equal(wsDrainer.clients, 2);
+
+      const drainPhase = phaseContext('drain');
+      let resolvedAt = 0;
+      const drained = Promise.resolve(wsDrainer.drain?.(drainPhase.ctx)).then(
+        () => (resolvedAt = Date.now()),
+      );
+      assert.deepEqual(await polite.closed, { code: 1001, reason: 'server shutting down' });
+      await raw.waitFor('\x88'); // the close frame reached the raw client
+      await delay(100);
+      assert.equal(resolvedAt, 0, 'waiting for the raw client to answer');
+      const abortedAt = Date.now();
+      drainPhase.abort();
+      await drained;
+      assert.ok(resolvedAt - abortedAt < 50, `resolved ${resolvedAt - abortedAt} ms after the abort`);
+      assert.deepEqual(drainPhase.forced, [1]);
+      assert.equal(observer.count('websocket', 'forced'), 1);
+      assert.equal(observer.count('websocket', 'websocket_1001'), 1);
+      await raw.ended;
+      assert.equal(wsDrainer.clients, 0);
+    } finally {
+      raw.socket.destroy();
+      wsDrainer.detach();
+      wss.close();
+      await closeHard(server);
+    }
+  });
+
+  it('counts clients connected before it was created, and detach() removes its listeners', async () => {
+    const server = http.createServer();
+    const wss = new WebSocketServer({ server });
+    const port = await listen(server);
+    const before = await wsClient(port);
+    try {
+      await delay(20);
+      const listeners = wss.listenerCount('connection');
+      const wsDrainer = createWebSocketDrainer(wss);
+      assert.equal(wsDrainer.clients, 1);
+      assert.equal(wss.listenerCount('connection'), listeners + 1);
+      wsDrainer.detach();
+      assert.equal(wss.listenerCount('connection'), listeners);
+      assert.equal(wsDrainer.clients, 0);
+    } finally {
+      before.ws.terminate();
+      wss.close();
+      await closeHard(server);
+    }
+  });
+
+  it('rejects a close reason longer than a close frame can carry', () => {
+    const wss = new WebSocketServer({ noServer: true });
+    assert.throws(() => createWebSocketDrainer(wss, { closeReason: 'x'.repeat(124) }), {
+      code: 'ERR_KUBEGRACE_INVALID_OPTION',
+      message: /closeReason must be a string of at most 123 bytes/,
+    });
+    wss.close();
+  });
+});
