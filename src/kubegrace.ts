@@ -54,6 +54,10 @@ export type Hook = (ctx: PhaseContext) => unknown;
 
 export interface Kubegrace {
   readonly settings: ResolvedSettings;
+  /** Where the grace period came from; integrations may replace a `default` one with the pod's own. */
+  readonly gracePeriodSource: 'option' | 'env' | 'default';
+  /** The logger kubegrace writes to, for integrations. */
+  readonly logger: Logger;
   readonly lifecycle: Lifecycle;
   readonly state: Lifecycle['state'];
   /** Probe routes, for hosting them elsewhere (`kubegrace/express`). */
@@ -309,7 +313,11 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
           signals: settings.signals,
           secondSignal: settings.secondSignal,
           catchErrors: settings.catchErrors,
-          onSignal: (signal) => void lifecycle.shutdown(signal),
+          // A preStop sleep held the signal back: the kubelet's clock started that long ago.
+          onSignal: (signal) =>
+            void lifecycle.shutdown(signal, {
+              terminationStartedAt: Date.now() - settings.preStopSleepSeconds * 1000,
+            }),
           onSecondSignal: (signal, code) => lifecycle.forceExit(code, `second ${signal}`),
           onFatal: (error) => void lifecycle.fatal(error),
         });
@@ -330,8 +338,18 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     await management?.close();
   }
 
+  const env = options.env ?? processEnv();
+  const gracePeriodSource =
+    options.gracePeriodSeconds !== undefined
+      ? ('option' as const)
+      : (env.KUBEGRACE_GRACE_PERIOD_SECONDS ?? '') !== ''
+        ? ('env' as const)
+        : ('default' as const);
+
   return {
     settings,
+    gracePeriodSource,
+    logger,
     lifecycle,
     get state() {
       return lifecycle.state;

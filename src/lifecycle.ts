@@ -108,6 +108,12 @@ export interface Lifecycle {
   fatal(error: unknown): Promise<ShutdownSummary>;
   /** Move the deadline earlier when a better kill time is known (never later). */
   tightenDeadline(killAt: number): void;
+  /**
+   * Replace the grace period, e.g. with the pod's own `terminationGracePeriodSeconds` when none was
+   * configured. During a shutdown the deadline moves with it, earlier or later.
+   */
+  setGracePeriod(ms: number): void;
+  readonly gracePeriodMs: number;
   /** Leave now: a second signal. Emits the summary (outcome `forced`) and exits with `code`. */
   forceExit(code: number, reason: string): void;
   on<E extends keyof LifecycleEvents>(event: E, listener: (payload: LifecycleEvents[E]) => void): () => void;
@@ -127,6 +133,8 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   let running: Promise<ShutdownSummary> | undefined;
   let exited = false;
 
+  let gracePeriodMs = options.gracePeriodMs;
+  let terminationStartedAt: number | undefined;
   let deadlineAt: number | undefined;
   let deadlineTimer: NodeJS.Timeout | undefined;
   const deadlineController = new AbortController();
@@ -338,7 +346,8 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     const startedAt = now();
     shutdownStartedAt = startedAt;
     shutdownTrigger = trigger;
-    const killAt = (request.terminationStartedAt ?? startedAt) + options.gracePeriodMs;
+    terminationStartedAt = request.terminationStartedAt ?? startedAt;
+    const killAt = terminationStartedAt + gracePeriodMs;
     armDeadline(killAt - options.safetyMarginMs);
     setState('draining');
     const budgets = options.budgets;
@@ -380,6 +389,18 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     if (deadlineAt === undefined || at < deadlineAt) armDeadline(at);
   }
 
+  function setGracePeriod(ms: number): void {
+    if (!Number.isFinite(ms) || ms <= 0) {
+      throw new KubegraceError(
+        'ERR_KUBEGRACE_INVALID_OPTION',
+        `grace period must be a positive number of ms, received ${ms}`,
+      );
+    }
+    gracePeriodMs = ms;
+    if (terminationStartedAt !== undefined && !exited)
+      armDeadline(terminationStartedAt + ms - options.safetyMarginMs);
+  }
+
   function forceExit(code: number, reason: string): void {
     if (exited) return;
     emit('warning', { message: `forced exit: ${reason}` });
@@ -408,6 +429,10 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     shutdown,
     fatal,
     tightenDeadline,
+    setGracePeriod,
+    get gracePeriodMs() {
+      return gracePeriodMs;
+    },
     forceExit,
     on,
   };

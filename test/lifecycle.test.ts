@@ -187,6 +187,28 @@ describe('lifecycle', () => {
     assert.equal(summary.outcome, 'deadline');
   });
 
+  it('setGracePeriod moves a running deadline either way, from the termination start', async () => {
+    const { lifecycle } = setup({ gracePeriodMs: 10_000, safetyMarginMs: 100 });
+    lifecycle.register({
+      name: 'slow',
+      drain: (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)),
+    });
+    const startedAt = Date.now() - 1000;
+    const done = lifecycle.shutdown('SIGTERM', { terminationStartedAt: startedAt });
+    assert.equal(lifecycle.deadline, startedAt + 10_000 - 100);
+    lifecycle.setGracePeriod(60_000);
+    assert.equal(lifecycle.deadline, startedAt + 60_000 - 100, 'a longer pod grace period extends it');
+    assert.equal(lifecycle.gracePeriodMs, 60_000);
+    lifecycle.setGracePeriod(1500);
+    const summary = await done;
+    assert.equal(summary.outcome, 'deadline');
+    assert.equal(summary.deadlineAt, startedAt + 1500 - 100);
+    assert.throws(
+      () => lifecycle.setGracePeriod(0),
+      /grace period must be a positive number of ms, received 0/,
+    );
+  });
+
   it('counts what participants force and reports outcome forced', async () => {
     const { lifecycle, exits } = setup();
     lifecycle.register({ name: 'sockets', drain: (ctx) => ctx.reportForced(3) });

@@ -49,7 +49,8 @@ import { forbiddenMessage, qualifiedResource, RBAC_RULES } from './rbac.js';
 export type KubegraceHost = Pick<
   Kubegrace,
   'settings' | 'lifecycle' | 'on' | 'addParticipant' | 'addPropagationConfirmation' | 'shutdown'
->;
+> &
+  Partial<Pick<Kubegrace, 'gracePeriodSource'>>;
 
 export interface KubernetesOptions {
   /**
@@ -517,7 +518,10 @@ export async function watchKubernetes(
     const settings = kg.settings;
     const subject = `pod ${namespace}/${podName ?? '?'} (container ${t.container || '?'})`;
     const mismatches: string[] = [];
-    if (settings.gracePeriodSeconds !== t.graceSeconds) {
+    // DESIGN §3: an explicit option or variable wins; otherwise the pod's own spec beats the 30 s default.
+    const graceFromPod = kg.gracePeriodSource === 'default';
+    if (graceFromPod) kg.lifecycle.setGracePeriod(t.graceSeconds * 1000);
+    if (!graceFromPod && settings.gracePeriodSeconds !== t.graceSeconds) {
       mismatches.push(
         `gracePeriodSeconds (KUBEGRACE_GRACE_PERIOD_SECONDS) is ${settings.gracePeriodSeconds} s but ` +
           `terminationGracePeriodSeconds is ${t.graceSeconds} s: set KUBEGRACE_GRACE_PERIOD_SECONDS=${t.graceSeconds}` +
