@@ -50,11 +50,13 @@ if (hang !== undefined) {
 }
 if (env.FIXTURE_HOLD_LEASE === '1') kg.lease('forever');
 if (env.FIXTURE_THROW_DURING_DRAIN) {
-  kg.onDrain(() => {
+  // The hook stays busy a little so the throw lands during the drain, not after the exit.
+  kg.onDrain(async () => {
     setTimeout(() => {
       if (env.FIXTURE_THROW_DURING_DRAIN === 'rejection') void Promise.reject(new Error('rejected in drain'));
       else throw new Error('thrown in drain');
     }, 10);
+    await new Promise((resolve) => setTimeout(resolve, 300));
   });
 }
 
