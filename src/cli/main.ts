@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `kubegrace` command. Each subcommand returns its exit code; bad usage is exit code 2. */
 import { readFileSync } from 'node:fs';
-import { demoCommand, type CommandIo } from './demo/command.js';
+import type { CommandIo } from './demo/command.js';
 import { UsageError } from './demo/flags.js';
 import { killAllPods } from './demo/pod.js';
 
@@ -10,9 +10,17 @@ interface Command {
   run(args: readonly string[], io: CommandIo): Promise<number>;
 }
 
-// `check` (manifests and Helm output against the shutdown budget) and `prestop` plug in here.
+// Each command's code loads only when it runs: `--version` should not parse YAML or spawn anything.
+// `prestop` plugs in here too.
 const commands: Readonly<Record<string, Command>> = {
-  demo: { summary: 'rolling-restart demo: kubegrace vs a plain server.close() service', run: demoCommand },
+  check: {
+    summary: 'shutdown timing of manifests, Helm output and systemd units, before they ship',
+    run: async (args, io) => (await import('./check.js')).checkCommand(args, io),
+  },
+  demo: {
+    summary: 'rolling-restart demo: kubegrace vs a plain server.close() service',
+    run: async (args, io) => (await import('./demo/command.js')).demoCommand(args, io),
+  },
 };
 
 function usage(): string {

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -37,6 +40,7 @@ interface Summary {
   idealMs: number;
   killed: boolean;
   phases: Record<string, number>;
+  pods: { pod: string; timeline: { name: string; startMs: number; endMs: number }[] }[];
   compare?: Record<string, Summary>;
 }
 
@@ -88,9 +92,16 @@ describe('kubegrace demo', () => {
     assert.ok(naive.shutdownMs >= 3000 && naive.shutdownMs < 4000, `naive shutdownMs ${naive.shutdownMs}`);
   });
 
-  it('prints a live timeline relative to the SIGTERM and a summary', async () => {
-    const run = await demo(quick);
+  it('prints a live timeline relative to the SIGTERM and a summary, and writes the --report page', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kubegrace-demo-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const report = join(dir, 'report.html');
+    const run = await demo([...quick, '--report', report]);
     assert.equal(run.code, 0, run.stderr);
+    assert.ok(run.stdout.includes(`report: ${report}`), run.stdout);
+    const html = readFileSync(report, 'utf8');
+    assert.match(html, /<svg id="timeline"/);
+    assert.match(html, />propagate</);
     assert.match(run.stdout, /\+0\.0\ds +old-1 +SIGTERM/);
     assert.match(run.stdout, /old-1 +phase propagate/);
     assert.match(run.stdout, /old-1 +removed from the endpoint table/);

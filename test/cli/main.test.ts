@@ -28,6 +28,7 @@ describe('kubegrace command', () => {
       assert.equal(run.code, 0, flag);
       assert.match(run.stdout, /^Usage: kubegrace <command>/, flag);
       assert.match(run.stdout, /\n {2}demo +\S/, flag);
+      assert.match(run.stdout, /\n {2}check +\S/, flag);
       assert.equal(run.stderr, '', flag);
     }
   });
@@ -96,6 +97,7 @@ describe('kubegrace command', () => {
       '--warmup',
       '--tail',
       '--compare',
+      '--report',
       '--json',
     ]) {
       assert.match(run.stdout, new RegExp(`\\n {2}${flag} `), flag);
@@ -123,6 +125,7 @@ describe('kubegrace command', () => {
     ['warmup', '1d', /duration/],
     ['tail', 'later', /duration/],
     ['compare', 'terminus', /one of naive/],
+    ['report', '', /a file path/],
   ];
   for (const [flag, value, expected] of badValues) {
     it(`demo --${flag} ${value} is rejected naming the flag, what was expected and what came`, async () => {

@@ -1,9 +1,18 @@
 /** `kubegrace demo`: flags, help text, and the run (live timeline or one JSON object). */
+import { writeFile } from 'node:fs/promises';
+import { extname } from 'node:path';
 import { defaults } from '../../options.js';
-import { choiceFlag, durationFlag, integerFlag, parseFlags, shareFlag } from './flags.js';
+import { choiceFlag, durationFlag, fileFlag, integerFlag, parseFlags, shareFlag } from './flags.js';
 import { killAllPods } from './pod.js';
-import { createLiveTimeline, describeScenario, formatComparison, formatSummary } from './report.js';
-import { runScenario, type ScenarioOptions, type ScenarioResult } from './run.js';
+import { renderShutdownReport } from './report-html.js';
+import {
+  createLiveTimeline,
+  describeScenario,
+  formatComparison,
+  formatSummary,
+  htmlReportData,
+} from './report.js';
+import { runScenario, type ScenarioOptions, type ScenarioResult, type ScenarioRun } from './run.js';
 
 export const demoDefaults = {
   lagMs: 2000,
@@ -42,6 +51,8 @@ Flags:
   --warmup <duration>        load before the first SIGTERM (default ${demoDefaults.warmupMs}ms)
   --tail <duration>          load after the last old pod exited (default ${demoDefaults.tailMs}ms)
   --compare naive            run the same scenario against a plain server.close() service too
+  --report <file>            also write an HTML page with the shutdown's timeline
+                             (with --compare, the naive run's goes to <file>.naive.html)
   --json                     print only the summary, as one JSON object
   -h, --help                 this text
 
@@ -64,6 +75,7 @@ const flagSpec = {
   warmup: { type: 'string' },
   tail: { type: 'string' },
   compare: { type: 'string' },
+  report: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -72,6 +84,7 @@ export interface DemoArgs {
   readonly help: boolean;
   readonly json: boolean;
   readonly compare: 'naive' | undefined;
+  readonly report: string | undefined;
   readonly scenario: Omit<ScenarioOptions, 'service'>;
 }
 
@@ -86,6 +99,7 @@ export function parseDemoArgs(args: readonly string[]): DemoArgs {
     help: v.help === true,
     json: v.json === true,
     compare: v.compare === undefined ? undefined : choiceFlag('compare', v.compare, ['naive'] as const),
+    report: v.report === undefined ? undefined : fileFlag('report', v.report),
     scenario: {
       replicas: v.replicas === undefined ? d.replicas : integerFlag('replicas', v.replicas, 1, 5),
       lagMs: duration('lag', d.lagMs, 120_000),
@@ -111,6 +125,12 @@ export function parseDemoArgs(args: readonly string[]): DemoArgs {
   };
 }
 
+/** `report.html` → `report.naive.html`: the compared run's page sits next to kubegrace's. */
+function siblingPath(file: string, service: string): string {
+  const ext = extname(file);
+  return `${file.slice(0, file.length - ext.length)}.${service}${ext || '.html'}`;
+}
+
 export interface CommandIo {
   readonly out: (line: string) => void;
   readonly err: (line: string) => void;
@@ -128,19 +148,26 @@ export async function demoCommand(args: readonly string[], io: CommandIo): Promi
   try {
     for (const service of services) {
       const scenario: ScenarioOptions = { ...parsed.scenario, service };
+      let run: ScenarioRun;
       if (parsed.json) {
-        results.push((await runScenario(scenario)).result);
-        continue;
-      }
-      const timeline = createLiveTimeline(io.out, `${service}: ${describeScenario(scenario)}`);
-      try {
+        run = await runScenario(scenario);
+      } else {
+        const timeline = createLiveTimeline(io.out, `${service}: ${describeScenario(scenario)}`);
+        try {
+          io.out('');
+          run = await runScenario(scenario, timeline.onEvent);
+        } finally {
+          timeline.close();
+        }
         io.out('');
-        results.push((await runScenario(scenario, timeline.onEvent)).result);
-      } finally {
-        timeline.close();
+        for (const line of formatSummary(run.result)) io.out(`  ${line}`);
       }
-      io.out('');
-      for (const line of formatSummary(results[results.length - 1] as ScenarioResult)) io.out(`  ${line}`);
+      results.push(run.result);
+      if (parsed.report !== undefined) {
+        const file = service === 'kubegrace' ? parsed.report : siblingPath(parsed.report, service);
+        await writeFile(file, renderShutdownReport(htmlReportData(run)));
+        if (!parsed.json) io.out(`  report: ${file}`);
+      }
     }
   } finally {
     killAllPods();

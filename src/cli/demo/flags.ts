@@ -59,6 +59,14 @@ type ParsedFlags<T extends NonNullable<ParseArgsConfig['options']>> = ReturnType
   typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: false }>
 >['values'];
 
+/** A path to write to: not empty, not a flag. */
+export function fileFlag(flag: string, raw: string): string {
+  if (raw.trim() === '' || raw.startsWith('-')) {
+    throw new UsageError(`--${flag} must be a file path, received ${shown(raw)}`);
+  }
+  return raw;
+}
+
 /** `node:util` parseArgs in strict mode, its errors turned into messages that name the flag. */
 export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
   command: string,

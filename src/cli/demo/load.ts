@@ -33,7 +33,7 @@ export interface LoadOptions {
   readonly concurrency: number;
   /**
    * Besides the pooled loops, this many requests per second from new clients, each on a new
-   * connection (`requestMs` long). Real Services see such churn; without it a fixed pool soon sits
+   * connection (the same mix of short and long requests). Real Services see such churn; without it a fixed pool soon sits
    * on the remaining pods and a pod that left before its endpoint was removed would go unpunished.
    * @default 0
    */
@@ -69,7 +69,7 @@ export interface Load {
 
 export const preciseNow = (): number => performance.timeOrigin + performance.now();
 
-/** Deterministic, so two runs of a scenario send the same mix of short and long requests. */
+/** Seeded: runs draw the same sequence of short and long requests (which client gets which follows timing). */
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -165,12 +165,13 @@ export function startLoad(options: LoadOptions): Load {
     });
   }
 
+  const pickWork = (): number => (longShare > 0 && random() < longShare ? longMs : options.requestMs);
+
   async function loop(index: number): Promise<void> {
     while (!stopped) {
       if (options.maxRequests !== undefined && sent >= options.maxRequests) break;
       sent++;
-      const workMs = longShare > 0 && random() < longShare ? longMs : options.requestMs;
-      const record = await once(index, workMs, options.agent);
+      const record = await once(index, pickWork(), options.agent);
       if (record?.failure !== undefined && !stopped) {
         await new Promise((resolve) => setTimeout(resolve, backoffMs));
       }
@@ -184,7 +185,7 @@ export function startLoad(options: LoadOptions): Load {
     rate > 0
       ? setInterval(() => {
           if (stopped) return;
-          const pending = once(-1, options.requestMs, options.freshAgent ?? options.agent);
+          const pending = once(-1, pickWork(), options.freshAgent ?? options.agent);
           newClients.add(pending);
           void pending.then(() => newClients.delete(pending));
         }, 1000 / rate)

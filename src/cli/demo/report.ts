@@ -1,6 +1,7 @@
 /** Terminal output of the demo: a live timeline relative to the first SIGTERM, and the summary. */
 import type { RequestRecord } from './load.js';
-import type { PodResult, RunEvent, ScenarioOptions, ScenarioResult } from './run.js';
+import type { ReportSample, ShutdownReportData } from './report-html.js';
+import type { PodResult, RunEvent, ScenarioOptions, ScenarioResult, ScenarioRun } from './run.js';
 
 export interface LiveTimeline {
   readonly onEvent: (event: RunEvent) => void;
@@ -208,4 +209,48 @@ export function formatComparison(results: readonly ScenarioResult[]): string[] {
   ];
   for (const [name, f] of rows) lines.push(row(name, results.map(f)));
   return lines;
+}
+
+const SAMPLE_MS = 100;
+
+/**
+ * The `--report` page's data for one run, around its first terminated pod: that pod's phases,
+ * requests in flight on it and its request rate, and failed requests on any pod, every 100 ms.
+ */
+export function htmlReportData(run: ScenarioRun): ShutdownReportData {
+  const { result, records } = run;
+  const pod = result.pods[0];
+  const zero = pod?.sigtermAt ?? records[0]?.startedAt ?? 0;
+  const onPod = records.filter((r) => r.endpoint === pod?.pod);
+  const first = Math.min(...records.map((r) => r.startedAt)) - zero;
+  const last = Math.max(...records.map((r) => r.endedAt)) - zero;
+  const samples: ReportSample[] = [];
+  for (let t = Math.floor(first / SAMPLE_MS) * SAMPLE_MS; t <= last + SAMPLE_MS; t += SAMPLE_MS) {
+    const from = zero + t - SAMPLE_MS;
+    const to = zero + t;
+    samples.push({
+      tMs: t,
+      inflight: onPod.filter((r) => r.startedAt <= to && r.endedAt > to).length,
+      rps: (onPod.filter((r) => r.endedAt > from && r.endedAt <= to).length * 1000) / SAMPLE_MS,
+      failed: records.filter((r) => r.failure !== undefined && r.endedAt > from && r.endedAt <= to).length,
+    });
+  }
+  return {
+    title: `${result.service}: ${pod?.pod ?? 'pod'} under ${describeScenario(result.scenario)}`,
+    phases: pod?.timeline ?? [],
+    samples,
+    summary: {
+      service: result.service,
+      requests: result.requests,
+      failed: result.failed,
+      failures: Object.entries(result.failures)
+        .map(([kind, n]) => `${kind} ${n}`)
+        .join(', '),
+      exitCode: result.exitCode,
+      shutdownMs: result.shutdownMs,
+      idealMs: result.idealMs,
+      killed: result.killed,
+      phases: phaseText(result.phases),
+    },
+  };
 }

@@ -65,6 +65,16 @@ export interface PodResult {
   /** Requests this pod's sockets carried, and how many of them failed. */
   readonly requests: number;
   readonly failed: number;
+  /** Epoch ms of the SIGTERM. */
+  readonly sigtermAt: number;
+  /** When each phase ran, in ms after the SIGTERM (for a naive pod: its `server.close()` wait). */
+  readonly timeline: readonly PhaseSpan[];
+}
+
+export interface PhaseSpan {
+  readonly name: string;
+  readonly startMs: number;
+  readonly endMs: number;
 }
 
 export interface ScenarioResult {
@@ -211,7 +221,27 @@ function podResult(pod: Pod, exit: PodExit, removedAt: number, records: readonly
     outcome: summary?.event === 'summary' ? summary.outcome : undefined,
     requests: served.length,
     failed: served.filter((r) => r.failure !== undefined).length,
+    sigtermAt,
+    timeline: phaseSpans(pod, sigtermAt, exit.exitedAt),
   };
+}
+
+function phaseSpans(pod: Pod, sigtermAt: number, exitedAt: number): PhaseSpan[] {
+  const at = (t: number): number => Math.round(t - sigtermAt);
+  if (pod.kind === 'naive') return [{ name: 'server.close()', startMs: 0, endMs: at(exitedAt) }];
+  const spans: PhaseSpan[] = [];
+  const started = new Map<string, number>();
+  for (const e of pod.events) {
+    if (e.event !== 'phase') continue;
+    if (e.status === 'start') started.set(e.phase, e.at);
+    else
+      spans.push({
+        name: e.phase,
+        startMs: at(started.get(e.phase) ?? e.at - e.durationMs),
+        endMs: at(e.at),
+      });
+  }
+  return spans;
 }
 
 function summarize(
