@@ -10,9 +10,13 @@
 // Environment:
 //   KUBEGRACE_TEST_NODE         another node binary to run the suite under (CI uses it for Node 26)
 //   KUBEGRACE_TEST_CONCURRENCY  test files run at once (default 2: the machines have 2 cores)
-//   KUBEGRACE_TEST_TIMEOUT      --test-timeout in ms (default 120000). Node 20 applies it to each test FILE
-//                               as a whole (a file's tests together must finish in it); Node 26 applies it to
-//                               each test. Either way a hung test fails instead of holding CI.
+//   KUBEGRACE_TEST_TIMEOUT      budget of one test file in ms (default 120000), the same on every Node:
+//                               passed as --test-timeout (Node 20 applies it to each file as a whole, Node 26
+//                               to each test) and enforced per file by scripts/test-watchdog.mjs, which fails
+//                               a file whose process outlives it (Node 26 would otherwise wait forever for a
+//                               file that left a server open).
+//   KUBEGRACE_TEST_TOTAL_TIMEOUT  ms for the whole run (default 1500000, 25 min): past it the runner and all
+//                               it started are killed and the run fails, well inside CI's 90 minutes.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
@@ -102,8 +106,18 @@ if (files.length === 0) {
 const nodeBin = process.env.KUBEGRACE_TEST_NODE || process.execPath;
 const concurrency = positiveInt('KUBEGRACE_TEST_CONCURRENCY', 2);
 const timeout = positiveInt('KUBEGRACE_TEST_TIMEOUT', 120_000);
+const totalTimeout = positiveInt('KUBEGRACE_TEST_TOTAL_TIMEOUT', 1_500_000);
+const watchdog = new URL('./test-watchdog.mjs', import.meta.url).href;
 
-const flags = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`];
+const flags = [
+  '--import',
+  'tsx',
+  '--import',
+  watchdog,
+  '--test',
+  `--test-concurrency=${concurrency}`,
+  `--test-timeout=${timeout}`,
+];
 // Node 20 prints TAP (`# pass N`, `# fail N`) when stdout is not a terminal; Node ≥ 23 prints the spec
 // format there. Ask for TAP explicitly off a terminal so CI logs read the same on every Node version.
 if (!process.stdout.isTTY && !nodeFlags.some((f) => f.startsWith('--test-reporter'))) {
@@ -115,12 +129,35 @@ console.error(
   `run-tests: ${files.length} file(s) under ${nodeBin} (${process.env.KUBEGRACE_TEST_NODE ? 'KUBEGRACE_TEST_NODE' : 'this node'}), concurrency ${concurrency}, timeout ${timeout} ms`,
 );
 
-const child = spawn(nodeBin, [...flags, ...files], { cwd: root, stdio: 'inherit' });
+const child = spawn(nodeBin, [...flags, ...files], {
+  cwd: root,
+  stdio: 'inherit',
+  // The watchdog fires a little after node's own --test-timeout, so on Node 20 node's message comes first.
+  env: { ...process.env, KUBEGRACE_TEST_FILE_BUDGET_MS: String(timeout + 5_000) },
+  // Its own process group, so the total timeout can stop the runner and every process under it.
+  detached: true,
+});
 
-// Pass Ctrl-C / SIGTERM on so the runner can stop its children; it decides the exit code.
+const signalGroup = (signal) => {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+};
+
+// Pass Ctrl-C / SIGTERM on to the whole group; the runner decides the exit code.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => child.kill(signal));
+  process.on(signal, () => signalGroup(signal));
 }
+
+let timedOut = false;
+const totalTimer = setTimeout(() => {
+  timedOut = true;
+  console.error(`run-tests: the run exceeded KUBEGRACE_TEST_TOTAL_TIMEOUT (${totalTimeout} ms); stopping it`);
+  signalGroup('SIGTERM');
+  setTimeout(() => signalGroup('SIGKILL'), 5_000).unref();
+}, totalTimeout);
 
 child.on('error', (error) => {
   console.error(`run-tests: could not start ${nodeBin}: ${error.message}`);
@@ -128,6 +165,10 @@ child.on('error', (error) => {
 });
 
 child.on('exit', (code, signal) => {
+  clearTimeout(totalTimer);
+  // Nothing the runner started may outlive it (a test's server, a spawned service).
+  signalGroup('SIGKILL');
+  if (timedOut) process.exit(1);
   if (signal) {
     console.error(`run-tests: test runner killed by ${signal}`);
     process.exit(128 + (constants.signals[signal] ?? 0));
