@@ -192,6 +192,7 @@ export function formatSummary(result: ScenarioResult): string[] {
 
 export function formatComparison(results: readonly ScenarioResult[]): string[] {
   const rows: [string, (r: ScenarioResult) => string][] = [
+    ['run time', (r) => `${(r.durationMs / 1000).toFixed(1)} s`],
     ['requests', (r) => String(r.requests)],
     ['failed', (r) => `${r.failed}${failureText(r)}`],
     ['shutdown', (r) => `${(r.shutdownMs / 1000).toFixed(2)} s${r.killed ? ' (SIGKILLed)' : ''}`],

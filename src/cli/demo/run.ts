@@ -221,7 +221,7 @@ function podResult(pod: Pod, exit: PodExit, removedAt: number, records: readonly
     outcome: summary?.event === 'summary' ? summary.outcome : undefined,
     requests: served.length,
     failed: served.filter((r) => r.failure !== undefined).length,
-    sigtermAt,
+    sigtermAt: Math.round(sigtermAt),
     timeline: phaseSpans(pod, sigtermAt, exit.exitedAt),
   };
 }
