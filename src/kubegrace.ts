@@ -23,6 +23,7 @@ import { createJsonLogger, silentLogger, type Logger } from './log.js';
 import { checkBudget, resolveSettings, type KubegraceSettings, type ResolvedSettings } from './options.js';
 import { createCheckSet, createEventLoopLagCheck, type Check } from './probes/checks.js';
 import { createProbeRoutes, type RouteHandler } from './probes/handler.js';
+import { createPrestopRoute, PRESTOP_PATH } from './probes/prestop-route.js';
 import { createManagementServer, type ManagementServer } from './probes/server.js';
 import { exitProcess, installProcessHandlers, processEnv } from './process.js';
 import { createTrafficActivity } from './propagation/activity.js';
@@ -202,6 +203,14 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   const management: ManagementServer | undefined = settings.probes.enabled
     ? createManagementServer({ port: settings.probes.port, host: settings.probes.host, routes: probeRoutes })
     : undefined;
+
+  management?.addRoute(
+    PRESTOP_PATH,
+    createPrestopRoute({
+      token: settings.prestop.token,
+      trigger: () => void lifecycle.shutdown('prestop'),
+    }),
+  );
 
   const detachers = new Set<() => void>();
   let uninstall: (() => void) | undefined;

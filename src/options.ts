@@ -91,6 +91,16 @@ export interface KubegraceSettings {
   /** Treat `uncaughtException` and `unhandledRejection` as `fatal(error)`. @default true */
   readonly catchErrors?: boolean;
   readonly exitCodes?: ExitCodeOptions;
+  readonly prestop?: PrestopOptions;
+}
+
+export interface PrestopOptions {
+  /**
+   * `GET`/`POST /prestop` on the management port starts the shutdown (a preStop `httpGet` hook, or
+   * `kubegrace prestop` as an exec hook). Without a token only loopback callers may; with one, any
+   * caller that sends it as `Authorization: Bearer <token>` or `X-Kubegrace-Token`. @default ''
+   */
+  readonly token?: string;
 }
 
 type Kind =
@@ -170,6 +180,7 @@ export const settingSpecs: readonly SettingSpec[] = [
     'second signal while shutting down',
   ),
   spec('catchErrors', { type: 'boolean' }, true, 'uncaught errors run fatal(error)'),
+  spec('prestop.token', { type: 'string' }, '', "token for /prestop from off the pod ('' = loopback only)"),
   spec('exitCodes.clean', { type: 'exit-code' }, 0, 'exit code of a clean shutdown'),
   spec('exitCodes.incomplete', { type: 'exit-code' }, 1, 'deadline, forced closes or failed hook'),
   spec('exitCodes.fatal', { type: 'exit-code' }, 70, 'exit code after fatal(error)'),
@@ -192,6 +203,7 @@ export interface ResolvedSettings {
   readonly secondSignal: 'force' | 'ignore';
   readonly catchErrors: boolean;
   readonly exitCodes: Required<ExitCodeOptions>;
+  readonly prestop: Required<PrestopOptions>;
 }
 
 /** The defaults, as one object. README tables and `--help` are checked against it by a test. */

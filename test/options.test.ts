@@ -70,6 +70,7 @@ const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
   ['signals', 'SIGTERM', /^signals must be a non-empty list of .*, received "SIGTERM"$/],
   ['secondSignal', 'panic', /^secondSignal must be one of 'force', 'ignore', received "panic"$/],
   ['catchErrors', 'true', /^catchErrors must be true or false, received "true"$/],
+  ['prestop.token', 42, /^prestop.token must be a string, received 42$/],
   ['exitCodes.clean', 256, /^exitCodes.clean must be an integer exit code from 0 to 255, received 256$/],
   [
     'exitCodes.incomplete',

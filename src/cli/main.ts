@@ -11,7 +11,6 @@ interface Command {
 }
 
 // Each command's code loads only when it runs: `--version` should not parse YAML or spawn anything.
-// `prestop` plugs in here too.
 const commands: Readonly<Record<string, Command>> = {
   check: {
     summary: 'shutdown timing of manifests, Helm output and systemd units, before they ship',
@@ -20,6 +19,10 @@ const commands: Readonly<Record<string, Command>> = {
   demo: {
     summary: 'rolling-restart demo: kubegrace vs a plain server.close() service',
     run: async (args, io) => (await import('./demo/command.js')).demoCommand(args, io),
+  },
+  prestop: {
+    summary: 'start the shutdown from a preStop exec hook (calls /prestop on loopback)',
+    run: async (args, io) => (await import('./prestop.js')).prestopCommand(args, io),
   },
 };
 

@@ -1,0 +1,96 @@
+/**
+ * `kubegrace prestop`: an exec preStop hook for images without a shell. It asks the service's
+ * management port (on loopback) to start the shutdown, so the deadline counts from the moment the
+ * kubelet began terminating. Port and token come from the same settings resolver as the library
+ * (`KUBEGRACE_PROBES_PORT`, `KUBEGRACE_PRESTOP_TOKEN`), flags override them.
+ */
+import { request } from 'node:http';
+import { parseArgs } from 'node:util';
+import { resolveSettings } from '../options.js';
+import { PRESTOP_PATH } from '../probes/prestop-route.js';
+import type { CommandIo } from './demo/command.js';
+import { durationFlag, integerFlag, UsageError } from './demo/flags.js';
+
+export const prestopHelp = `Usage: kubegrace prestop [flags]
+
+Start the service's shutdown from a Kubernetes preStop exec hook:
+  lifecycle: { preStop: { exec: { command: ["kubegrace", "prestop"] } } }
+Calls GET http://127.0.0.1:<port>${PRESTOP_PATH}; exits 0 once the service accepted (202).
+
+Flags:
+  --port N         management port (default: KUBEGRACE_PROBES_PORT, else 9000)
+  --host H         address of the management server (default 127.0.0.1)
+  --timeout D      give up after D (default 5s; e.g. 500ms, 2s)
+  -h, --help       this text
+
+The token, if the service requires one, is read from KUBEGRACE_PRESTOP_TOKEN.
+Exit codes: 0 accepted, 1 refused or unreachable, 2 bad usage.`;
+
+export async function prestopCommand(
+  args: readonly string[],
+  io: CommandIo,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        timeout: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError(`kubegrace prestop: ${(error as Error).message}`);
+  }
+  if (values.help) {
+    io.out(prestopHelp);
+    return 0;
+  }
+  let settings;
+  try {
+    settings = resolveSettings({}, env);
+  } catch (error) {
+    throw new UsageError(`kubegrace prestop: ${(error as Error).message}`);
+  }
+  const port = values.port === undefined ? settings.probes.port : integerFlag('port', values.port, 1, 65535);
+  if (port === 0)
+    throw new UsageError('kubegrace prestop: KUBEGRACE_PROBES_PORT is 0 (a random port): pass --port');
+  const host = values.host ?? '127.0.0.1';
+  const timeoutMs = values.timeout === undefined ? 5000 : durationFlag('timeout', values.timeout, 600_000, 1);
+  const token = settings.prestop.token;
+
+  const outcome = await new Promise<{ status: number } | { error: string }>((resolve) => {
+    const req = request(
+      {
+        host,
+        port,
+        path: PRESTOP_PATH,
+        method: 'GET',
+        headers: token === '' ? {} : { 'x-kubegrace-token': token },
+        signal: AbortSignal.timeout(timeoutMs),
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+      },
+    );
+    req.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message }));
+    req.end();
+  });
+  if ('error' in outcome) {
+    io.err(`kubegrace prestop: cannot reach ${host}:${port}${PRESTOP_PATH}: ${outcome.error}`);
+    return 1;
+  }
+  if (outcome.status !== 202) {
+    const hint = outcome.status === 403 ? ' (set KUBEGRACE_PRESTOP_TOKEN to the service’s token)' : '';
+    io.err(`kubegrace prestop: ${host}:${port}${PRESTOP_PATH} answered ${outcome.status}${hint}`);
+    return 1;
+  }
+  io.out(`kubegrace prestop: shutdown started (${host}:${port})`);
+  return 0;
+}

@@ -1,0 +1,52 @@
+/**
+ * `/prestop` on the management port: a preStop hook (kubelet `httpGet`, or `kubegrace prestop` as an
+ * exec hook) starts the shutdown at the moment the kubelet begins terminating, so the deadline counts
+ * from the real start and a container whose PID 1 does not forward SIGTERM still drains.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { sendJson, type RouteHandler } from './handler.js';
+
+export const PRESTOP_PATH = '/prestop';
+
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+function presentedToken(req: IncomingMessage): string | undefined {
+  const header = req.headers['x-kubegrace-token'];
+  if (typeof header === 'string') return header;
+  const auth = req.headers.authorization;
+  return auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length) : undefined;
+}
+
+function sameToken(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+export function createPrestopRoute(options: {
+  readonly token: string;
+  readonly trigger: () => void;
+}): RouteHandler {
+  return (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'POST') {
+      sendJson(req, res, 405, { status: 'method_not_allowed' }, { allow: 'GET, POST' });
+      return;
+    }
+    const token = presentedToken(req);
+    const allowed =
+      options.token === ''
+        ? isLoopback(req.socket.remoteAddress)
+        : token !== undefined && sameToken(token, options.token);
+    if (!allowed) {
+      sendJson(req, res, 403, { status: 'forbidden' });
+      return;
+    }
+    options.trigger();
+    // Answer at once: the kubelet sends SIGTERM next, which joins the shutdown already running.
+    sendJson(req, res, 202, { status: 'shutting_down' });
+  };
+}
