@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `kubegrace` command. Each subcommand returns its exit code; bad usage is exit code 2. */
 import { readFileSync } from 'node:fs';
+import { settingSpecs } from '../options.js';
 import type { CommandIo } from './demo/command.js';
 import { UsageError } from './demo/flags.js';
 import { killAllPods } from './demo/pod.js';
@@ -38,7 +39,17 @@ function usage(): string {
     'Flags:',
     '  -h, --help     this text',
     '  -v, --version  print the version',
+    '',
+    'Library settings (environment variable, default; an option in createKubegrace() wins):',
+    ...settingSpecs.map((s) => `  ${s.env.padEnd(envWidth)} ${shownDefault(s.default)}`),
   ].join('\n');
+}
+
+const envWidth = Math.max(...settingSpecs.map((s) => s.env.length)) + 2;
+
+function shownDefault(value: unknown): string {
+  if (Array.isArray(value)) return value.join(',');
+  return value === '' ? "''" : String(value);
 }
 
 function version(): string {

@@ -33,6 +33,23 @@ describe('kubegrace command', () => {
     }
   });
 
+  it('--help lists every library setting with its environment variable and default', async () => {
+    const { settingSpecs } = await import('../../src/options.js');
+    const run = await kubegrace('--help');
+    for (const spec of settingSpecs) {
+      const shown = Array.isArray(spec.default)
+        ? spec.default.join(',')
+        : spec.default === ''
+          ? "''"
+          : String(spec.default);
+      assert.match(
+        run.stdout,
+        new RegExp(`\\n  ${spec.env} +${shown.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n`),
+        spec.env,
+      );
+    }
+  });
+
   it('no command prints the usage on stderr and exits 2', async () => {
     const run = await kubegrace();
     assert.equal(run.code, 2);
