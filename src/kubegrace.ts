@@ -247,7 +247,8 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       })),
       ...(summary.fatalError === undefined ? {} : { fatalError: errorText(summary.fatalError) }),
     };
-    (summary.outcome === 'clean' ? logger.info : logger.warn)('shutdown complete', fields);
+    if (summary.outcome === 'clean') logger.info('shutdown complete', fields);
+    else logger.warn('shutdown complete', fields);
   });
 
   function teardown(): void {

@@ -175,8 +175,8 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   ): () => void {
     let set = listeners.get(event);
     if (!set) listeners.set(event, (set = new Set()));
-    set.add(listener as (payload: never) => void);
-    return () => set.delete(listener as (payload: never) => void);
+    set.add(listener);
+    return () => set.delete(listener);
   }
 
   function register(participant: Participant): () => void {
