@@ -84,7 +84,7 @@ function withPath(path: string, value: unknown): KubegraceSettings {
   const keys = path.split('.');
   const root: Record<string, unknown> = {};
   let cur = root;
-  for (const key of keys.slice(0, -1)) cur = (cur[key] = {});
+  for (const key of keys.slice(0, -1)) cur = cur[key] = {};
   cur[keys.at(-1) as string] = value;
   return root;
 }
