@@ -1,6 +1,6 @@
 import type { Participant } from '../lifecycle.js';
 import type { TrafficActivity } from './activity.js';
-import { sleep } from './wait.js';
+import { afterPendingIo, sleep } from './wait.js';
 
 /**
  * Something that must also agree that traffic has moved away, e.g. the EndpointSlices showing this
@@ -48,7 +48,14 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
         const quietSince = Math.max(activity.lastConnectionAt, start);
         const quietLeft = quietSince + quietPeriodMs - t;
         const minLeft = start + minMs - t;
-        if (quietLeft <= 0 && minLeft <= 0 && confirmed) return;
+        if (quietLeft <= 0 && minLeft <= 0 && confirmed) {
+          // Quiet as far as this turn knows: after a stalled loop, connections may be waiting to be
+          // accepted. Take them in; if there were any, the quiet period starts over.
+          const seen = activity.lastConnectionAt;
+          await afterPendingIo();
+          if (activity.lastConnectionAt === seen) return;
+          continue;
+        }
         if (quietLeft <= 0 && minLeft <= 0) {
           await Promise.race([confirmedAll, sleep(maxMs, bound)]);
           continue;

@@ -15,3 +15,12 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * Resolves after the event loop's next poll phase. A loop stalled past a timer (a CPU-bound request)
+ * runs that timer before it accepts the connections that queued up meanwhile; closing the listener
+ * then would reset them. Awaiting this takes them in first.
+ */
+export function afterPendingIo(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
