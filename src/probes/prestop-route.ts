@@ -37,9 +37,11 @@ export function createPrestopRoute(options: {
       return;
     }
     const token = presentedToken(req);
+    // From loopback *to* loopback: a mesh sidecar forwards off-pod callers from a loopback address
+    // (Istio: 127.0.0.6) but to the pod IP, so the source alone would let other pods in.
     const allowed =
       options.token === ''
-        ? isLoopback(req.socket.remoteAddress)
+        ? isLoopback(req.socket.remoteAddress) && isLoopback(req.socket.localAddress)
         : token !== undefined && sameToken(token, options.token);
     if (!allowed) {
       sendJson(req, res, 403, { status: 'forbidden' });
