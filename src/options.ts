@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { invalidOption, KubegraceError } from './errors.js';
 
 /** Durations are milliseconds, except where a Kubernetes field in seconds is mirrored. */
@@ -224,33 +225,53 @@ export function resolveSettings(
 ): ResolvedSettings {
   rejectUnknown(options as Record<string, unknown>, '', new Set(extraKeys));
   const out: Record<string, unknown> = {};
+  // Where each value came from, so a check across settings blames what the user actually wrote.
+  const sources = new Map<string, { readonly name: string; readonly raw?: string }>();
   for (const s of settingSpecs) {
     const explicit = getPath(options as Record<string, unknown>, s.path);
     let value: unknown;
     if (explicit !== undefined) {
       value = validate(s, explicit, s.path);
+      sources.set(s.path, { name: s.path });
     } else if (env[s.env] !== undefined && env[s.env] !== '') {
       value = validate(s, parseEnv(s, env[s.env] as string), s.env, env[s.env]);
+      sources.set(s.path, { name: s.env, raw: env[s.env] as string });
     } else {
       value = s.default;
+      sources.set(s.path, { name: s.path });
     }
     setPath(out, s.path, value);
   }
+  const nameOf = (path: string): string => sources.get(path)?.name ?? path;
+  const fail = (path: string, expected: string): never => {
+    const source = sources.get(path);
+    throw invalidOption(nameOf(path), expected, source?.raw ?? getPath(out, path));
+  };
   const resolved = out as unknown as ResolvedSettings;
   const p = resolved.propagation;
-  if (p.minMs > p.maxMs) {
-    throw new KubegraceError(
-      'ERR_KUBEGRACE_INVALID_OPTION',
-      `propagation.minMs must be at most propagation.maxMs (${p.maxMs}), received ${p.minMs}`,
-    );
+  if (p.minMs > p.maxMs) fail('propagation.minMs', `at most ${nameOf('propagation.maxMs')} (${p.maxMs})`);
+  if (resolved.probes.checkTimeoutMs < 1) fail('probes.checkTimeoutMs', 'a positive integer (ms)');
+  if (resolved.gracePeriodSeconds <= 0) fail('gracePeriodSeconds', 'a positive number of seconds');
+  if (!isListenHost(resolved.probes.host)) {
+    fail('probes.host', "'' (every interface), an IP address or a host name");
   }
-  if (resolved.probes.checkTimeoutMs < 1) {
-    throw invalidOption('probes.checkTimeoutMs', 'a positive integer (ms)', resolved.probes.checkTimeoutMs);
-  }
-  if (resolved.gracePeriodSeconds <= 0) {
-    throw invalidOption('gracePeriodSeconds', 'a positive number of seconds', resolved.gracePeriodSeconds);
+  // A token that cannot travel in an HTTP header would lock out every caller, loopback included.
+  if (!/^[\x21-\x7e]*$/.test(resolved.prestop.token)) {
+    fail('prestop.token', "printable ASCII without spaces ('' = loopback callers only)");
   }
   return deepFreeze(out) as unknown as ResolvedSettings;
+}
+
+const HOST_NAME =
+  /^(?=.{1,253}\.?$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+
+/** An IP address (IPv6 without brackets) or a DNS host name. */
+export function isHostAddress(host: string): boolean {
+  return isIP(host) !== 0 || HOST_NAME.test(host);
+}
+
+function isListenHost(host: string): boolean {
+  return host === '' || isHostAddress(host);
 }
 
 const EXPECTED: Record<Kind['type'], string> = {

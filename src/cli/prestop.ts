@@ -6,7 +6,7 @@
  */
 import { request } from 'node:http';
 import { parseArgs } from 'node:util';
-import { resolveSettings } from '../options.js';
+import { isHostAddress, resolveSettings } from '../options.js';
 import { PRESTOP_PATH } from '../probes/prestop-route.js';
 import type { CommandIo } from './demo/command.js';
 import { durationFlag, integerFlag, UsageError } from './demo/flags.js';
@@ -61,6 +61,11 @@ export async function prestopCommand(
   if (port === 0)
     throw new UsageError('kubegrace prestop: KUBEGRACE_PROBES_PORT is 0 (a random port): pass --port');
   const host = values.host ?? '127.0.0.1';
+  if (!isHostAddress(host)) {
+    throw new UsageError(
+      `kubegrace prestop: --host must be an IP address or a host name, received ${JSON.stringify(host)}`,
+    );
+  }
   const timeoutMs = values.timeout === undefined ? 5000 : durationFlag('timeout', values.timeout, 600_000, 1);
   const token = settings.prestop.token;
 

@@ -5,7 +5,7 @@
  * EndpointSlices, and records Events. When the API cannot help (no access, unreachable, slow, broken
  * watches) it says so once and leaves the local strategy in charge; it never makes a shutdown longer.
  */
-import { KubegraceError } from '../errors.js';
+import { invalidOption, KubegraceError } from '../errors.js';
 import type { Kubegrace } from '../kubegrace.js';
 import type { ShutdownSummary } from '../lifecycle.js';
 import { createJsonLogger, silentLogger, type Logger } from '../log.js';
@@ -681,19 +681,22 @@ function disabled(reason: string, identity: PodIdentity): KubernetesIntegration 
 }
 
 function validate(options: KubernetesOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidOption('kubernetes options', 'an object', options);
+  }
   const t = options.requestTimeoutMs;
   if (t !== undefined && (!Number.isInteger(t) || t <= 0)) {
-    throw new KubegraceError(
-      'ERR_KUBEGRACE_INVALID_OPTION',
-      `kubernetes requestTimeoutMs must be a positive integer (ms), received ${String(t)}`,
-    );
+    throw invalidOption('kubernetes requestTimeoutMs', 'a positive integer (ms)', t);
   }
   const e = options.enabled;
   if (e !== undefined && e !== 'auto' && e !== true && e !== false) {
-    throw new KubegraceError(
-      'ERR_KUBEGRACE_INVALID_OPTION',
-      `kubernetes enabled must be 'auto', true or false, received ${typeof e === 'string' ? JSON.stringify(e) : typeof e}`,
-    );
+    throw invalidOption('kubernetes enabled', "'auto', true or false", e);
+  }
+  for (const name of ['watchDeletion', 'confirmPropagation', 'events'] as const) {
+    const value = options[name];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw invalidOption(`kubernetes ${name}`, 'true or false', value);
+    }
   }
   for (const name of [
     'podName',
@@ -705,16 +708,60 @@ function validate(options: KubernetesOptions): void {
   ] as const) {
     const value = options[name];
     if (value !== undefined && typeof value !== 'string') {
-      throw new KubegraceError(
-        'ERR_KUBEGRACE_INVALID_OPTION',
-        `kubernetes ${name} must be a string, received ${typeof value}`,
+      throw invalidOption(`kubernetes ${name}`, 'a string', value);
+    }
+  }
+  const retry = options.retry;
+  if (retry !== undefined) {
+    if (typeof retry !== 'object' || retry === null) {
+      throw invalidOption('kubernetes retry', '{ initialMs, maxMs }', retry);
+    }
+    for (const key of ['initialMs', 'maxMs'] as const) {
+      if (!Number.isInteger(retry[key]) || retry[key] <= 0) {
+        throw invalidOption(`kubernetes retry.${key}`, 'a positive integer (ms)', retry[key]);
+      }
+    }
+    if (retry.initialMs > retry.maxMs) {
+      throw invalidOption(
+        `kubernetes retry.initialMs`,
+        `at most retry.maxMs (${retry.maxMs})`,
+        retry.initialMs,
       );
     }
   }
-  if (options.kubeConfig !== undefined && typeof options.kubeConfig.makeApiClient !== 'function') {
+  const logger = options.logger;
+  if (
+    logger !== undefined &&
+    logger !== false &&
+    (typeof logger !== 'object' ||
+      logger === null ||
+      !(['info', 'warn', 'error'] as const).every((level) => typeof logger[level] === 'function'))
+  ) {
+    throw invalidOption(
+      'kubernetes logger',
+      'false or an object with info, warn and error functions',
+      logger,
+    );
+  }
+  if (options.env !== undefined && (typeof options.env !== 'object' || options.env === null)) {
+    throw invalidOption('kubernetes env', 'an object of environment variables', options.env);
+  }
+  const kubeConfig = options.kubeConfig as Partial<KubeConfigLike> | null | undefined;
+  if (kubeConfig !== undefined && (typeof kubeConfig !== 'object' || kubeConfig === null)) {
+    throw invalidOption('kubernetes kubeConfig', 'a KubeConfig from @kubernetes/client-node', kubeConfig);
+  }
+  if (kubeConfig !== undefined && typeof kubeConfig.makeApiClient !== 'function') {
     throw new KubegraceError(
       'ERR_KUBEGRACE_INVALID_OPTION',
       'kubernetes kubeConfig must be a KubeConfig from @kubernetes/client-node, received an object without makeApiClient',
+    );
+  }
+  // Only its shape: the module must not be touched before it is known to be needed.
+  if (options.client !== undefined && (typeof options.client !== 'object' || options.client === null)) {
+    throw invalidOption(
+      'kubernetes client',
+      "the @kubernetes/client-node module (await import('@kubernetes/client-node'))",
+      options.client,
     );
   }
 }

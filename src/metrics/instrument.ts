@@ -145,6 +145,9 @@ export function instrument(kg: InstrumentTarget, options: MetricsOptions = {}): 
       'this kubegrace instance is instrumented already; call detach() on the first instrument() first',
     );
   }
+  if (options.env !== undefined && (typeof options.env !== 'object' || options.env === null)) {
+    throw invalidOption('env', 'an object of environment variables', options.env);
+  }
   const finalScrapeMs = resolveFinalScrape(options.finalScrape);
   const pushTarget = options.pushgateway
     ? resolvePushgateway(options.pushgateway, options.env ?? processEnv())

@@ -78,7 +78,8 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
   } catch (error) {
     const e = error as { code?: string; message?: string };
     const quoted = /'([^']+)'/.exec(e.message ?? '')?.[1] ?? '';
-    const flag = quoted.split(' ')[0] ?? quoted;
+    // Node quotes `--name <value>`, or `-h, --help` for a flag with a short form: name the long one.
+    const flag = /--[\w-]+/.exec(quoted)?.[0] ?? quoted.split(' ')[0] ?? quoted;
     const help = `(kubegrace ${command} --help lists the flags)`;
     switch (e.code) {
       case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
