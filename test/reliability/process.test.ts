@@ -1,0 +1,144 @@
+/**
+ * Fault matrix, the process and its clients: a stalled event loop, a request held open past the
+ * deadline, an upload that never ends. A real service in a child process and a real SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  get,
+  metricValue,
+  scrapeUntilExit,
+  startFaultService,
+  type FaultChild,
+} from '../support/fault-child.js';
+
+const children = new Set<FaultChild>();
+after(() => {
+  for (const c of children) c.kill();
+});
+
+async function service(env: Record<string, string>): Promise<FaultChild> {
+  const child = await startFaultService(env);
+  children.add(child);
+  return child;
+}
+
+const outcomeOf = (p: Promise<{ status: number }>): Promise<number | string> =>
+  p.then(
+    (r) => r.status,
+    (e: NodeJS.ErrnoException) => e.code ?? e.message,
+  );
+
+describe('fault matrix: the process and its clients', () => {
+  it('the event loop blocked longer than the quiet period: connections that queued meanwhile are served, not reset; exit 0', async () => {
+    const quietMs = 300;
+    const blockMs = 1500;
+    const child = await service({
+      KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: String(quietMs),
+      FAULT_FINAL_SCRAPE_MS: '3000',
+    });
+    const scraped = scrapeUntilExit(child);
+    const inflight = get(child.port, '/work?ms=300');
+    await delay(50);
+    child.process.kill('SIGTERM');
+    await child.waitFor((e) => e.event === 'phase' && e.phase === 'propagate' && e.status === 'start');
+    await delay(50);
+    // A CPU-bound request stalls the loop inside an I/O callback: when it returns, the quiet-period
+    // timer is long overdue and runs before the connections that queued up are accepted.
+    const blocker = get(child.port, `/block?ms=${blockMs}`);
+    await child.waitFor((e) => e.event === 'block' && e.status === 'start');
+    const queued = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        await delay(100 + i * 120);
+        return outcomeOf(get(child.port, '/work?ms=10'));
+      }),
+    );
+    assert.deepEqual(queued, Array(8).fill(200), 'every connection made during the stall is served');
+    assert.equal(await outcomeOf(blocker), 200);
+    assert.equal(await outcomeOf(inflight), 200);
+    const exit = await child.exited;
+    assert.equal(exit.code, 0);
+    const summary = child.summary();
+    assert.equal(summary?.outcome, 'clean');
+    const propagate = summary?.phases.propagate ?? 0;
+    assert.ok(
+      propagate >= blockMs + quietMs - 100,
+      `the propagation wait (${propagate} ms) restarted its quiet period after the stall`,
+    );
+    const metrics = await scraped;
+    assert.equal(metricValue(metrics, 'kubegrace_shutdowns_total', { outcome: 'clean' }), 1);
+    assert.equal(metricValue(metrics, 'kubegrace_connections_closed_total', { reason: 'forced' }) ?? 0, 0);
+  });
+
+  it('a client that holds a request open past the deadline: cut at the deadline, everything else served; exit 1, deadline', async () => {
+    const child = await service({
+      KUBEGRACE_GRACE_PERIOD_SECONDS: '4',
+      KUBEGRACE_BUDGET_CHECK: 'off',
+      KUBEGRACE_SAFETY_MARGIN_MS: '1000',
+      KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: '200',
+      KUBEGRACE_DRAIN_TIMEOUT_MS: '20000',
+    });
+    const held = outcomeOf(get(child.port, '/work?ms=60000'));
+    const normal = outcomeOf(get(child.port, '/work?ms=800'));
+    await delay(100);
+    const sentAt = Date.now();
+    child.process.kill('SIGTERM');
+    assert.equal(await normal, 200, 'a request accepted before the fault is served');
+    const exit = await child.exited;
+    const took = exit.at - sentAt;
+    assert.equal(exit.code, 1);
+    assert.ok(took >= 2900 && took < 4000, `exited after ${took} ms; deadline 3000 ms, kill time 4000 ms`);
+    assert.notEqual(await held, 200, 'the held request is the one the deadline cuts');
+    const summary = child.summary();
+    assert.equal(summary?.outcome, 'deadline');
+    assert.equal(summary?.forced, 1);
+    const metrics = child.finalMetrics();
+    assert.equal(metricValue(metrics, 'kubegrace_shutdowns_total', { outcome: 'deadline' }), 1);
+    assert.equal(metricValue(metrics, 'kubegrace_connections_closed_total', { reason: 'forced' }), 1);
+  });
+
+  it('a second SIGTERM forces the exit at once with 143; the outcome forced is still counted', async () => {
+    const child = await service({ KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: '200' });
+    const held = outcomeOf(get(child.port, '/work?ms=60000'));
+    await delay(100);
+    child.process.kill('SIGTERM');
+    await child.waitFor((e) => e.event === 'phase' && e.phase === 'drain' && e.status === 'start');
+    const sentAt = Date.now();
+    child.process.kill('SIGTERM');
+    const exit = await child.exited;
+    assert.equal(exit.code, 143);
+    assert.ok(exit.at - sentAt < 1000, `exited ${exit.at - sentAt} ms after the second signal`);
+    assert.notEqual(await held, 200, 'the operator asked to leave now: what was in flight is cut');
+    assert.equal(child.summary()?.outcome, 'forced');
+    assert.equal(metricValue(child.finalMetrics(), 'kubegrace_shutdowns_total', { outcome: 'forced' }), 1);
+  });
+
+  it('an upload that never ends is forced closed at the drain budget; exit 1, forced', async () => {
+    const child = await service({
+      KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: '200',
+      KUBEGRACE_DRAIN_TIMEOUT_MS: '1000',
+    });
+    const socket = connect(child.port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n');
+    const trickle = setInterval(() => socket.write('x'), 100);
+    const normal = outcomeOf(get(child.port, '/work?ms=500'));
+    await delay(200);
+    const sentAt = Date.now();
+    child.process.kill('SIGTERM');
+    assert.equal(await normal, 200);
+    const exit = await child.exited;
+    clearInterval(trickle);
+    socket.destroy();
+    assert.equal(exit.code, 1);
+    assert.ok(exit.at - sentAt < 5000, `exited ${exit.at - sentAt} ms after SIGTERM`);
+    const summary = child.summary();
+    assert.equal(summary?.outcome, 'forced');
+    assert.equal(summary?.forced, 1);
+    const drainMs = summary?.phases.drain ?? Infinity;
+    assert.ok(drainMs >= 950 && drainMs < 2500, `drain took ${drainMs} ms against its 1000 ms budget`);
+    assert.equal(metricValue(child.finalMetrics(), 'kubegrace_shutdowns_total', { outcome: 'forced' }), 1);
+  });
+});

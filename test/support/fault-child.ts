@@ -1,0 +1,209 @@
+/**
+ * Start `fault-service.ts` as a real child process (optionally under a low `ulimit -n`), follow its
+ * JSON lines, and read what the fault matrix asserts: exit code, summary, final metrics, scrapes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { request, type Agent } from 'node:http';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export interface FaultEvent {
+  readonly t: number;
+  readonly event: string;
+  readonly [key: string]: unknown;
+}
+
+export interface FaultSummary extends FaultEvent {
+  readonly outcome: string;
+  readonly exitCode: number;
+  readonly durationMs: number;
+  readonly startedAt: number;
+  readonly deadlineAt: number;
+  readonly phases: Readonly<Record<string, number>>;
+  readonly forced: number;
+  readonly failures: readonly string[];
+}
+
+export interface FaultChild {
+  readonly process: ChildProcess;
+  readonly port: number;
+  readonly managementPort: number;
+  /** Open descriptors when it was ready. */
+  readonly fds: number;
+  readonly events: FaultEvent[];
+  readonly stderr: string[];
+  /** The exit code (128 + n for a signal) and the epoch ms it exited. */
+  readonly exited: Promise<{ code: number; signal: NodeJS.Signals | null; at: number }>;
+  waitFor(predicate: (e: FaultEvent) => boolean, timeoutMs?: number): Promise<FaultEvent>;
+  summary(): FaultSummary | undefined;
+  /** The shutdown metrics' text as the process left (`exit` event). */
+  finalMetrics(): string | undefined;
+  kill(): void;
+}
+
+const SERVICE = fileURLToPath(new URL('./fault-service.ts', import.meta.url));
+
+export interface FaultChildOptions {
+  /** Run under `ulimit -n` of this many descriptors. */
+  readonly fdLimit?: number;
+  readonly startTimeoutMs?: number;
+}
+
+export async function startFaultService(
+  env: Record<string, string> = {},
+  options: FaultChildOptions = {},
+): Promise<FaultChild> {
+  const node = [process.execPath, '--import', 'tsx', SERVICE];
+  const [command, args] =
+    options.fdLimit === undefined
+      ? [node[0] as string, node.slice(1)]
+      : // exec: the node process takes the shell's pid, so signals reach it directly.
+        ['bash', ['-c', `ulimit -n ${options.fdLimit} && exec "$@"`, 'fault-service', ...node]];
+  const child = spawn(command, args, {
+    env: { ...process.env, KUBEGRACE_GRACE_PERIOD_SECONDS: '30', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const events: FaultEvent[] = [];
+  const stderr: string[] = [];
+  const waiters = new Set<() => void>();
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    try {
+      events.push(JSON.parse(line) as FaultEvent);
+    } catch {
+      stderr.push(`stdout: ${line}\n`);
+    }
+    for (const w of [...waiters]) w();
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  const exited = once(child, 'exit').then(([code, signal]) => ({
+    code: (code as number | null) ?? 128,
+    signal: signal as NodeJS.Signals | null,
+    at: Date.now(),
+  }));
+  const defaultLimit = options.startTimeoutMs ?? 20_000;
+
+  function waitFor(predicate: (e: FaultEvent) => boolean, limit = defaultLimit): Promise<FaultEvent> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const found = events.find(predicate);
+        if (found) {
+          cleanup();
+          resolve(found);
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out waiting for an event; stderr: ${stderr.join('')}`));
+      }, limit);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      void exited.then(() => {
+        if (waiters.has(check)) {
+          cleanup();
+          reject(new Error(`child exited before the event; stderr: ${stderr.join('')}`));
+        }
+      });
+      waiters.add(check);
+      check();
+    });
+  }
+
+  try {
+    const listening = await waitFor((e) => e.event === 'listening');
+    return {
+      process: child,
+      port: listening.port as number,
+      managementPort: listening.managementPort as number,
+      fds: listening.fds as number,
+      events,
+      stderr,
+      exited,
+      waitFor,
+      summary: () => events.find((e) => e.event === 'summary') as FaultSummary | undefined,
+      finalMetrics: () => events.find((e) => e.event === 'exit')?.metrics as string | undefined,
+      kill: () => child.kill('SIGKILL'),
+    };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+}
+
+export interface Reply {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: string;
+}
+
+/** One HTTP request to 127.0.0.1; rejects on a network error, with the error's code. */
+export function get(
+  port: number,
+  path: string,
+  options: { readonly agent?: Agent | false; readonly method?: string; readonly timeoutMs?: number } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: options.method ?? 'GET',
+        agent: options.agent ?? false,
+        signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * The value of one series in a Prometheus text exposition: `name` with at least these labels (in any
+ * order); undefined when no line matches.
+ */
+export function metricValue(
+  text: string | undefined,
+  name: string,
+  labels: Readonly<Record<string, string>> = {},
+): number | undefined {
+  for (const line of text?.split('\n') ?? []) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const found = new Map(
+      [...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]),
+    );
+    if (Object.entries(labels).every(([k, v]) => found.get(k) === v)) return Number(match[3]);
+  }
+  return undefined;
+}
+
+/**
+ * Scrape `/metrics` every `intervalMs` until the process exits; resolves with the last body that
+ * counted a shutdown (or the last body at all). Errors (the server closing) end nothing early.
+ */
+export async function scrapeUntilExit(child: FaultChild, intervalMs = 100): Promise<string | undefined> {
+  let last: string | undefined;
+  let exited = false;
+  void child.exited.then(() => (exited = true));
+  while (!exited) {
+    try {
+      const { status, body } = await get(child.managementPort, '/metrics', { timeoutMs: 2000 });
+      if (status === 200 && (last === undefined || !hasShutdown(last) || hasShutdown(body))) last = body;
+    } catch {
+      // the management server closes as the process leaves
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  return last;
+}
+
+const hasShutdown = (text: string): boolean => /^kubegrace_shutdowns_total\{/m.test(text);
