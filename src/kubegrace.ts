@@ -20,7 +20,13 @@ import {
   type ShutdownSummary,
 } from './lifecycle.js';
 import { createJsonLogger, silentLogger, type Logger } from './log.js';
-import { checkBudget, resolveSettings, type KubegraceSettings, type ResolvedSettings } from './options.js';
+import {
+  checkBudget,
+  resolveSettings,
+  settingSpecs,
+  type KubegraceSettings,
+  type ResolvedSettings,
+} from './options.js';
 import { createCheckSet, createEventLoopLagCheck, type Check } from './probes/checks.js';
 import { createProbeRoutes, type RouteHandler } from './probes/handler.js';
 import { createPrestopRoute, PRESTOP_PATH } from './probes/prestop-route.js';
@@ -123,6 +129,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       `exit must be a function (code: number) => void, received ${typeof options.exit}`,
     );
   }
+  warnUnknownVariables(options.env ?? processEnv(), logger);
   const budgetWarning = checkBudget(settings);
   if (budgetWarning) logger.warn(budgetWarning, { code: 'ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE' });
 
@@ -407,4 +414,20 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     destroy,
     [Symbol.asyncDispose]: destroy,
   };
+}
+
+// Variables other kubegrace modules read; anything else with the prefix is probably a typo.
+const OTHER_PREFIXES = ['KUBEGRACE_REGISTRY_', 'KUBEGRACE_TEST_'];
+
+function warnUnknownVariables(env: Readonly<Record<string, string | undefined>>, logger: Logger): void {
+  const known = new Set(settingSpecs.map((s) => s.env));
+  const unknown = Object.keys(env).filter(
+    (name) =>
+      name.startsWith('KUBEGRACE_') && !known.has(name) && !OTHER_PREFIXES.some((p) => name.startsWith(p)),
+  );
+  if (unknown.length > 0) {
+    logger.warn(
+      `ignoring unknown environment variable(s) ${unknown.join(', ')}: kubegrace --help lists them`,
+    );
+  }
 }

@@ -306,7 +306,8 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
 
   function outcomeSoFar(): ShutdownOutcome {
     if (deadlineController.signal.aborted) return 'deadline';
-    if (failures.length > 0) return 'failed';
+    // A fatal error is a failure even when everything drained: metrics must not show it as clean.
+    if (failures.length > 0 || fatalError) return 'failed';
     if (forced > 0) return 'forced';
     return 'clean';
   }

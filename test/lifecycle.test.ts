@@ -259,6 +259,7 @@ describe('lifecycle', () => {
     assert.equal(propagated, false);
     assert.equal(lifecycle.live, false);
     assert.equal(summary.exitCode, 70);
+    assert.equal(summary.outcome, 'failed', 'a fatal error is never a clean shutdown');
     assert.equal(summary.trigger, 'fatal');
     assert.match(String(summary.fatalError), /db gone/);
     assert.deepEqual(exits, [70]);

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createKubegrace, KubegraceError, type Logger } from '../src/index.js';
+
+function recordingLogger(): Logger & { warnings: string[] } {
+  const warnings: string[] = [];
+  return { warnings, info() {}, error() {}, warn: (message) => void warnings.push(message) };
+}
+
+const quiet = { handleSignals: false, probes: { enabled: false }, exit: () => {} } as const;
+
+describe('createKubegrace', () => {
+  it('warns once about KUBEGRACE_* variables it does not know, naming them', () => {
+    const logger = recordingLogger();
+    createKubegrace({
+      ...quiet,
+      logger,
+      env: {
+        KUBEGRACE_GRACE_PERIOD_SECOND: '60',
+        KUBEGRACE_DRAIN_TIMEOUT_MS: '100',
+        KUBEGRACE_REGISTRY_URL: 'x',
+      },
+    });
+    assert.equal(logger.warnings.length, 1);
+    assert.match(
+      logger.warnings[0] ?? '',
+      /ignoring unknown environment variable\(s\) KUBEGRACE_GRACE_PERIOD_SECOND:/,
+    );
+    const clean = recordingLogger();
+    createKubegrace({ ...quiet, logger: clean, env: { KUBEGRACE_DRAIN_TIMEOUT_MS: '100' } });
+    assert.deepEqual(clean.warnings, []);
+  });
+
+  it('reports where the grace period came from', () => {
+    assert.equal(createKubegrace({ ...quiet, logger: false, env: {} }).gracePeriodSource, 'default');
+    assert.equal(
+      createKubegrace({ ...quiet, logger: false, env: { KUBEGRACE_GRACE_PERIOD_SECONDS: '40' } })
+        .gracePeriodSource,
+      'env',
+    );
+    assert.equal(
+      createKubegrace({ ...quiet, logger: false, env: {}, gracePeriodSeconds: 40 }).gracePeriodSource,
+      'option',
+    );
+  });
+
+  it('rejects bad hooks, servers and exit functions with errors that name them', () => {
+    const kg = createKubegrace({ ...quiet, logger: false, env: {} });
+    assert.throws(
+      () => kg.onShutdown('close' as never),
+      /^KubegraceError: onShutdown hook must be a function, received string$/,
+    );
+    assert.throws(
+      () => kg.beforeShutdown(() => {}, { timeoutMs: -1 }),
+      /beforeShutdown timeoutMs must be a non-negative integer \(ms\), received -1/,
+    );
+    assert.throws(
+      () => kg.attach({} as never),
+      (e: unknown) => e instanceof KubegraceError && e.code === 'ERR_KUBEGRACE_UNSUPPORTED_SERVER',
+    );
+    assert.throws(
+      () => kg.addManagementRoute('/x', () => {}),
+      /the management server is disabled \(probes.enabled: false\)/,
+    );
+    assert.throws(
+      () => createKubegrace({ ...quiet, logger: false, env: {}, exit: 1 as never }),
+      /exit must be a function \(code: number\) => void, received number/,
+    );
+  });
+
+  it('throws at start-up when the phases do not fit the grace period', () => {
+    assert.throws(
+      () => createKubegrace({ ...quiet, logger: false, env: { KUBEGRACE_GRACE_PERIOD_SECONDS: '10' } }),
+      (e: unknown) => e instanceof KubegraceError && e.code === 'ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE',
+    );
+  });
+
+  it('methods work detached and the summary reaches the exit function', async () => {
+    const codes: number[] = [];
+    const { ready, shutdown, lease, onShutdown } = createKubegrace({
+      ...quiet,
+      logger: false,
+      env: {},
+      exit: (code) => codes.push(code),
+      propagation: { maxMs: 50, quietPeriodMs: 10 },
+    });
+    ready();
+    const held = lease('job');
+    let closed = false;
+    onShutdown(() => void (closed = true));
+    setTimeout(() => held.release(), 100);
+    const summary = await shutdown('manual');
+    assert.equal(summary.outcome, 'clean');
+    assert.equal(closed, true);
+    assert.deepEqual(codes, [0]);
+  });
+});
