@@ -6,7 +6,12 @@ export type KubegraceErrorCode =
   | 'ERR_KUBEGRACE_UNSUPPORTED_SERVER'
   | 'ERR_KUBEGRACE_FATAL'
   | 'ERR_KUBEGRACE_KUBERNETES_CLIENT_MISSING'
-  | 'ERR_KUBEGRACE_PUSH_FAILED';
+  | 'ERR_KUBEGRACE_PUSH_FAILED'
+  | 'ERR_KUBEGRACE_REGISTRY_UNAVAILABLE'
+  | 'ERR_KUBEGRACE_REGISTRY_REJECTED'
+  | 'ERR_KUBEGRACE_REGISTRY_TIMEOUT'
+  | 'ERR_KUBEGRACE_DEREGISTRATION_FAILED'
+  | 'ERR_KUBEGRACE_MISSING_PEER';
 
 /** The one error class of kubegrace: a stable `code` and an optional `cause`. */
 export class KubegraceError extends Error {

@@ -39,19 +39,18 @@ export interface Registry {
   close?(): Promise<void> | void;
 }
 
-/**
- * Codes of registry failures. They are not in the core `KubegraceErrorCode` union yet; until they
- * are, `registryError` is the one place that widens it, so callers match on stable strings today.
- */
-export type RegistryErrorCode =
+/** Codes of registry failures (a subset of the core `KubegraceErrorCode`). */
+export type RegistryErrorCode = Extract<
+  KubegraceErrorCode,
   | 'ERR_KUBEGRACE_REGISTRY_UNAVAILABLE'
   | 'ERR_KUBEGRACE_REGISTRY_REJECTED'
   | 'ERR_KUBEGRACE_REGISTRY_TIMEOUT'
   | 'ERR_KUBEGRACE_DEREGISTRATION_FAILED'
-  | 'ERR_KUBEGRACE_MISSING_PEER';
+  | 'ERR_KUBEGRACE_MISSING_PEER'
+>;
 
 export function registryError(code: RegistryErrorCode, message: string, cause?: unknown): KubegraceError {
-  return new KubegraceError(code as KubegraceErrorCode, message, cause === undefined ? undefined : { cause });
+  return new KubegraceError(code, message, cause === undefined ? undefined : { cause });
 }
 
 export function isRegistryTimeout(error: unknown): boolean {
