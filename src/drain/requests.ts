@@ -4,10 +4,18 @@
  * (so every HTTP/1 connection ends at a response boundary) and, when asked to, answers requests
  * that still arrive during the drain with 503 + Retry-After.
  *
- * This runs once per request on the hot path: no per-request closures, one listener, O(1).
+ * This runs once per request on the hot path. Two ways in:
+ * - a socket ledger (`openLedger`), for HTTP/1 sockets a server drainer tracks: no listener and no
+ *   property per response. A response leaves the ledger when Node publishes its end on the
+ *   `http.server.response.finish` diagnostics channel (one subscriber for the whole process), or
+ *   when its socket closes first.
+ * - `track()`, for everything else (HTTP/2, the express middleware on a server kubegrace did not
+ *   attach): one shared `'close'` listener per response, no closure.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
 import { invalidOption } from '../errors.js';
 import type { DrainObserver } from './observer.js';
 
@@ -18,15 +26,20 @@ export interface RequestTracker {
    * with `rejectDuringDrain`, it answers 503 + `Retry-After` and returns true: the request is
    * handled and the application must not run.
    *
-   * `onDone` (the server drainers' per-socket count uses it) is called once when the request stops
-   * being in flight. It rides on the tracker's own listener, so a request costs one listener. It is
-   * ignored when the request was already tracked.
+   * `onDone` is called once when the request stops being in flight. It rides on the tracker's own
+   * listener, so a request costs one listener. It is ignored when the request was already tracked.
    */
   track(
     req: IncomingMessage | Http2ServerRequest,
     res: ServerResponse | Http2ServerResponse,
     onDone?: RequestDone,
   ): boolean;
+  /**
+   * Tracks the HTTP/1 requests of one socket through a ledger (the server drainers' fast path).
+   * `onDone` is called as each of its responses finishes (as Node begins its own end-of-response
+   * work), not for those a closing socket cut short.
+   */
+  openLedger(socket: Socket, onDone: LedgerDone): SocketLedger;
   /** Requests tracked and not yet finished or closed. */
   readonly inflight: number;
   /** Sets `Connection: close` on every in-flight HTTP/1 response whose headers are not sent yet. */
@@ -36,6 +49,22 @@ export interface RequestTracker {
 }
 
 export type RequestDone = (res: ServerResponse | Http2ServerResponse) => void;
+export type LedgerDone = (res: ServerResponse) => void;
+
+/** The requests of one HTTP/1 socket. */
+export interface SocketLedger {
+  /** Responses on this socket not yet finished (more than one only with pipelining). */
+  readonly inflight: number;
+  /** `track()` for a request on this socket: the same answer, without a listener per response. */
+  track(req: IncomingMessage, res: ServerResponse): boolean;
+  /** The socket closed (or was destroyed): whatever was in flight on it will not finish. */
+  close(): void;
+  /**
+   * The caller stops watching the socket (detach, upgrade): responses still in flight are handed
+   * to `track()`'s per-response listener, so they still count until they end.
+   */
+  release(): void;
+}
 
 export interface RequestTrackerOptions {
   /** True from the first moment of shutdown. */
@@ -52,6 +81,8 @@ const kTracked = Symbol('kubegrace.tracked');
 const kDone = Symbol('kubegrace.done');
 /** Index in `openHttp1` while an HTTP/1 response is in flight. */
 const kSlot = Symbol('kubegrace.slot');
+/** The ledger of a socket, for the diagnostics-channel subscriber (which gets the socket). */
+const kLedger = Symbol('kubegrace.ledger');
 
 /** The part of both response types the tracker uses; the two Node types differ in overloads only. */
 interface TrackedResponse {
@@ -63,6 +94,33 @@ interface TrackedResponse {
   writeHead(statusCode: number, headers: Record<string, string>): unknown;
   end(): unknown;
   on(event: 'close', listener: (this: TrackedResponse) => void): unknown;
+}
+
+interface LedgerInternals extends SocketLedger {
+  has(res: unknown): boolean;
+  finished(res: ServerResponse): void;
+  forEachInflight(fn: (res: ServerResponse) => void): void;
+}
+
+interface LedgeredSocket {
+  [kLedger]?: LedgerInternals | undefined;
+}
+
+/** What Node publishes on `http.server.response.finish` (Node ≥ 16.18; the same on 20 to 26). */
+interface ResponseFinishMessage {
+  readonly response: ServerResponse;
+  readonly socket: LedgeredSocket;
+}
+
+const RESPONSE_FINISH = 'http.server.response.finish';
+/** Ledgers open in the process: the channel has its one subscriber while there is any. */
+let liveLedgers = 0;
+
+/** The one subscriber for the whole process: it finds the ledger through the socket. */
+function onResponseFinish(message: unknown): void {
+  const { socket, response } = message as ResponseFinishMessage;
+  const ledger = socket[kLedger];
+  if (ledger !== undefined) ledger.finished(response);
 }
 
 export function createRequestTracker(options: RequestTrackerOptions): RequestTracker {
@@ -77,7 +135,14 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
   // An array with swap-remove rather than a Set: hashing each response object costs about 1 µs per
   // request (measured), an array slot a few ns.
   const openHttp1: TrackedResponse[] = [];
+  const ledgers = new Set<LedgerInternals>();
   const idleWaiters = new Set<() => void>();
+
+  function requestEnded(): void {
+    inflight--;
+    observer?.requestFinished?.();
+    if (inflight === 0 && idleWaiters.size > 0) for (const wake of idleWaiters) wake();
+  }
 
   // One shared listener (`this` is the response) instead of a closure per request.
   function onResponseClose(this: TrackedResponse): void {
@@ -91,11 +156,9 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
         last[kSlot] = slot;
       }
     }
-    inflight--;
-    observer?.requestFinished?.();
+    requestEnded();
     const done = this[kDone];
     if (done !== undefined) done(this as unknown as ServerResponse);
-    if (inflight === 0 && idleWaiters.size > 0) for (const wake of idleWaiters) wake();
   }
 
   function reject(req: IncomingMessage | Http2ServerRequest, res: TrackedResponse, http1: boolean): void {
@@ -112,21 +175,11 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
     req.resume();
   }
 
-  function track(
-    req: IncomingMessage | Http2ServerRequest,
-    response: ServerResponse | Http2ServerResponse,
-    onDone?: RequestDone,
-  ): boolean {
-    const res = response as unknown as TrackedResponse;
-    if (res[kTracked] !== undefined) return false;
-    res[kTracked] = true;
-    if (onDone !== undefined) res[kDone] = onDone;
+  /** What every new request gets, whichever way it was tracked; true when answered with 503. */
+  function admit(req: IncomingMessage | Http2ServerRequest, res: TrackedResponse, http1: boolean): boolean {
     inflight++;
     observer?.requestStarted?.();
-    res.on('close', onResponseClose);
-    const http1 = req.httpVersionMajor < 2;
-    if (http1) res[kSlot] = openHttp1.push(res) - 1;
-    if (isShuttingDown() && http1 && !res.headersSent) res.setHeader('connection', 'close');
+    if (http1 && isShuttingDown() && !res.headersSent) res.setHeader('connection', 'close');
     if (rejectDuringDrain && isDraining()) {
       reject(req, res, http1);
       return true;
@@ -134,10 +187,105 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
     return false;
   }
 
-  function shutdownStarted(): void {
-    for (const res of openHttp1) {
-      if (!res.headersSent) res.setHeader('connection', 'close');
+  /** Per-response tracking; the response must not be tracked yet. */
+  function trackResponse(res: TrackedResponse, http1: boolean, onDone: RequestDone | undefined): void {
+    res[kTracked] = true;
+    if (onDone !== undefined) res[kDone] = onDone;
+    res.on('close', onResponseClose);
+    if (http1) res[kSlot] = openHttp1.push(res) - 1;
+  }
+
+  function track(
+    req: IncomingMessage | Http2ServerRequest,
+    response: ServerResponse | Http2ServerResponse,
+    onDone?: RequestDone,
+  ): boolean {
+    const res = response as unknown as TrackedResponse;
+    if (res[kTracked] !== undefined) return false;
+    const http1 = req.httpVersionMajor < 2;
+    // Already in a drainer's ledger: the drainer saw it first (its emit wrapper runs before any listener).
+    if (http1 && (req.socket as LedgeredSocket | null)?.[kLedger]?.has(res) === true) return false;
+    trackResponse(res, http1, onDone);
+    return admit(req, res, http1);
+  }
+
+  function openLedger(socket: Socket, onDone: LedgerDone): SocketLedger {
+    if (liveLedgers++ === 0) subscribe(RESPONSE_FINISH, onResponseFinish);
+    // The response being written and, with pipelining, the ones queued behind it, in order.
+    let current: ServerResponse | undefined;
+    let queued: ServerResponse[] | undefined;
+    let count = 0;
+    let open = true;
+
+    const remove = (res: ServerResponse): boolean => {
+      if (current === res) {
+        current = queued?.shift();
+      } else {
+        const index = queued?.indexOf(res) ?? -1;
+        if (index === -1) return false;
+        queued?.splice(index, 1);
+      }
+      count--;
+      return true;
+    };
+
+    const ledger: LedgerInternals = {
+      get inflight() {
+        return count;
+      },
+      has: (res) => current === res || (queued !== undefined && queued.includes(res as ServerResponse)),
+      track(req, res) {
+        if (current === undefined) current = res;
+        else (queued ??= []).push(res);
+        count++;
+        return admit(req, res, true);
+      },
+      finished(res) {
+        if (!remove(res)) return;
+        requestEnded();
+        onDone(res);
+      },
+      forEachInflight(fn) {
+        if (current !== undefined) fn(current);
+        queued?.forEach(fn);
+      },
+      close() {
+        // Nothing left to finish on a closed socket: each response in flight ends here.
+        for (let left = stopWatching().length; left > 0; left--) requestEnded();
+      },
+      release() {
+        // Still in flight: from now on their own 'close' ends them, as with track().
+        for (const res of stopWatching()) trackResponse(res, true, undefined);
+      },
+    };
+
+    /** Detaches the ledger from the socket; returns the responses that were still in flight. */
+    function stopWatching(): ServerResponse[] {
+      if (!open) return [];
+      open = false;
+      ledgers.delete(ledger);
+      // Assigned, not deleted: `delete` would slow every later property access on a live socket.
+      (socket as LedgeredSocket)[kLedger] = undefined;
+      if (--liveLedgers === 0) unsubscribe(RESPONSE_FINISH, onResponseFinish);
+      const left = current === undefined ? [] : [current, ...(queued ?? [])];
+      current = undefined;
+      queued = undefined;
+      count = 0;
+      return left;
     }
+
+    ledgers.add(ledger);
+    (socket as LedgeredSocket)[kLedger] = ledger;
+    return ledger;
+  }
+
+  function setConnectionClose(res: TrackedResponse | ServerResponse): void {
+    if (!res.headersSent) res.setHeader('connection', 'close');
+  }
+
+  function shutdownStarted(): void {
+    for (const res of openHttp1) setConnectionClose(res);
+    for (const ledger of ledgers) ledger.forEachInflight(setConnectionClose);
   }
 
   function idle(signal: AbortSignal): Promise<void> {
@@ -155,6 +303,7 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
 
   return {
     track,
+    openLedger,
     get inflight() {
       return inflight;
     },
