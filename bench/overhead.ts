@@ -1,25 +1,32 @@
 /**
- * Overhead benchmark: requests/s of a hello-world `node:http` server with and without kubegrace
- * attached, in the same run. The server and the load generator are separate processes pinned to
- * separate cores (when `taskset` exists), so the load does not steal the server's CPU.
+ * Overhead benchmark: requests per second, p99 latency and CPU per request of hello-world `node:http`
+ * and express services, each with and without kubegrace attached, in the same run. The servers and
+ * the load generator are separate processes pinned to separate cores (when `taskset` exists), so the
+ * load does not steal the servers' CPU.
  *
- *   npm run bench:overhead                      # 5 rounds × 2 variants × 3 s
- *   npm run bench:overhead -- --rounds 3 --duration 2s --connections 32
+ *   npm run bench:overhead                      # node:http and express, 5 rounds × 3 s per variant
+ *   npm run bench:overhead -- --app http --rounds 3 --duration 2s --connections 32
  *
  * The same file is the server (`--role server`) and the load generator (`--role load`).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import express from 'express';
 import { durationFlag, integerFlag, choiceFlag, parseFlags, UsageError } from '../src/cli/demo/flags.js';
 import { createKubegrace } from '../src/kubegrace.js';
+import { markdownTable, median } from './report.js';
 
+const APPS = ['http', 'express'] as const;
+type App = (typeof APPS)[number];
 type Variant = 'plain' | 'kubegrace';
+const VARIANTS: readonly Variant[] = ['plain', 'kubegrace'];
 
 const args = parseFlags('bench:overhead', process.argv.slice(2), {
   role: { type: 'string' },
+  app: { type: 'string' },
   variant: { type: 'string' },
   port: { type: 'string' },
   rounds: { type: 'string' },
@@ -30,11 +37,20 @@ const args = parseFlags('bench:overhead', process.argv.slice(2), {
 } as const);
 
 /** Hello world, with kubegrace attached the way a service would: probes on their own port, ready. */
-async function serve(variant: Variant): Promise<void> {
-  const server = createServer((_req, res) => {
-    res.setHeader('content-type', 'text/plain');
-    res.end('hello world');
-  });
+async function serve(app: App, variant: Variant): Promise<void> {
+  let server: Server;
+  if (app === 'http') {
+    server = createServer((_req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.end('hello world');
+    });
+  } else {
+    const application = express();
+    application.get('/', (_req, res) => {
+      res.type('text/plain').send('hello world');
+    });
+    server = createServer(application);
+  }
   if (variant === 'kubegrace') {
     const kubegrace = createKubegrace({ logger: false, probes: { port: 0, host: '127.0.0.1' } });
     kubegrace.attach(server);
@@ -62,6 +78,8 @@ interface Lane {
   readonly sockets: Socket[];
   /** Responses still owed on connections whose slice just ended. */
   outstanding: number;
+  /** Latencies (ms) of the responses counted in the current round. */
+  latencies: number[];
   kick(): void;
 }
 
@@ -72,6 +90,12 @@ const REQUEST = Buffer.from('GET / HTTP/1.1\r\nHost: bench\r\n\r\n', 'latin1');
  * by Content-Length. Cheaper per request than `http.request`, so the server is the bottleneck.
  */
 function openLane(port: number, connections: number): Promise<Lane> {
+  const sentAt: number[] = [];
+  const send = (socket: Socket, index: number): void => {
+    lane.outstanding++;
+    sentAt[index] = performance.now();
+    socket.write(REQUEST);
+  };
   const lane: Lane = {
     active: false,
     counted: 0,
@@ -79,11 +103,9 @@ function openLane(port: number, connections: number): Promise<Lane> {
     errors: 0,
     sockets: [],
     outstanding: 0,
+    latencies: [],
     kick() {
-      for (const socket of lane.sockets) {
-        lane.outstanding++;
-        socket.write(REQUEST);
-      }
+      lane.sockets.forEach(send);
     },
   };
   let connected = 0;
@@ -109,8 +131,8 @@ function openLane(port: number, connections: number): Promise<Lane> {
           lane.total++;
           if (lane.active) {
             lane.counted++;
-            lane.outstanding++;
-            socket.write(REQUEST);
+            lane.latencies.push(performance.now() - (sentAt[i] ?? 0));
+            send(socket, i);
           }
         }
       });
@@ -119,9 +141,15 @@ function openLane(port: number, connections: number): Promise<Lane> {
   });
 }
 
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  values.sort((a, b) => a - b);
+  return values[Math.min(values.length - 1, Math.floor((values.length * p) / 100))] as number;
+}
+
 /**
- * Drives the two servers in alternating slices, so background noise on a shared machine lands on
- * both variants alike; a round is `durationMs` of load per variant. Prints one JSON line per round.
+ * Drives one app's two servers in alternating slices, so background noise on a shared machine lands
+ * on both variants alike; a round is `durationMs` of load per variant. Prints one JSON line per round.
  */
 async function load(
   ports: Record<Variant, number>,
@@ -168,6 +196,7 @@ async function load(
   const slices = Math.max(1, Math.round(durationMs / sliceMs));
   for (let r = 0; r < rounds; r++) {
     const sums: Record<Variant, number> = { plain: 0, kubegrace: 0 };
+    for (const lane of Object.values(lanes)) lane.latencies = [];
     for (let k = 0; k < slices; k++) {
       // Alternate which goes first in each pair, so neither always follows the other.
       const pair: Variant[] = (k + r) % 2 === 0 ? ['plain', 'kubegrace'] : ['kubegrace', 'plain'];
@@ -175,7 +204,14 @@ async function load(
     }
     const errors = lanes.plain.errors + lanes.kubegrace.errors;
     process.stdout.write(
-      `${JSON.stringify({ plain: sums.plain / slices, kubegrace: sums.kubegrace / slices, errors })}\n`,
+      `${JSON.stringify({
+        rps: { plain: sums.plain / slices, kubegrace: sums.kubegrace / slices },
+        p99: {
+          plain: percentile(lanes.plain.latencies, 99),
+          kubegrace: percentile(lanes.kubegrace.latencies, 99),
+        },
+        errors,
+      })}\n`,
     );
   }
   process.stdout.write(
@@ -229,43 +265,28 @@ function firstLine<T>(proc: ChildProcess): Promise<T> {
   });
 }
 
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
+interface AppResult {
+  readonly app: App;
+  readonly rps: Record<Variant, number[]>;
+  readonly p99: Record<Variant, number[]>;
+  /** CPU µs per request after the warm-up. */
+  readonly cpu: Record<Variant, number>;
+}
 
-async function main(): Promise<void> {
-  if (args.role === 'server')
-    return serve(choiceFlag('variant', args.variant ?? '', ['plain', 'kubegrace'] as const));
-  const rounds = args.rounds === undefined ? 5 : integerFlag('rounds', args.rounds, 1, 50);
-  const durationMs =
-    args.duration === undefined ? 3000 : durationFlag('duration', args.duration, 600_000, 250);
-  const warmupMs = args.warmup === undefined ? 1000 : durationFlag('warmup', args.warmup, 60_000);
-  const connections =
-    args.connections === undefined ? 64 : integerFlag('connections', args.connections, 1, 10_000);
-  if (args.role === 'load') {
-    const [plain, kubegrace] = (args.port ?? '').split(',').map((p) => integerFlag('port', p, 1, 65535));
-    if (plain === undefined || kubegrace === undefined)
-      throw new UsageError('--port must be two ports: plain,kubegrace');
-    return load({ plain, kubegrace }, connections, rounds, warmupMs, durationMs);
-  }
-  if (args.help) {
-    console.log(
-      'Usage: npm run bench:overhead -- [--rounds 5] [--duration 3s] [--warmup 1s] [--connections 64]',
-    );
-    return;
-  }
-  console.log(
-    `overhead: hello-world node:http, ${rounds} rounds × 2 variants × ${durationMs} ms (in alternating 250 ms slices, ` +
-      `after ${warmupMs} ms warm-up each), ${connections} keep-alive connections per server, ` +
-      `${hasTaskset ? 'servers on core 0, load on core 1' : 'no taskset: cores shared'}`,
-  );
+type LoadMessage =
+  | { rps: Record<Variant, number>; p99: Record<Variant, number>; errors: number }
+  | { warm?: true; totals: Record<Variant, number> };
+
+async function measure(
+  app: App,
+  connections: number,
+  rounds: number,
+  warmupMs: number,
+  durationMs: number,
+): Promise<AppResult> {
   const servers = {
-    plain: child('server', 0, ['--variant', 'plain']),
-    kubegrace: child('server', 0, ['--variant', 'kubegrace']),
+    plain: child('server', 0, ['--app', app, '--variant', 'plain']),
+    kubegrace: child('server', 0, ['--app', app, '--variant', 'kubegrace']),
   };
   const [plainPort, kubegracePort] = await Promise.all([
     firstLine<{ port: number }>(servers.plain),
@@ -283,13 +304,13 @@ async function main(): Promise<void> {
     '--duration',
     String(durationMs),
   ]);
-  const results: Record<Variant, number[]> = { plain: [], kubegrace: [] };
+  const rps: Record<Variant, number[]> = { plain: [], kubegrace: [] };
+  const p99: Record<Variant, number[]> = { plain: [], kubegrace: [] };
   let errors = 0;
   let totals: Record<Variant, number> | undefined;
   let warm: { totals: Record<Variant, number>; cpu: Promise<[number, number]> } | undefined;
   await lines(loader, (line) => {
-    const message = JSON.parse(line) as
-      { plain: number; kubegrace: number; errors: number } | { warm?: true; totals: Record<Variant, number> };
+    const message = JSON.parse(line) as LoadMessage;
     if ('totals' in message) {
       if (message.warm) {
         const cpu = Promise.all([cpuMicros(servers.plain), cpuMicros(servers.kubegrace)]);
@@ -301,37 +322,103 @@ async function main(): Promise<void> {
       return;
     }
     errors = message.errors;
-    results.plain.push(message.plain);
-    results.kubegrace.push(message.kubegrace);
+    for (const variant of VARIANTS) {
+      rps[variant].push(message.rps[variant]);
+      p99[variant].push(message.p99[variant]);
+    }
     console.log(
-      `  round ${results.plain.length}: plain ${Math.round(message.plain)} req/s, kubegrace ${Math.round(message.kubegrace)} req/s ` +
-        `(${((message.kubegrace / message.plain) * 100).toFixed(1)} %)`,
+      `  ${app} round ${rps.plain.length}: plain ${Math.round(message.rps.plain)} req/s (p99 ${message.p99.plain.toFixed(2)} ms), ` +
+        `kubegrace ${Math.round(message.rps.kubegrace)} req/s (p99 ${message.p99.kubegrace.toFixed(2)} ms) ` +
+        `→ ${((message.rps.kubegrace / message.rps.plain) * 100).toFixed(1)} %`,
     );
   });
-  const cpu = await Promise.all([cpuMicros(servers.plain), cpuMicros(servers.kubegrace)]);
+  const cpuAtEnd = await Promise.all([cpuMicros(servers.plain), cpuMicros(servers.kubegrace)]);
   for (const server of Object.values(servers)) server.kill('SIGKILL');
   // A server that reset connections would look faster than it is: such a run proves nothing.
-  if (errors > 0) throw new Error(`${errors} socket errors during the run`);
-  const plain = median(results.plain);
-  const withKubegrace = median(results.kubegrace);
-  const ratios = results.kubegrace.map((k, i) => k / (results.plain[i] ?? k));
-  if (totals && warm) {
-    // CPU time per request is what throughput is on a quiet machine, and neighbours cannot steal it.
-    const [plainFrom, kubegraceFrom] = await warm.cpu;
-    const perRequest = {
-      plain: (cpu[0] - plainFrom) / (totals.plain - warm.totals.plain),
-      kubegrace: (cpu[1] - kubegraceFrom) / (totals.kubegrace - warm.totals.kubegrace),
-    };
-    console.log(
-      `CPU per request  plain ${perRequest.plain.toFixed(2)} µs, kubegrace ${perRequest.kubegrace.toFixed(2)} µs ` +
-        `→ capacity ratio ${((perRequest.plain / perRequest.kubegrace) * 100).toFixed(1)} %`,
+  if (errors > 0) throw new Error(`${errors} socket errors during the ${app} run`);
+  if (totals === undefined || warm === undefined) throw new Error(`the ${app} load reported no totals`);
+  const [plainFrom, kubegraceFrom] = await warm.cpu;
+  return {
+    app,
+    rps,
+    p99,
+    cpu: {
+      plain: (cpuAtEnd[0] - plainFrom) / (totals.plain - warm.totals.plain),
+      kubegrace: (cpuAtEnd[1] - kubegraceFrom) / (totals.kubegrace - warm.totals.kubegrace),
+    },
+  };
+}
+
+const percent = (ratio: number): string => `${(ratio * 100).toFixed(1)} %`;
+
+async function main(): Promise<void> {
+  if (args.role === 'server') {
+    return serve(
+      choiceFlag('app', args.app ?? '', APPS),
+      choiceFlag('variant', args.variant ?? '', ['plain', 'kubegrace'] as const),
     );
   }
-  console.log(`median plain     ${Math.round(plain)} req/s`);
-  console.log(`median kubegrace ${Math.round(withKubegrace)} req/s`);
+  const rounds = args.rounds === undefined ? 5 : integerFlag('rounds', args.rounds, 1, 50);
+  const durationMs =
+    args.duration === undefined ? 3000 : durationFlag('duration', args.duration, 600_000, 250);
+  const warmupMs = args.warmup === undefined ? 1000 : durationFlag('warmup', args.warmup, 60_000);
+  const connections =
+    args.connections === undefined ? 64 : integerFlag('connections', args.connections, 1, 10_000);
+  if (args.role === 'load') {
+    const [plain, kubegrace] = (args.port ?? '').split(',').map((p) => integerFlag('port', p, 1, 65535));
+    if (plain === undefined || kubegrace === undefined)
+      throw new UsageError('--port must be two ports: plain,kubegrace');
+    return load({ plain, kubegrace }, connections, rounds, warmupMs, durationMs);
+  }
+  if (args.help) {
+    console.log(
+      'Usage: npm run bench:overhead -- [--app http,express] [--rounds 5] [--duration 3s] [--warmup 1s] [--connections 64]',
+    );
+    return;
+  }
+  const apps =
+    args.app === undefined ? [...APPS] : args.app.split(',').map((a) => choiceFlag('app', a.trim(), APPS));
   console.log(
-    `ratio            ${((withKubegrace / plain) * 100).toFixed(1)} % of medians; median of per-round ratios ${(median(ratios) * 100).toFixed(1)} % (bar ≥ 97 %)`,
+    `overhead: hello world on ${apps.join(' and ')}, ${rounds} rounds × 2 variants × ${durationMs} ms (in alternating ` +
+      `250 ms slices, after ${warmupMs} ms warm-up each), ${connections} keep-alive connections per server, ` +
+      `${hasTaskset ? 'servers on core 0, load on core 1' : 'no taskset: cores shared'}`,
   );
+  const results: AppResult[] = [];
+  for (const app of apps) results.push(await measure(app, connections, rounds, warmupMs, durationMs));
+
+  const rows = results.map((r) => {
+    const plain = median(r.rps.plain);
+    const ours = median(r.rps.kubegrace);
+    const ratios = r.rps.kubegrace.map((k, i) => k / (r.rps.plain[i] ?? k));
+    const cpuRatio = r.cpu.plain / r.cpu.kubegrace;
+    return [
+      r.app === 'http' ? 'node:http' : 'express',
+      `${Math.round(plain)} / ${Math.round(ours)}`,
+      `**${percent(ours / plain)}**`,
+      percent(median(ratios)),
+      `${median(r.p99.plain).toFixed(2)} / ${median(r.p99.kubegrace).toFixed(2)} ms`,
+      `${r.cpu.plain.toFixed(2)} / ${r.cpu.kubegrace.toFixed(2)} µs`,
+      `**${percent(cpuRatio)}**`,
+      `${(r.cpu.kubegrace - r.cpu.plain).toFixed(2)} µs`,
+    ];
+  });
+  console.log('');
+  for (const line of markdownTable(
+    [
+      'app',
+      'req/s, median of rounds: bare / kubegrace',
+      'throughput ratio',
+      'median per-round ratio',
+      'p99 latency, median: bare / kubegrace',
+      'CPU per request: bare / kubegrace',
+      'capacity ratio (CPU)',
+      'kubegrace costs',
+    ],
+    rows,
+  )) {
+    console.log(line);
+  }
+  console.log('\nbar: throughput with kubegrace ≥ 97 % of bare for node:http and for express');
 }
 
 try {

@@ -27,6 +27,11 @@ export interface EndpointTable {
   readonly agent: Agent;
   /** An agent that opens a fresh connection for every request (a new client), through the same table. */
   readonly freshAgent: Agent;
+  /**
+   * A new connection to the endpoint the Service picks now (for clients that bring their own
+   * protocol, e.g. HTTP/2); undefined when the table is empty.
+   */
+  connect(): { readonly socket: Socket; readonly endpoint: Endpoint } | undefined;
   add(endpoint: Endpoint): void;
   /** Drop `endpoint` `afterMs` from now (the control plane's propagation lag); resolves once dropped. */
   remove(endpoint: Endpoint, afterMs: number): Promise<void>;
@@ -63,17 +68,23 @@ export function createEndpointTable(agentOptions: AgentOptions = {}): EndpointTa
   // sockets are shared across endpoints exactly as a client behind a ClusterIP shares them.
   const agent = new Agent({ keepAlive: true, scheduling: 'lifo', ...agentOptions });
   const freshAgent = new Agent({ keepAlive: false });
-  agent.createConnection = freshAgent.createConnection = (_options, callback) => {
+  function connect(): { socket: Socket; endpoint: Endpoint } | undefined {
     const endpoint = current[next++ % Math.max(current.length, 1)];
-    if (endpoint === undefined) {
+    if (endpoint === undefined) return undefined;
+    const socket: Socket = createConnection({ host: endpoint.host, port: endpoint.port });
+    socketEndpoint.set(socket, endpoint);
+    opened.set(endpoint, (opened.get(endpoint) ?? 0) + 1);
+    return { socket, endpoint };
+  }
+
+  agent.createConnection = freshAgent.createConnection = (_options, callback) => {
+    const connection = connect();
+    if (connection === undefined) {
       // Reaches the request as its error, like a refused connect would.
       process.nextTick(() => callback?.(noEndpointError(), undefined as unknown as Duplex));
       return undefined;
     }
-    const socket: Socket = createConnection({ host: endpoint.host, port: endpoint.port });
-    socketEndpoint.set(socket, endpoint);
-    opened.set(endpoint, (opened.get(endpoint) ?? 0) + 1);
-    return socket;
+    return connection.socket;
   };
 
   function add(endpoint: Endpoint): void {
@@ -102,6 +113,7 @@ export function createEndpointTable(agentOptions: AgentOptions = {}): EndpointTa
     },
     agent,
     freshAgent,
+    connect,
     add,
     remove,
     endpointOf: (socket) => (socket ? socketEndpoint.get(socket) : undefined),

@@ -1,8 +1,18 @@
 /** The line protocol between a demo service and its parent: one JSON object per line on stdout. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Kubegrace } from '../../kubegrace.js';
+import { errorText } from '../../lifecycle.js';
+import type { Logger } from '../../log.js';
 
 export type PodEvent =
-  | { readonly event: 'listening'; readonly port: number; readonly managementPort: number | null }
+  | {
+      readonly event: 'listening';
+      readonly port: number;
+      readonly managementPort: number | null;
+      /** Where readiness is probed: `/readyz` on the management port (else the app port) by default; null for none. */
+      readonly readyPath?: string | null;
+      readonly readyPort?: number;
+    }
   | { readonly event: 'state'; readonly state: string; readonly previous: string }
   | {
       readonly event: 'phase';
@@ -62,4 +72,34 @@ export function exitWithParent(exit: () => void): void {
   process.stdin.on('end', exit);
   process.stdin.on('error', exit);
   process.stdin.resume();
+}
+
+/** kubegrace's log lines as `log` events, so the parent keeps them on the pod's timeline. */
+export function eventLogger(): Logger {
+  const log =
+    (level: string) =>
+    (msg: string, fields?: Readonly<Record<string, unknown>>): void =>
+      writeEvent({ event: 'log', level, msg, ...(fields ? { fields: { ...fields } } : {}) });
+  return { info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+/** States, phases and the shutdown summary as events: the parent's timeline and figures come from them. */
+export function reportLifecycle(kubegrace: Kubegrace): void {
+  kubegrace.on('state', ({ state, previous }) => writeEvent({ event: 'state', state, previous }));
+  kubegrace.on('phase', ({ phase, status, durationMs }) =>
+    writeEvent({ event: 'phase', phase, status, durationMs }),
+  );
+  kubegrace.on('shutdown', (summary) =>
+    writeEvent({
+      event: 'summary',
+      outcome: summary.outcome,
+      exitCode: summary.exitCode,
+      durationMs: summary.durationMs,
+      phases: { ...summary.phases },
+      forced: summary.forced,
+      failures: summary.failures.map(
+        (f) => `${f.name} ${f.phase} ${f.status}${f.error === undefined ? '' : `: ${errorText(f.error)}`}`,
+      ),
+    }),
+  );
 }

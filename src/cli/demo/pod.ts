@@ -12,11 +12,18 @@ import type { Endpoint } from './endpoint-table.js';
 import { preciseNow } from './load.js';
 import type { PodEvent, TimedPodEvent } from './pod-events.js';
 
+/** The demo's own services; the benchmarks run others by naming their module (`script`). */
 export type ServiceKind = 'kubegrace' | 'naive';
 
 export interface PodOptions {
   readonly name: string;
-  readonly kind: ServiceKind;
+  /** `kubegrace` or `naive` for the demo's services; any label when `script` is given. */
+  readonly kind: string;
+  /**
+   * The service module to run instead of the kind's own (`.ts` runs through tsx). It speaks the
+   * line protocol of `pod-events.ts`.
+   */
+  readonly script?: string;
   /** Extra environment (`KUBEGRACE_*`) on top of the parent's. */
   readonly env?: Readonly<Record<string, string>>;
   /** terminationGracePeriodSeconds: SIGKILL this long after SIGTERM. */
@@ -39,7 +46,7 @@ export interface PodExit {
 
 export interface Pod {
   readonly name: string;
-  readonly kind: ServiceKind;
+  readonly kind: string;
   readonly pid: number | undefined;
   readonly endpoint: Endpoint;
   readonly managementPort: number | undefined;
@@ -53,6 +60,8 @@ export interface Pod {
   terminate(): Promise<PodExit>;
   /** SIGKILL at once (harness teardown); not counted as the kubelet's kill. */
   kill(): void;
+  /** A line to the service's stdin (a benchmark service answers requests for figures this way). */
+  send(line: string): void;
 }
 
 const live = new Set<ChildProcess>();
@@ -73,15 +82,15 @@ export function killAllPods(): void {
 }
 
 /** Run the services the way this module runs: compiled from dist, or TypeScript through tsx. */
-function serviceCommand(kind: ServiceKind): { readonly args: readonly string[] } {
+function serviceCommand(kind: string, script: string | undefined): { readonly args: readonly string[] } {
   const here = fileURLToPath(import.meta.url);
-  const ext = extname(here);
-  const script = join(dirname(here), `${kind === 'naive' ? 'naive-service' : 'service'}${ext}`);
-  return { args: ext === '.ts' ? ['--import', 'tsx', script] : [script] };
+  const entry =
+    script ?? join(dirname(here), `${kind === 'naive' ? 'naive-service' : 'service'}${extname(here)}`);
+  return { args: extname(entry) === '.ts' ? ['--import', 'tsx', entry] : [entry] };
 }
 
 export async function startPod(options: PodOptions): Promise<Pod> {
-  const { args } = serviceCommand(options.kind);
+  const { args } = serviceCommand(options.kind, options.script);
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...options.env, DEMO_POD_NAME: options.name },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -151,16 +160,19 @@ export async function startPod(options: PodOptions): Promise<Pod> {
     throw error;
   }
   const endpoint: Endpoint = { name: options.name, host: '127.0.0.1', port: ports.port };
-  const readyPort = ports.managementPort ?? ports.port;
+  const readyPort = ports.readyPort ?? ports.managementPort ?? ports.port;
+  // null: nothing to probe over HTTP/1 (an h2c-only service), so listening is ready.
+  const readyPath = ports.readyPath === undefined ? '/readyz' : ports.readyPath;
 
   async function waitReady(timeoutMs = 10_000): Promise<void> {
+    if (readyPath === null) return;
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
-      if ((await probe(readyPort, '/readyz')) === 200) return;
+      if ((await probe(readyPort, readyPath)) === 200) return;
       if (child.exitCode !== null || child.signalCode !== null) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    throw new Error(`pod ${options.name}: /readyz did not answer 200 within ${timeoutMs} ms`);
+    throw new Error(`pod ${options.name}: ${readyPath} did not answer 200 within ${timeoutMs} ms`);
   }
 
   function terminate(): Promise<PodExit> {
@@ -191,6 +203,9 @@ export async function startPod(options: PodOptions): Promise<Pod> {
     kill() {
       clearTimeout(killTimer);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+    send(line) {
+      if (child.stdin.writable) child.stdin.write(`${line}\n`);
     },
   };
 }

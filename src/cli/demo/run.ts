@@ -3,13 +3,18 @@
  * replaced by a ready new one, then terminated with the endpoint removal lagging the SIGTERM), and
  * the figures: failed requests by kind, and each old pod's exit time against the ideal.
  */
-import { createEndpointTable } from './endpoint-table.js';
-import { preciseNow, startLoad, type Load, type RequestRecord } from './load.js';
-import { startPod, type Pod, type PodExit, type ServiceKind } from './pod.js';
+import { createEndpointTable, type EndpointTable } from './endpoint-table.js';
+import { preciseNow, startLoad, type Load, type LoadOptions, type RequestRecord } from './load.js';
+import { startPod, type Pod, type PodExit } from './pod.js';
 import type { TimedPodEvent } from './pod-events.js';
 
 export interface ScenarioOptions {
-  readonly service: ServiceKind;
+  /** `kubegrace` or `naive` (the demo's services), or a label for `script`. */
+  readonly service: string;
+  /** The service module the pods run (benchmarks); default: the demo's own for `service`. */
+  readonly script?: string;
+  /** More environment for every pod (`KUBEGRACE_*` is set for `service: 'kubegrace'`). */
+  readonly env?: Readonly<Record<string, string>>;
   /** Old pods; each is replaced and terminated in turn (maxSurge 1, maxUnavailable 0). */
   readonly replicas: number;
   /** Propagation lag: the endpoint leaves the table this long after the SIGTERM. */
@@ -31,6 +36,15 @@ export interface ScenarioOptions {
   /** Load after the last old pod exited. */
   readonly tailMs: number;
   readonly seed?: number;
+  /**
+   * Start the replacement pods with the old ones, before the load, instead of one by one during
+   * the rollout; each is still added to the table just before its old pod's SIGTERM, now
+   * `rolloutStepMs` apart. Benchmarks that run several rollouts side by side use it, so that no
+   * pod's start-up CPU lands in the middle of the shutdowns being measured.
+   */
+  readonly startReplacementsEarly?: boolean;
+  /** With `startReplacementsEarly`: time between two rollout steps (a replacement's readiness). @default 1000 */
+  readonly rolloutStepMs?: number;
 }
 
 export type RunEvent =
@@ -78,7 +92,7 @@ export interface PhaseSpan {
 }
 
 export interface ScenarioResult {
-  readonly service: ServiceKind;
+  readonly service: string;
   readonly scenario: ScenarioOptions;
   readonly requests: number;
   readonly failed: number;
@@ -96,6 +110,12 @@ export interface ScenarioResult {
   readonly durationMs: number;
 }
 
+/**
+ * Starts the clients. The default is HTTP/1 keep-alive through the table's agents; a benchmark may
+ * bring its own (WebSocket, HTTP/2) that connects through `table.connect()` and records the same way.
+ */
+export type LoadFactory = (options: LoadOptions, table: EndpointTable) => Load;
+
 export interface ScenarioRun {
   readonly result: ScenarioResult;
   readonly records: readonly RequestRecord[];
@@ -104,8 +124,9 @@ export interface ScenarioRun {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function serviceEnv(options: ScenarioOptions): Record<string, string> {
-  if (options.service === 'naive') return {};
+  if (options.service !== 'kubegrace') return { ...options.env };
   return {
+    ...options.env,
     KUBEGRACE_PROBES_PORT: '0',
     KUBEGRACE_PROBES_HOST: '127.0.0.1',
     KUBEGRACE_GRACE_PERIOD_SECONDS: String(options.graceSeconds),
@@ -120,6 +141,7 @@ function serviceEnv(options: ScenarioOptions): Record<string, string> {
 export async function runScenario(
   options: ScenarioOptions,
   onEvent: (event: RunEvent) => void = () => {},
+  startClients: LoadFactory = (loadOptions) => startLoad(loadOptions),
 ): Promise<ScenarioRun> {
   const startedAt = preciseNow();
   const table = createEndpointTable();
@@ -136,6 +158,7 @@ export async function runScenario(
     const pod = await startPod({
       name,
       kind: options.service,
+      ...(options.script === undefined ? {} : { script: options.script }),
       env: serviceEnv(options),
       graceSeconds: options.graceSeconds,
       onEvent: (event) => onEvent({ type: 'pod', pod: name, event }),
@@ -151,31 +174,44 @@ export async function runScenario(
   }
 
   try {
-    const old = await Promise.all(Array.from({ length: options.replicas }, (_, i) => launch(`old-${i + 1}`)));
+    const starting = (prefix: string): Promise<Pod[]> =>
+      Promise.all(Array.from({ length: options.replicas }, (_, i) => launch(`${prefix}-${i + 1}`)));
+    const [old, early] = await Promise.all([
+      starting('old'),
+      options.startReplacementsEarly === true ? starting('new') : undefined,
+    ]);
     for (const pod of old) table.add(pod.endpoint);
 
     // The load bounds itself: even if a pod never exits, it stops after the worst case.
     const longest = Math.max(options.requestMs, options.longShare > 0 ? options.longMs : 0);
-    load = startLoad({
-      agent: table.agent,
-      freshAgent: table.freshAgent,
-      newConnectionsPerSecond: options.newConnectionsPerSecond,
-      endpointOf: table.endpointOf,
-      concurrency: options.concurrency,
-      requestMs: options.requestMs,
-      longShare: options.longShare,
-      longMs: options.longMs,
-      maxDurationMs:
-        options.warmupMs + options.replicas * 15_000 + options.graceSeconds * 1000 + options.tailMs + longest,
-      ...(options.seed === undefined ? {} : { seed: options.seed }),
-      onRecord: (record) => onEvent({ type: 'request', record }),
-    });
+    load = startClients(
+      {
+        agent: table.agent,
+        freshAgent: table.freshAgent,
+        newConnectionsPerSecond: options.newConnectionsPerSecond,
+        endpointOf: table.endpointOf,
+        concurrency: options.concurrency,
+        requestMs: options.requestMs,
+        longShare: options.longShare,
+        longMs: options.longMs,
+        maxDurationMs:
+          options.warmupMs +
+          options.replicas * 15_000 +
+          options.graceSeconds * 1000 +
+          options.tailMs +
+          longest,
+        ...(options.seed === undefined ? {} : { seed: options.seed }),
+        onRecord: (record) => onEvent({ type: 'request', record }),
+      },
+      table,
+    );
     onEvent({ type: 'load', at: preciseNow(), change: 'started' });
     await sleep(options.warmupMs);
 
     const terminations: Promise<unknown>[] = [];
     for (const [index, pod] of old.entries()) {
-      const replacement = await launch(`new-${index + 1}`);
+      if (early !== undefined && index > 0) await sleep(options.rolloutStepMs ?? 1000);
+      const replacement = early?.[index] ?? (await launch(`new-${index + 1}`));
       table.add(replacement.endpoint);
       // The kubelet's SIGTERM and the control plane's endpoint removal start at the same moment.
       const exit = pod.terminate();
@@ -229,6 +265,8 @@ function podResult(pod: Pod, exit: PodExit, removedAt: number, records: readonly
 function phaseSpans(pod: Pod, sigtermAt: number, exitedAt: number): PhaseSpan[] {
   const at = (t: number): number => Math.round(t - sigtermAt);
   if (pod.kind === 'naive') return [{ name: 'server.close()', startMs: 0, endMs: at(exitedAt) }];
+  if (!pod.events.some((e) => e.event === 'phase'))
+    return [{ name: 'shutdown', startMs: 0, endMs: at(exitedAt) }];
   const spans: PhaseSpan[] = [];
   const started = new Map<string, number>();
   for (const e of pod.events) {
