@@ -70,7 +70,16 @@ export function resolveInstanceIdentity(
       undefined,
     );
   }
-  if (/\s/.test(address)) throw invalidOption(name('address'), 'an IP address or host name', address);
+  if (/\s/.test(address)) {
+    // Name where the value came from: the option, or the variable the operator has to fix.
+    const source =
+      options.address !== undefined
+        ? name('address')
+        : (env.KUBEGRACE_REGISTRY_ADDRESS ?? '') !== ''
+          ? 'KUBEGRACE_REGISTRY_ADDRESS'
+          : 'POD_IP';
+    throw invalidOption(source, 'an IP address or host name', address);
+  }
   const port = reader.required(
     reader.integer(name('port'), options.port, 'KUBEGRACE_REGISTRY_PORT', 1, 65535) ??
       (env.PORT === undefined ? undefined : reader.integer(name('port'), undefined, 'PORT', 1, 65535)),

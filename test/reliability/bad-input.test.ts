@@ -193,7 +193,6 @@ const REGISTRY_VARIABLES: readonly RegistryVariable[] = [
     variable: 'KUBEGRACE_REGISTRY_ADDRESS',
     factory: 'consul',
     invalid: [v('KUBEGRACE_REGISTRY_ADDRESS', 'not an address')],
-    known: 'src/registry/identity.ts names consul.address, not the variable the value came from',
   },
   {
     variable: 'KUBEGRACE_REGISTRY_PORT',
@@ -219,6 +218,14 @@ const REGISTRY_VARIABLES: readonly RegistryVariable[] = [
     variable: 'KUBEGRACE_REGISTRY_CALL_TIMEOUT_MS',
     factory: 'participant',
     invalid: [v('KUBEGRACE_REGISTRY_CALL_TIMEOUT_MS', '0'), v('KUBEGRACE_REGISTRY_CALL_TIMEOUT_MS', '1s')],
+  },
+  {
+    variable: 'KUBEGRACE_REGISTRY_REGISTER_TIMEOUT_MS',
+    factory: 'participant',
+    invalid: [
+      v('KUBEGRACE_REGISTRY_REGISTER_TIMEOUT_MS', '0'),
+      v('KUBEGRACE_REGISTRY_REGISTER_TIMEOUT_MS', '5s'),
+    ],
   },
   {
     variable: 'KUBEGRACE_REGISTRY_RETRIES',
