@@ -61,6 +61,7 @@ const PING_ACK_TIMEOUT_MS = 500;
 
 type Stage = 'serving' | 'unready' | 'draining';
 
+/** Plain data: the functions that work on it are the drainer's, shared by every socket. */
 interface SocketState {
   /** The socket's requests in flight (pipelining makes it more than one). */
   readonly ledger: SocketLedger;
@@ -68,7 +69,6 @@ interface SocketState {
   closing: CloseReason | undefined;
   /** A `Connection: close` response completed during shutdown: Node closes the socket after it. */
   boundary: boolean;
-  readonly onClose: () => void;
 }
 
 /**
@@ -116,31 +116,13 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   function onHttp1Socket(socket: Socket): void {
     if (http1.has(socket) || socket.destroyed) return;
     const state: SocketState = {
-      // Each finished response on this socket; only a shutdown has anything to do with it.
-      ledger: tracker.openLedger(socket, (res) => {
-        if (stage === 'serving' || !attached) return;
-        if (res.getHeader('connection') === 'close') state.boundary = true;
-        // After Node's own end-of-response work for this socket (the ledger hears of the end as it
-        // begins): a response whose headers went out (keep-alive) before the shutdown ends its socket now.
-        if (stage === 'draining') process.nextTick(endIfIdle, socket, state);
-      }),
+      ledger: tracker.openLedger(socket, onResponseDone),
       closing: undefined,
       boundary: false,
-      onClose() {
-        state.ledger.close();
-        if (http1.get(socket) !== state) return;
-        http1.delete(socket);
-        (socket as DrainedSocket)[kSocketState] = undefined;
-        observer?.connectionClosed?.(
-          'http1',
-          state.closing ?? (state.boundary ? 'response_boundary' : undefined),
-        );
-        checkEmpty();
-      },
     };
     http1.set(socket, state);
     (socket as DrainedSocket)[kSocketState] = state;
-    socket.on('close', state.onClose);
+    socket.on('close', onSocketClose);
     activity.noteConnection();
     observer?.connectionOpened?.('http1');
     if (stage === 'draining') {
@@ -148,6 +130,31 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
         if (state.ledger.inflight === 0) endSocket(socket, state, 'idle');
       }, LATE_CONNECTION_GRACE_MS).unref();
     }
+  }
+
+  /** Each finished response on a tracked socket; only a shutdown has anything to do with it. */
+  function onResponseDone(res: http.ServerResponse, socket: Socket): void {
+    if (stage === 'serving' || !attached) return;
+    const state = http1.get(socket);
+    if (state === undefined) return;
+    if (res.getHeader('connection') === 'close') state.boundary = true;
+    // After Node's own end-of-response work for this socket (the ledger hears of the end as it
+    // begins): a response whose headers went out (keep-alive) before the shutdown ends its socket now.
+    if (stage === 'draining') process.nextTick(endIfIdle, socket, state);
+  }
+
+  // One listener function for every socket (`this` is the socket), not a closure per connection.
+  function onSocketClose(this: Socket): void {
+    const state = http1.get(this);
+    if (state === undefined) return;
+    tracker.closeLedger(state.ledger);
+    http1.delete(this);
+    (this as DrainedSocket)[kSocketState] = undefined;
+    observer?.connectionClosed?.(
+      'http1',
+      state.closing ?? (state.boundary ? 'response_boundary' : undefined),
+    );
+    checkEmpty();
   }
 
   function endIfIdle(socket: Socket, state: SocketState): void {
@@ -230,7 +237,7 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
     const state = req.httpVersionMajor === 1 ? (req.socket as DrainedSocket)[kSocketState] : undefined;
     if (state === undefined) return tracker.track(req, res as http.ServerResponse | Http2ServerResponse);
     // The emit wrapper runs before any application listener, so this is the request's first sighting.
-    return state.ledger.track(req as http.IncomingMessage, res as http.ServerResponse);
+    return tracker.trackOn(state.ledger, req as http.IncomingMessage, res as http.ServerResponse);
   }
 
   /** An upgraded socket (WebSocket, CONNECT) leaves HTTP: its owner closes it, not this drainer. */
@@ -239,8 +246,8 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
     if (state === undefined) return;
     http1.delete(socket as Socket);
     (socket as DrainedSocket)[kSocketState] = undefined;
-    (socket as Socket).off('close', state.onClose);
-    state.ledger.release();
+    (socket as Socket).off('close', onSocketClose);
+    tracker.releaseLedger(state.ledger);
     observer?.connectionClosed?.('http1', undefined);
     checkEmpty();
   }
@@ -331,9 +338,9 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
     for (const [socket, state] of http1) {
       http1.delete(socket);
       (socket as DrainedSocket)[kSocketState] = undefined;
-      socket.off('close', state.onClose);
+      socket.off('close', onSocketClose);
       socket.destroy();
-      state.ledger.close();
+      tracker.closeLedger(state.ledger);
       observer?.connectionClosed?.('http1', 'forced');
       count++;
     }
@@ -358,9 +365,9 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
     if (kind !== 'http2') server.off(connectionEvent, onConnection as (socket: Socket) => void);
     if (kind === 'http2' || kind === 'http2-secure') server.off('session', onSession as (s: unknown) => void);
     for (const [socket, state] of http1) {
-      socket.off('close', state.onClose);
+      socket.off('close', onSocketClose);
       (socket as DrainedSocket)[kSocketState] = undefined;
-      state.ledger.release();
+      tracker.releaseLedger(state.ledger);
     }
     for (const [session, state] of sessions) {
       session.off('stream', state.onStream);

@@ -5,10 +5,10 @@
  * that still arrive during the drain with 503 + Retry-After.
  *
  * This runs once per request on the hot path. Two ways in:
- * - a socket ledger (`openLedger`), for HTTP/1 sockets a server drainer tracks: no listener and no
- *   property per response. A response leaves the ledger when Node publishes its end on the
- *   `http.server.response.finish` diagnostics channel (one subscriber for the whole process), or
- *   when its socket closes first.
+ * - a socket ledger (`openLedger`, `trackOn`), for HTTP/1 sockets a server drainer tracks: no
+ *   listener and no property per response, and no closure per socket. A response leaves the ledger
+ *   when Node publishes its end on the `http.server.response.finish` diagnostics channel (one
+ *   subscriber for the whole process), or when its socket closes first.
  * - `track()`, for everything else (HTTP/2, the express middleware on a server kubegrace did not
  *   attach): one shared `'close'` listener per response, no closure.
  */
@@ -35,11 +35,22 @@ export interface RequestTracker {
     onDone?: RequestDone,
   ): boolean;
   /**
-   * Tracks the HTTP/1 requests of one socket through a ledger (the server drainers' fast path).
-   * `onDone` is called as each of its responses finishes (as Node begins its own end-of-response
-   * work), not for those a closing socket cut short.
+   * Starts tracking the HTTP/1 requests of one socket through a ledger (the server drainers' fast
+   * path). `onDone` is called as each of its responses finishes (as Node begins its own
+   * end-of-response work), not for those a closing socket cut short; pass one function for all
+   * sockets, not a closure per socket: a ledger is plain data, so a tracked connection costs a few
+   * dozen bytes.
    */
   openLedger(socket: Socket, onDone: LedgerDone): SocketLedger;
+  /** `track()` for a request on a ledger's socket: the same answer, without a listener per response. */
+  trackOn(ledger: SocketLedger, req: IncomingMessage, res: ServerResponse): boolean;
+  /** The socket closed (or was destroyed): whatever was in flight on it will not finish. */
+  closeLedger(ledger: SocketLedger): void;
+  /**
+   * The caller stops watching the socket (detach, upgrade): responses still in flight are handed
+   * to `track()`'s per-response listener, so they still count until they end.
+   */
+  releaseLedger(ledger: SocketLedger): void;
   /** Requests tracked and not yet finished or closed. */
   readonly inflight: number;
   /** Sets `Connection: close` on every in-flight HTTP/1 response whose headers are not sent yet. */
@@ -49,21 +60,12 @@ export interface RequestTracker {
 }
 
 export type RequestDone = (res: ServerResponse | Http2ServerResponse) => void;
-export type LedgerDone = (res: ServerResponse) => void;
+export type LedgerDone = (res: ServerResponse, socket: Socket) => void;
 
 /** The requests of one HTTP/1 socket. */
 export interface SocketLedger {
   /** Responses on this socket not yet finished (more than one only with pipelining). */
   readonly inflight: number;
-  /** `track()` for a request on this socket: the same answer, without a listener per response. */
-  track(req: IncomingMessage, res: ServerResponse): boolean;
-  /** The socket closed (or was destroyed): whatever was in flight on it will not finish. */
-  close(): void;
-  /**
-   * The caller stops watching the socket (detach, upgrade): responses still in flight are handed
-   * to `track()`'s per-response listener, so they still count until they end.
-   */
-  release(): void;
 }
 
 export interface RequestTrackerOptions {
@@ -96,14 +98,21 @@ interface TrackedResponse {
   on(event: 'close', listener: (this: TrackedResponse) => void): unknown;
 }
 
-interface LedgerInternals extends SocketLedger {
-  has(res: unknown): boolean;
-  finished(res: ServerResponse): void;
-  forEachInflight(fn: (res: ServerResponse) => void): void;
+/** A ledger's data; the functions that work on it are the tracker's, shared by every socket. */
+interface Ledger extends SocketLedger {
+  inflight: number;
+  /** The response being written and, with pipelining, the ones queued behind it, in order. */
+  current: ServerResponse | undefined;
+  queued: ServerResponse[] | undefined;
+  open: boolean;
+  readonly socket: Socket;
+  readonly onDone: LedgerDone;
+  /** How the process-wide channel subscriber reaches the tracker that opened this ledger. */
+  readonly finished: (ledger: Ledger, res: ServerResponse) => void;
 }
 
 interface LedgeredSocket {
-  [kLedger]?: LedgerInternals | undefined;
+  [kLedger]?: Ledger | undefined;
 }
 
 /** What Node publishes on `http.server.response.finish` (Node ≥ 16.18; the same on 20 to 26). */
@@ -120,7 +129,13 @@ let liveLedgers = 0;
 function onResponseFinish(message: unknown): void {
   const { socket, response } = message as ResponseFinishMessage;
   const ledger = socket[kLedger];
-  if (ledger !== undefined) ledger.finished(response);
+  if (ledger !== undefined) ledger.finished(ledger, response);
+}
+
+function inLedger(ledger: Ledger, res: unknown): boolean {
+  return (
+    ledger.current === res || (ledger.queued !== undefined && ledger.queued.includes(res as ServerResponse))
+  );
 }
 
 export function createRequestTracker(options: RequestTrackerOptions): RequestTracker {
@@ -135,7 +150,7 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
   // An array with swap-remove rather than a Set: hashing each response object costs about 1 µs per
   // request (measured), an array slot a few ns.
   const openHttp1: TrackedResponse[] = [];
-  const ledgers = new Set<LedgerInternals>();
+  const ledgers = new Set<Ledger>();
   const idleWaiters = new Set<() => void>();
 
   function requestEnded(): void {
@@ -204,79 +219,72 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
     if (res[kTracked] !== undefined) return false;
     const http1 = req.httpVersionMajor < 2;
     // Already in a drainer's ledger: the drainer saw it first (its emit wrapper runs before any listener).
-    if (http1 && (req.socket as LedgeredSocket | null)?.[kLedger]?.has(res) === true) return false;
+    const ledger = http1 ? (req.socket as LedgeredSocket | null)?.[kLedger] : undefined;
+    if (ledger !== undefined && inLedger(ledger, res)) return false;
     trackResponse(res, http1, onDone);
     return admit(req, res, http1);
   }
 
   function openLedger(socket: Socket, onDone: LedgerDone): SocketLedger {
     if (liveLedgers++ === 0) subscribe(RESPONSE_FINISH, onResponseFinish);
-    // The response being written and, with pipelining, the ones queued behind it, in order.
-    let current: ServerResponse | undefined;
-    let queued: ServerResponse[] | undefined;
-    let count = 0;
-    let open = true;
-
-    const remove = (res: ServerResponse): boolean => {
-      if (current === res) {
-        current = queued?.shift();
-      } else {
-        const index = queued?.indexOf(res) ?? -1;
-        if (index === -1) return false;
-        queued?.splice(index, 1);
-      }
-      count--;
-      return true;
+    const ledger: Ledger = {
+      inflight: 0,
+      current: undefined,
+      queued: undefined,
+      open: true,
+      socket,
+      onDone,
+      finished,
     };
-
-    const ledger: LedgerInternals = {
-      get inflight() {
-        return count;
-      },
-      has: (res) => current === res || (queued !== undefined && queued.includes(res as ServerResponse)),
-      track(req, res) {
-        if (current === undefined) current = res;
-        else (queued ??= []).push(res);
-        count++;
-        return admit(req, res, true);
-      },
-      finished(res) {
-        if (!remove(res)) return;
-        requestEnded();
-        onDone(res);
-      },
-      forEachInflight(fn) {
-        if (current !== undefined) fn(current);
-        queued?.forEach(fn);
-      },
-      close() {
-        // Nothing left to finish on a closed socket: each response in flight ends here.
-        for (let left = stopWatching().length; left > 0; left--) requestEnded();
-      },
-      release() {
-        // Still in flight: from now on their own 'close' ends them, as with track().
-        for (const res of stopWatching()) trackResponse(res, true, undefined);
-      },
-    };
-
-    /** Detaches the ledger from the socket; returns the responses that were still in flight. */
-    function stopWatching(): ServerResponse[] {
-      if (!open) return [];
-      open = false;
-      ledgers.delete(ledger);
-      // Assigned, not deleted: `delete` would slow every later property access on a live socket.
-      (socket as LedgeredSocket)[kLedger] = undefined;
-      if (--liveLedgers === 0) unsubscribe(RESPONSE_FINISH, onResponseFinish);
-      const left = current === undefined ? [] : [current, ...(queued ?? [])];
-      current = undefined;
-      queued = undefined;
-      count = 0;
-      return left;
-    }
-
     ledgers.add(ledger);
     (socket as LedgeredSocket)[kLedger] = ledger;
     return ledger;
+  }
+
+  function trackOn(handle: SocketLedger, req: IncomingMessage, res: ServerResponse): boolean {
+    const ledger = handle as Ledger;
+    if (ledger.current === undefined) ledger.current = res;
+    else (ledger.queued ??= []).push(res);
+    ledger.inflight++;
+    return admit(req, res, true);
+  }
+
+  function finished(ledger: Ledger, res: ServerResponse): void {
+    if (ledger.current === res) {
+      ledger.current = ledger.queued?.shift();
+    } else {
+      const index = ledger.queued?.indexOf(res) ?? -1;
+      if (index === -1) return;
+      ledger.queued?.splice(index, 1);
+    }
+    ledger.inflight--;
+    requestEnded();
+    ledger.onDone(res, ledger.socket);
+  }
+
+  function closeLedger(handle: SocketLedger): void {
+    // Nothing left to finish on a closed socket: each response in flight ends here.
+    for (let left = stopWatching(handle as Ledger).length; left > 0; left--) requestEnded();
+  }
+
+  function releaseLedger(handle: SocketLedger): void {
+    // Still in flight: from now on their own 'close' ends them, as with track().
+    for (const res of stopWatching(handle as Ledger)) trackResponse(res, true, undefined);
+  }
+
+  /** Detaches the ledger from its socket; returns the responses that were still in flight. */
+  function stopWatching(ledger: Ledger): ServerResponse[] {
+    if (!ledger.open) return [];
+    ledger.open = false;
+    ledgers.delete(ledger);
+    // Assigned, not deleted: `delete` would slow every later property access on a live socket.
+    (ledger.socket as LedgeredSocket)[kLedger] = undefined;
+    if (--liveLedgers === 0) unsubscribe(RESPONSE_FINISH, onResponseFinish);
+    const left = ledger.current === undefined ? [] : [ledger.current, ...(ledger.queued ?? [])];
+    ledger.current = undefined;
+    ledger.queued = undefined;
+    ledger.inflight = 0;
+    return left;
   }
 
   function setConnectionClose(res: TrackedResponse | ServerResponse): void {
@@ -285,7 +293,10 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
 
   function shutdownStarted(): void {
     for (const res of openHttp1) setConnectionClose(res);
-    for (const ledger of ledgers) ledger.forEachInflight(setConnectionClose);
+    for (const ledger of ledgers) {
+      if (ledger.current !== undefined) setConnectionClose(ledger.current);
+      ledger.queued?.forEach(setConnectionClose);
+    }
   }
 
   function idle(signal: AbortSignal): Promise<void> {
@@ -304,6 +315,9 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
   return {
     track,
     openLedger,
+    trackOn,
+    closeLedger,
+    releaseLedger,
     get inflight() {
       return inflight;
     },
