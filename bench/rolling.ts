@@ -102,6 +102,8 @@ interface ToolResult {
 }
 
 const s = (ms: number): string => (ms / 1000).toFixed(2);
+/** Negative over ideal: the pod left before it was safe to (and its clients paid for it). */
+const signed = (ms: number): string => `${ms < 0 ? '-' : '+'}${s(Math.abs(ms))}`;
 
 function failures(result: ScenarioResult): string {
   const kinds = Object.entries(result.failures).sort((a, b) => b[1] - a[1]);
@@ -175,7 +177,7 @@ function detailTable(results: readonly ToolResult[]): string[] {
     String(resent),
     result.pods.map((p) => `${s(p.shutdownMs)}/${s(p.idealMs)} (${p.exitCode})`).join('  '),
     `${s(exitMs(result))} s`,
-    `+${s(Math.max(...result.pods.map((p) => p.shutdownMs - p.idealMs)))} s`,
+    `${signed(Math.max(...result.pods.map((p) => p.shutdownMs - p.idealMs)))} s`,
     String(result.pods.filter((p) => p.killed).length),
   ]);
   return markdownTable(header, rows);
