@@ -13,7 +13,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { durationFlag, integerFlag, choiceFlag, parseFlags, UsageError } from '../src/cli/demo/flags.js';
@@ -34,13 +33,11 @@ const args = parseFlags('bench:overhead', process.argv.slice(2), {
   duration: { type: 'string' },
   warmup: { type: 'string' },
   connections: { type: 'string' },
-  'memory-rounds': { type: 'string' },
-  requests: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const);
 
 /** Hello world, with kubegrace attached the way a service would: probes on their own port, ready. */
-async function helloWorld(app: App, variant: Variant): Promise<Server> {
+async function serve(app: App, variant: Variant): Promise<void> {
   let server: Server;
   if (app === 'http') {
     server = createServer((_req, res) => {
@@ -60,11 +57,6 @@ async function helloWorld(app: App, variant: Variant): Promise<Server> {
     await kubegrace.start();
     kubegrace.ready();
   }
-  return server;
-}
-
-async function serve(app: App, variant: Variant): Promise<void> {
-  const server = await helloWorld(app, variant);
   // The parent holds stdin: EOF means it is gone, and the server must not outlive it.
   process.stdin.on('end', () => process.exit(0));
   // `cpu` on stdin: report the CPU time this process used, to price a request in CPU microseconds.
@@ -228,70 +220,6 @@ async function load(
   for (const lane of Object.values(lanes)) for (const socket of lane.sockets) socket.destroy();
 }
 
-/** One end of an in-memory connection: what one writes, the other reads. */
-class MemorySocket extends Duplex {
-  peer: MemorySocket | undefined;
-  readonly remoteAddress = '127.0.0.1';
-  readonly remotePort = 40000;
-  readonly encrypted = false;
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    this.peer?.push(chunk);
-    done();
-  }
-  override _read(): void {}
-  setTimeout(): this {
-    return this;
-  }
-  setNoDelay(): this {
-    return this;
-  }
-  setKeepAlive(): this {
-    return this;
-  }
-}
-
-/**
- * The server's own CPU per request with no sockets at all: client and server in one process,
- * connected by in-memory streams. No syscalls, so a busy neighbour moves this figure far less than
- * the socket runs; what is left is the JavaScript a request costs, kubegrace's included.
- */
-async function inMemory(app: App, variant: Variant, requests: number): Promise<void> {
-  const server = await helloWorld(app, variant);
-  const warmup = Math.min(20_000, requests);
-  let answered = 0;
-  let from = process.cpuUsage();
-  const finished = new Promise<void>((resolve) => {
-    for (let i = 0; i < 16; i++) {
-      const serverSide = new MemorySocket();
-      const clientSide = new MemorySocket();
-      serverSide.peer = clientSide;
-      clientSide.peer = serverSide;
-      server.emit('connection', serverSide);
-      let pending = '';
-      clientSide.setEncoding('latin1');
-      clientSide.on('data', (chunk: string) => {
-        pending += chunk;
-        for (;;) {
-          const headerEnd = pending.indexOf('\r\n\r\n');
-          if (headerEnd === -1) return;
-          const length = Number(/content-length: *(\d+)/i.exec(pending.slice(0, headerEnd))?.[1] ?? 0);
-          if (pending.length < headerEnd + 4 + length) return;
-          pending = pending.slice(headerEnd + 4 + length);
-          answered++;
-          if (answered === warmup) from = process.cpuUsage();
-          if (answered === warmup + requests) resolve();
-          if (answered < warmup + requests) clientSide.write(REQUEST);
-        }
-      });
-      clientSide.write(REQUEST);
-    }
-  });
-  await finished;
-  const used = process.cpuUsage(from);
-  process.stdout.write(`${JSON.stringify({ cpuUs: (used.user + used.system) / requests })}\n`);
-  process.exit(0);
-}
-
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
 /** Run this file as a child; on a 2-core machine the servers get core 0, the load core 1. */
@@ -424,11 +352,11 @@ async function measure(
 const percent = (ratio: number): string => `${(ratio * 100).toFixed(1)} %`;
 
 async function main(): Promise<void> {
-  if (args.role === 'server' || args.role === 'memory') {
-    const app = choiceFlag('app', args.app ?? '', APPS);
-    const variant = choiceFlag('variant', args.variant ?? '', ['plain', 'kubegrace'] as const);
-    if (args.role === 'server') return serve(app, variant);
-    return inMemory(app, variant, integerFlag('requests', args.requests ?? '150000', 1000, 10_000_000));
+  if (args.role === 'server') {
+    return serve(
+      choiceFlag('app', args.app ?? '', APPS),
+      choiceFlag('variant', args.variant ?? '', ['plain', 'kubegrace'] as const),
+    );
   }
   const rounds = args.rounds === undefined ? 5 : integerFlag('rounds', args.rounds, 1, 50);
   const durationMs =
@@ -491,60 +419,6 @@ async function main(): Promise<void> {
     console.log(line);
   }
   console.log('\nbar: throughput with kubegrace ≥ 97 % of bare for node:http and for express');
-
-  const memoryRounds =
-    args['memory-rounds'] === undefined ? 5 : integerFlag('memory-rounds', args['memory-rounds'], 0, 50);
-  if (memoryRounds > 0) await inMemoryRounds(apps, memoryRounds);
-}
-
-/** Alternating child processes, one variant at a time on core 0; the median of paired differences. */
-async function inMemoryRounds(apps: readonly App[], rounds: number): Promise<void> {
-  const requests = integerFlag('requests', args.requests ?? '150000', 1000, 10_000_000);
-  console.log(
-    `\nin memory (no sockets): ${rounds} rounds, each variant ${requests} requests after 20000 of warm-up in a fresh process`,
-  );
-  const cost = async (app: App, variant: Variant): Promise<number> => {
-    const proc = child('memory', 0, ['--app', app, '--variant', variant, '--requests', String(requests)]);
-    const result = await firstLine<{ cpuUs: number }>(proc);
-    return result.cpuUs;
-  };
-  const figures = new Map<App, Record<Variant, number[]> & { deltas: number[] }>();
-  for (let r = 0; r < rounds; r++) {
-    for (const app of apps) {
-      const entry = figures.get(app) ?? { plain: [], kubegrace: [], deltas: [] };
-      figures.set(app, entry);
-      const order: Variant[] = r % 2 === 0 ? ['plain', 'kubegrace'] : ['kubegrace', 'plain'];
-      const round: Partial<Record<Variant, number>> = {};
-      for (const variant of order) round[variant] = await cost(app, variant);
-      entry.plain.push(round.plain ?? NaN);
-      entry.kubegrace.push(round.kubegrace ?? NaN);
-      entry.deltas.push((round.kubegrace ?? NaN) - (round.plain ?? NaN));
-      console.log(
-        `  ${app} round ${r + 1}: plain ${round.plain?.toFixed(2)} µs, kubegrace ${round.kubegrace?.toFixed(2)} µs`,
-      );
-    }
-  }
-  console.log('');
-  for (const line of markdownTable(
-    [
-      'app',
-      'CPU per request in memory, median: bare / kubegrace',
-      'kubegrace costs (median of paired differences)',
-      'capacity ratio',
-    ],
-    [...figures].map(([app, f]) => {
-      const plain = median(f.plain);
-      const delta = median(f.deltas);
-      return [
-        app === 'http' ? 'node:http' : 'express',
-        `${plain.toFixed(2)} / ${median(f.kubegrace).toFixed(2)} µs`,
-        `**${delta.toFixed(2)} µs**`,
-        percent(plain / (plain + delta)),
-      ];
-    }),
-  )) {
-    console.log(line);
-  }
 }
 
 try {
