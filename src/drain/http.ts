@@ -69,6 +69,8 @@ interface SocketState {
   closing: CloseReason | undefined;
   /** A `Connection: close` response completed during shutdown: Node closes the socket after it. */
   boundary: boolean;
+  /** `performance.now()` at accept: a socket this young may still be sending its first request. */
+  readonly openedAt: number;
 }
 
 /**
@@ -119,6 +121,7 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
       ledger: tracker.openLedger(socket, onResponseDone),
       closing: undefined,
       boundary: false,
+      openedAt: performance.now(),
     };
     http1.set(socket, state);
     (socket as DrainedSocket)[kSocketState] = state;
@@ -256,6 +259,8 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   // during drain) and to see upgrades without adding an 'upgrade' listener, which would change how
   // Node treats upgrade requests. Instance-level and undone by detach().
   const originalEmit = server.emit;
+  /** TCP connections accepted so far: the drain closes the listener once a loop turn adds none. */
+  let accepted = 0;
   const hadOwnEmit = Object.hasOwn(server, 'emit');
   function emitWithDrainer(this: unknown, event: string | symbol, a?: unknown, b?: unknown): boolean {
     // The request-bearing events of http and http2 servers, always emitted as (event, req, res):
@@ -267,7 +272,8 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
       if (attached && onRequest(a as http.IncomingMessage | Http2ServerRequest, b)) return true;
       return originalEmit.call(this, event, a, b);
     }
-    if (attached && (event === 'upgrade' || event === 'connect')) onUpgrade(b);
+    if (event === 'connection') accepted += 1;
+    else if (attached && (event === 'upgrade' || event === 'connect')) onUpgrade(b);
     // eslint-disable-next-line prefer-rest-params -- forwards every argument without an array per emit
     return Reflect.apply(originalEmit, this, arguments) as boolean;
   }
@@ -295,11 +301,36 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   function startDrain(ctx: PhaseContext): Promise<void> {
     unready();
     stage = 'draining';
-    // Only the listener: http's close() would also destroy idle keep-alive sockets (Node ≥ 19),
-    // and http2's would GOAWAY every session (Node ≥ 24); both are done here, gracefully.
-    if (server.listening) net.Server.prototype.close.call(server);
-    for (const [socket, state] of http1) if (state.ledger.inflight === 0) endSocket(socket, state, 'idle');
-    for (const [session, state] of sessions) goaway(session, state);
+    // When a stalled loop let the propagation budget run out, the kernel holds connections that
+    // queued meanwhile; closing the listener would reset them. Node accepts them one poll phase at
+    // a time, so the listener closes only after a loop turn in which none was accepted.
+    let stopAccepting: NodeJS.Immediate;
+    const whenAcceptQueueEmpty = (seen: number, then: () => void): void => {
+      stopAccepting = setImmediate(() => {
+        if (accepted !== seen) whenAcceptQueueEmpty(accepted, then);
+        else then();
+      });
+    };
+    whenAcceptQueueEmpty(accepted, () => {
+      // Only the listener: http's close() would also destroy idle keep-alive sockets (Node ≥ 19),
+      // and http2's would GOAWAY every session (Node ≥ 24); both are done here, gracefully.
+      if (server.listening) net.Server.prototype.close.call(server);
+      const now = performance.now();
+      for (const [socket, state] of http1) {
+        if (state.ledger.inflight !== 0) continue;
+        // A socket accepted a moment ago may be sending its first request: give it the same grace
+        // as a connection accepted during the drain.
+        const age = now - state.openedAt;
+        if (age >= LATE_CONNECTION_GRACE_MS) endSocket(socket, state, 'idle');
+        else {
+          setTimeout(() => {
+            if (state.ledger.inflight === 0) endSocket(socket, state, 'idle');
+          }, LATE_CONNECTION_GRACE_MS - age).unref();
+        }
+      }
+      for (const [session, state] of sessions) goaway(session, state);
+      checkEmpty();
+    });
 
     return new Promise<void>((resolve) => {
       const { signal } = ctx;
@@ -311,6 +342,8 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
         resolve();
       };
       const onAbort = (): void => {
+        clearImmediate(stopAccepting);
+        if (server.listening) net.Server.prototype.close.call(server);
         ctx.reportForced(destroyRemaining());
         finish();
       };
@@ -324,7 +357,7 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
         onEmpty = undefined;
         void tracker.idle(signal).then(finish);
       };
-      checkEmpty();
+      // Not empty yet: stopAccepting checks once the queued connections are in.
     });
   }
 

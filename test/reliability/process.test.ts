@@ -72,6 +72,51 @@ describe('fault matrix: the process and its clients', () => {
     assert.equal(metricValue(metrics, 'kubegrace_connections_closed_total', { reason: 'forced' }) ?? 0, 0);
   });
 
+  it('fixed strategy, the loop stalled across the end of the delay: queued connections are served, not reset; exit 0', async () => {
+    const child = await service({
+      KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+      KUBEGRACE_PROPAGATION_DELAY_MS: '300',
+    });
+    child.process.kill('SIGTERM');
+    await child.waitFor((e) => e.event === 'phase' && e.phase === 'propagate' && e.status === 'start');
+    await delay(50);
+    const blocker = get(child.port, '/block?ms=1200');
+    await child.waitFor((e) => e.event === 'block' && e.status === 'start');
+    const queued = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        await delay(100 + i * 150);
+        return outcomeOf(get(child.port, '/work?ms=10'));
+      }),
+    );
+    assert.deepEqual(queued, Array(6).fill(200), 'every connection made during the stall is served');
+    assert.equal(await outcomeOf(blocker), 200);
+    const exit = await child.exited;
+    assert.equal(exit.code, 0);
+  });
+
+  it('a connection accepted just before the drain gets time to send its first request', async () => {
+    const child = await service({
+      KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+      KUBEGRACE_PROPAGATION_DELAY_MS: '400',
+    });
+    child.process.kill('SIGTERM');
+    await child.waitFor((e) => e.event === 'phase' && e.phase === 'propagate' && e.status === 'start');
+    await delay(300);
+    // Connected ~100 ms before the drain starts, the request follows ~300 ms into the drain.
+    const socket = connect(child.port, '127.0.0.1');
+    let response = '';
+    let ended = false;
+    socket.setEncoding('utf8').on('data', (chunk: string) => (response += chunk));
+    socket.on('end', () => (ended = true));
+    socket.on('error', () => {});
+    await delay(400);
+    assert.equal(ended, false, 'not ended with FIN before it could send a request');
+    socket.write('GET /work?ms=10 HTTP/1.1\r\nHost: x\r\n\r\n');
+    await child.exited;
+    assert.match(response, /^HTTP\/1\.1 200/);
+    assert.match(response, /connection: close/i);
+  });
+
   it('a client that holds a request open past the deadline: cut at the deadline, everything else served; exit 1, deadline', async () => {
     const child = await service({
       KUBEGRACE_GRACE_PERIOD_SECONDS: '4',
