@@ -6,7 +6,7 @@
  *   2. 10,000 keep-alive + 1,000 WebSocket connections drained (bench/scale.ts)
  *   3. attach overhead on node:http and express (bench/overhead.ts)
  *
- * About 11 minutes on 2 cores. Arguments after `--` are not forwarded; run a benchmark's own
+ * About 9 minutes on 2 cores. Arguments after `--` are not forwarded; run a benchmark's own
  * script for a narrower run (see bench/README.md).
  */
 import { spawn } from 'node:child_process';
