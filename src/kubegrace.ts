@@ -159,12 +159,22 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   const activity = createTrafficActivity();
   const observers = new Set<DrainObserver>(options.observer ? [options.observer] : []);
   // One observer handed to every drainer; it fans out to whatever was added, before or after attach.
+  // No closure per call: requestStarted/Finished run on every request.
   const observer: DrainObserver = {
-    requestStarted: () => observers.forEach((o) => o.requestStarted?.()),
-    requestFinished: () => observers.forEach((o) => o.requestFinished?.()),
-    connectionOpened: (protocol) => observers.forEach((o) => o.connectionOpened?.(protocol)),
-    connectionClosed: (protocol, reason) => observers.forEach((o) => o.connectionClosed?.(protocol, reason)),
+    requestStarted() {
+      for (const o of observers) o.requestStarted?.();
+    },
+    requestFinished() {
+      for (const o of observers) o.requestFinished?.();
+    },
+    connectionOpened(protocol) {
+      for (const o of observers) o.connectionOpened?.(protocol);
+    },
+    connectionClosed(protocol, reason) {
+      for (const o of observers) o.connectionClosed?.(protocol, reason);
+    },
   };
+
   const tracker = createRequestTracker({
     isShuttingDown: shuttingDown,
     isDraining: draining,
