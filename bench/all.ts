@@ -5,8 +5,9 @@
  *   1. rolling restarts, side by side (bench/rolling.ts, full matrix)
  *   2. 10,000 keep-alive + 1,000 WebSocket connections drained (bench/scale.ts)
  *   3. attach overhead on node:http and express (bench/overhead.ts)
+ *   4. the same with kubegrace/metrics instrumented as well (bench/overhead.ts --metrics)
  *
- * About 9 minutes on 2 cores. Arguments after `--` are not forwarded; run a benchmark's own
+ * About 11 minutes on 2 cores. Arguments after `--` are not forwarded; run a benchmark's own
  * script for a narrower run (see bench/README.md).
  */
 import { spawn } from 'node:child_process';
@@ -14,9 +15,10 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const steps = [
-  { name: 'rolling restarts, side by side', script: 'rolling.ts' },
-  { name: 'scale: 10,000 keep-alive + 1,000 WebSockets', script: 'scale.ts' },
-  { name: 'overhead: node:http and express', script: 'overhead.ts' },
+  { name: 'rolling restarts, side by side', script: 'rolling.ts', args: [] },
+  { name: 'scale: 10,000 keep-alive + 1,000 WebSockets', script: 'scale.ts', args: [] },
+  { name: 'overhead: node:http and express', script: 'overhead.ts', args: [] },
+  { name: 'overhead with metrics: node:http and express', script: 'overhead.ts', args: ['--metrics'] },
 ] as const;
 
 const load = (): string =>
@@ -24,11 +26,11 @@ const load = (): string =>
     .map((n) => n.toFixed(2))
     .join(' ');
 
-function run(script: string): Promise<number> {
+function run(script: string, args: readonly string[]): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', fileURLToPath(new URL(script, import.meta.url))],
+      ['--import', 'tsx', fileURLToPath(new URL(script, import.meta.url)), ...args],
       {
         stdio: 'inherit',
       },
@@ -47,7 +49,7 @@ let failed = 0;
 for (const step of steps) {
   const from = Date.now();
   console.log(`\n=== ${step.name} (load average ${load()})\n`);
-  const code = await run(step.script);
+  const code = await run(step.script, step.args);
   if (code !== 0) failed++;
   console.log(
     `\n=== ${step.name}: ${((Date.now() - from) / 1000).toFixed(0)} s, exit ${code} (load average ${load()})`,

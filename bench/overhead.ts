@@ -6,6 +6,7 @@
  *
  *   npm run bench:overhead                      # node:http and express, 5 rounds × 3 s per variant
  *   npm run bench:overhead -- --app http --rounds 3 --duration 2s --connections 32
+ *   npm run bench:overhead -- --metrics         # kubegrace with `kubegrace/metrics` instrumented too
  *
  * The same file is the server (`--role server`) and the load generator (`--role load`).
  */
@@ -33,11 +34,16 @@ const args = parseFlags('bench:overhead', process.argv.slice(2), {
   duration: { type: 'string' },
   warmup: { type: 'string' },
   connections: { type: 'string' },
+  metrics: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const);
 
-/** Hello world, with kubegrace attached the way a service would: probes on their own port, ready. */
-async function serve(app: App, variant: Variant): Promise<void> {
+/**
+ * Hello world, with kubegrace attached the way a service would: probes on their own port, ready;
+ * with `metrics`, also `instrument()`ed (prom-client collectors, `/metrics` on the probe port), as a
+ * service that uses the dashboards runs it.
+ */
+async function serve(app: App, variant: Variant, metrics: boolean): Promise<void> {
   let server: Server;
   if (app === 'http') {
     server = createServer((_req, res) => {
@@ -54,6 +60,10 @@ async function serve(app: App, variant: Variant): Promise<void> {
   if (variant === 'kubegrace') {
     const kubegrace = createKubegrace({ logger: false, probes: { port: 0, host: '127.0.0.1' } });
     kubegrace.attach(server);
+    if (metrics) {
+      const { instrument } = await import('../src/metrics/index.js');
+      instrument(kubegrace);
+    }
     await kubegrace.start();
     kubegrace.ready();
   }
@@ -279,6 +289,7 @@ type LoadMessage =
 
 async function measure(
   app: App,
+  metrics: boolean,
   connections: number,
   rounds: number,
   warmupMs: number,
@@ -286,7 +297,13 @@ async function measure(
 ): Promise<AppResult> {
   const servers = {
     plain: child('server', 0, ['--app', app, '--variant', 'plain']),
-    kubegrace: child('server', 0, ['--app', app, '--variant', 'kubegrace']),
+    kubegrace: child('server', 0, [
+      '--app',
+      app,
+      '--variant',
+      'kubegrace',
+      ...(metrics ? ['--metrics'] : []),
+    ]),
   };
   const [plainPort, kubegracePort] = await Promise.all([
     firstLine<{ port: number }>(servers.plain),
@@ -356,6 +373,7 @@ async function main(): Promise<void> {
     return serve(
       choiceFlag('app', args.app ?? '', APPS),
       choiceFlag('variant', args.variant ?? '', ['plain', 'kubegrace'] as const),
+      args.metrics === true,
     );
   }
   const rounds = args.rounds === undefined ? 5 : integerFlag('rounds', args.rounds, 1, 50);
@@ -372,19 +390,22 @@ async function main(): Promise<void> {
   }
   if (args.help) {
     console.log(
-      'Usage: npm run bench:overhead -- [--app http,express] [--rounds 5] [--duration 3s] [--warmup 1s] [--connections 64]',
+      'Usage: npm run bench:overhead -- [--app http,express] [--rounds 5] [--duration 3s] [--warmup 1s] [--connections 64] [--metrics]\n' +
+        '  --metrics   the kubegrace server also runs instrument() from kubegrace/metrics (prom-client)',
     );
     return;
   }
+  const metrics = args.metrics === true;
   const apps =
     args.app === undefined ? [...APPS] : args.app.split(',').map((a) => choiceFlag('app', a.trim(), APPS));
   console.log(
-    `overhead: hello world on ${apps.join(' and ')}, ${rounds} rounds × 2 variants × ${durationMs} ms (in alternating ` +
+    `overhead: hello world on ${apps.join(' and ')}, bare vs kubegrace${metrics ? ' with metrics' : ''}, ${rounds} rounds × 2 variants × ${durationMs} ms (in alternating ` +
       `250 ms slices, after ${warmupMs} ms warm-up each), ${connections} keep-alive connections per server, ` +
       `${hasTaskset ? 'servers on core 0, load on core 1' : 'no taskset: cores shared'}`,
   );
   const results: AppResult[] = [];
-  for (const app of apps) results.push(await measure(app, connections, rounds, warmupMs, durationMs));
+  for (const app of apps)
+    results.push(await measure(app, metrics, connections, rounds, warmupMs, durationMs));
 
   const rows = results.map((r) => {
     const plain = median(r.rps.plain);
@@ -392,7 +413,7 @@ async function main(): Promise<void> {
     const ratios = r.rps.kubegrace.map((k, i) => k / (r.rps.plain[i] ?? k));
     const cpuRatio = r.cpu.plain / r.cpu.kubegrace;
     return [
-      r.app === 'http' ? 'node:http' : 'express',
+      `${r.app === 'http' ? 'node:http' : 'express'}${metrics ? ' + metrics' : ''}`,
       `${Math.round(plain)} / ${Math.round(ours)}`,
       `**${percent(ours / plain)}**`,
       percent(median(ratios)),
