@@ -92,6 +92,9 @@ function probePath(probe: ProbeLike | null | undefined): string | undefined {
 }
 
 /** Does this container run kubegrace, as far as its spec shows? */
+/** Our own exec preStop (`kubegrace prestop`, `npx kubegrace prestop`, `/app/bin/kubegrace prestop`). */
+const KUBEGRACE_PRESTOP = /(?:^|[\s/])kubegrace(?:\.[cm]?js)?\s+prestop(?:\s|$)/;
+
 export function usesKubegrace(container: ContainerLike): boolean {
   if (Object.keys(envOf(container).values).some((k) => k.startsWith('KUBEGRACE_'))) return true;
   if (envOf(container).indirect.some((k) => k.startsWith('KUBEGRACE_'))) return true;
@@ -230,7 +233,8 @@ function timingFindings(input: TimingInput): {
       });
     }
   }
-  if (preStop.kind === 'exec') {
+  // `kubegrace prestop` starts the shutdown and returns once the service accepted: nothing to count.
+  if (preStop.kind === 'exec' && !KUBEGRACE_PRESTOP.test(preStop.command)) {
     findings.push({
       severity: 'info',
       code: 'prestop-unknown-duration',

@@ -173,6 +173,36 @@ describe('kubegrace check: good manifests pass', () => {
     assert.equal(plain.containers.length, 0);
     assert.match(plain.skipped[0]?.reason ?? '', /^no container uses kubegrace .*; --all checks it anyway$/);
   });
+  it('an exec preStop of unknown length is noted; `kubegrace prestop` (returns at once) is not', async () => {
+    const manifest = (command: string[]): string =>
+      [
+        'kind: Deployment',
+        'metadata: {name: web}',
+        'spec:',
+        '  template:',
+        '    spec:',
+        '      containers:',
+        '        - name: app',
+        '          image: web',
+        '          env: [{name: KUBEGRACE_GRACE_PERIOD_SECONDS, value: "30"}]',
+        '          readinessProbe: {httpGet: {path: /readyz, port: 9000}}',
+        `          lifecycle: {preStop: {exec: {command: ${JSON.stringify(command)}}}}`,
+        '',
+      ].join('\n');
+    const codes = async (command: string[]): Promise<string[]> => {
+      const result = await runCheck(['-'], { stdin: Readable.from([manifest(command)]) });
+      assert.equal(result.containers.length, 1);
+      return (result.containers[0]?.findings ?? []).map((f) => f.code);
+    };
+    assert.deepEqual(await codes(['/app/drain.sh']), ['prestop-unknown-duration']);
+    assert.deepEqual(await codes(['sh', '-c', 'curl -s localhost:9000/prestop']), [
+      'prestop-unknown-duration',
+    ]);
+    assert.deepEqual(await codes(['kubegrace', 'prestop']), []);
+    assert.deepEqual(await codes(['npx', 'kubegrace', 'prestop', '--port', '9000']), []);
+    assert.deepEqual(await codes(['/app/node_modules/.bin/kubegrace', 'prestop']), []);
+    assert.deepEqual(await codes(['kubegrace-prestop-wrapper']), ['prestop-unknown-duration']);
+  });
 });
 
 describe('kubegrace check: each seeded mistake is flagged with its fix', () => {
