@@ -7,6 +7,7 @@
  *   npm run bench:overhead                      # node:http and express, 5 rounds × 3 s per variant
  *   npm run bench:overhead -- --app http --rounds 3 --duration 2s --connections 32
  *   npm run bench:overhead -- --metrics         # kubegrace with `kubegrace/metrics` instrumented too
+ *   npm run bench:overhead -- --aa              # calibration: both servers bare, to see the noise floor
  *
  * The same file is the server (`--role server`) and the load generator (`--role load`).
  */
@@ -35,6 +36,7 @@ const args = parseFlags('bench:overhead', process.argv.slice(2), {
   warmup: { type: 'string' },
   connections: { type: 'string' },
   metrics: { type: 'boolean' },
+  aa: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const);
 
@@ -287,9 +289,12 @@ type LoadMessage =
   | { rps: Record<Variant, number>; p99: Record<Variant, number>; errors: number }
   | { warm?: true; totals: Record<Variant, number> };
 
+/** What the second server runs: kubegrace (with or without metrics), or bare again for an A/A run. */
+type Second = 'kubegrace' | 'metrics' | 'aa';
+
 async function measure(
   app: App,
-  metrics: boolean,
+  second: Second,
   connections: number,
   rounds: number,
   warmupMs: number,
@@ -301,8 +306,8 @@ async function measure(
       '--app',
       app,
       '--variant',
-      'kubegrace',
-      ...(metrics ? ['--metrics'] : []),
+      second === 'aa' ? 'plain' : 'kubegrace',
+      ...(second === 'metrics' ? ['--metrics'] : []),
     ]),
   };
   const [plainPort, kubegracePort] = await Promise.all([
@@ -345,7 +350,7 @@ async function measure(
     }
     console.log(
       `  ${app} round ${rps.plain.length}: plain ${Math.round(message.rps.plain)} req/s (p99 ${message.p99.plain.toFixed(2)} ms), ` +
-        `kubegrace ${Math.round(message.rps.kubegrace)} req/s (p99 ${message.p99.kubegrace.toFixed(2)} ms) ` +
+        `${second === 'aa' ? 'plain again' : 'kubegrace'} ${Math.round(message.rps.kubegrace)} req/s (p99 ${message.p99.kubegrace.toFixed(2)} ms) ` +
         `→ ${((message.rps.kubegrace / message.rps.plain) * 100).toFixed(1)} %`,
     );
   });
@@ -390,22 +395,25 @@ async function main(): Promise<void> {
   }
   if (args.help) {
     console.log(
-      'Usage: npm run bench:overhead -- [--app http,express] [--rounds 5] [--duration 3s] [--warmup 1s] [--connections 64] [--metrics]\n' +
-        '  --metrics   the kubegrace server also runs instrument() from kubegrace/metrics (prom-client)',
+      'Usage: npm run bench:overhead -- [--app http,express] [--rounds 5] [--duration 3s] [--warmup 1s] [--connections 64] [--metrics | --aa]\n' +
+        '  --metrics   the kubegrace server also runs instrument() from kubegrace/metrics (prom-client)\n' +
+        '  --aa        calibration: the second server is bare too, so the ratios show the noise floor',
     );
     return;
   }
-  const metrics = args.metrics === true;
+  if (args.metrics === true && args.aa === true)
+    throw new UsageError('--metrics and --aa exclude each other');
+  const second: Second = args.aa === true ? 'aa' : args.metrics === true ? 'metrics' : 'kubegrace';
+  const label = { kubegrace: '', metrics: ' + metrics', aa: ' A/A' }[second];
   const apps =
     args.app === undefined ? [...APPS] : args.app.split(',').map((a) => choiceFlag('app', a.trim(), APPS));
   console.log(
-    `overhead: hello world on ${apps.join(' and ')}, bare vs kubegrace${metrics ? ' with metrics' : ''}, ${rounds} rounds × 2 variants × ${durationMs} ms (in alternating ` +
+    `overhead: hello world on ${apps.join(' and ')}, ${second === 'aa' ? 'bare vs bare (A/A calibration)' : `bare vs kubegrace${second === 'metrics' ? ' with metrics' : ''}`}, ${rounds} rounds × 2 variants × ${durationMs} ms (in alternating ` +
       `250 ms slices, after ${warmupMs} ms warm-up each), ${connections} keep-alive connections per server, ` +
       `${hasTaskset ? 'servers on core 0, load on core 1' : 'no taskset: cores shared'}`,
   );
   const results: AppResult[] = [];
-  for (const app of apps)
-    results.push(await measure(app, metrics, connections, rounds, warmupMs, durationMs));
+  for (const app of apps) results.push(await measure(app, second, connections, rounds, warmupMs, durationMs));
 
   const rows = results.map((r) => {
     const plain = median(r.rps.plain);
@@ -413,7 +421,7 @@ async function main(): Promise<void> {
     const ratios = r.rps.kubegrace.map((k, i) => k / (r.rps.plain[i] ?? k));
     const cpuRatio = r.cpu.plain / r.cpu.kubegrace;
     return [
-      `${r.app === 'http' ? 'node:http' : 'express'}${metrics ? ' + metrics' : ''}`,
+      `${r.app === 'http' ? 'node:http' : 'express'}${label}`,
       `${Math.round(plain)} / ${Math.round(ours)}`,
       `**${percent(ours / plain)}**`,
       percent(median(ratios)),
