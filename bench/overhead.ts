@@ -17,7 +17,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
-import { durationFlag, integerFlag, choiceFlag, parseFlags, UsageError } from '../src/cli/demo/flags.js';
+import { durationFlag, integerFlag, choiceFlag, parseFlags, UsageError } from '../src/cli/flags.js';
 import { createKubegrace } from '../src/kubegrace.js';
 import { markdownTable, median } from './report.js';
 

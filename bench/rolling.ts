@@ -17,7 +17,7 @@
  * See bench/README.md for the definitions (failed request, ideal exit) and bench/RESULTS.md for figures.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { durationFlag, integerFlag, choiceFlag, parseFlags, UsageError } from '../src/cli/demo/flags.js';
+import { durationFlag, integerFlag, choiceFlag, parseFlags, UsageError } from '../src/cli/flags.js';
 import { startLoad } from '../src/cli/demo/load.js';
 import { killAllPods } from '../src/cli/demo/pod.js';
 import { runScenario, type LoadFactory, type ScenarioResult } from '../src/cli/demo/run.js';

@@ -18,7 +18,7 @@ import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { integerFlag, parseFlags, UsageError } from '../src/cli/demo/flags.js';
+import { integerFlag, parseFlags, UsageError } from '../src/cli/flags.js';
 import { killAllPods, startPod, type Pod } from '../src/cli/demo/pod.js';
 import type { TimedPodEvent } from '../src/cli/demo/pod-events.js';
 import { buildServices, servicePath } from './build-services.js';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { settingSpecs } from '../options.js';
 import type { CommandIo } from './demo/command.js';
-import { UsageError } from './demo/flags.js';
+import { UsageError } from './flags.js';
 import { killAllPods } from './demo/pod.js';
 
 interface Command {

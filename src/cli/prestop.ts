@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { isHostAddress, resolveSettings } from '../options.js';
 import { PRESTOP_PATH } from '../probes/prestop-route.js';
 import type { CommandIo } from './demo/command.js';
-import { durationFlag, integerFlag, UsageError } from './demo/flags.js';
+import { durationFlag, integerFlag, UsageError } from './flags.js';
 
 export const prestopHelp = `Usage: kubegrace prestop [flags]
 

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { checkCommand } from '../../src/cli/check.js';
 import { demoHelp, parseDemoArgs } from '../../src/cli/demo/command.js';
-import { UsageError } from '../../src/cli/demo/flags.js';
+import { UsageError } from '../../src/cli/flags.js';
 import { prestopCommand, prestopHelp } from '../../src/cli/prestop.js';
 import { describe as shown, KubegraceError } from '../../src/errors.js';
 import { createKubegrace } from '../../src/kubegrace.js';

@@ -24,11 +24,30 @@ export interface ServiceChild {
 
 const SERVICE = fileURLToPath(new URL('./service.ts', import.meta.url));
 
-export async function startService(
-  env: Record<string, string> = {},
-  timeoutMs = 15_000,
-): Promise<ServiceChild> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVICE], {
+/** A child process that prints JSON-line events on stdout, once it has reported `listening`. */
+export interface EventChild {
+  readonly process: ChildProcess;
+  readonly events: ChildEvent[];
+  readonly stderr: string[];
+  /** Resolves with the exit code (or 128 + n for a signal) and the epoch ms it exited. */
+  readonly exited: Promise<{ code: number; signal: NodeJS.Signals | null; at: number }>;
+  /** The `listening` event. */
+  readonly listening: ChildEvent;
+  waitFor(predicate: (e: ChildEvent) => boolean, timeoutMs?: number): Promise<ChildEvent>;
+  kill(): void;
+}
+
+/**
+ * Spawn `command args` with `KUBEGRACE_GRACE_PERIOD_SECONDS=30` and `env`, collect its JSON-line
+ * events, and wait (up to `timeoutMs`, also the default for waitFor) for its `listening` event.
+ */
+export async function spawnEventChild(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<EventChild> {
+  const child = spawn(command, args, {
     env: { ...process.env, KUBEGRACE_GRACE_PERIOD_SECONDS: '30', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -39,7 +58,7 @@ export async function startService(
     try {
       events.push(JSON.parse(line) as ChildEvent);
     } catch {
-      stderr.push(`stdout: ${line}`);
+      stderr.push(`stdout: ${line}\n`);
     }
     for (const w of [...waiters]) w();
   });
@@ -80,18 +99,21 @@ export async function startService(
 
   try {
     const listening = await waitFor((e) => e.event === 'listening');
-    return {
-      process: child,
-      port: listening.port as number,
-      managementPort: listening.managementPort as number,
-      events,
-      stderr,
-      exited,
-      waitFor,
-      kill: () => child.kill('SIGKILL'),
-    };
+    return { process: child, events, stderr, exited, listening, waitFor, kill: () => child.kill('SIGKILL') };
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
   }
+}
+
+export async function startService(
+  env: Record<string, string> = {},
+  timeoutMs = 15_000,
+): Promise<ServiceChild> {
+  const child = await spawnEventChild(process.execPath, ['--import', 'tsx', SERVICE], env, timeoutMs);
+  return {
+    ...child,
+    port: child.listening.port as number,
+    managementPort: child.listening.managementPort as number,
+  };
 }

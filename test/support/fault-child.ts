@@ -2,17 +2,12 @@
  * Start `fault-service.ts` as a real child process (optionally under a low `ulimit -n`), follow its
  * JSON lines, and read what the fault matrix asserts: exit code, summary, final metrics, scrapes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { request, type Agent } from 'node:http';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { spawnEventChild, type ChildEvent } from './child.js';
 
-export interface FaultEvent {
-  readonly t: number;
-  readonly event: string;
-  readonly [key: string]: unknown;
-}
+export type FaultEvent = ChildEvent;
 
 export interface FaultSummary extends FaultEvent {
   readonly outcome: string;
@@ -60,76 +55,16 @@ export async function startFaultService(
       ? [node[0] as string, node.slice(1)]
       : // exec: the node process takes the shell's pid, so signals reach it directly.
         ['bash', ['-c', `ulimit -n ${options.fdLimit} && exec "$@"`, 'fault-service', ...node]];
-  const child = spawn(command, args, {
-    env: { ...process.env, KUBEGRACE_GRACE_PERIOD_SECONDS: '30', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const events: FaultEvent[] = [];
-  const stderr: string[] = [];
-  const waiters = new Set<() => void>();
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    try {
-      events.push(JSON.parse(line) as FaultEvent);
-    } catch {
-      stderr.push(`stdout: ${line}\n`);
-    }
-    for (const w of [...waiters]) w();
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
-  const exited = once(child, 'exit').then(([code, signal]) => ({
-    code: (code as number | null) ?? 128,
-    signal: signal as NodeJS.Signals | null,
-    at: Date.now(),
-  }));
-  const defaultLimit = options.startTimeoutMs ?? 20_000;
-
-  function waitFor(predicate: (e: FaultEvent) => boolean, limit = defaultLimit): Promise<FaultEvent> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const found = events.find(predicate);
-        if (found) {
-          cleanup();
-          resolve(found);
-        }
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`timed out waiting for an event; stderr: ${stderr.join('')}`));
-      }, limit);
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        waiters.delete(check);
-      };
-      void exited.then(() => {
-        if (waiters.has(check)) {
-          cleanup();
-          reject(new Error(`child exited before the event; stderr: ${stderr.join('')}`));
-        }
-      });
-      waiters.add(check);
-      check();
-    });
-  }
-
-  try {
-    const listening = await waitFor((e) => e.event === 'listening');
-    return {
-      process: child,
-      port: listening.port as number,
-      managementPort: listening.managementPort as number,
-      fds: listening.fds as number,
-      events,
-      stderr,
-      exited,
-      waitFor,
-      summary: () => events.find((e) => e.event === 'summary') as FaultSummary | undefined,
-      finalMetrics: () => events.find((e) => e.event === 'exit')?.metrics as string | undefined,
-      kill: () => child.kill('SIGKILL'),
-    };
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
+  const child = await spawnEventChild(command, args, env, options.startTimeoutMs ?? 20_000);
+  const { events, listening } = child;
+  return {
+    ...child,
+    port: listening.port as number,
+    managementPort: listening.managementPort as number,
+    fds: listening.fds as number,
+    summary: () => events.find((e) => e.event === 'summary') as FaultSummary | undefined,
+    finalMetrics: () => events.find((e) => e.event === 'exit')?.metrics as string | undefined,
+  };
 }
 
 export interface Reply {

@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { defaults } from '../../options.js';
-import { choiceFlag, durationFlag, fileFlag, integerFlag, parseFlags, shareFlag } from './flags.js';
+import { choiceFlag, durationFlag, fileFlag, integerFlag, parseFlags, shareFlag } from '../flags.js';
 import { killAllPods } from './pod.js';
 import { renderShutdownReport } from './report-html.js';
 import {
