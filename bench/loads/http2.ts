@@ -14,8 +14,8 @@
 import { connect, constants, type ClientHttp2Session } from 'node:http2';
 import {
   failureKind,
-  mulberry32,
-  preciseNow,
+  loadBasics,
+  startArrivals,
   type Load,
   type LoadOptions,
   type RequestRecord,
@@ -49,12 +49,7 @@ function h2FailureKind(error: unknown): string {
 }
 
 export function startHttp2Load(options: LoadOptions, table: EndpointTable): RetryingLoad {
-  const now = options.now ?? preciseNow;
-  const longShare = options.longShare ?? 0;
-  const longMs = options.longMs ?? options.requestMs;
-  const timeoutMs = options.timeoutMs ?? Math.max(options.requestMs, longShare > 0 ? longMs : 0) + 10_000;
-  const backoffMs = options.failureBackoffMs ?? 50;
-  const random = mulberry32(options.seed ?? 1);
+  const { now, timeoutMs, backoffMs, pickWork } = loadBasics(options);
   const records: RequestRecord[] = [];
   const sessions = new Set<Session>();
   let stopped = false;
@@ -66,7 +61,6 @@ export function startHttp2Load(options: LoadOptions, table: EndpointTable): Retr
   }, options.maxDurationMs);
   bound.unref();
 
-  const pickWork = (): number => (longShare > 0 && random() < longShare ? longMs : options.requestMs);
   const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
   function openSession(): Session | undefined {
@@ -194,17 +188,7 @@ export function startHttp2Load(options: LoadOptions, table: EndpointTable): Retr
     if (entry !== undefined && !entry.session.closed) entry.session.close();
   }
 
-  const newClients = new Set<Promise<void>>();
-  const rate = options.newConnectionsPerSecond ?? 0;
-  const arrivals =
-    rate > 0
-      ? setInterval(() => {
-          if (stopped) return;
-          const pending = newClient();
-          newClients.add(pending);
-          void pending.then(() => newClients.delete(pending));
-        }, 1000 / rate)
-      : undefined;
+  const arrivals = startArrivals(options.newConnectionsPerSecond ?? 0, () => stopped, newClient);
 
   const clients: Promise<void>[] = [];
   for (let first = 0; first < options.concurrency; first += STREAMS_PER_SESSION) {
@@ -212,8 +196,8 @@ export function startHttp2Load(options: LoadOptions, table: EndpointTable): Retr
   }
   const done = Promise.all(clients).then(async () => {
     clearTimeout(bound);
-    clearInterval(arrivals);
-    await Promise.all([...newClients]);
+    arrivals.stop();
+    await arrivals.settled();
   });
 
   return {
@@ -229,7 +213,7 @@ export function startHttp2Load(options: LoadOptions, table: EndpointTable): Retr
     abort() {
       stopped = true;
       aborted = true;
-      clearInterval(arrivals);
+      arrivals.stop();
       for (const entry of sessions) entry.session.destroy();
     },
   };

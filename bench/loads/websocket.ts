@@ -16,8 +16,8 @@
 import { WebSocket } from 'ws';
 import {
   failureKind,
-  mulberry32,
-  preciseNow,
+  loadBasics,
+  startArrivals,
   type Load,
   type LoadOptions,
   type RequestRecord,
@@ -46,12 +46,7 @@ interface Connection {
 const CLEAN_CLOSE = new Set([1000, 1001]);
 
 export function startWebSocketLoad(options: LoadOptions, table: EndpointTable): ResendingLoad {
-  const now = options.now ?? preciseNow;
-  const longShare = options.longShare ?? 0;
-  const longMs = options.longMs ?? options.requestMs;
-  const timeoutMs = options.timeoutMs ?? Math.max(options.requestMs, longShare > 0 ? longMs : 0) + 10_000;
-  const backoffMs = options.failureBackoffMs ?? 50;
-  const random = mulberry32(options.seed ?? 1);
+  const { now, timeoutMs, backoffMs, pickWork } = loadBasics(options);
   const records: RequestRecord[] = [];
   const open = new Set<Connection>();
   let stopped = false;
@@ -64,7 +59,6 @@ export function startWebSocketLoad(options: LoadOptions, table: EndpointTable): 
   }, options.maxDurationMs);
   bound.unref();
 
-  const pickWork = (): number => (longShare > 0 && random() < longShare ? longMs : options.requestMs);
   const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
   function record(
@@ -201,23 +195,17 @@ export function startWebSocketLoad(options: LoadOptions, table: EndpointTable): 
     }
   }
 
-  const newClients = new Set<Promise<void>>();
-  const rate = options.newConnectionsPerSecond ?? 0;
-  const arrivals =
-    rate > 0
-      ? setInterval(() => {
-          if (stopped) return;
-          const pending = client(-1, 1);
-          newClients.add(pending);
-          void pending.then(() => newClients.delete(pending));
-        }, 1000 / rate)
-      : undefined;
+  const arrivals = startArrivals(
+    options.newConnectionsPerSecond ?? 0,
+    () => stopped,
+    () => client(-1, 1),
+  );
 
   const done = Promise.all(Array.from({ length: options.concurrency }, (_, i) => client(i, Infinity))).then(
     async () => {
       clearTimeout(bound);
-      clearInterval(arrivals);
-      await Promise.all([...newClients]);
+      arrivals.stop();
+      await arrivals.settled();
     },
   );
 
@@ -234,7 +222,7 @@ export function startWebSocketLoad(options: LoadOptions, table: EndpointTable): 
     abort() {
       stopped = true;
       aborted = true;
-      clearInterval(arrivals);
+      arrivals.stop();
       for (const connection of open) {
         connection.ws.terminate();
         connection.pending?.settle({ kind: 'closed', code: 1006 });

@@ -88,13 +88,61 @@ export function failureKind(error: unknown): string {
   return e?.code ?? (error instanceof Error ? error.message : String(error));
 }
 
-export function startLoad(options: LoadOptions): Load {
-  const now = options.now ?? preciseNow;
+/** What every load (HTTP/1.1 here; HTTP/2 and WebSocket in bench/loads) derives from its options. */
+export interface LoadBasics {
+  readonly now: () => number;
+  /** Per request: the longest work it can ask for, plus 10 s, unless `timeoutMs` says otherwise. */
+  readonly timeoutMs: number;
+  readonly backoffMs: number;
+  /** The next request's work: `longMs` for a `longShare` of them (seeded), else `requestMs`. */
+  readonly pickWork: () => number;
+}
+
+export function loadBasics(options: LoadOptions): LoadBasics {
   const longShare = options.longShare ?? 0;
   const longMs = options.longMs ?? options.requestMs;
-  const timeoutMs = options.timeoutMs ?? Math.max(options.requestMs, longShare > 0 ? longMs : 0) + 10_000;
-  const backoffMs = options.failureBackoffMs ?? 50;
   const random = mulberry32(options.seed ?? 1);
+  return {
+    now: options.now ?? preciseNow,
+    timeoutMs: options.timeoutMs ?? Math.max(options.requestMs, longShare > 0 ? longMs : 0) + 10_000,
+    backoffMs: options.failureBackoffMs ?? 50,
+    pickWork: () => (longShare > 0 && random() < longShare ? longMs : options.requestMs),
+  };
+}
+
+/** New clients arriving on a clock (open loop), whatever the pooled clients are doing. */
+export interface Arrivals {
+  /** No more arrivals. */
+  stop(): void;
+  /** Resolves when every client that arrived has finished. */
+  settled(): Promise<void>;
+}
+
+export function startArrivals(
+  perSecond: number,
+  stopped: () => boolean,
+  arrive: () => Promise<unknown>,
+): Arrivals {
+  const pending = new Set<Promise<unknown>>();
+  const timer =
+    perSecond > 0
+      ? setInterval(() => {
+          if (stopped()) return;
+          const client = arrive();
+          pending.add(client);
+          void client.then(() => pending.delete(client));
+        }, 1000 / perSecond)
+      : undefined;
+  return {
+    stop: () => clearInterval(timer),
+    settled: async () => {
+      await Promise.all([...pending]);
+    },
+  };
+}
+
+export function startLoad(options: LoadOptions): Load {
+  const { now, timeoutMs, backoffMs, pickWork } = loadBasics(options);
   const records: RequestRecord[] = [];
   const inFlight = new Set<{ destroy(error?: Error): void }>();
   let stopped = false;
@@ -165,8 +213,6 @@ export function startLoad(options: LoadOptions): Load {
     });
   }
 
-  const pickWork = (): number => (longShare > 0 && random() < longShare ? longMs : options.requestMs);
-
   async function loop(index: number): Promise<void> {
     while (!stopped) {
       if (options.maxRequests !== undefined && sent >= options.maxRequests) break;
@@ -178,23 +224,16 @@ export function startLoad(options: LoadOptions): Load {
     }
   }
 
-  // New clients arrive on a clock, whatever the pooled loops are doing (open loop).
-  const newClients = new Set<Promise<unknown>>();
-  const rate = options.newConnectionsPerSecond ?? 0;
-  const arrivals =
-    rate > 0
-      ? setInterval(() => {
-          if (stopped) return;
-          const pending = once(-1, pickWork(), options.freshAgent ?? options.agent);
-          newClients.add(pending);
-          void pending.then(() => newClients.delete(pending));
-        }, 1000 / rate)
-      : undefined;
+  const arrivals = startArrivals(
+    options.newConnectionsPerSecond ?? 0,
+    () => stopped,
+    () => once(-1, pickWork(), options.freshAgent ?? options.agent),
+  );
 
   const done = Promise.all(Array.from({ length: options.concurrency }, (_, i) => loop(i))).then(async () => {
     clearTimeout(bound);
-    clearInterval(arrivals);
-    await Promise.all([...newClients]);
+    arrivals.stop();
+    await arrivals.settled();
   });
 
   return {
