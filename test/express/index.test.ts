@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import express from 'express';
@@ -11,25 +10,9 @@ import type { Lifecycle } from '../../src/lifecycle.js';
 import { createCheckSet } from '../../src/probes/checks.js';
 import type { CheckSet } from '../../src/probes/checks.js';
 import { createProbeRoutes } from '../../src/probes/handler.js';
+import { get, type Reply } from '../support/http.js';
 
-interface Reply {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-}
-
-function request(port: number, path: string, method = 'GET'): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const request = (port: number, path: string, method = 'GET'): Promise<Reply> => get(port, path, { method });
 
 /** A kubegrace stand-in: a real lifecycle and real probe routes; trackRequest counts and can refuse. */
 function createFakeKubegrace(): {

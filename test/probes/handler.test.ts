@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
-import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { KubegraceError } from '../../src/errors.js';
@@ -11,25 +9,9 @@ import type { CheckSet } from '../../src/probes/checks.js';
 import { createProbeRoutes } from '../../src/probes/handler.js';
 import { createManagementServer } from '../../src/probes/server.js';
 import type { ManagementServer } from '../../src/probes/server.js';
+import { get, type Reply } from '../support/http.js';
 
-interface Reply {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-}
-
-function request(port: number, path: string, method = 'GET'): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const request = (port: number, path: string, method = 'GET'): Promise<Reply> => get(port, path, { method });
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;

@@ -13,7 +13,8 @@ import { createKubegrace } from '../../src/kubegrace.js';
 import type { KubeClientModule } from '../../src/kubernetes/client.js';
 import { watchKubernetes } from '../../src/kubernetes/index.js';
 import { instrument } from '../../src/metrics/index.js';
-import { get, metricValue } from '../support/fault-child.js';
+import { metricValue } from '../support/fault-child.js';
+import { get } from '../support/http.js';
 import {
   captureLog,
   clientMajors,

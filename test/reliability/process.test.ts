@@ -6,13 +6,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  get,
-  metricValue,
-  scrapeUntilExit,
-  startFaultService,
-  type FaultChild,
-} from '../support/fault-child.js';
+import { metricValue, scrapeUntilExit, startFaultService, type FaultChild } from '../support/fault-child.js';
+import { get } from '../support/http.js';
 
 const children = new Set<FaultChild>();
 after(() => {

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { get, metricValue, startFaultService, type FaultChild } from '../support/fault-child.js';
+import { metricValue, startFaultService, type FaultChild } from '../support/fault-child.js';
+import { get } from '../support/http.js';
 import { startFakeConsul, until, type FakeConsul } from '../support/fake-registries.js';
 
 const children = new Set<FaultChild>();
