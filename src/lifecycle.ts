@@ -1,6 +1,7 @@
 /**
  * The state machine and phase runner. Pure: no sockets, no `process`, no Kubernetes. Edges plug in
- * as participants and receive an AbortSignal that fires at their budget or the global deadline.
+ * as participants and receive an AbortSignal that fires at their budget or the global deadline (in
+ * the exit phase: at the deadline plus half the safety margin, so a late shutdown can still report).
  */
 import { KubegraceError } from './errors.js';
 
@@ -11,11 +12,11 @@ export type ShutdownOutcome = 'clean' | 'deadline' | 'forced' | 'failed';
 
 export interface PhaseContext {
   readonly phase: PhaseName;
-  /** Fires at this participant's time limit, the phase budget or the global deadline. */
+  /** Fires at this participant's time limit, the phase budget or the global deadline (exit: see above). */
   readonly signal: AbortSignal;
   /** What started the shutdown: a signal name, `prestop`, `deletion`, `manual`, `fatal`. */
   readonly trigger: string;
-  /** Epoch ms after which nothing may run (kill time minus the safety margin). */
+  /** Epoch ms by which draining must end (kill time minus the safety margin); only the exit phase runs past it. */
   readonly deadline: number;
   /** Count something this participant had to cut short (connections destroyed, leases abandoned). */
   reportForced(count: number): void;
@@ -76,7 +77,7 @@ export interface LifecycleEvents {
 }
 
 export interface LifecycleOptions {
-  /** Budget of each phase in ms; `exit` defaults to what is left until the deadline. */
+  /** Budget of each phase in ms; `exit` gets what is left until the deadline plus half the safety margin. */
   readonly budgets: Readonly<Record<Exclude<PhaseName, 'exit'>, number>>;
   readonly gracePeriodMs: number;
   readonly safetyMarginMs: number;
@@ -136,6 +137,8 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   let gracePeriodMs = options.gracePeriodMs;
   let terminationStartedAt: number | undefined;
   let deadlineAt: number | undefined;
+  /** The tightest deadline `tightenDeadline` asked for; the grace period never moves past it. */
+  let tightenedAt: number | undefined;
   let deadlineTimer: NodeJS.Timeout | undefined;
   const deadlineController = new AbortController();
 
@@ -387,6 +390,7 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
 
   function tightenDeadline(killAt: number): void {
     const at = killAt - options.safetyMarginMs;
+    tightenedAt = Math.min(tightenedAt ?? at, at);
     if (deadlineAt === undefined || at < deadlineAt) armDeadline(at);
   }
 
@@ -398,8 +402,11 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
       );
     }
     gracePeriodMs = ms;
-    if (terminationStartedAt !== undefined && !exited)
-      armDeadline(terminationStartedAt + ms - options.safetyMarginMs);
+    // A deadline that already fired stays fired; one tightened (fatal, the kubelet's kill time) stays
+    // at least that tight: the grace period only moves the deadline it set itself.
+    if (terminationStartedAt === undefined || exited || deadlineController.signal.aborted) return;
+    const at = terminationStartedAt + ms - options.safetyMarginMs;
+    armDeadline(tightenedAt === undefined ? at : Math.min(at, tightenedAt));
   }
 
   function forceExit(code: number, reason: string): void {

@@ -209,6 +209,26 @@ describe('lifecycle', () => {
     );
   });
 
+  it('setGracePeriod never moves a deadline past what tightenDeadline or a fired deadline fixed', async () => {
+    const { lifecycle } = setup({ gracePeriodMs: 10_000, safetyMarginMs: 100 });
+    lifecycle.register({
+      name: 'slow',
+      drain: (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)),
+    });
+    const startedAt = Date.now();
+    const done = lifecycle.shutdown('SIGTERM', { terminationStartedAt: startedAt });
+    // The kubelet's kill time (from the deletion) arrives first, then the pod's longer grace period.
+    lifecycle.tightenDeadline(startedAt + 600);
+    lifecycle.setGracePeriod(60_000);
+    assert.equal(lifecycle.deadline, startedAt + 600 - 100, 'the tighter kill time still holds');
+    lifecycle.setGracePeriod(300);
+    assert.equal(lifecycle.deadline, startedAt + 300 - 100, 'a shorter grace period still tightens it');
+    const summary = await done;
+    assert.equal(summary.outcome, 'deadline');
+    lifecycle.setGracePeriod(60_000);
+    assert.equal(lifecycle.deadline, startedAt + 300 - 100, 'a deadline that fired stays where it fired');
+  });
+
   it('counts what participants force and reports outcome forced', async () => {
     const { lifecycle, exits } = setup();
     lifecycle.register({ name: 'sockets', drain: (ctx) => ctx.reportForced(3) });
