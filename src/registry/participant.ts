@@ -45,11 +45,15 @@ export interface RegistryParticipantOptions {
   readonly retryBackoffMs?: number;
   /**
    * Keep the propagation wait open this long after deregistering, for clients that cache the
-   * registry (bounded by the propagation budget). Env `KUBEGRACE_REGISTRY_CLIENT_CACHE_MS`.
+   * registry (bounded by the propagation budget). Env `KUBEGRACE_REGISTRY_CLIENT_CACHE_MS` (read by
+   * the adapter when it declares its own `clientCacheMs`, which then counts here).
    * @default the adapter's `clientCacheMs` (Eureka 30000, others 0)
    */
   readonly clientCacheMs?: number;
-  /** How often to try again when registering failed and the registry needs no heartbeat. @default 5000 */
+  /**
+   * How often to try again when registering failed and the registry needs no heartbeat.
+   * Env `KUBEGRACE_REGISTRY_RETRY_INTERVAL_MS`. @default 5000
+   */
   readonly registerRetryIntervalMs?: number;
   /**
    * Called once per shutdown with how the deregistration went and how long it took; metrics plug in
@@ -415,9 +419,12 @@ function resolveParticipantSettings(
     retries: read.integer('retries', options.retries, 'KUBEGRACE_REGISTRY_RETRIES', 0, 20) ?? 3,
     retryBackoffMs:
       read.integer('retryBackoffMs', options.retryBackoffMs, 'KUBEGRACE_REGISTRY_RETRY_BACKOFF_MS', 0) ?? 100,
+    // An adapter that declares clientCacheMs has already resolved its option and the variable (an
+    // option wins over its variable); the variable is read here only for adapters that do not.
     clientCacheMs:
-      read.integer('clientCacheMs', options.clientCacheMs, 'KUBEGRACE_REGISTRY_CLIENT_CACHE_MS', 0) ??
-      adapterCache,
+      options.clientCacheMs !== undefined || registry.clientCacheMs === undefined
+        ? (read.integer('clientCacheMs', options.clientCacheMs, 'KUBEGRACE_REGISTRY_CLIENT_CACHE_MS', 0) ?? 0)
+        : adapterCache,
     registerRetryIntervalMs:
       read.integer(
         'registerRetryIntervalMs',

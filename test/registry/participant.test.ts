@@ -292,6 +292,17 @@ describe('registry participant', () => {
     assert.ok((fatalSummary.phases.propagate ?? 0) < 100, 'fatal skips the cache wait');
   });
 
+  it("keeps the adapter's own client cache time over KUBEGRACE_REGISTRY_CLIENT_CACHE_MS (the adapter resolved it)", async () => {
+    // e.g. createEurekaRegistry({ clientCacheMs: 250 }) with the variable at 0: the option wins.
+    const { p } = participant(scripted({}, { clientCacheMs: 250 }), {
+      env: { KUBEGRACE_REGISTRY_CLIENT_CACHE_MS: '0' },
+    });
+    const l = lifecycle({ budgets: { unready: 500, propagate: 1000, drain: 50, cleanup: 50 } });
+    l.register(p);
+    const summary = await l.shutdown();
+    assert.ok((summary.phases.propagate ?? 0) >= 200, `propagate took ${summary.phases.propagate} ms`);
+  });
+
   it('survives a throwing onDeregistration callback', async () => {
     const script = scripted();
     const { p, warnings } = participant(script, {

@@ -40,11 +40,11 @@ export interface ConsulRegistryOptions extends InstanceOptions {
   readonly deregisterCriticalAfterSeconds?: number;
   /** Catalog mode: the node to register on. Env `KUBEGRACE_REGISTRY_CONSUL_NODE`. @default `NODE_NAME`, else the hostname */
   readonly node?: string;
-  /** Catalog mode: the node's address, if the node does not exist yet. @default the instance address */
+  /** Catalog mode: the node's address, if the node does not exist yet. Env `KUBEGRACE_REGISTRY_CONSUL_NODE_ADDRESS`. @default the instance address */
   readonly nodeAddress?: string;
   /** Datacenter (`?dc=`). Env `KUBEGRACE_REGISTRY_CONSUL_DATACENTER`. @default the agent's */
   readonly datacenter?: string;
-  /** Reason recorded with maintenance mode. @default 'kubegrace: shutting down' */
+  /** Reason recorded with maintenance mode. Env `KUBEGRACE_REGISTRY_CONSUL_MAINTENANCE_REASON`. @default 'kubegrace: shutting down' */
   readonly maintenanceReason?: string;
   /** See `Registry.clientCacheMs` (blocking queries and DNS with the default TTL of 0 see changes at once). @default 0 */
   readonly clientCacheMs?: number;
