@@ -4,6 +4,7 @@
  * timed-out watch, relist only on 410 Gone, and back off on failures without ever giving up (RBAC can
  * be fixed while the pod runs). It reports its state so callers can tell "not yet known" from "known".
  */
+import { sleep } from '../propagation/wait.js';
 import type { ApiFailure, KubeApi, WatchHandle } from './client.js';
 
 export interface ListWatchOptions {
@@ -63,7 +64,6 @@ export function createListWatch(options: ListWatchOptions): ListWatch {
   let resourceVersion: string | undefined;
   let stopped = false;
   let current: WatchHandle | undefined;
-  let wake: (() => void) | undefined;
   const stopController = new AbortController();
 
   const notify = (): void => {
@@ -84,19 +84,7 @@ export function createListWatch(options: ListWatchOptions): ListWatch {
   }
 
   /** Waits `ms` (or until stopped); the timer does not hold the process open. */
-  function pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (stopped) return resolve();
-      const timer = setTimeout(done, ms);
-      timer.unref();
-      function done(): void {
-        clearTimeout(timer);
-        wake = undefined;
-        resolve();
-      }
-      wake = done;
-    });
-  }
+  const pause = (ms: number): Promise<void> => sleep(ms, stopController.signal);
 
   function watchOnce(from: string): Promise<WatchOutcome> {
     return new Promise((resolve) => {
@@ -273,7 +261,6 @@ export function createListWatch(options: ListWatchOptions): ListWatch {
       stopped = true;
       stopController.abort();
       current?.abort();
-      wake?.();
       listeners.clear();
     },
   };

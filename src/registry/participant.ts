@@ -7,6 +7,7 @@
  */
 import { errorText, type Participant, type PhaseContext } from '../lifecycle.js';
 import { invalidOption } from '../errors.js';
+import { sleep } from '../propagation/wait.js';
 import { processEnv } from '../process.js';
 import { isRegistryTimeout, registryError, type Registry, type RegistryCall } from './registry.js';
 import { createSettingReader, type Env } from './settings.js';
@@ -445,20 +446,8 @@ function backoff(baseMs: number, attempt: number): number {
 }
 
 /** Wait `ms`; resolves false early when `signal` fires. The timer is unref'd: it only paces. */
-function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (completed: boolean): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      resolve(completed);
-    };
-    const onAbort = (): void => done(false);
-    const timer = setTimeout(() => done(true), ms);
-    timer.unref();
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
+const pause = (ms: number, signal: AbortSignal): Promise<boolean> =>
+  sleep(ms, signal).then(() => !signal.aborted);
 
 /**
  * A signal that fires when `parent` does or after `ms`. Built by hand rather than with
