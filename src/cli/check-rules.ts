@@ -323,7 +323,7 @@ function probeFindings(container: ContainerLike, settings: ResolvedSettings, ser
       code: 'missing-readiness-probe',
       message:
         'no readinessProbe: the pod counts as ready before it listens, and the 503 of /readyz during a shutdown reaches nobody',
-      fix: `add readinessProbe: { httpGet: { path: /readyz, port: ${settings.probes.port} }, periodSeconds: 2, failureThreshold: 1 }`,
+      fix: `add readinessProbe: { httpGet: { path: /readyz, port: ${settings.probes.port} }, periodSeconds: 2, failureThreshold: 2 }`,
     });
   }
   if (settings.probes.enabled) {

@@ -18,19 +18,20 @@ import { parseManifests, parseSystemdUnit, type Location, type SourceProblem } f
 
 export const checkHelp = `Usage: kubegrace check [flags] FILE... | -
 
-Checks the shutdown timing of Kubernetes manifests (Deployments, StatefulSets, DaemonSets, Jobs,
-CronJobs, Pods, Lists; multi-document YAML such as \`helm template\` output) and systemd units
-(files ending in .service) before they ship. For every container that uses kubegrace it adds up
-preStop sleep + unready + propagation + drain + cleanup + safety margin, with the container's
-KUBEGRACE_* values, against terminationGracePeriodSeconds (TimeoutStopSec for a unit), and flags
-probes on the wrong endpoint, a missing readiness probe, a propagation wait the grace period cannot
-hold, and KUBEGRACE_GRACE_PERIOD_SECONDS differing from the grace period. Each finding comes with
-its fix. \`-\` reads standard input.
+Checks the shutdown timing of Kubernetes manifests (Deployments, StatefulSets, DaemonSets,
+ReplicaSets, ReplicationControllers, Jobs, CronJobs, Pods, Lists; multi-document YAML such as
+\`helm template\` output) and systemd units (files ending in .service) before they ship. For every
+container that uses kubegrace it adds up preStop sleep + unready + propagation + drain + cleanup +
+safety margin, with the container's KUBEGRACE_* values, against terminationGracePeriodSeconds
+(TimeoutStopSec for a unit), and flags probes on the wrong endpoint, a missing readiness probe, a
+propagation wait the grace period cannot hold, and KUBEGRACE_GRACE_PERIOD_SECONDS differing from the
+grace period. Each finding comes with its fix. \`-\` reads standard input.
 
 Flags:
   --format <human|json>  output format (default human)
   --all                  check every container, not only those that use kubegrace
-                         (KUBEGRACE_* env, /livez or /readyz probes)
+                         (KUBEGRACE_* env, /livez, /readyz or /startupz probes, or a
+                         kubegrace preStop hook)
   -h, --help             this text
 
 Exit code: 0 no errors (warnings allowed), 1 at least one error or an unreadable file,
