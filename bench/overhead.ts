@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { durationFlag, integerFlag, choiceFlag, parseFlags, UsageError } from '../src/cli/flags.js';
 import { createKubegrace } from '../src/kubegrace.js';
-import { markdownTable, median } from './report.js';
+import { markdownTable, median, percentile } from './report.js';
 
 const APPS = ['http', 'express'] as const;
 type App = (typeof APPS)[number];
@@ -151,12 +151,6 @@ function openLane(port: number, connections: number): Promise<Lane> {
       socket.on('error', () => lane.errors++);
     }
   });
-}
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  values.sort((a, b) => a - b);
-  return values[Math.min(values.length - 1, Math.floor((values.length * p) / 100))] as number;
 }
 
 /**

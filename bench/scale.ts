@@ -65,6 +65,14 @@ async function keepAliveClients(port: number, total: number): Promise<void> {
   const sockets: Socket[] = [];
   let clean = 0;
   let closed = 0;
+  /** Until every connection is open, a close is counted but not reported: more are on their way. */
+  let opening = true;
+  const report = (): void => {
+    if (opening || closed < sockets.length) return;
+    const summary: ClientReport = { opened: sockets.length, failedToOpen, clean, failures };
+    process.stdout.write(`${JSON.stringify({ done: summary })}\n`);
+    process.exit(0);
+  };
   const request = Buffer.from('GET /work?ms=0 HTTP/1.1\r\nHost: scale\r\n\r\n', 'latin1');
   const openOne = (): Promise<void> =>
     new Promise((resolve) => {
@@ -101,7 +109,7 @@ async function keepAliveClients(port: number, total: number): Promise<void> {
         closed++;
         if (ended) clean++;
         else if (!socket.errored) count(failures, 'closed without FIN');
-        if (closed === sockets.length) report();
+        report();
       });
     });
   for (let next = 0; next < total;) {
@@ -109,12 +117,10 @@ async function keepAliveClients(port: number, total: number): Promise<void> {
     await Promise.all(Array.from({ length: batch }, openOne));
     next += batch;
   }
-  const report = (): void => {
-    const summary: ClientReport = { opened: sockets.length, failedToOpen, clean, failures };
-    process.stdout.write(`${JSON.stringify({ done: summary })}\n`);
-    process.exit(0);
-  };
+  opening = false;
   process.stdout.write(`${JSON.stringify({ ready: sockets.length, failedToOpen })}\n`);
+  // Every connection may already have closed while the others were opening.
+  report();
 }
 
 /** WebSocket clients: connect, one echo, then idle until the server closes. */
@@ -124,6 +130,14 @@ async function webSocketClients(port: number, total: number): Promise<void> {
   let opened = 0;
   let clean = 0;
   let closed = 0;
+  /** As for keep-alive: no report until every WebSocket is open. */
+  let opening = true;
+  const report = (): void => {
+    if (opening || closed < opened) return;
+    const summary: ClientReport = { opened, failedToOpen, clean, failures };
+    process.stdout.write(`${JSON.stringify({ done: summary })}\n`);
+    process.exit(0);
+  };
   const openOne = (): Promise<void> =>
     new Promise((resolve) => {
       const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
@@ -147,11 +161,7 @@ async function webSocketClients(port: number, total: number): Promise<void> {
         closed++;
         if (code === 1001) clean++;
         else count(failures, `close ${code}`);
-        if (closed === opened) {
-          const summary: ClientReport = { opened, failedToOpen, clean, failures };
-          process.stdout.write(`${JSON.stringify({ done: summary })}\n`);
-          process.exit(0);
-        }
+        report();
       });
     });
   for (let next = 0; next < total;) {
@@ -159,7 +169,9 @@ async function webSocketClients(port: number, total: number): Promise<void> {
     await Promise.all(Array.from({ length: batch }, openOne));
     next += batch;
   }
+  opening = false;
   process.stdout.write(`${JSON.stringify({ ready: opened, failedToOpen })}\n`);
+  report();
 }
 
 const live = new Set<ChildProcess>();
@@ -185,16 +197,22 @@ function startClients(role: 'keep-alive' | 'websocket', port: number, total: num
   const lines = createInterface({ input: child.stdout });
   let onReady: (value: { ready: number; failedToOpen: Record<string, number> }) => void = () => {};
   let onDone: (value: ClientReport) => void = () => {};
-  const ready = new Promise<{ ready: number; failedToOpen: Record<string, number> }>((resolve) => {
+  const ready = new Promise<{ ready: number; failedToOpen: Record<string, number> }>((resolve, reject) => {
     onReady = resolve;
+    // A no-op once resolved; otherwise hold() would wait forever on a client that died opening.
+    // 'close', not 'exit': it comes after the child's last stdout line has been read.
+    child.once('close', (code) =>
+      reject(new Error(`${role} clients exited with code ${code} before their connections were open`)),
+    );
   });
   const done = new Promise<ClientReport>((resolve, reject) => {
     onDone = resolve;
-    child.once('exit', (code) =>
+    child.once('close', (code) =>
       reject(new Error(`${role} clients exited with code ${code} before reporting`)),
     );
   });
-  // Handled by whoever awaits it; a client killed at teardown must not be an unhandled rejection.
+  // Handled by whoever awaits them; a client killed at teardown must not be an unhandled rejection.
+  ready.catch(() => {});
   done.catch(() => {});
   lines.on('line', (line) => {
     const message = JSON.parse(line) as {

@@ -12,6 +12,7 @@
  * away without GOAWAY, a refused connect, a timeout) and 5xx responses.
  */
 import { connect, constants, type ClientHttp2Session } from 'node:http2';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   failureKind,
   loadBasics,
@@ -60,8 +61,6 @@ export function startHttp2Load(options: LoadOptions, table: EndpointTable): Retr
     stopped = true;
   }, options.maxDurationMs);
   bound.unref();
-
-  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
   function openSession(): Session | undefined {
     const connection = table.connect();

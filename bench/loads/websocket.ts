@@ -13,6 +13,7 @@
  * does on Going Away. Failed: every other end of a connection the client did not ask for (1006: no
  * close frame, a reset, the process gone), a refused or failed upgrade, a timeout.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import {
   failureKind,
@@ -23,6 +24,7 @@ import {
   type RequestRecord,
 } from '../../src/cli/demo/load.js';
 import type { EndpointTable } from '../../src/cli/demo/endpoint-table.js';
+import { messageText } from '../services/app.js';
 
 export interface ResendingLoad extends Load {
   /** Echoes sent again on a new connection after a clean close (1000/1001) left them unanswered. */
@@ -58,8 +60,6 @@ export function startWebSocketLoad(options: LoadOptions, table: EndpointTable): 
     stopped = true;
   }, options.maxDurationMs);
   bound.unref();
-
-  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
   function record(
     entry: Omit<RequestRecord, 'endedAt' | 'status' | 'connectionClose' | 'failure'>,
@@ -229,11 +229,4 @@ export function startWebSocketLoad(options: LoadOptions, table: EndpointTable): 
       }
     },
   };
-}
-
-/** A WebSocket message as text (`ws` hands a Buffer, an ArrayBuffer or fragments). */
-function messageText(data: Buffer | ArrayBuffer | Buffer[]): string {
-  return (
-    Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
-  ).toString();
 }

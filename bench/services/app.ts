@@ -5,7 +5,7 @@
  * handling the way its README shows and then calls `listen()`, which tells the harness where to
  * probe readiness (the line protocol of `src/cli/demo/pod-events.ts`).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createH2Server, type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -86,7 +86,12 @@ export function createBenchApp(): BenchApp {
   }
 
   exitWithParent(() => process.exit(1));
-  if (process.env.BENCH_STATS === '1') reportMemory();
+  if (process.env.BENCH_STATS === '1') {
+    reportMemory();
+    // The scale benchmark holds idle keep-alive connections for as long as it measures: Node's own
+    // idle timeout (5 s) must not close them before the drain does.
+    if (server instanceof Server) server.keepAliveTimeout = 0;
+  }
   // Unlike a pod's PID 1, this process holds the harness's stdin: unref it, so a library that waits
   // for the event loop to empty (lightship, a plain close()) sees the same loop it would in a pod.
   (process.stdin as { unref?: () => void }).unref?.();
@@ -139,7 +144,7 @@ function reportMemory(): void {
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A WebSocket message as text (`ws` hands a Buffer, an ArrayBuffer or fragments). */
-function messageText(data: Buffer | ArrayBuffer | Buffer[]): string {
+export function messageText(data: Buffer | ArrayBuffer | Buffer[]): string {
   return (
     Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
   ).toString();

@@ -8,6 +8,7 @@
  */
 import { createKubegrace } from '../../src/kubegrace.js';
 import { eventLogger, reportLifecycle, writeEvent } from '../../src/cli/demo/pod-events.js';
+import { percentile } from '../report.js';
 import { createBenchApp } from './app.js';
 
 const app = createBenchApp();
@@ -40,16 +41,15 @@ function reportStats(): void {
   });
   process.once('exit', () => {
     clearInterval(ticker);
-    const sorted = late.sort((a, b) => a - b);
     writeEvent({
       event: 'log',
       level: 'stats',
       msg: 'exit',
       fields: {
         maxRssBytes: process.resourceUsage().maxRSS * 1024,
-        loopDelaySamples: sorted.length,
-        loopDelayMaxMs: sorted.at(-1) ?? 0,
-        loopDelayP99Ms: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0,
+        loopDelaySamples: late.length,
+        loopDelayMaxMs: late.length === 0 ? 0 : percentile(late, 100),
+        loopDelayP99Ms: late.length === 0 ? 0 : percentile(late, 99),
       },
     });
   });

@@ -52,7 +52,8 @@ Flags:
   --tail <duration>          load after the last old pod exited (default ${demoDefaults.tailMs}ms)
   --compare naive            run the same scenario against a plain server.close() service too
   --report <file>            also write an HTML page with the shutdown's timeline
-                             (with --compare, the naive run's goes to <file>.naive.html)
+                             (with --compare, the naive run's goes next to it: report.html
+                             becomes report.naive.html)
   --json                     print only the summary, as one JSON object
   -h, --help                 this text
 

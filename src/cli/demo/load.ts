@@ -70,7 +70,7 @@ export interface Load {
 export const preciseNow = (): number => performance.timeOrigin + performance.now();
 
 /** Seeded: runs draw the same sequence of short and long requests (which client gets which follows timing). */
-export function mulberry32(seed: number): () => number {
+function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -12,9 +12,6 @@ import type { Endpoint } from './endpoint-table.js';
 import { preciseNow } from './load.js';
 import type { PodEvent, TimedPodEvent } from './pod-events.js';
 
-/** The demo's own services; the benchmarks run others by naming their module (`script`). */
-export type ServiceKind = 'kubegrace' | 'naive';
-
 export interface PodOptions {
   readonly name: string;
   /** `kubegrace` or `naive` for the demo's services; any label when `script` is given. */

@@ -7,6 +7,7 @@ import { createEndpointTable, type EndpointTable } from './endpoint-table.js';
 import { preciseNow, startLoad, type Load, type LoadOptions, type RequestRecord } from './load.js';
 import { startPod, type Pod, type PodExit } from './pod.js';
 import type { TimedPodEvent } from './pod-events.js';
+import type { ReportPhase } from './report-html.js';
 
 export interface ScenarioOptions {
   /** `kubegrace` or `naive` (the demo's services), or a label for `script`. */
@@ -85,11 +86,8 @@ export interface PodResult {
   readonly timeline: readonly PhaseSpan[];
 }
 
-export interface PhaseSpan {
-  readonly name: string;
-  readonly startMs: number;
-  readonly endMs: number;
-}
+/** A phase's span in ms after the SIGTERM: the same shape the `--report` page draws. */
+export type PhaseSpan = ReportPhase;
 
 export interface ScenarioResult {
   readonly service: string;
@@ -112,7 +110,8 @@ export interface ScenarioResult {
 
 /**
  * Starts the clients. The default is HTTP/1 keep-alive through the table's agents; a benchmark may
- * bring its own (WebSocket, HTTP/2) that connects through `table.connect()` and records the same way.
+ * bring its own that records the same way and routes every new connection through the table: its
+ * `freshAgent` (WebSocket) or `table.connect()` (HTTP/2).
  */
 export type LoadFactory = (options: LoadOptions, table: EndpointTable) => Load;
 
