@@ -218,7 +218,13 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     readinessUntil: settings.probes.readinessUntil,
   });
   const management: ManagementServer | undefined = settings.probes.enabled
-    ? createManagementServer({ port: settings.probes.port, host: settings.probes.host, routes: probeRoutes })
+    ? createManagementServer({
+        port: settings.probes.port,
+        host: settings.probes.host,
+        routes: probeRoutes,
+        // e.g. EMFILE on accept: the kubelet's probes start failing, so say why.
+        onError: (error) => logger.warn(`management server: ${error.message}`),
+      })
     : undefined;
 
   management?.addRoute(

@@ -1,6 +1,6 @@
 /**
  * What the drainers report as they work. Every method is optional so that metrics (and tests) plug
- * in only what they need; the label values match the metric labels in DESIGN §5.
+ * in only what they need; the label values match the metric labels in docs/metrics.md.
  */
 export type ConnectionProtocol = 'http1' | 'http2' | 'websocket';
 

@@ -291,7 +291,12 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
     if (!res.headersSent) res.setHeader('connection', 'close');
   }
 
+  // The requests participant and every attached server's drainer call this; one pass is enough, since
+  // responses admitted later get `Connection: close` in admit().
+  let shutdownMarked = false;
   function shutdownStarted(): void {
+    if (shutdownMarked) return;
+    shutdownMarked = true;
     for (const res of openHttp1) setConnectionClose(res);
     for (const ledger of ledgers) {
       if (ledger.current !== undefined) setConnectionClose(ledger.current);

@@ -301,14 +301,13 @@ export function createKubeApi(
               aborted,
               timeoutMs: options.requestTimeoutMs,
             });
-            // A watch already open that the client drops for inactivity (2.x) or a reset connection
-            // just ends: the caller resumes from its resourceVersion.
+            // A 401 once: the token may have been rotated; re-read it and try again.
             if (failure.kind === 'unauthorized' && !retried && refreshCredentials(sentWith)) {
               start(true);
               return;
             }
-            // A stream that was accepted and then cut (a reset, a proxy timeout) is a normal end of a
-            // watch: the caller resumes it from its resourceVersion.
+            // A stream that was accepted and then cut (a reset, a proxy timeout, 2.x dropping it for
+            // inactivity) is a normal end of a watch: the caller resumes it from its resourceVersion.
             end(
               failure.kind === 'aborted' || (accepted && failure.kind === 'unreachable')
                 ? undefined
@@ -362,7 +361,7 @@ export function createKubeApi(
 }
 
 /** Sort an error from either major (ApiException, a watch's statusCode, fetch errors) into a failure. */
-export function classify(
+function classify(
   error: unknown,
   verb: Verb,
   resource: KubeResource,

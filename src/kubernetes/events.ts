@@ -32,7 +32,7 @@ export interface EventRecorder {
   readonly posted: number;
 }
 
-export const EVENT_COMPONENT = 'kubegrace';
+const EVENT_COMPONENT = 'kubegrace';
 
 export function createEventRecorder(options: {
   readonly api: KubeApi;

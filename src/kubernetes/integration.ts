@@ -118,7 +118,7 @@ export interface KubernetesIntegration {
 
 /**
  * Connect `kg` to the Kubernetes API. Outside a cluster it resolves at once with `enabled: false`.
- * Resolves once the own pod was read (or the attempt failed, at most `requestTimeoutMs` later);
+ * Resolves once the own pod was read (or the attempt failed, at most `requestTimeoutMs` + 0.5 s later);
  * rejects with `ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE` when the phases do not fit the pod's real grace
  * period and `budgetCheck` is `error`.
  */
@@ -518,7 +518,7 @@ export async function watchKubernetes(
     const settings = kg.settings;
     const subject = `pod ${namespace}/${podName ?? '?'} (container ${t.container || '?'})`;
     const mismatches: string[] = [];
-    // DESIGN §3: an explicit option or variable wins; otherwise the pod's own spec beats the 30 s default.
+    // An explicit option or variable wins; otherwise the pod's own spec beats the 30 s default.
     const graceFromPod = kg.gracePeriodSource === 'default';
     if (graceFromPod) kg.lifecycle.setGracePeriod(t.graceSeconds * 1000);
     if (!graceFromPod && settings.gracePeriodSeconds !== t.graceSeconds) {

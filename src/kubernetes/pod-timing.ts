@@ -136,7 +136,7 @@ export function graceOf(spec: PodSpecLike | undefined): {
     : { seconds: DEFAULT_GRACE_SECONDS, explicit: false };
 }
 
-export function containersOf(spec: PodSpecLike | undefined): readonly ContainerLike[] {
+function containersOf(spec: PodSpecLike | undefined): readonly ContainerLike[] {
   const list = spec?.containers;
   return Array.isArray(list)
     ? (list.filter((c) => typeof c === 'object' && c !== null) as ContainerLike[])
@@ -194,7 +194,7 @@ export function selectContainer(
 }
 
 /** Epoch ms of an API time (a `Date` from a typed list, or the RFC 3339 string of a watch event). */
-export function timeMs(value: unknown): number | undefined {
+function timeMs(value: unknown): number | undefined {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.getTime();
   if (typeof value === 'string' && value !== '') {
     const ms = Date.parse(value);

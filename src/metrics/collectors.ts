@@ -1,5 +1,5 @@
 /**
- * The prom-client collectors of DESIGN §5, created once per registry and shared: a second
+ * The prom-client collectors of docs/metrics.md, created once per registry and shared: a second
  * lifecycle, a second copy of this module (hot reload) or a second `instrument()` finds the
  * metrics by name and adds to them instead of crashing on a duplicate registration.
  *

@@ -1,6 +1,6 @@
 /**
- * The management server: one small `node:http` server for probes, and later `/metrics` and the
- * preStop endpoint. It faces the kubelet and Prometheus, not users, so limits are tight and
+ * The management server: one small `node:http` server for probes, `/metrics` and the preStop
+ * endpoint. It faces the kubelet and Prometheus, not users, so limits are tight and
  * nothing a client sends can take it down.
  */
 import { createServer } from 'node:http';
@@ -17,7 +17,7 @@ export interface ManagementServerOptions {
   /** `''` listens on every interface, IPv6 and IPv4 (dual stack), or IPv4 only where IPv6 is missing. */
   readonly host: string;
   readonly routes?: ReadonlyMap<string, RouteHandler>;
-  /** Server-level errors after `listen()` resolved (e.g. EMFILE on accept); ignored by default. */
+  /** Server-level errors after `listen()` resolved (e.g. EMFILE on accept); `createKubegrace` logs them. */
   readonly onError?: (error: Error) => void;
 }
 
