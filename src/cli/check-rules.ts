@@ -377,7 +377,7 @@ export function checkPod(
         reason:
           containers.length === 0
             ? 'no containers'
-            : 'no container uses kubegrace (no KUBEGRACE_* env, no /livez or /readyz probe); --all checks it anyway',
+            : 'no container uses kubegrace (no KUBEGRACE_* env, no /livez, /readyz or /startupz probe, no kubegrace preStop hook); --all checks it anyway',
       },
     };
   }
