@@ -1,5 +1,12 @@
 export { createKubegrace } from './kubegrace.js';
-export type { Hook, HookOptions, Kubegrace, KubegraceOptions } from './kubegrace.js';
+export type {
+  Hook,
+  HookOptions,
+  Kubegrace,
+  KubegraceOptions,
+  WebSocketClientLike,
+  WebSocketServerLike,
+} from './kubegrace.js';
 export { createLifecycle, PHASES } from './lifecycle.js';
 export type {
   Lifecycle,

@@ -2,7 +2,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import type { WebSocketServer } from 'ws';
 import { createHttpDrainer, type ServerDrainer } from './drain/http.js';
 import { createLeases, type Lease } from './drain/leases.js';
 import type { DrainObserver } from './drain/observer.js';
@@ -37,6 +36,25 @@ import { createAdaptivePropagation, type PropagationConfirmation } from './propa
 import { createFixedPropagation } from './propagation/fixed.js';
 
 type AnyServer = Parameters<typeof createHttpDrainer>[0];
+
+/**
+ * The part of a `ws` WebSocketServer that kubegrace uses. Structural on purpose: `ws` is an optional
+ * peer, and these declarations must compile in an app that has neither `ws` nor `@types/ws`.
+ */
+export interface WebSocketServerLike {
+  readonly clients?: Iterable<WebSocketClientLike>;
+  on(event: 'connection', listener: (client: WebSocketClientLike) => void): unknown;
+  off(event: 'connection', listener: (client: WebSocketClientLike) => void): unknown;
+}
+
+/** The part of a `ws` WebSocket (a server's client) that kubegrace uses. */
+export interface WebSocketClientLike {
+  readonly readyState: number;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  on(event: 'close', listener: () => void): unknown;
+  off(event: 'close', listener: () => void): unknown;
+}
 
 export interface KubegraceOptions extends KubegraceSettings {
   /** Environment to read `KUBEGRACE_*` variables from. @default process.env */
@@ -79,7 +97,7 @@ export interface Kubegrace {
   attach(server: AnyServer, options?: { readonly name?: string }): () => void;
   /** Close this `ws` server's clients with 1001 after the propagation wait. */
   attachWebSocketServer(
-    wss: WebSocketServer,
+    wss: WebSocketServerLike,
     options?: { readonly name?: string; readonly closeReason?: string },
   ): () => void;
   /** Hold the drain open until `release()`: background jobs, queue messages. */
@@ -317,10 +335,11 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   }
 
   function attachWebSocketServer(
-    wss: WebSocketServer,
+    wss: WebSocketServerLike,
     wsOptions: { readonly name?: string; readonly closeReason?: string } = {},
   ): () => void {
-    const drainer = createWebSocketDrainer(wss, {
+    // The drainer is typed against `ws` itself; every `ws` server fits WebSocketServerLike.
+    const drainer = createWebSocketDrainer(wss as Parameters<typeof createWebSocketDrainer>[0], {
       name: wsOptions.name ?? 'websocket',
       ...(wsOptions.closeReason === undefined ? {} : { closeReason: wsOptions.closeReason }),
       observer,
