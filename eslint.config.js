@@ -6,7 +6,16 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/', 'node_modules/', 'bench/out/', 'coverage/', '.tmp/', 'charts/**/templates/'],
+    // scripts/consumers/: stand-alone services compiled against the packed tarball by pack:check.
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'bench/out/',
+      'coverage/',
+      '.tmp/',
+      'charts/**/templates/',
+      'scripts/consumers/',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,

@@ -2,10 +2,17 @@
 // `npm run pack:check`: checks the package as users get it — the packed tarball, not the work tree.
 //   1. npm pack into a temp dir (needs `npm run build` first: dist/ is what ships)
 //   2. publint on the tarball
-//   3. attw (@arethetypeswrong/cli) on the tarball, profile node16 minus cjs-resolves-to-esm (why: below)
+//   3. attw (@arethetypeswrong/cli) on the tarball, every resolution mode, minus cjs-resolves-to-esm (why: below)
 //   4. install the tarball into an empty temp project and load it as a user would:
 //      import() and require() of every subpath in `exports` (kubegrace, kubegrace/express, ...); the
 //      main entry must expose createKubegrace; then the `kubegrace --help` bin
+//   5. every link in the packed README.md resolves: a relative link to a file in the tarball, a link into
+//      the repository (package.json `repository`) to a file that exists in this checkout, an anchor to a
+//      heading of the README
+//   6. scripts/pack-consumers.mjs: the tarball in three new services (strict ESM TypeScript without ws,
+//      CommonJS JavaScript, CommonJS TypeScript), compiled, run and shut down with SIGTERM; their
+//      dependencies (typescript, express, @types/*) come from the npm registry. `--no-consumers` skips
+//      this step (the test suite does: it stays offline; CI's pack:check step runs it)
 // Prints each step and its duration; exits 1 on the first failed step, 0 when all pass.
 import { spawnSync } from 'node:child_process';
 import {
@@ -25,6 +32,7 @@ const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const bins = join(root, 'node_modules', '.bin');
 const keep = process.env.KUBEGRACE_PACK_CHECK_KEEP === '1';
+const consumers = !process.argv.includes('--no-consumers');
 const work = mkdtempSync(join(tmpdir(), 'kubegrace-pack-'));
 
 const failures = [];
@@ -108,20 +116,17 @@ step('publint (tarball)', () => {
   return r.status === 0;
 });
 
-step('attw --profile node16 --ignore-rules cjs-resolves-to-esm (tarball)', () => {
-  // The package is ESM-only on purpose, and attw's default ("strict") profile flags two things about that:
+step('attw --ignore-rules cjs-resolves-to-esm (tarball)', () => {
+  // The package is ESM-only on purpose. attw's default ("strict") profile checks every resolution mode,
+  // and one rule is ignored:
   //  - cjs-resolves-to-esm (node16 from CJS): attw's bundled TypeScript treats a CJS require() of an ESM
-  //    file as an error. Node >= 20.19 loads ESM through require() unflagged (engines says >=20.19), and
-  //    the require() steps below prove that path for real, so this one rule is ignored.
-  //  - no-resolution under node10: TypeScript's legacy `moduleResolution: node` ignores `exports` and so
-  //    cannot see subpaths like kubegrace/express. It cannot load an ESM-only package correctly anyway;
-  //    the node16 profile drops just that resolution mode.
-  // Not `--profile esm-only`: it would also stop checking node16-from-CJS altogether, hiding e.g. broken
-  // types that a CJS TypeScript consumer would see; here every other rule still applies there.
+  //    file as an error. Node >= 20.19 loads ESM through require() unflagged (engines says >=20.19),
+  //    TypeScript >= 5.8 accepts it under `module: nodenext`, and the require() steps and the cjs-ts
+  //    consumer below prove that path for real.
+  // node10 (TypeScript's legacy `moduleResolution: node`) ignores `exports`; `typesVersions` maps the
+  // subpaths (kubegrace/express, ...) for it, so it is checked like the rest.
   const r = run(join(bins, 'attw'), [
     tarball,
-    '--profile',
-    'node16',
     '--ignore-rules',
     'cjs-resolves-to-esm',
     '--format',
@@ -222,5 +227,78 @@ step('kubegrace --help (bin)', () => {
   }
   return true;
 });
+
+step('every link in the packed README.md resolves', () => {
+  const unpacked = join(work, 'unpacked');
+  mkdirSync(unpacked);
+  const r = run('tar', ['-xzf', tarball, '-C', unpacked]);
+  if (r.status !== 0) {
+    show(r);
+    return false;
+  }
+  const problems = readmeLinkProblems(join(unpacked, 'package'));
+  for (const problem of problems) console.log(`    ${problem}`);
+  return problems.length === 0;
+});
+
+if (consumers) {
+  step('consumer services: compile, run, SIGTERM, clean exit (scripts/pack-consumers.mjs)', () => {
+    const r = spawnSync(process.execPath, [join(root, 'scripts', 'pack-consumers.mjs'), tarball], {
+      stdio: 'inherit',
+      env: process.env,
+    });
+    return r.status === 0;
+  });
+} else {
+  console.log('pack-check: skipped   consumer services (--no-consumers)');
+}
+
+/**
+ * The README as npm shows it has no repository around it: a relative link must name a file in the
+ * package, a link into the repository a file that exists here, an anchor a heading of the README.
+ */
+function readmeLinkProblems(packageDir) {
+  const readme = readFileSync(join(packageDir, 'README.md'), 'utf8').replace(/```[\s\S]*?```/g, '');
+  const repo = String(pkg.repository?.url ?? '')
+    .replace(/^git\+/, '')
+    .replace(/\.git$/, '');
+  const headings = new Set(
+    [...readme.matchAll(/^#{1,6}\s+(.+)$/gm)].map(([, text]) =>
+      text
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}\s-]/gu, '')
+        .trim()
+        .replace(/\s/g, '-'),
+    ),
+  );
+  const problems = [];
+  const links = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map(([, target]) => target);
+  for (const link of links) {
+    const [path, anchor] = link.split('#');
+    if (link.startsWith('#')) {
+      if (!headings.has(anchor)) problems.push(`${link}: no such heading in README.md`);
+    } else if (/^https?:\/\//.test(link)) {
+      const inRepo =
+        repo && link.startsWith(`${repo}/`)
+          ? /^\/(?:blob|tree)\/[^/]+\/(.+)$/.exec(path.slice(repo.length))
+          : null;
+      if (
+        repo &&
+        link.startsWith(`${repo}/`) &&
+        !/^\/(?:issues|releases|pkgs)\b/.test(path.slice(repo.length)) &&
+        !inRepo
+      ) {
+        problems.push(`${link}: a repository link that is neither blob/<ref>/<path> nor tree/<ref>/<path>`);
+      }
+      if (inRepo && !existsSync(join(root, decodeURIComponent(inRepo[1])))) {
+        problems.push(`${link}: ${inRepo[1]} does not exist in the repository`);
+      }
+    } else if (!/^mailto:/.test(link) && !existsSync(join(packageDir, decodeURIComponent(path)))) {
+      problems.push(`${link}: not in the package (relative links must name a packed file)`);
+    }
+  }
+  console.log(`    ${links.length} links checked`);
+  return problems;
+}
 
 finish();

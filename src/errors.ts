@@ -16,27 +16,90 @@ export type KubegraceErrorCode =
 /** The one error class of kubegrace: a stable `code` and an optional `cause`. */
 export class KubegraceError extends Error {
   readonly code: KubegraceErrorCode;
+  /**
+   * The option, environment variable or flag at fault, as named in the message (with
+   * `ERR_KUBEGRACE_INVALID_OPTION`), so a program can point at it without parsing text.
+   */
+  readonly option?: string;
 
-  constructor(code: KubegraceErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(
+    code: KubegraceErrorCode,
+    message: string,
+    options?: { readonly cause?: unknown; readonly option?: string },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KubegraceError';
     this.code = code;
+    if (options?.option !== undefined) this.option = options.option;
   }
 }
 
-export function invalidOption(name: string, expected: string, received: unknown): KubegraceError {
+/**
+ * `<name> must be <expected>, received <what came>[: <why, and the fix>]`. The value is never shown when it is a secret:
+ * `secret` says so, and a name that looks like one (token, password, …) is treated as one anyway.
+ */
+export function invalidOption(
+  name: string,
+  expected: string,
+  received: unknown,
+  options: { readonly secret?: boolean; readonly cause?: unknown; readonly fix?: string } = {},
+): KubegraceError {
+  const shown = options.secret === true || isSecretName(name) ? describeSecret(received) : describe(received);
+  const fix = options.fix === undefined ? '' : `: ${options.fix}`;
   return new KubegraceError(
     'ERR_KUBEGRACE_INVALID_OPTION',
-    `${name} must be ${expected}, received ${describe(received)}`,
+    `${name} must be ${expected}, received ${shown}${fix}`,
+    {
+      option: name,
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+    },
   );
 }
+
+const SECRET_NAME = /token|passw(?:or)?d|secret|credential|api[-_]?key|private[-_]?key/i;
+
+/** Whether an option or variable name says it holds a secret (`prestop.token`, `KUBEGRACE_REGISTRY_ETCD_PASSWORD`). */
+export function isSecretName(name: string): boolean {
+  return SECRET_NAME.test(name);
+}
+
+/**
+ * What can be said of a secret without showing it: its type, and for a string its length and the
+ * first character a header cannot carry (by class and position, never the character's neighbours).
+ */
+export function describeSecret(value: unknown): string {
+  if (value === undefined || value === null) return String(value);
+  if (typeof value !== 'string') {
+    const type = Array.isArray(value) ? 'array' : typeof value;
+    return `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type} (not shown)`;
+  }
+  const chars = [...value];
+  const length = `${chars.length} character${chars.length === 1 ? '' : 's'} (not shown)`;
+  const bad = chars.findIndex((c) => !/^[\x21-\x7e]$/.test(c));
+  if (bad === -1) return length;
+  const c = chars[bad] as string;
+  const kind =
+    c === ' '
+      ? 'a space'
+      : c === '\t'
+        ? 'a tab'
+        : c.charCodeAt(0) < 0x20 || c === '\x7f'
+          ? 'a control character'
+          : 'a non-ASCII character';
+  return `${length} with ${kind} at position ${bad + 1}`;
+}
+
+// `scheme://user:password@host`: the user info is cut before anything is quoted (greedy, so a
+// password holding `@` goes too).
+const URL_USER_INFO = /([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi;
 
 /** A short, payload-free rendering of a bad value for an error message. */
 export function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (value === null) return 'null';
   if (typeof value === 'string') {
-    const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value;
+    const text = value.replace(URL_USER_INFO, '$1***@');
+    const shown = text.length > 40 ? `${text.slice(0, 40)}…` : text;
     return JSON.stringify(shown);
   }
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {

@@ -7,7 +7,7 @@ import { createLeases, type Lease } from './drain/leases.js';
 import type { DrainObserver } from './drain/observer.js';
 import { createRequestTracker } from './drain/requests.js';
 import { createWebSocketDrainer } from './drain/websocket.js';
-import { KubegraceError } from './errors.js';
+import { invalidOption, KubegraceError } from './errors.js';
 import {
   createLifecycle,
   errorText,
@@ -21,7 +21,10 @@ import {
 import { createJsonLogger, silentLogger, type Logger } from './log.js';
 import {
   checkBudget,
+  didYouMean,
+  MAX_TIMER_MS,
   resolveSettings,
+  settingName,
   settingSpecs,
   type KubegraceSettings,
   type ResolvedSettings,
@@ -32,7 +35,11 @@ import { createPrestopRoute, PRESTOP_PATH } from './probes/prestop-route.js';
 import { createManagementServer, type ManagementServer } from './probes/server.js';
 import { exitProcess, installProcessHandlers, processEnv } from './process.js';
 import { createTrafficActivity } from './propagation/activity.js';
-import { createAdaptivePropagation, type PropagationConfirmation } from './propagation/adaptive.js';
+import {
+  createAdaptivePropagation,
+  type PropagationConfirmation,
+  type PropagationReport,
+} from './propagation/adaptive.js';
 import { createFixedPropagation } from './propagation/fixed.js';
 
 type AnyServer = Parameters<typeof createHttpDrainer>[0];
@@ -111,6 +118,8 @@ export interface Kubegrace {
   addParticipant(participant: Participant): () => void;
   addReadinessCheck(name: string, check: Check): () => void;
   addLivenessCheck(name: string, check: Check): () => void;
+  /** How the last propagation wait ended (what ended it, the arrival rate, the silence), once it did. */
+  readonly propagation: PropagationReport | undefined;
   /** Another condition the adaptive propagation wait must see before it ends. */
   addPropagationConfirmation(confirmation: PropagationConfirmation): () => void;
   /** Receive connection and request events from every attached server (metrics plug in here). */
@@ -136,17 +145,12 @@ export interface Kubegrace {
 const OWN_OPTIONS = ['env', 'exit', 'handleSignals', 'logger', 'observer'];
 
 export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
+  validateOwnOptions(options);
   const settings = resolveSettings(options, options.env ?? processEnv(), OWN_OPTIONS);
   const logger =
     options.logger === false
       ? silentLogger
       : (options.logger ?? createJsonLogger((line) => process.stderr.write(line)));
-  if (options.exit !== undefined && typeof options.exit !== 'function') {
-    throw new KubegraceError(
-      'ERR_KUBEGRACE_INVALID_OPTION',
-      `exit must be a function (code: number) => void, received ${typeof options.exit}`,
-    );
-  }
   warnUnknownVariables(options.env ?? processEnv(), logger);
   const budgetWarning = checkBudget(settings);
   if (budgetWarning) logger.warn(budgetWarning, { code: 'ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE' });
@@ -175,6 +179,9 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     (lifecycle.state === 'draining' && lifecycle.phase !== 'unready' && lifecycle.phase !== 'propagate');
 
   const activity = createTrafficActivity();
+  // Connections open on the attached servers: the adaptive wait treats a pod with none, and no new
+  // connection in its rate window, as idle.
+  let openConnections = 0;
   const observers = new Set<DrainObserver>(options.observer ? [options.observer] : []);
   // One observer handed to every drainer; it fans out to whatever was added, before or after attach.
   // No closure per call: requestStarted/Finished run on every request.
@@ -186,9 +193,11 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       for (const o of observers) o.requestFinished?.();
     },
     connectionOpened(protocol) {
+      openConnections++;
       for (const o of observers) o.connectionOpened?.(protocol);
     },
     connectionClosed(protocol, reason) {
+      if (openConnections > 0) openConnections--;
       for (const o of observers) o.connectionClosed?.(protocol, reason);
     },
   };
@@ -207,15 +216,23 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   });
 
   const confirmations = new Set<PropagationConfirmation>();
+  let propagationReport: PropagationReport | undefined;
+  const propagationEnded = (report: PropagationReport): void => {
+    propagationReport = report;
+  };
   lifecycle.register(
     propagation.strategy === 'fixed'
-      ? createFixedPropagation(propagation.delayMs)
+      ? createFixedPropagation(propagation.delayMs, propagationEnded)
       : createAdaptivePropagation({
           quietPeriodMs: propagation.quietPeriodMs,
           minMs: propagation.minMs,
           maxMs: propagation.maxMs,
+          proxyAllowanceMs: propagation.proxyAllowanceMs,
+          rateWindowMs: propagation.rateWindowMs,
           activity,
+          openConnections: () => openConnections,
           confirmations: () => [...confirmations],
+          onEnd: propagationEnded,
         }),
   );
 
@@ -239,6 +256,10 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     ? createManagementServer({
         port: settings.probes.port,
         host: settings.probes.host,
+        names: {
+          port: settingName('probes.port', options, options.env ?? processEnv()),
+          host: settingName('probes.host', options, options.env ?? processEnv()),
+        },
         routes: probeRoutes,
         // e.g. EMFILE on accept: the kubelet's probes start failing, so say why.
         onError: (error) => logger.warn(`management server: ${error.message}`),
@@ -259,7 +280,10 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
 
   lifecycle.on('state', ({ state, previous }) => logger.info(`state ${state}`, { state, previous }));
   lifecycle.on('phase', ({ phase, status, durationMs }) => {
-    if (status === 'end') logger.info(`phase ${phase} done`, { phase, durationMs });
+    if (status !== 'end') return;
+    if (phase === 'propagate' && propagationReport) {
+      logger.info(`phase ${phase} done`, { phase, durationMs, ...propagationReport });
+    } else logger.info(`phase ${phase} done`, { phase, durationMs });
   });
   lifecycle.on('warning', ({ message }) => logger.warn(message));
   const summaryFields = new Set<() => Readonly<Record<string, unknown>>>();
@@ -279,6 +303,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       exitCode: summary.exitCode,
       durationMs: summary.durationMs,
       phases: summary.phases,
+      ...(propagationReport === undefined ? {} : { propagation: propagationReport }),
       forced: summary.forced,
       failures: summary.failures.map((f) => ({
         name: f.name,
@@ -287,6 +312,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
         ...(f.error === undefined ? {} : { error: errorText(f.error) }),
       })),
       ...(summary.fatalError === undefined ? {} : { fatalError: errorText(summary.fatalError) }),
+      ...(summary.unfinished === undefined ? {} : { unfinished: summary.unfinished }),
     };
     if (summary.outcome === 'clean') logger.info('shutdown complete', fields);
     else logger.warn('shutdown complete', fields);
@@ -309,10 +335,13 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       }
       const timeoutMs = hookOptions.timeoutMs ?? settings.hookTimeoutMs;
       if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
-        throw new KubegraceError(
-          'ERR_KUBEGRACE_INVALID_OPTION',
-          `${label} timeoutMs must be a non-negative integer (ms), received ${String(timeoutMs)}`,
-        );
+        throw invalidOption(`${label} timeoutMs`, 'a non-negative integer (ms)', timeoutMs);
+      }
+      if (timeoutMs > MAX_TIMER_MS) {
+        throw invalidOption(`${label} timeoutMs`, `at most ${MAX_TIMER_MS} (ms)`, timeoutMs);
+      }
+      if (hookOptions.name !== undefined && typeof hookOptions.name !== 'string') {
+        throw invalidOption(`${label} name`, 'a string', hookOptions.name);
       }
       return lifecycle.register({ name: hookOptions.name ?? (fn.name || label), timeoutMs, [phase]: fn });
     };
@@ -372,10 +401,23 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
             }),
           onSecondSignal: (signal, code) => lifecycle.forceExit(code, `second ${signal}`),
           onFatal: (error) => void lifecycle.fatal(error),
+          lifecycle,
+          logger,
+          summaryOnStderr: options.logger === undefined,
         });
       }
       if (management) {
-        const address = await management.listen();
+        let address: AddressInfo;
+        try {
+          address = await management.listen();
+        } catch (error) {
+          // The start-up failed, not the service: the caller's rejection (an uncaught top-level
+          // await) must reach Node's own report and exit, not our handlers' fatal shutdown.
+          uninstall?.();
+          uninstall = undefined;
+          starting = undefined;
+          throw error;
+        }
         logger.info('management server listening', { port: address.port, address: address.address });
       }
     })();
@@ -407,6 +449,9 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       return lifecycle.state;
     },
     probeRoutes,
+    get propagation() {
+      return propagationReport;
+    },
     get managementAddress() {
       return management?.address;
     },
@@ -426,6 +471,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       return () => confirmations.delete(confirmation);
     },
     addObserver(added) {
+      validateObserver(added, 'addObserver(observer)');
       observers.add(added);
       return () => observers.delete(added);
     },
@@ -451,6 +497,55 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   };
 }
 
+/** The options that are not settings: functions and objects, checked before anything uses them. */
+function validateOwnOptions(options: KubegraceOptions): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidOption('options', 'an object', options);
+  }
+  const { env, exit, handleSignals, logger, observer } = options as Record<string, unknown>;
+  if (env !== undefined && (typeof env !== 'object' || env === null || Array.isArray(env))) {
+    throw invalidOption('env', 'an object of environment variables (like process.env)', env);
+  }
+  if (exit !== undefined && typeof exit !== 'function') {
+    throw invalidOption('exit', 'a function (code: number) => void', exit);
+  }
+  if (handleSignals !== undefined && typeof handleSignals !== 'boolean') {
+    throw invalidOption('handleSignals', 'true or false', handleSignals);
+  }
+  if (logger !== undefined && logger !== false && !hasMethods(logger, ['info', 'warn', 'error'])) {
+    throw invalidOption('logger', 'false or an object with info, warn and error functions', logger);
+  }
+  if (observer !== undefined) validateObserver(observer, 'observer');
+}
+
+const OBSERVER_METHODS = [
+  'requestStarted',
+  'requestFinished',
+  'connectionOpened',
+  'connectionClosed',
+] as const;
+
+/** An observer runs on every request: one that cannot be called would crash the first request. */
+function validateObserver(observer: unknown, name: string): void {
+  if (typeof observer !== 'object' || observer === null || Array.isArray(observer)) {
+    throw invalidOption(name, `an object with any of ${OBSERVER_METHODS.join(', ')}`, observer);
+  }
+  for (const method of OBSERVER_METHODS) {
+    const fn = (observer as Record<string, unknown>)[method];
+    if (fn !== undefined && typeof fn !== 'function') {
+      throw invalidOption(`${name}.${method}`, 'a function', fn);
+    }
+  }
+}
+
+function hasMethods(value: unknown, methods: readonly string[]): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function')
+  );
+}
+
 // Variables other kubegrace modules read; anything else with the prefix is probably a typo.
 const OTHER_PREFIXES = ['KUBEGRACE_REGISTRY_', 'KUBEGRACE_TEST_'];
 
@@ -461,8 +556,10 @@ function warnUnknownVariables(env: Readonly<Record<string, string | undefined>>,
       name.startsWith('KUBEGRACE_') && !known.has(name) && !OTHER_PREFIXES.some((p) => name.startsWith(p)),
   );
   if (unknown.length > 0) {
-    logger.warn(
-      `ignoring unknown environment variable(s) ${unknown.join(', ')}: kubegrace --help lists them`,
-    );
+    const named = unknown.map((name) => {
+      const hint = didYouMean(name, known);
+      return hint === undefined ? name : `${name} (did you mean ${hint}?)`;
+    });
+    logger.warn(`ignoring unknown environment variable(s) ${named.join(', ')}: kubegrace --help lists them`);
   }
 }

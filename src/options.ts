@@ -4,19 +4,32 @@ import { invalidOption, KubegraceError } from './errors.js';
 /** Durations are milliseconds, except where a Kubernetes field in seconds is mirrored. */
 export interface PropagationOptions {
   /**
-   * `adaptive`: wait until no new connection arrived for `quietPeriodMs`, bounded by `minMs` and
-   * `maxMs` (and, in a cluster, until the EndpointSlices show this pod removed). `fixed`: wait `delayMs`.
-   * @default 'adaptive'
+   * `adaptive`: wait until a silence since the last new connection is evidence, at the arrival rate
+   * the pod was getting, that no router still sends it traffic (never shorter than `quietPeriodMs`);
+   * in a cluster, until the EndpointSlices show this pod removed plus `proxyAllowanceMs`; bounded by
+   * `minMs` and `maxMs`. `fixed`: wait `delayMs`. @default 'adaptive'
    */
   readonly strategy?: 'adaptive' | 'fixed';
   /** Fixed strategy: how long to keep serving after readiness fails. @default 5000 */
   readonly delayMs?: number;
-  /** Adaptive strategy: no new connection for this long means traffic has moved away. @default 1000 */
+  /**
+   * Adaptive strategy: the shortest silence (no new connection) that can end the wait; sparse
+   * traffic asks for a longer one, sized from its arrival rate. @default 1000
+   */
   readonly quietPeriodMs?: number;
   /** Adaptive strategy: never end the propagation wait earlier than this. @default 0 */
   readonly minMs?: number;
   /** Adaptive strategy: never wait longer than this; also the phase budget. @default 10000 */
   readonly maxMs?: number;
+  /**
+   * Adaptive strategy, in a cluster: once the EndpointSlices show this pod removed, keep serving this
+   * long for node proxies (kube-proxy applies changes at most every 1 s by default), and until new
+   * connections stopped for as long. Raise it behind ingress controllers and cloud load balancers
+   * that lag the API (docs/lifecycle.md). @default 3000
+   */
+  readonly proxyAllowanceMs?: number;
+  /** Adaptive strategy: how far back before the shutdown the arrival rate is measured. @default 60000 */
+  readonly rateWindowMs?: number;
 }
 
 export interface DrainOptions {
@@ -110,7 +123,7 @@ type Kind =
   | { readonly type: 'port' }
   | { readonly type: 'exit-code' }
   | { readonly type: 'boolean' }
-  | { readonly type: 'string' }
+  | { readonly type: 'string'; readonly secret?: true }
   | { readonly type: 'enum'; readonly values: readonly string[] }
   | { readonly type: 'signals' };
 
@@ -152,9 +165,11 @@ export const settingSpecs: readonly SettingSpec[] = [
     'propagation strategy',
   ),
   spec('propagation.delayMs', ms, 5000, 'fixed strategy: wait'),
-  spec('propagation.quietPeriodMs', ms, 1000, 'adaptive: no new connection for this long'),
+  spec('propagation.quietPeriodMs', ms, 1000, 'adaptive: shortest silence that ends the wait'),
   spec('propagation.minMs', ms, 0, 'adaptive: shortest wait'),
   spec('propagation.maxMs', ms, 10000, 'adaptive: longest wait'),
+  spec('propagation.proxyAllowanceMs', ms, 3000, 'adaptive: time for node proxies after the slice change'),
+  spec('propagation.rateWindowMs', ms, 60000, 'adaptive: arrival-rate history before the shutdown'),
   spec('drain.timeoutMs', ms, 10000, 'budget of the drain phase'),
   spec('drain.rejectDuringDrain', { type: 'boolean' }, false, '503 + Retry-After during drain'),
   spec('drain.retryAfterSeconds', { type: 'seconds' }, 1, 'Retry-After of those 503s'),
@@ -181,7 +196,12 @@ export const settingSpecs: readonly SettingSpec[] = [
     'second signal while shutting down',
   ),
   spec('catchErrors', { type: 'boolean' }, true, 'uncaught errors run fatal(error)'),
-  spec('prestop.token', { type: 'string' }, '', "token for /prestop from off the pod ('' = loopback only)"),
+  spec(
+    'prestop.token',
+    { type: 'string', secret: true },
+    '',
+    "token for /prestop from off the pod ('' = loopback only)",
+  ),
   spec('exitCodes.clean', { type: 'exit-code' }, 0, 'exit code of a clean shutdown'),
   spec('exitCodes.incomplete', { type: 'exit-code' }, 1, 'deadline, forced closes or failed hook'),
   spec('exitCodes.fatal', { type: 'exit-code' }, 70, 'exit code after fatal(error)'),
@@ -234,7 +254,11 @@ export function resolveSettings(
       value = validate(s, explicit, s.path);
       sources.set(s.path, { name: s.path });
     } else if (env[s.env] !== undefined && env[s.env] !== '') {
-      value = validate(s, parseEnv(s, env[s.env] as string), s.env, env[s.env]);
+      const raw: unknown = env[s.env];
+      if (typeof raw !== 'string') {
+        throw invalidOption(s.env, 'a string, as environment variables are', raw, { secret: isSecret(s) });
+      }
+      value = validate(s, parseEnv(s, raw), s.env, raw);
       sources.set(s.path, { name: s.env, raw: env[s.env] as string });
     } else {
       value = s.default;
@@ -245,7 +269,8 @@ export function resolveSettings(
   const nameOf = (path: string): string => sources.get(path)?.name ?? path;
   const fail = (path: string, expected: string): never => {
     const source = sources.get(path);
-    throw invalidOption(nameOf(path), expected, source?.raw ?? getPath(out, path));
+    const secret = isSecret(settingSpecs.find((s) => s.path === path));
+    throw invalidOption(nameOf(path), expected, source?.raw ?? getPath(out, path), { secret });
   };
   const resolved = out as unknown as ResolvedSettings;
   const p = resolved.propagation;
@@ -262,12 +287,34 @@ export function resolveSettings(
   return deepFreeze(out) as unknown as ResolvedSettings;
 }
 
+/**
+ * How to name a setting in an error about its value: the option when it was given, else its
+ * variable when that was set, else both (the default was in force).
+ */
+export function settingName(
+  path: string,
+  options: KubegraceSettings,
+  env: Readonly<Record<string, string | undefined>>,
+): string {
+  const s = settingSpecs.find((spec) => spec.path === path);
+  if (s === undefined) return path;
+  if (getPath(options as Record<string, unknown>, path) !== undefined) return path;
+  if (env[s.env] !== undefined && env[s.env] !== '') return s.env;
+  return `${path} (or ${s.env})`;
+}
+
 const HOST_NAME =
   /^(?=.{1,253}\.?$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
 
-/** An IP address (IPv6 without brackets) or a DNS host name. */
+/**
+ * An IP address (IPv6 without brackets) or a DNS host name. A name whose last label is a number
+ * (`1.5`, `10.1`, `0x7f000001`) is not one: the resolver reads it as a legacy IPv4 form (`1.5` binds
+ * 1.0.0.5), which is also how the WHATWG URL parser treats a host that ends in a number.
+ */
 export function isHostAddress(host: string): boolean {
-  return isIP(host) !== 0 || HOST_NAME.test(host);
+  if (isIP(host) !== 0) return true;
+  const last = host.replace(/\.$/, '').split('.').at(-1) ?? '';
+  return HOST_NAME.test(host) && !/^(?:\d+|0x[0-9a-f]*)$/i.test(last);
 }
 
 function isListenHost(host: string): boolean {
@@ -285,19 +332,37 @@ const EXPECTED: Record<Kind['type'], string> = {
   signals: 'a non-empty list of signal names',
 };
 
+/** A secret's value never appears in an error (`received 9 characters (not shown)`). */
+function isSecret(s: SettingSpec | undefined): boolean {
+  return s?.kind.type === 'string' && s.kind.secret === true;
+}
+
+/** The longest delay `setTimeout` can arm; a longer one fires after 1 ms, with a warning. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 function validate(s: SettingSpec, value: unknown, name: string, raw?: string): unknown {
   const shown = raw ?? value;
   const fail = (expected: string): never => {
-    throw invalidOption(name, expected, shown);
+    throw invalidOption(name, expected, shown, { secret: isSecret(s) });
   };
-  const integerIn = (min: number, max: number): number =>
-    typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max
-      ? value
-      : fail(EXPECTED[s.kind.type]);
+  const integerIn = (min: number, max: number, tooLarge?: string): number => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min)
+      return fail(EXPECTED[s.kind.type]);
+    if (value > max) return fail(tooLarge ?? EXPECTED[s.kind.type]);
+    return value;
+  };
   switch (s.kind.type) {
+    // Every duration ends up in a timer (seconds ones after × 1000): bounded so none overflows.
     case 'ms':
-    case 'seconds':
-      return integerIn(0, 2_147_483_647);
+      return integerIn(
+        0,
+        MAX_TIMER_MS,
+        `at most ${MAX_TIMER_MS} (ms; about 24.8 days, the longest timer Node arms)`,
+      );
+    case 'seconds': {
+      const max = Math.floor(MAX_TIMER_MS / 1000);
+      return integerIn(0, max, `at most ${max} (seconds; about 24.8 days, the longest timer Node arms)`);
+    }
     case 'port':
       return integerIn(0, 65535);
     case 'exit-code':
@@ -353,9 +418,69 @@ function rejectUnknown(value: Record<string, unknown>, prefix: string, extra: Re
     if (branch && value[key] !== undefined) {
       rejectUnknown(value[key] as Record<string, unknown>, `${path}.`, extra);
     } else if (!leaf && !branch) {
-      throw new KubegraceError('ERR_KUBEGRACE_INVALID_OPTION', `${path} is not a kubegrace option`);
+      const hint = didYouMean(path, [...optionPaths(), ...extra]);
+      throw new KubegraceError(
+        'ERR_KUBEGRACE_INVALID_OPTION',
+        `${path} is not a kubegrace option${hint === undefined ? '' : `; did you mean ${hint}?`}`,
+        { option: path },
+      );
     }
   }
+}
+
+/** Every option path, nested ones and the objects that hold them (`drain`, `drain.timeoutMs`). */
+function optionPaths(): string[] {
+  const paths = new Set<string>();
+  for (const s of settingSpecs) {
+    const keys = s.path.split('.');
+    for (let i = 1; i <= keys.length; i++) paths.add(keys.slice(0, i).join('.'));
+  }
+  return [...paths];
+}
+
+/**
+ * The known name a misspelt one most likely meant: the same letters in another case
+ * (`drain.timeoutMS`), else the nearest within a few edits (`gracePeriodSecond`); undefined when
+ * nothing is close enough to be a fair guess.
+ */
+export function didYouMean(name: string, known: Iterable<string>): string | undefined {
+  const candidates = [...known];
+  const folded = name.toLowerCase();
+  const sameLetters = candidates.find((c) => c.toLowerCase() === folded);
+  if (sameLetters !== undefined) return sameLetters;
+  const limit = Math.max(1, Math.min(3, Math.floor(name.length / 4)));
+  let best: { name: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(folded, candidate.toLowerCase());
+    if (distance <= limit && (best === undefined || distance < best.distance))
+      best = { name: candidate, distance };
+  }
+  return best?.name;
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps. */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return Infinity;
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + cost,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d = Math.min(d, (before[j - 2] as number) + 1);
+      }
+      current.push(d);
+    }
+    before = previous;
+    previous = current;
+  }
+  return previous[b.length] as number;
 }
 
 function getPath(obj: Record<string, unknown>, path: string): unknown {

@@ -24,7 +24,7 @@ describe('createKubegrace', () => {
     assert.equal(logger.warnings.length, 1);
     assert.match(
       logger.warnings[0] ?? '',
-      /ignoring unknown environment variable\(s\) KUBEGRACE_GRACE_PERIOD_SECOND:/,
+      /ignoring unknown environment variable\(s\) KUBEGRACE_GRACE_PERIOD_SECOND \(did you mean KUBEGRACE_GRACE_PERIOD_SECONDS\?\):/,
     );
     const clean = recordingLogger();
     createKubegrace({ ...quiet, logger: clean, env: { KUBEGRACE_DRAIN_TIMEOUT_MS: '100' } });
@@ -64,7 +64,7 @@ describe('createKubegrace', () => {
     );
     assert.throws(
       () => createKubegrace({ ...quiet, logger: false, env: {}, exit: 1 as never }),
-      /exit must be a function \(code: number\) => void, received number/,
+      /exit must be a function \(code: number\) => void, received 1$/,
     );
   });
 

@@ -4,7 +4,10 @@ import { KubegraceError } from '../src/errors.js';
 import {
   checkBudget,
   defaults,
+  didYouMean,
+  isHostAddress,
   resolveSettings,
+  settingName,
   settingSpecs,
   shutdownBudget,
   type KubegraceSettings,
@@ -14,6 +17,12 @@ const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
   ['gracePeriodSeconds', -1, /^gracePeriodSeconds must be a non-negative integer \(seconds\), received -1$/],
   ['gracePeriodSeconds', 0, /^gracePeriodSeconds must be a positive number of seconds, received 0$/],
   ['gracePeriodSeconds', '30', /^gracePeriodSeconds must be .*, received "30"$/],
+  // × 1000 it must still fit a timer: a longer one fires after 1 ms and the deadline timer spins.
+  [
+    'gracePeriodSeconds',
+    2_147_484,
+    /^gracePeriodSeconds must be at most 2147483 \(seconds; about 24\.8 days, the longest timer Node arms\), received 2147484$/,
+  ],
   [
     'preStopSleepSeconds',
     1.5,
@@ -39,7 +48,22 @@ const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
     /^propagation.minMs must be a non-negative integer \(ms\), received Infinity$/,
   ],
   ['propagation.maxMs', '10s', /^propagation.maxMs must be a non-negative integer \(ms\), received "10s"$/],
+  [
+    'propagation.proxyAllowanceMs',
+    -1,
+    /^propagation.proxyAllowanceMs must be a non-negative integer \(ms\), received -1$/,
+  ],
+  [
+    'propagation.rateWindowMs',
+    '1m',
+    /^propagation.rateWindowMs must be a non-negative integer \(ms\), received "1m"$/,
+  ],
   ['drain.timeoutMs', -1, /^drain.timeoutMs must be a non-negative integer \(ms\), received -1$/],
+  [
+    'drain.timeoutMs',
+    2 ** 31,
+    /^drain.timeoutMs must be at most 2147483647 \(ms; about 24\.8 days, the longest timer Node arms\), received 2147483648$/,
+  ],
   ['drain.rejectDuringDrain', 'yes', /^drain.rejectDuringDrain must be true or false, received "yes"$/],
   [
     'drain.retryAfterSeconds',
@@ -56,6 +80,14 @@ const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
   ['probes.enabled', 1, /^probes.enabled must be true or false, received 1$/],
   ['probes.port', 70000, /^probes.port must be an integer port from 0 to 65535, received 70000$/],
   ['probes.host', 127, /^probes.host must be a string, received 127$/],
+  // A last label that is a number makes the resolver read a legacy IPv4 form: `1.5` is 1.0.0.5.
+  [
+    'probes.host',
+    '1.5',
+    /^probes.host must be '' \(every interface\), an IP address or a host name, received "1.5"$/,
+  ],
+  ['probes.host', '0x7f000001', /^probes.host must be .*, received "0x7f000001"$/],
+  ['probes.host', 'pod.10', /^probes.host must be .*, received "pod.10"$/],
   ['probes.checkTimeoutMs', -1, /^probes.checkTimeoutMs must be a non-negative integer \(ms\), received -1$/],
   ['probes.checkTimeoutMs', 0, /^probes.checkTimeoutMs must be a positive integer \(ms\), received 0$/],
   ['probes.details', 'no', /^probes.details must be true or false, received "no"$/],
@@ -70,7 +102,18 @@ const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
   ['signals', 'SIGTERM', /^signals must be a non-empty list of .*, received "SIGTERM"$/],
   ['secondSignal', 'panic', /^secondSignal must be one of 'force', 'ignore', received "panic"$/],
   ['catchErrors', 'true', /^catchErrors must be true or false, received "true"$/],
-  ['prestop.token', 42, /^prestop.token must be a string, received 42$/],
+  // A secret is described, never shown.
+  ['prestop.token', 42, /^prestop.token must be a string, received a number \(not shown\)$/],
+  [
+    'prestop.token',
+    'Sup3rSecretTokenValue x',
+    /^prestop.token must be printable ASCII without spaces \('' = loopback callers only\), received 23 characters \(not shown\) with a space at position 22$/,
+  ],
+  [
+    'prestop.token',
+    'Sup3rSecret\u00e9',
+    /^prestop.token must be .*, received 12 characters \(not shown\) with a non-ASCII character at position 12$/,
+  ],
   ['exitCodes.clean', 256, /^exitCodes.clean must be an integer exit code from 0 to 255, received 256$/],
   [
     'exitCodes.incomplete',
@@ -94,6 +137,9 @@ function throwsInvalid(fn: () => unknown, message: RegExp): void {
     assert.ok(error instanceof KubegraceError, 'a KubegraceError');
     assert.equal(error.code, 'ERR_KUBEGRACE_INVALID_OPTION');
     assert.match(error.message, message);
+    // The name is data too, the same the message starts with.
+    assert.equal(error.option, error.message.split(' ')[0]);
+    assert.doesNotMatch(error.message, /Sup3rSecret/, 'a secret is never quoted');
     return true;
   });
 }
@@ -125,16 +171,81 @@ describe('options', () => {
     for (const s of settingSpecs) assert.ok(covered.has(s.path), `no invalid-value test for ${s.path}`);
   });
 
-  it('rejects unknown options by name, also nested', () => {
+  it('rejects unknown options by name, also nested, with the nearest known one', () => {
     throwsInvalid(
       () => resolveSettings({ graceSeconds: 3 } as never, {}),
       /^graceSeconds is not a kubegrace option$/,
     );
     throwsInvalid(
+      () => resolveSettings({ drain: { timeoutMS: 3 } } as never, {}),
+      /^drain.timeoutMS is not a kubegrace option; did you mean drain.timeoutMs\?$/,
+    );
+    throwsInvalid(
+      () => resolveSettings({ gracePeriodSecond: 3 } as never, {}),
+      /^gracePeriodSecond is not a kubegrace option; did you mean gracePeriodSeconds\?$/,
+    );
+    throwsInvalid(
+      () => resolveSettings({ probe: { port: 1 } } as never, {}),
+      /^probe is not a kubegrace option; did you mean probes\?$/,
+    );
+    throwsInvalid(
+      () => resolveSettings({ loger: false } as never, {}, ['logger']),
+      /^loger is not a kubegrace option; did you mean logger\?$/,
+    );
+    throwsInvalid(
       () => resolveSettings({ drain: { timeout: 3 } } as never, {}),
-      /^drain.timeout is not a kubegrace option$/,
+      /^drain.timeout is not a kubegrace option; did you mean drain.timeoutMs\?$/,
     );
     throwsInvalid(() => resolveSettings({ drain: 5 } as never, {}), /^drain must be an object, received 5$/);
+  });
+
+  it('did you mean: same letters in another case first, then a few edits, else nothing', () => {
+    const known = ['drain.timeoutMs', 'gracePeriodSeconds', 'KUBEGRACE_GRACE_PERIOD_SECONDS'];
+    assert.equal(didYouMean('DRAIN.TIMEOUTMS', known), 'drain.timeoutMs');
+    assert.equal(didYouMean('drain.timoutMs', known), 'drain.timeoutMs');
+    assert.equal(didYouMean('drain.tiemoutMs', known), 'drain.timeoutMs', 'a swap is one edit');
+    assert.equal(didYouMean('KUBEGRACE_GRACE_PERIOD_SECOND', known), 'KUBEGRACE_GRACE_PERIOD_SECONDS');
+    assert.equal(didYouMean('graceSeconds', known), undefined);
+    assert.equal(didYouMean('x', known), undefined);
+  });
+
+  it('names a setting by where its value came from', () => {
+    assert.equal(
+      settingName('probes.port', { probes: { port: 1 } }, { KUBEGRACE_PROBES_PORT: '2' }),
+      'probes.port',
+    );
+    assert.equal(settingName('probes.port', {}, { KUBEGRACE_PROBES_PORT: '2' }), 'KUBEGRACE_PROBES_PORT');
+    assert.equal(
+      settingName('probes.port', {}, { KUBEGRACE_PROBES_PORT: '' }),
+      'probes.port (or KUBEGRACE_PROBES_PORT)',
+    );
+  });
+
+  it('takes IP addresses and host names, not names a resolver reads as numbers', () => {
+    for (const host of [
+      '127.0.0.1',
+      '::1',
+      'fe80::1',
+      'localhost',
+      'pod-0.web.shop.svc',
+      'a1.example.',
+      '1a',
+    ]) {
+      assert.ok(isHostAddress(host), host);
+    }
+    for (const host of [
+      '1.5',
+      '10.1',
+      '127.1',
+      '0x7f.1',
+      '0x7f000001',
+      '2130706433',
+      'web.0x',
+      '1.2.3.4.5',
+      '',
+    ]) {
+      assert.equal(isHostAddress(host), false, host);
+    }
   });
 
   it('rejects minMs above maxMs naming both', () => {

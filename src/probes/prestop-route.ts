@@ -3,7 +3,7 @@
  * exec hook) starts the shutdown at the moment the kubelet begins terminating, so the deadline counts
  * from the real start and a container whose PID 1 does not forward SIGTERM still drains.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { sendJson, type RouteHandler } from './handler.js';
 
@@ -17,14 +17,18 @@ export function isLoopback(address: string | undefined): boolean {
 function presentedToken(req: IncomingMessage): string | undefined {
   const header = req.headers['x-kubegrace-token'];
   if (typeof header === 'string') return header;
-  const auth = req.headers.authorization;
-  return auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length) : undefined;
+  // RFC 9110 §11.1: the scheme is case-insensitive (`bearer` is as good as `Bearer`), then 1*SP.
+  const match = /^bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
+  return match?.[1];
 }
 
-function sameToken(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
+/**
+ * Constant time whatever the lengths: both sides are hashed to 32 bytes first, so neither an early
+ * return on a length mismatch nor the comparison itself tells a caller how close a guess came.
+ */
+function sameToken(presented: string, expected: string): boolean {
+  const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+  return timingSafeEqual(digest(presented), digest(expected));
 }
 
 export function createPrestopRoute(options: {

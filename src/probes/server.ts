@@ -19,6 +19,11 @@ export interface ManagementServerOptions {
   readonly routes?: ReadonlyMap<string, RouteHandler>;
   /** Server-level errors after `listen()` resolved (e.g. EMFILE on accept); `createKubegrace` logs them. */
   readonly onError?: (error: Error) => void;
+  /**
+   * How errors name the port and the host: the option or variable that set them.
+   * @default { port: 'probes.port', host: 'probes.host' }
+   */
+  readonly names?: { readonly port?: string; readonly host?: string };
 }
 
 export interface ManagementServer {
@@ -47,10 +52,12 @@ const CLIENT_ERROR_STATUS: Readonly<Record<string, string>> = {
 
 export function createManagementServer(options: ManagementServerOptions): ManagementServer {
   const { port, host } = options;
+  const portName = options.names?.port ?? 'probes.port';
+  const hostName = options.names?.host ?? 'probes.host';
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw invalidOption('probes.port', 'an integer port from 0 to 65535', port);
+    throw invalidOption(portName, 'an integer port from 0 to 65535', port);
   }
-  if (typeof host !== 'string') throw invalidOption('probes.host', 'a string', host);
+  if (typeof host !== 'string') throw invalidOption(hostName, 'a string', host);
 
   const routes = new Map<string, RouteHandler>();
   for (const [path, handler] of options.routes ?? []) addRoute(path, handler);
@@ -140,7 +147,7 @@ export function createManagementServer(options: ManagementServerOptions): Manage
       const onListenError = (error: Error): void => {
         server.off('listening', onListening);
         listening = undefined; // a later call may try again (e.g. the port was freed)
-        reject(error);
+        reject(listenError(error, { port, host, portName, hostName }));
       };
       const onListening = (): void => {
         server.off('error', onListenError);
@@ -179,6 +186,66 @@ export function createManagementServer(options: ManagementServerOptions): Manage
       return address !== null && typeof address === 'object' ? address : undefined;
     },
   };
+}
+
+/**
+ * A listen failure as the setting that caused it: which option, what came, and the fix. Errors that
+ * no setting explains (EMFILE, …) pass through as they are.
+ */
+function listenError(
+  error: NodeJS.ErrnoException,
+  at: { port: number; host: string; portName: string; hostName: string },
+): Error {
+  const where = at.host === '' ? 'every interface' : at.host;
+  const fail = (name: string, expected: string, received: unknown, why: string, fix: string): Error =>
+    invalidOption(name, expected, received, { cause: error, fix: `${why} (${error.code}); ${fix}` });
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return fail(
+        at.portName,
+        `a port free on ${where}`,
+        at.port,
+        'something already listens there',
+        'stop it (another process, or another server in this one) or choose another port (0 picks a free one)',
+      );
+    case 'EACCES':
+      return fail(
+        at.portName,
+        'a port this process may bind',
+        at.port,
+        'permission denied',
+        'ports below 1024 need root or CAP_NET_BIND_SERVICE; choose one from 1024 up',
+      );
+    case 'EADDRNOTAVAIL':
+      return fail(
+        at.hostName,
+        'an address of this machine',
+        at.host,
+        'no interface has it',
+        "use '' for every interface, or one of the pod's own addresses",
+      );
+    case 'EAFNOSUPPORT':
+      return fail(
+        at.hostName,
+        'an address of a family this machine has',
+        at.host,
+        'IPv6 or IPv4 is missing here',
+        "use '' for every interface, or an address of the other family",
+      );
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+    case 'EAI_NODATA':
+      return fail(
+        at.hostName,
+        'a host name that resolves to an address of this machine',
+        at.host,
+        'it does not resolve',
+        "use '' for every interface, or an IP address",
+      );
+    default:
+      return error;
+  }
 }
 
 function failed(req: IncomingMessage, res: ServerResponse): void {

@@ -234,7 +234,19 @@ describe('createManagementServer: addresses', () => {
       routes: new Map([['/livez', ok]]),
     });
     try {
-      await assert.rejects(server.listen(), { code: 'EADDRINUSE' });
+      await assert.rejects(server.listen(), (error: unknown) => {
+        assert.ok(error instanceof KubegraceError, String(error));
+        assert.equal(error.code, 'ERR_KUBEGRACE_INVALID_OPTION');
+        assert.equal(error.option, 'probes.port');
+        assert.equal(
+          error.message,
+          `probes.port must be a port free on 127.0.0.1, received ${busyPort}: something already listens ` +
+            'there (EADDRINUSE); stop it (another process, or another server in this one) or choose ' +
+            'another port (0 picks a free one)',
+        );
+        assert.equal((error.cause as NodeJS.ErrnoException).code, 'EADDRINUSE');
+        return true;
+      });
       assert.equal(server.address, undefined);
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
       const address = await server.listen();
@@ -242,6 +254,36 @@ describe('createManagementServer: addresses', () => {
       assert.equal((await request(busyPort, '/livez')).status, 200);
     } finally {
       blocker.close();
+      await server.close();
+    }
+  });
+
+  it('a host this machine does not have, or that does not resolve, is named with the fix', async () => {
+    const cases: readonly (readonly [host: string, message: RegExp])[] = [
+      // TEST-NET-1 (RFC 5737): no interface has it.
+      [
+        '192.0.2.1',
+        /^KUBEGRACE_PROBES_HOST must be an address of this machine, received "192\.0\.2\.1": no interface has it \(EADDRNOTAVAIL\); use '' for every interface/,
+      ],
+      // `.invalid` never resolves (RFC 2606).
+      [
+        'nowhere.invalid',
+        /^KUBEGRACE_PROBES_HOST must be a host name that resolves to an address of this machine, received "nowhere\.invalid": it does not resolve \((ENOTFOUND|EAI_AGAIN)\)/,
+      ],
+    ];
+    for (const [host, message] of cases) {
+      const server = createManagementServer({
+        port: 0,
+        host,
+        names: { port: 'KUBEGRACE_PROBES_PORT', host: 'KUBEGRACE_PROBES_HOST' },
+      });
+      await assert.rejects(server.listen(), (error: unknown) => {
+        assert.ok(error instanceof KubegraceError, String(error));
+        assert.equal(error.code, 'ERR_KUBEGRACE_INVALID_OPTION');
+        assert.equal(error.option, 'KUBEGRACE_PROBES_HOST');
+        assert.match(error.message, message);
+        return true;
+      });
       await server.close();
     }
   });
