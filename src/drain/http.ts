@@ -114,6 +114,8 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   /** Set while drain() waits for the last connection to close. */
   let onEmpty: (() => void) | undefined;
   let finishDrain: (() => void) | undefined;
+  /** Requests Node had parsed on a socket that closed, by kubegrace's doing, before answering them. */
+  let dropped = 0;
 
   function onHttp1Socket(socket: Socket): void {
     if (http1.has(socket) || socket.destroyed) return;
@@ -150,6 +152,11 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   function onSocketClose(this: Socket): void {
     const state = http1.get(this);
     if (state === undefined) return;
+    // Ended after a `Connection: close` response or by this drainer with requests still unanswered
+    // (pipelined behind a response whose header was already out): lost, so not a clean shutdown.
+    if (stage !== 'serving' && state.ledger.inflight > 0 && (state.boundary || state.closing !== undefined)) {
+      dropped += state.ledger.inflight;
+    }
     tracker.closeLedger(state.ledger);
     http1.delete(this);
     (this as DrainedSocket)[kSocketState] = undefined;
@@ -339,6 +346,11 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
         finishDrain = undefined;
         onEmpty = undefined;
         signal.removeEventListener('abort', onAbort);
+        if (dropped > 0) {
+          ctx.reportForced(dropped);
+          ctx.warn(`${dropped} request(s) pipelined on closing connections were left unanswered`);
+          dropped = 0;
+        }
         resolve();
       };
       const onAbort = (): void => {

@@ -4,6 +4,11 @@
  * (so every HTTP/1 connection ends at a response boundary) and, when asked to, answers requests
  * that still arrive during the drain with 503 + Retry-After.
  *
+ * Pipelining: Node parses every request a client pipelined and closes the socket after the first
+ * response that says `Connection: close`, so the requests behind it would get no answer. Only the
+ * newest request of a socket carries `Connection: close`; when another arrives behind it before its
+ * headers went out, the header moves to the newcomer.
+ *
  * This runs once per request on the hot path. Two ways in:
  * - a socket ledger (`openLedger`, `trackOn`), for HTTP/1 sockets a server drainer tracks: no
  *   listener and no property per response, and no closure per socket. A response leaves the ledger
@@ -85,6 +90,10 @@ const kDone = Symbol('kubegrace.done');
 const kSlot = Symbol('kubegrace.slot');
 /** The ledger of a socket, for the diagnostics-channel subscriber (which gets the socket). */
 const kLedger = Symbol('kubegrace.ledger');
+/** On a socket: the response kubegrace gave `Connection: close` (the newest one it saw). */
+const kCloseCarrier = Symbol('kubegrace.closeCarrier');
+/** On a socket without a ledger: its newest tracked response, so a shutdown knows which is last. */
+const kNewest = Symbol('kubegrace.newest');
 
 /** The part of both response types the tracker uses; the two Node types differ in overloads only. */
 interface TrackedResponse {
@@ -93,6 +102,8 @@ interface TrackedResponse {
   [kDone]?: RequestDone;
   readonly headersSent: boolean;
   setHeader(name: string, value: string): unknown;
+  getHeader(name: string): unknown;
+  removeHeader(name: string): void;
   writeHead(statusCode: number, headers: Record<string, string>): unknown;
   end(): unknown;
   on(event: 'close', listener: (this: TrackedResponse) => void): unknown;
@@ -113,6 +124,8 @@ interface Ledger extends SocketLedger {
 
 interface LedgeredSocket {
   [kLedger]?: Ledger | undefined;
+  [kCloseCarrier]?: TrackedResponse | undefined;
+  [kNewest]?: TrackedResponse | undefined;
 }
 
 /** What Node publishes on `http.server.response.finish` (Node ≥ 16.18; the same on 20 to 26). */
@@ -176,25 +189,48 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
     if (done !== undefined) done(this as unknown as ServerResponse);
   }
 
-  function reject(req: IncomingMessage | Http2ServerRequest, res: TrackedResponse, http1: boolean): void {
-    if (!res.headersSent) {
-      res.writeHead(
-        503,
-        http1
-          ? { 'retry-after': retryAfter, connection: 'close', 'content-length': '0' }
-          : { 'retry-after': retryAfter, 'content-length': '0' },
-      );
-    }
+  function write503(res: TrackedResponse): void {
+    // HTTP/1: `Connection: close` only if it is still the socket's newest response (carryClose).
+    if (!res.headersSent) res.writeHead(503, { 'retry-after': retryAfter, 'content-length': '0' });
     res.end();
+  }
+
+  function reject(req: IncomingMessage | Http2ServerRequest, res: TrackedResponse, http1: boolean): void {
+    // HTTP/1: a tick later, once Node has parsed whatever was pipelined behind this request in the
+    // same chunk; the 503 then carries `Connection: close` only if nothing did.
+    if (http1) process.nextTick(write503, res);
+    else write503(res);
     // Read and drop the body: closing a socket with unread data would make the kernel send RST.
     req.resume();
+  }
+
+  /**
+   * Gives `res`, the newest response of its socket, `Connection: close`, and takes it back from the
+   * one before it when that one's headers are not out yet: Node ends the socket after the response
+   * that carries it, and would leave the pipelined requests behind it unanswered.
+   */
+  function carryClose(socket: LedgeredSocket | null | undefined, res: TrackedResponse): void {
+    if (res.headersSent) return;
+    if (socket) {
+      const previous = socket[kCloseCarrier];
+      if (
+        previous !== undefined &&
+        previous !== res &&
+        !previous.headersSent &&
+        previous.getHeader('connection') === 'close'
+      ) {
+        previous.removeHeader('connection');
+      }
+      socket[kCloseCarrier] = res;
+    }
+    res.setHeader('connection', 'close');
   }
 
   /** What every new request gets, whichever way it was tracked; true when answered with 503. */
   function admit(req: IncomingMessage | Http2ServerRequest, res: TrackedResponse, http1: boolean): boolean {
     inflight++;
     observer?.requestStarted?.();
-    if (http1 && isShuttingDown() && !res.headersSent) res.setHeader('connection', 'close');
+    if (http1 && isShuttingDown()) carryClose(req.socket as LedgeredSocket | null, res);
     if (rejectDuringDrain && isDraining()) {
       reject(req, res, http1);
       return true;
@@ -219,9 +255,11 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
     if (res[kTracked] !== undefined) return false;
     const http1 = req.httpVersionMajor < 2;
     // Already in a drainer's ledger: the drainer saw it first (its emit wrapper runs before any listener).
-    const ledger = http1 ? (req.socket as LedgeredSocket | null)?.[kLedger] : undefined;
+    const socket = http1 ? (req.socket as LedgeredSocket | null) : null;
+    const ledger = socket?.[kLedger];
     if (ledger !== undefined && inLedger(ledger, res)) return false;
     trackResponse(res, http1, onDone);
+    if (socket && ledger === undefined) socket[kNewest] = res;
     return admit(req, res, http1);
   }
 
@@ -287,20 +325,20 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
     return left;
   }
 
-  function setConnectionClose(res: TrackedResponse | ServerResponse): void {
-    if (!res.headersSent) res.setHeader('connection', 'close');
-  }
-
   // The requests participant and every attached server's drainer call this; one pass is enough, since
-  // responses admitted later get `Connection: close` in admit().
+  // responses admitted later get `Connection: close` in admit(). Only each socket's newest response
+  // gets it; one whose headers are already out leaves the socket to end at the drain instead.
   let shutdownMarked = false;
   function shutdownStarted(): void {
     if (shutdownMarked) return;
     shutdownMarked = true;
-    for (const res of openHttp1) setConnectionClose(res);
+    for (const res of openHttp1) {
+      const socket = (res as unknown as ServerResponse).req.socket as LedgeredSocket | null;
+      if (socket === null || socket[kNewest] === res) carryClose(socket, res);
+    }
     for (const ledger of ledgers) {
-      if (ledger.current !== undefined) setConnectionClose(ledger.current);
-      ledger.queued?.forEach(setConnectionClose);
+      const newest = ledger.queued?.at(-1) ?? ledger.current;
+      if (newest !== undefined) carryClose(ledger.socket as LedgeredSocket, newest);
     }
   }
 
