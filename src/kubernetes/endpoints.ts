@@ -158,23 +158,24 @@ export interface ConfirmationOptions {
 }
 
 /**
- * Resolves once no EndpointSlice lists this pod as ready — or, when the API cannot tell (the watch
- * failed, never synced within `unknownForMs`, or the pod cannot be recognised), at once, so the
- * adaptive strategy falls back to its quiet period instead of waiting for its maximum.
+ * Resolves `true` once no EndpointSlice lists this pod as ready — or `false` when the API cannot tell
+ * (the watch failed, never synced within `unknownForMs`, or the pod cannot be recognised), at once,
+ * so the adaptive strategy falls back to the silence alone instead of waiting for its maximum.
  */
 export function endpointConfirmation(options: ConfirmationOptions): PropagationConfirmation {
   const { tracker, listWatch } = options;
   return (signal) =>
-    new Promise<void>((resolve) => {
+    new Promise<boolean>((resolve) => {
       let finished = false;
-      const finish = (): void => {
+      const finish = (confirmed = false): void => {
         if (finished) return;
         finished = true;
         clearTimeout(timer);
         unsubscribe();
-        signal.removeEventListener('abort', finish);
-        resolve();
+        signal.removeEventListener('abort', onAbort);
+        resolve(confirmed);
       };
+      const onAbort = (): void => finish();
       const check = (timedOut: boolean): void => {
         if (finished) return;
         if (!options.identified()) {
@@ -183,7 +184,7 @@ export function endpointConfirmation(options: ConfirmationOptions): PropagationC
         }
         if (listWatch.synced && !tracker.routed()) {
           options.onConfirmed?.();
-          return finish();
+          return finish(true);
         }
         if (listWatch.failure !== undefined) {
           options.onDegraded('failure');
@@ -197,7 +198,7 @@ export function endpointConfirmation(options: ConfirmationOptions): PropagationC
       const unsubscribe = listWatch.subscribe(() => check(false));
       const timer = setTimeout(() => check(true), options.unknownForMs);
       timer.unref();
-      signal.addEventListener('abort', finish, { once: true });
+      signal.addEventListener('abort', onAbort, { once: true });
       if (signal.aborted) return finish();
       check(false);
     });

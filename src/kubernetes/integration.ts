@@ -43,6 +43,7 @@ import {
   type PodSpecLike,
   type PreStop,
 } from './pod-timing.js';
+import { describePropagation } from '../propagation/describe.js';
 import { forbiddenMessage, qualifiedResource, RBAC_RULES } from './rbac.js';
 
 /** What the integration needs of a kubegrace instance (`createKubegrace` returns one). */
@@ -50,7 +51,7 @@ export type KubegraceHost = Pick<
   Kubegrace,
   'settings' | 'lifecycle' | 'on' | 'addParticipant' | 'addPropagationConfirmation' | 'shutdown'
 > &
-  Partial<Pick<Kubegrace, 'gracePeriodSource'>>;
+  Partial<Pick<Kubegrace, 'gracePeriodSource' | 'propagation'>>;
 
 export interface KubernetesOptions {
   /**
@@ -443,6 +444,7 @@ export async function watchKubernetes(
   );
 
   function propagationMessage(durationMs: number): string {
+    if (kg.propagation) return describePropagation(kg.propagation);
     const strategy = kg.settings.propagation.strategy;
     if (strategy === 'fixed') return `propagation wait (fixed) ended after ${formatSeconds(durationMs)}`;
     let how: string;

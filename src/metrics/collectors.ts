@@ -99,8 +99,8 @@ export const METRICS = {
   propagationWait: {
     name: 'kubegrace_propagation_wait_seconds',
     type: 'histogram',
-    help: 'How long the shutdown kept serving after readiness failed, by propagation strategy.',
-    labelNames: ['strategy'],
+    help: 'How long the shutdown kept serving after readiness failed, by propagation strategy and what ended the wait (quiet, confirmed, min, max, fixed, deadline).',
+    labelNames: ['strategy', 'ended_by'],
   },
   deregistrationDuration: {
     name: 'kubegrace_registry_deregistration_duration_seconds',
@@ -143,7 +143,7 @@ export interface Collectors {
   readonly shutdownDuration: Histogram<'outcome'>;
   readonly requestsDuringShutdown: Counter<'phase'>;
   readonly connectionsClosed: Counter<'reason'>;
-  readonly propagationWait: Histogram<'strategy'>;
+  readonly propagationWait: Histogram<'strategy' | 'ended_by'>;
   readonly deregistrationDuration: Histogram<'registry' | 'outcome'>;
   readonly hookDuration: Histogram<'hook' | 'outcome'>;
   readonly shutdowns: Counter<'trigger' | 'outcome'>;

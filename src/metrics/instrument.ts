@@ -119,7 +119,8 @@ export type InstrumentTarget = Pick<
   | 'addParticipant'
   | 'addManagementRoute'
   | 'addSummaryFields'
->;
+> &
+  Partial<Pick<Kubegrace, 'propagation'>>;
 
 const DEFAULT_FINAL_SCRAPE_TIMEOUT_MS = 15_000;
 const DEFAULT_PUSH_TIMEOUT_MS = 5_000;
@@ -226,7 +227,9 @@ export function instrument(kg: InstrumentTarget, options: MetricsOptions = {}): 
       c.phaseDuration.observe({ phase }, durationMs / 1000);
       if (phase === 'propagate') {
         propagationWaitMs = durationMs;
-        c.propagationWait.observe({ strategy }, durationMs / 1000);
+        // Without a report (a host that does not give one): a fixed wait ends by its delay, else unknown.
+        const endedBy = kg.propagation?.endedBy ?? (strategy === 'fixed' ? 'fixed' : 'unknown');
+        c.propagationWait.observe({ strategy, ended_by: endedBy }, durationMs / 1000);
       }
     }),
     kg.on('participant', (result) => {

@@ -139,7 +139,7 @@ async function runCase(client: KubeClientModule, c: Case): Promise<void> {
     probes: { enabled: false },
     gracePeriodSeconds: 8,
     unreadyTimeoutMs: 200,
-    propagation: { quietPeriodMs: QUIET_MS, maxMs: MAX_MS },
+    propagation: { quietPeriodMs: QUIET_MS, maxMs: MAX_MS, proxyAllowanceMs: QUIET_MS },
     drain: { timeoutMs: 500 },
     cleanupTimeoutMs: 500,
   });

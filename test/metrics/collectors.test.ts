@@ -36,7 +36,7 @@ describe('collectors', () => {
       kubegrace_open_connections: ['gauge', ['protocol']],
       kubegrace_requests_during_shutdown_total: ['counter', ['phase']],
       kubegrace_connections_closed_total: ['counter', ['reason']],
-      kubegrace_propagation_wait_seconds: ['histogram', ['strategy']],
+      kubegrace_propagation_wait_seconds: ['histogram', ['strategy', 'ended_by']],
       kubegrace_registry_deregistration_duration_seconds: ['histogram', ['registry', 'outcome']],
       kubegrace_hook_duration_seconds: ['histogram', ['hook', 'outcome']],
       kubegrace_shutdowns_total: ['counter', ['trigger', 'outcome']],

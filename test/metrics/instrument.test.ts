@@ -203,7 +203,8 @@ describe('instrument(kg)', () => {
         phase,
       );
     }
-    const waited = value(text, 'kubegrace_propagation_wait_seconds_sum{strategy="fixed"}') ?? 0;
+    const waited =
+      value(text, 'kubegrace_propagation_wait_seconds_sum{strategy="fixed",ended_by="fixed"}') ?? 0;
     assert.ok(waited >= 0.35, `propagation wait ${waited} s`);
     assert.ok((value(text, 'kubegrace_requests_during_shutdown_total{phase="propagate"}') ?? 0) >= 1);
     assert.ok((value(text, 'kubegrace_connections_closed_total{reason="response_boundary"}') ?? 0) >= 2);

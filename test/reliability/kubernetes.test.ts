@@ -116,7 +116,7 @@ async function runCase(client: KubeClientModule, c: Case): Promise<void> {
     probes: { port: 0, host: '127.0.0.1' },
     gracePeriodSeconds: 8,
     unreadyTimeoutMs: 200,
-    propagation: { quietPeriodMs: QUIET_MS, maxMs: MAX_MS },
+    propagation: { quietPeriodMs: QUIET_MS, maxMs: MAX_MS, proxyAllowanceMs: QUIET_MS },
     drain: { timeoutMs: 500 },
     cleanupTimeoutMs: 500,
   });

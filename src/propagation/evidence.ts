@@ -1,0 +1,228 @@
+/**
+ * The adaptive propagation rule as pure functions of times (no timers, no sockets): how long a
+ * silence must last before it is evidence that no router still sends this pod new connections, and
+ * when the wait may end given that, the EndpointSlice confirmation and the bounds.
+ *
+ * The model (docs/lifecycle.md, "How the adaptive wait decides"): while some router still lists the
+ * pod, new connections reach it at some rate λ; a silence of S then has probability about e^(−λS),
+ * and a wait of up to `maxMs` offers about λ·maxMs such gaps. λ is measured from the new connections
+ * the pod saw (before the shutdown and during the wait), and taken at a conservative lower bound, so
+ * a short history asks for a longer silence, never a shorter one. Traffic that is not Poisson (bursts, periodic clients) is guarded by the longest gap seen
+ * between two new connections while routed: a silence must outlast it too.
+ */
+
+/** The chance we accept that the pod is still routed although it saw no new connection for the silence. */
+export const MISS_PROBABILITY = 0.01;
+/** Confidence of the lower bound on the arrival rate. */
+export const RATE_CONFIDENCE = 0.9;
+
+/**
+ * Lower one-sided confidence bound on a Poisson mean after `n` events: the mean m at which seeing
+ * `n` or more events has probability 1 − `confidence`. 0 for n = 0.
+ */
+export function poissonMeanLowerBound(n: number, confidence: number = RATE_CONFIDENCE): number {
+  if (n <= 0) return 0;
+  const alpha = 1 - confidence;
+  if (n > 50) {
+    // Wilson–Hilferty: the bound is half the alpha-quantile of chi-square with 2n degrees of freedom.
+    const k = 2 * n;
+    const z = normalQuantile(alpha);
+    const c = 1 - 2 / (9 * k) + z * Math.sqrt(2 / (9 * k));
+    return (k * c * c * c) / 2;
+  }
+  // P(N ≥ n | m) rises with m: bisect for the m where it equals alpha.
+  let low = 0;
+  let high = n;
+  for (let i = 0; i < 60; i++) {
+    const m = (low + high) / 2;
+    if (1 - poissonCdf(n - 1, m) < alpha) low = m;
+    else high = m;
+  }
+  return (low + high) / 2;
+}
+
+function poissonCdf(k: number, m: number): number {
+  let term = Math.exp(-m);
+  let sum = term;
+  for (let i = 1; i <= k; i++) {
+    term *= m / i;
+    sum += term;
+  }
+  return Math.min(1, sum);
+}
+
+/** Acklam's rational approximation of the standard normal quantile (|error| < 1.2e-9). */
+function normalQuantile(p: number): number {
+  const a = [
+    -39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716,
+    2.506628277459239,
+  ];
+  const b = [
+    -54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572,
+  ];
+  const c = [
+    -0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+    2.938163982698783,
+  ];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const low = 0.02425;
+  const poly = (coefficients: readonly number[], x: number): number =>
+    coefficients.reduce((acc, coefficient) => acc * x + coefficient, 0);
+  if (p < low) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    return poly(c, q) / (poly(d, q) * q + 1);
+  }
+  if (p > 1 - low) return -normalQuantile(1 - p);
+  const q = p - 0.5;
+  const r = q * q;
+  return (poly(a, r) * q) / (poly(b, r) * r + 1);
+}
+
+export interface SilenceNeed {
+  /** New connections per second while routed: (arrivals − 1) over the time from the window's start to the last. */
+  readonly ratePerSecond: number;
+  /** The lower confidence bound on that rate, which the silence is sized from. */
+  readonly rateLowPerSecond: number;
+  /** Longest gap between two consecutive new connections in the window. */
+  readonly longestGapMs: number;
+  /** The silence that is evidence; Infinity when the traffic seen allows no conclusion. */
+  readonly requiredMs: number;
+  /** Which term set `requiredMs`; `idle`: no traffic at all, nothing to lose (see `requiredSilence`). */
+  readonly basis: 'quiet-period' | 'rate' | 'gap' | 'no-traffic' | 'idle';
+}
+
+/**
+ * How long a silence must last, given the new connections seen since `observedFrom` (sorted epoch ms).
+ * Never shorter than `quietPeriodMs`. Too few new connections to measure a rate ask for an endless
+ * silence (the wait runs to its maximum) — except on an idle pod: no new connection in the whole
+ * window and none open (`openConnections` 0), where there is neither evidence nor a client whose
+ * reconnect could be refused, so the quiet period suffices.
+ */
+export function requiredSilence(
+  arrivals: readonly number[],
+  observedFrom: number,
+  quietPeriodMs: number,
+  openConnections = 1,
+  horizonMs = 10_000,
+): SilenceNeed {
+  if (arrivals.length === 0 && openConnections === 0) {
+    return {
+      ratePerSecond: 0,
+      rateLowPerSecond: 0,
+      longestGapMs: 0,
+      requiredMs: quietPeriodMs,
+      basis: 'idle',
+    };
+  }
+  const last = arrivals.at(-1);
+  // The span ends at the last arrival, the last moment the pod is known to have been routed; that
+  // arrival is not counted, since the span was chosen to end on it.
+  const events = arrivals.length - 1;
+  const spanMs = last === undefined ? 0 : last - observedFrom;
+  let longestGapMs = 0;
+  for (let i = 1; i < arrivals.length; i++) {
+    longestGapMs = Math.max(longestGapMs, (arrivals[i] ?? 0) - (arrivals[i - 1] ?? 0));
+  }
+  if (events <= 0 || spanMs <= 0) {
+    return { ratePerSecond: 0, rateLowPerSecond: 0, longestGapMs, requiredMs: Infinity, basis: 'no-traffic' };
+  }
+  const ratePerSecond = (events / spanMs) * 1000;
+  const rateLowPerSecond = (poissonMeanLowerBound(events) / spanMs) * 1000;
+  // Every gap between two connections while still routed is a chance to mistake a gap for the end:
+  // about rate × horizon of them in a wait. Size the silence so that all of them together stay within
+  // MISS_PROBABILITY: e^(−λS) ≤ p / (λ × horizon).
+  const chances = Math.max(1, (rateLowPerSecond * horizonMs) / 1000);
+  const byRate =
+    rateLowPerSecond > 0 ? (Math.log(chances / MISS_PROBABILITY) / rateLowPerSecond) * 1000 : Infinity;
+  const requiredMs = Math.max(quietPeriodMs, byRate, longestGapMs);
+  const basis =
+    requiredMs === quietPeriodMs
+      ? 'quiet-period'
+      : requiredMs === longestGapMs && longestGapMs > byRate
+        ? 'gap'
+        : 'rate';
+  return { ratePerSecond, rateLowPerSecond, longestGapMs, requiredMs, basis };
+}
+
+/** What ended a propagation wait: the label on `kubegrace_propagation_wait_seconds` and in the summary. */
+export type PropagationEnd = 'quiet' | 'confirmed' | 'min' | 'max' | 'fixed' | 'deadline';
+
+export type ConfirmationState =
+  /** No confirmation source (no API), or it cannot tell (watch failing): the silence decides alone. */
+  | { readonly kind: 'none' }
+  | { readonly kind: 'pending' }
+  /** Every source agreed, at epoch ms `at`. */
+  | { readonly kind: 'confirmed'; readonly at: number };
+
+export interface DecisionInput {
+  readonly now: number;
+  /** Epoch ms when the propagation wait began. */
+  readonly waitStart: number;
+  /** Start of the traffic history (readiness, or the rate window before the shutdown). */
+  readonly observedFrom: number;
+  /** New connections since `observedFrom`, sorted. */
+  readonly arrivals: readonly number[];
+  /** Connections open now on the attached servers. */
+  readonly openConnections: number;
+  readonly quietPeriodMs: number;
+  readonly minMs: number;
+  readonly maxMs: number;
+  readonly proxyAllowanceMs: number;
+  readonly confirmation: ConfirmationState;
+}
+
+export type Decision =
+  | { readonly done: false; readonly wakeAt: number; readonly need: SilenceNeed }
+  | {
+      readonly done: true;
+      readonly ended: Exclude<PropagationEnd, 'fixed' | 'deadline'>;
+      readonly need: SilenceNeed;
+    };
+
+/**
+ * Whether the wait may end now, and if not, when to look again (a new connection only ever moves the
+ * end later, so nothing but a confirmation needs to wake the wait sooner).
+ *
+ * - Without a confirmation: end once the silence since the last new connection (or the start of the
+ *   wait) reaches the required silence.
+ * - With one confirmed at C: end at C + `proxyAllowanceMs` (node proxies reprogram after they see the
+ *   change), and only after a silence counted from C, or the last new connection after it, of the
+ *   required silence capped at the allowance: routers that keep sending connections keep the pod.
+ * - While a confirmation is pending: wait for it (the silence alone does not end the wait).
+ * - Never before `minMs`; at `maxMs` in any case.
+ */
+export function decide(input: DecisionInput): Decision {
+  const { now, waitStart, arrivals, confirmation } = input;
+  const need = requiredSilence(
+    arrivals,
+    input.observedFrom,
+    input.quietPeriodMs,
+    input.openConnections,
+    input.maxMs,
+  );
+  const last = arrivals.at(-1) ?? -Infinity;
+  const maxEnd = waitStart + input.maxMs;
+  const minEnd = waitStart + input.minMs;
+  let endAt: number;
+  let ended: 'quiet' | 'confirmed';
+  if (confirmation.kind === 'pending') {
+    endAt = Infinity;
+    ended = 'quiet';
+  } else if (confirmation.kind === 'confirmed') {
+    const allowanceEnd = confirmation.at + input.proxyAllowanceMs;
+    const silenceMs = Math.max(input.quietPeriodMs, Math.min(need.requiredMs, input.proxyAllowanceMs));
+    const quietEnd = Math.max(last, confirmation.at, waitStart) + silenceMs;
+    endAt = Math.max(allowanceEnd, quietEnd);
+    ended = allowanceEnd >= quietEnd ? 'confirmed' : 'quiet';
+  } else {
+    endAt = Math.max(last, waitStart) + need.requiredMs;
+    ended = 'quiet';
+  }
+  if (endAt < minEnd) {
+    endAt = minEnd;
+    if (now >= endAt && now < maxEnd) return { done: true, ended: 'min', need };
+  }
+  if (now >= maxEnd && endAt > maxEnd) return { done: true, ended: 'max', need };
+  if (now >= endAt) return { done: true, ended, need };
+  return { done: false, wakeAt: Math.min(endAt, maxEnd), need };
+}

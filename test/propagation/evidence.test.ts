@@ -1,0 +1,260 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  decide,
+  MISS_PROBABILITY,
+  poissonMeanLowerBound,
+  requiredSilence,
+  type ConfirmationState,
+  type DecisionInput,
+} from '../../src/propagation/evidence.js';
+
+/** Seeded PRNG so a failing simulation can be replayed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Arrival times (ms) of a Poisson process of `perSecond` from `from` to `to`. */
+function poisson(rnd: () => number, perSecond: number, from: number, to: number): number[] {
+  const out: number[] = [];
+  let t = from;
+  for (;;) {
+    t += (-Math.log(1 - rnd()) / perSecond) * 1000;
+    if (t >= to) return out;
+    out.push(t);
+  }
+}
+
+const base: Omit<DecisionInput, 'now' | 'arrivals'> = {
+  waitStart: 0,
+  observedFrom: -60_000,
+  quietPeriodMs: 1000,
+  minMs: 0,
+  maxMs: 10_000,
+  proxyAllowanceMs: 3000,
+  openConnections: 5,
+  confirmation: { kind: 'none' },
+};
+
+/** Walks the decision from the start of the wait as the participant does; returns when and how it ended. */
+function run(all: readonly number[], input: Partial<DecisionInput> = {}): { endAt: number; ended: string } {
+  let now = input.waitStart ?? base.waitStart;
+  for (let i = 0; i < 10_000; i++) {
+    const arrivals = all.filter((t) => t <= now);
+    const d = decide({ ...base, ...input, now, arrivals });
+    if (d.done) return { endAt: now, ended: d.ended };
+    now = d.wakeAt;
+  }
+  throw new Error('the decision never ended');
+}
+
+describe('poissonMeanLowerBound', () => {
+  it('is 0 without events and the exact bound for one event', () => {
+    assert.equal(poissonMeanLowerBound(0), 0);
+    // P(N >= 1 | m) = 1 - e^-m = 0.1  →  m = -ln 0.9
+    assert.ok(Math.abs(poissonMeanLowerBound(1) - -Math.log(0.9)) < 1e-6);
+  });
+
+  it('rises with the count, stays below it, and joins the large-count approximation smoothly', () => {
+    let previous = 0;
+    for (let n = 1; n <= 200; n++) {
+      const m = poissonMeanLowerBound(n);
+      assert.ok(m > previous, `bound for ${n} (${m}) above the one for ${n - 1} (${previous})`);
+      assert.ok(m < n, `bound for ${n} below ${n}`);
+      previous = m;
+    }
+    const below = poissonMeanLowerBound(50);
+    const above = poissonMeanLowerBound(51);
+    assert.ok(above - below > 0.5 && above - below < 1.5, `step at the switch: ${above - below}`);
+    // Known value: half the 10 % quantile of chi-square with 200 degrees of freedom (174.84) is 87.42.
+    assert.ok(Math.abs(poissonMeanLowerBound(100) - 87.42) < 0.1, String(poissonMeanLowerBound(100)));
+  });
+});
+
+describe('requiredSilence', () => {
+  const rnd = random(7);
+
+  it('steady traffic of 20 new connections/s over a minute needs no more than the quiet period', () => {
+    const need = requiredSilence(poisson(rnd, 20, -60_000, 0), -60_000, 1000);
+    assert.equal(need.requiredMs, 1000);
+    assert.equal(need.basis, 'quiet-period');
+    assert.ok(Math.abs(need.ratePerSecond - 20) < 2, `rate ${need.ratePerSecond}`);
+  });
+
+  it('sparse traffic (0.5/s) needs a silence sized from the rate, well above 1 s', () => {
+    const need = requiredSilence(poisson(rnd, 0.5, -60_000, 0), -60_000, 1000);
+    const atTrueRate = Math.log(1 / MISS_PROBABILITY) / 0.5;
+    assert.ok(need.requiredMs / 1000 > atTrueRate * 0.8, `required ${need.requiredMs} ms`);
+    assert.equal(need.basis, 'rate');
+  });
+
+  it('a short history asks for a longer silence than a long one at the same rate', () => {
+    const long = requiredSilence(poisson(random(1), 7, -60_000, 0), -60_000, 1000);
+    const short = requiredSilence(poisson(random(1), 7, -2000, 0), -2000, 1000);
+    assert.ok(short.requiredMs > long.requiredMs, `short ${short.requiredMs} vs long ${long.requiredMs}`);
+  });
+
+  it('bursts (8 connections every 3 s) need a silence longer than the gap between bursts', () => {
+    const arrivals: number[] = [];
+    for (let t = -60_000; t < 0; t += 3000) for (let k = 0; k < 8; k++) arrivals.push(t + k * 5);
+    const need = requiredSilence(arrivals, -60_000, 1000);
+    assert.ok(need.requiredMs >= 2965, `required ${need.requiredMs} ms`);
+  });
+
+  it('no traffic: endless while connections are open, the quiet period on an idle pod', () => {
+    assert.equal(requiredSilence([], -60_000, 1000, 3).requiredMs, Infinity);
+    assert.equal(requiredSilence([-500], -60_000, 1000, 0).requiredMs, Infinity, 'one arrival is no rate');
+    const idle = requiredSilence([], -60_000, 1000, 0);
+    assert.equal(idle.requiredMs, 1000);
+    assert.equal(idle.basis, 'idle');
+  });
+});
+
+describe('decide', () => {
+  it('without a confirmation: ends the required silence after the last new connection', () => {
+    // Still routed for 2.2 s into the wait, then no more connections.
+    const arrivals = poisson(random(3), 20, -60_000, 2200);
+    const { endAt, ended } = run(arrivals);
+    assert.equal(ended, 'quiet');
+    assert.equal(endAt, (arrivals.at(-1) ?? 0) + 1000);
+  });
+
+  it('a pending confirmation holds the wait to maxMs, and the end says so', () => {
+    const arrivals = poisson(random(4), 20, -60_000, 0);
+    const { endAt, ended } = run(arrivals, { confirmation: { kind: 'pending' } });
+    assert.equal(ended, 'max');
+    assert.equal(endAt, 10_000);
+  });
+
+  it('confirmed: the proxy allowance after the confirmation, counted from it', () => {
+    const arrivals = poisson(random(5), 20, -60_000, 100);
+    const confirmation: ConfirmationState = { kind: 'confirmed', at: 50 };
+    const { endAt, ended } = run(arrivals, { confirmation });
+    assert.equal(ended, 'confirmed');
+    assert.equal(endAt, 3050);
+  });
+
+  it('confirmed, but new connections keep coming (a slow router): the quiet after the last one decides', () => {
+    const arrivals = poisson(random(6), 20, -60_000, 3800);
+    const { endAt, ended } = run(arrivals, { confirmation: { kind: 'confirmed', at: 50 } });
+    assert.equal(ended, 'quiet');
+    assert.equal(endAt, (arrivals.at(-1) ?? 0) + 1000);
+  });
+
+  it('confirmed with pooled-only clients (no rate): the allowance ends it, not maxMs', () => {
+    const { endAt, ended } = run([], { confirmation: { kind: 'confirmed', at: 200 }, openConnections: 32 });
+    assert.equal(ended, 'confirmed');
+    assert.equal(endAt, 3200);
+  });
+
+  it('pooled-only clients without a confirmation: nothing to learn from silence, so maxMs', () => {
+    // Reconnects after Connection: close, in a short burst at the start of the wait.
+    const { endAt, ended } = run([10, 12, 15, 60, 62], { openConnections: 32 });
+    assert.equal(ended, 'max');
+    assert.equal(endAt, 10_000);
+  });
+
+  it('minMs holds a wait that would end sooner, and says so', () => {
+    const arrivals = poisson(random(8), 20, -60_000, 0);
+    const { endAt, ended } = run(arrivals, { minMs: 2500 });
+    assert.equal(ended, 'min');
+    assert.equal(endAt, 2500);
+  });
+});
+
+/**
+ * The rule's promise, checked by simulation: routed at rate λ until a removal R after the start of the
+ * wait, then no more connections. A run loses a request when a new connection arrives after the wait
+ * ended and before R (the listener is closed while a router still sends traffic).
+ */
+describe('the rule under simulated traffic', () => {
+  function simulate(
+    label: string,
+    arrivalsOf: (rnd: () => number, from: number, to: number) => number[],
+    runs: number,
+    seed: number,
+    endOf: (arrivals: readonly number[]) => number = (arrivals) => run(arrivals).endAt,
+  ): { lost: number; runs: number; medianOverRemovalMs: number } {
+    const rnd = random(seed);
+    let lost = 0;
+    const over: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const removal = 500 + rnd() * 7500;
+      const routed = arrivalsOf(rnd, -60_000, removal);
+      const endAt = endOf(routed);
+      if (routed.some((t) => t > endAt && t <= removal)) lost++;
+      over.push(endAt - removal);
+    }
+    over.sort((a, b) => a - b);
+    const result = { lost, runs, medianOverRemovalMs: over[Math.floor(runs / 2)] ?? 0 };
+    return Object.assign(result, { label });
+  }
+
+  it('control: the former rule (1 s without a new connection) loses requests in this simulation', () => {
+    const formerRule = (arrivals: readonly number[]): number => {
+      // The first gap of 1 s after the start of the wait.
+      let quietFrom = 0;
+      for (const t of arrivals) {
+        if (t <= quietFrom) continue;
+        if (t - quietFrom >= 1000) break;
+        quietFrom = t;
+      }
+      return quietFrom + 1000;
+    };
+    const r = simulate('former', (rnd, from, to) => poisson(rnd, 1, from, to), 400, 1, formerRule);
+    assert.ok(r.lost / r.runs > 0.2, `the former rule lost in only ${r.lost} of ${r.runs} runs`);
+  });
+
+  for (const rate of [0.3, 1, 3, 10, 30]) {
+    it(`Poisson ${rate}/s: a request is lost in at most 1 % of rollouts`, () => {
+      const r = simulate(
+        `poisson ${rate}`,
+        (rnd, from, to) => poisson(rnd, rate, from, to),
+        400,
+        rate * 1000,
+      );
+      assert.ok(r.lost / r.runs <= 0.01, `lost in ${r.lost} of ${r.runs} runs`);
+    });
+  }
+
+  it('bursty clients (bursts of 1–10 connections at 0.5 bursts/s): a request is lost in at most 1 %', () => {
+    const r = simulate(
+      'bursts',
+      (rnd, from, to) =>
+        poisson(rnd, 0.5, from, to).flatMap((t) => {
+          const n = 1 + Math.floor(rnd() * 10);
+          return Array.from({ length: n }, (_, k) => t + k * 3).filter((x) => x < to);
+        }),
+      400,
+      99,
+    );
+    assert.ok(r.lost / r.runs <= 0.01, `lost in ${r.lost} of ${r.runs} runs`);
+  });
+
+  it('a periodic client every 2.5 s: never lost', () => {
+    const r = simulate(
+      'periodic',
+      (rnd, from, to) => {
+        const phase = rnd() * 2500;
+        const out: number[] = [];
+        for (let t = from + phase; t < to; t += 2500) out.push(t);
+        return out;
+      },
+      200,
+      5,
+    );
+    assert.equal(r.lost, 0, `lost in ${r.lost} of ${r.runs} runs`);
+  });
+
+  it('at 30/s the wait ends within about the quiet period of the removal', () => {
+    const r = simulate('fast', (rnd, from, to) => poisson(rnd, 30, from, to), 200, 11);
+    assert.ok(r.medianOverRemovalMs <= 1200, `median ${r.medianOverRemovalMs} ms after the removal`);
+  });
+});
