@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { PhaseContext } from '../../src/lifecycle.js';
+import { createTrafficActivity } from '../../src/propagation/activity.js';
+import {
+  createAdaptivePropagation,
+  type PropagationConfirmation,
+  type PropagationReport,
+} from '../../src/propagation/adaptive.js';
+import { describePropagation } from '../../src/propagation/describe.js';
+
+function context(signal: AbortSignal = new AbortController().signal) {
+  const warnings: string[] = [];
+  const ctx: PhaseContext = {
+    phase: 'propagate',
+    signal,
+    trigger: 'SIGTERM',
+    deadline: Date.now() + 60_000,
+    reportForced: () => undefined,
+    warn: (message) => warnings.push(message),
+    summary: undefined,
+  };
+  return { ctx, warnings };
+}
+
+async function wait(
+  options: {
+    openConnections?: number;
+    confirmations?: PropagationConfirmation[];
+    signal?: AbortSignal;
+    during?: (note: () => void) => Promise<void>;
+    before?: (note: () => void) => void;
+  } = {},
+) {
+  const activity = createTrafficActivity();
+  let report: PropagationReport | undefined;
+  const participant = createAdaptivePropagation({
+    quietPeriodMs: 50,
+    minMs: 0,
+    maxMs: 600,
+    proxyAllowanceMs: 150,
+    rateWindowMs: 60_000,
+    activity,
+    openConnections: () => options.openConnections ?? 0,
+    confirmations: () => options.confirmations ?? [],
+    onEnd: (r) => (report = r),
+  });
+  participant.ready?.();
+  options.before?.(() => activity.noteConnection());
+  await participant.unready?.(context().ctx);
+  const { ctx, warnings } = context(options.signal);
+  const started = Date.now();
+  // The wait's own timers do not hold the process (a service's servers do): hold it here.
+  const hold = setInterval(() => undefined, 1000);
+  try {
+    await Promise.all([participant.propagate?.(ctx), options.during?.(() => activity.noteConnection())]);
+  } finally {
+    clearInterval(hold);
+  }
+  assert.ok(report, 'the wait reported how it ended');
+  return { report, warnings, tookMs: Date.now() - started };
+}
+
+describe('adaptive propagation participant', () => {
+  it('an idle pod (nothing open, no new connection) waits only the quiet period', async () => {
+    const { report, warnings } = await wait();
+    assert.equal(report.endedBy, 'quiet');
+    assert.equal(report.strategy, 'adaptive');
+    assert.deepEqual(warnings, []);
+  });
+
+  it('pooled-only clients: nothing to learn from silence, maxMs, and a warning that says so', async () => {
+    const { report, warnings } = await wait({ openConnections: 3 });
+    assert.equal(report.endedBy, 'max');
+    assert.equal(report.requiredSilenceMs, undefined, 'no finite silence could be evidence');
+    assert.equal(warnings.length, 1);
+    assert.match(
+      warnings[0] ?? '',
+      /propagation\.maxMs \(600 ms\): too few new connections .* pooled connections/,
+    );
+  });
+
+  it('new connections during the wait keep it open until they stop, then the silence ends it', async () => {
+    let stoppedAt = 0;
+    const { report, warnings } = await wait({
+      openConnections: 2,
+      before: (note) => {
+        for (let i = 0; i < 5; i++) note();
+      },
+      during: async (note) => {
+        for (let i = 0; i < 20; i++) {
+          note();
+          await delay(10);
+        }
+        stoppedAt = Date.now();
+      },
+    });
+    assert.equal(report.endedBy, 'quiet');
+    assert.ok(report.newConnections !== undefined && report.newConnections >= 20);
+    assert.ok((report.ratePerSecond ?? 0) > 0);
+    assert.ok(report.requiredSilenceMs !== undefined && report.requiredSilenceMs >= 50);
+    assert.ok(Date.now() >= stoppedAt);
+    assert.deepEqual(warnings, []);
+  });
+
+  it('confirmed: ends after the proxy allowance, and says when the confirmation came', async () => {
+    const confirm: PropagationConfirmation = async () => {
+      await delay(60);
+      return true;
+    };
+    const { report, tookMs } = await wait({ openConnections: 3, confirmations: [confirm] });
+    assert.equal(report.endedBy, 'confirmed');
+    assert.ok((report.confirmedAfterMs ?? 0) >= 55, `confirmed after ${report.confirmedAfterMs} ms`);
+    assert.ok(tookMs >= 60 + 150 - 5, `ended ${tookMs} ms after the start: the allowance is 150 ms`);
+    assert.match(
+      describePropagation(report),
+      /the EndpointSlices showed the pod removed 0\.\d s after the start, then the proxy allowance/,
+    );
+  });
+
+  it('a confirmation that cannot tell (false) leaves the decision to the silence, and says so', async () => {
+    const { report } = await wait({ confirmations: [() => Promise.resolve(false)] });
+    assert.equal(report.endedBy, 'quiet');
+    assert.equal(report.confirmationUnavailable, true);
+    assert.match(describePropagation(report), /the Kubernetes API could not confirm the removal/);
+  });
+
+  it('a confirmation that never comes: maxMs, and the warning names the EndpointSlices', async () => {
+    const never: PropagationConfirmation = (signal) =>
+      new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    const { report, warnings } = await wait({ confirmations: [never] });
+    assert.equal(report.endedBy, 'max');
+    assert.match(warnings[0] ?? '', /EndpointSlices still list this pod as ready/);
+    assert.match(describePropagation(report), /reached propagation\.maxMs without evidence/);
+  });
+
+  it('the deadline cuts it short: ended by the deadline, no maxMs warning', async () => {
+    const deadline = new AbortController();
+    setTimeout(() => deadline.abort(), 80).unref();
+    const { report, warnings } = await wait({ openConnections: 3, signal: deadline.signal });
+    assert.equal(report.endedBy, 'deadline');
+    assert.deepEqual(warnings, []);
+  });
+});
+
+describe('createKubegrace: what ended the propagation wait', () => {
+  it('is in the summary line, the propagate phase line and kg.propagation', async () => {
+    const { createKubegrace } = await import('../../src/kubegrace.js');
+    const lines: { message: string; fields: Readonly<Record<string, unknown>> }[] = [];
+    const record = (message: string, fields: Readonly<Record<string, unknown>> = {}): void => {
+      lines.push({ message, fields });
+    };
+    const kg = createKubegrace({
+      handleSignals: false,
+      logger: { info: record, warn: record, error: record },
+      exit: () => undefined,
+      probes: { enabled: false },
+      propagation: { quietPeriodMs: 30, maxMs: 500 },
+    });
+    kg.ready();
+    await kg.shutdown('SIGTERM');
+    assert.equal(kg.propagation?.endedBy, 'quiet', 'an idle service ends on the quiet period');
+    const summary = lines.find((l) => l.message === 'shutdown complete');
+    assert.deepEqual(summary?.fields.propagation, kg.propagation);
+    const phase = lines.find((l) => l.message === 'phase propagate done');
+    assert.equal(phase?.fields.endedBy, 'quiet');
+  });
+});
