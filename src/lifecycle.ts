@@ -2,6 +2,13 @@
  * The state machine and phase runner. Pure: no sockets, no `process`, no Kubernetes. Edges plug in
  * as participants and receive an AbortSignal that fires at their budget or the global deadline (in
  * the exit phase: at the deadline plus half the safety margin, so a late shutdown can still report).
+ *
+ * The timeline of a shutdown, with M the safety margin:
+ *   deadline    = kill time − M      the phases are cut here
+ *   reportUntil = deadline + M/2     the exit phase (log line, Event, push) is cut here
+ *   hardExitAt  = reportUntil + min(100 ms, M/4)
+ *                                     the watchdog (src/watchdog.ts) ends the process here if it is
+ *                                     still running, even when the event loop is blocked
  */
 import { KubegraceError } from './errors.js';
 
@@ -63,9 +70,28 @@ export interface ShutdownSummary {
   readonly phases: Partial<Record<PhaseName, number>>;
   /** Connections, streams or leases cut short. */
   readonly forced: number;
-  /** Participants that threw or overran, by phase. */
+  /**
+   * Participants that threw or overran, by phase. A phase that as a whole ran past its budget (the
+   * event loop was blocked, so its timer could not fire) appears as `{ name: 'budget', status: 'timeout' }`.
+   */
   readonly failures: readonly ParticipantResult[];
   readonly fatalError?: unknown;
+  /**
+   * The phase still running when the shutdown was cut off from outside the phase runner (the
+   * watchdog at the hard exit time, or `process.exit` called by a hook): its participants' results
+   * are unknown and not in `failures`.
+   */
+  readonly unfinished?: PhaseName;
+}
+
+/** When a shutdown must be over; emitted whenever the deadline is set or moves. */
+export interface DeadlineTimes {
+  /** Epoch ms: the phases are cut here (kill time − safety margin). */
+  readonly deadlineAt: number;
+  /** Epoch ms: the exit phase (the final report) is cut here. */
+  readonly reportUntil: number;
+  /** Epoch ms: the process must be gone; the watchdog ends it here if it is not. */
+  readonly hardExitAt: number;
 }
 
 export interface LifecycleEvents {
@@ -73,6 +99,7 @@ export interface LifecycleEvents {
   phase: { readonly phase: PhaseName; readonly status: 'start' | 'end'; readonly durationMs: number };
   participant: ParticipantResult;
   warning: { readonly message: string };
+  deadline: DeadlineTimes & { readonly trigger: string; readonly startedAt: number };
   shutdown: ShutdownSummary;
 }
 
@@ -117,10 +144,39 @@ export interface Lifecycle {
   readonly gracePeriodMs: number;
   /** Leave now: a second signal. Emits the summary (outcome `forced`) and exits with `code`. */
   forceExit(code: number, reason: string): void;
+  /**
+   * The hard exit time passed and the shutdown is still running (the watchdog calls this, from an
+   * interrupt of a blocked event loop): emits the summary with outcome `deadline` and calls `exit`
+   * with the incomplete (or fatal) code. Synchronous; returns that summary, or undefined when no
+   * shutdown is running.
+   */
+  expire(): ShutdownSummary | undefined;
+  /**
+   * The process is leaving under a running shutdown (a hook called `process.exit(code)`): emits the
+   * summary (never `clean`) with that exit code, without calling `exit`. Synchronous; at most once.
+   */
+  exiting(code: number): void;
   on<E extends keyof LifecycleEvents>(event: E, listener: (payload: LifecycleEvents[E]) => void): () => void;
 }
 
 const NOT_FAILURE_PHASES: ReadonlySet<PhaseName> = new Set(['propagate']);
+/**
+ * A phase that ends this much later than its budget overran it: its budget timer could not fire
+ * (a blocked event loop). Below it lies the ordinary lateness of a timer on a busy machine.
+ */
+const PHASE_OVERRUN_TOLERANCE_MS = 100;
+/** The watchdog acts at most this long after the report slice ends (less with a small margin). */
+const HARD_EXIT_AFTER_REPORT_MS = 100;
+
+/** The times of a shutdown whose phases must end at `deadlineAt`; see the timeline at the top. */
+export function deadlineTimes(deadlineAt: number, safetyMarginMs: number): DeadlineTimes {
+  const reportUntil = deadlineAt + safetyMarginMs / 2;
+  return {
+    deadlineAt,
+    reportUntil,
+    hardExitAt: reportUntil + Math.min(HARD_EXIT_AFTER_REPORT_MS, safetyMarginMs / 4),
+  };
+}
 
 export function createLifecycle(options: LifecycleOptions): Lifecycle {
   const now = options.now ?? Date.now;
@@ -160,7 +216,11 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   }
 
   function armDeadline(at: number): void {
-    deadlineAt = at;
+    if (at !== deadlineAt) {
+      deadlineAt = at;
+      const times = deadlineTimes(at, options.safetyMarginMs);
+      emit('deadline', { ...times, trigger: shutdownTrigger, startedAt: shutdownStartedAt ?? now() });
+    }
     clearTimeout(deadlineTimer);
     const wait = at - now();
     if (wait <= 0) {
@@ -212,6 +272,7 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   let summary: ShutdownSummary | undefined;
   const failures: ParticipantResult[] = [];
   const phaseDurations: Partial<Record<PhaseName, number>> = {};
+  let phaseStartedAt: number | undefined;
 
   async function runParticipant(
     participant: Participant,
@@ -280,6 +341,7 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   ): Promise<void> {
     phase = current;
     const start = now();
+    phaseStartedAt = start;
     emit('phase', { phase: current, status: 'start', durationMs: 0 });
     const phaseController = new AbortController();
     const budgetTimer = setTimeout(() => phaseController.abort(), Math.max(0, budgetMs));
@@ -304,11 +366,28 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     }
     const durationMs = now() - start;
     phaseDurations[current] = durationMs;
+    // Its timer could not fire in time (a blocked loop): whatever finished meanwhile, the phase did
+    // not keep to its budget, so the shutdown is not clean. The propagation wait only waited longer.
+    if (
+      current !== 'exit' &&
+      !NOT_FAILURE_PHASES.has(current) &&
+      durationMs > budgetMs + PHASE_OVERRUN_TOLERANCE_MS &&
+      !failures.some((f) => f.phase === current)
+    ) {
+      const overrun: ParticipantResult = { name: 'budget', phase: current, status: 'timeout', durationMs };
+      failures.push(overrun);
+      emit('warning', {
+        message: `${current} phase overran its budget of ${budgetMs} ms: it took ${durationMs} ms (was the event loop blocked?)`,
+      });
+    }
     emit('phase', { phase: current, status: 'end', durationMs });
   }
 
   function outcomeSoFar(): ShutdownOutcome {
-    if (deadlineController.signal.aborted) return 'deadline';
+    // Past the deadline is `deadline` even when its timer has not fired yet (the loop was blocked).
+    if (deadlineController.signal.aborted || (deadlineAt !== undefined && now() >= deadlineAt)) {
+      return 'deadline';
+    }
     // A fatal error is a failure even when everything drained: metrics must not show it as clean.
     if (failures.length > 0 || fatalError) return 'failed';
     if (forced > 0) return 'forced';
@@ -332,14 +411,45 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     };
   }
 
-  function finish(final: ShutdownSummary): void {
+  function finish(final: ShutdownSummary, callExit = true): void {
     if (exited) return;
     exited = true;
     phase = undefined;
     clearTimeout(deadlineTimer);
     setState('stopped');
     emit('shutdown', final);
-    options.exit(final.exitCode);
+    if (callExit) options.exit(final.exitCode);
+  }
+
+  /** The summary of a shutdown cut off from outside the phase runner, in the middle of `phase`. */
+  function cutOff(outcome: ShutdownOutcome, exitCode: number | undefined): ShutdownSummary {
+    const base = summary ?? buildSummary(shutdownTrigger, shutdownStartedAt ?? now(), outcome);
+    const phases = { ...phaseDurations };
+    const unfinished = phase !== undefined && phases[phase] === undefined ? phase : undefined;
+    if (unfinished !== undefined && phaseStartedAt !== undefined) phases[unfinished] = now() - phaseStartedAt;
+    return {
+      ...base,
+      outcome,
+      exitCode: exitCode ?? base.exitCode,
+      phases,
+      ...(unfinished === undefined ? {} : { unfinished }),
+    };
+  }
+
+  function expire(): ShutdownSummary | undefined {
+    if (exited || running === undefined) return undefined;
+    const codes = options.exitCodes;
+    const final = cutOff('deadline', fatalError ? codes.fatal : codes.incomplete);
+    finish(final);
+    return final;
+  }
+
+  function exiting(code: number): void {
+    if (exited || running === undefined) return;
+    // In the exit phase the shutdown itself was over; before it, it did not complete.
+    const soFar = outcomeSoFar();
+    const outcome = summary?.outcome ?? (soFar === 'clean' ? 'failed' : soFar);
+    finish(cutOff(outcome, code), false);
   }
 
   async function run(
@@ -442,6 +552,8 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
       return gracePeriodMs;
     },
     forceExit,
+    expire,
+    exiting,
     on,
   };
 }

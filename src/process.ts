@@ -1,5 +1,11 @@
-/** The only module that touches process signals, process-wide error events and process.exit. */
+/**
+ * The only module that touches process signals, process-wide error events and process.exit (and,
+ * through the watchdog it owns, ends a process whose event loop is blocked at the hard exit time).
+ */
 import { constants } from 'node:os';
+import type { Lifecycle } from './lifecycle.js';
+import type { Logger } from './log.js';
+import { createWatchdog, type Watchdog } from './watchdog.js';
 
 export interface ProcessHandlers {
   readonly signals: readonly NodeJS.Signals[];
@@ -9,6 +15,16 @@ export interface ProcessHandlers {
   onSignal(signal: NodeJS.Signals): void;
   onSecondSignal(signal: NodeJS.Signals, exitCode: number): void;
   onFatal(error: unknown): void;
+  /**
+   * The lifecycle the process must not outlive its deadline for. With it, a watchdog holds the hard
+   * exit time of each shutdown (even with the event loop blocked), and a process that leaves in the
+   * middle of a shutdown (a hook calling `process.exit`) still writes the summary, on 'exit'.
+   */
+  readonly lifecycle?: Pick<Lifecycle, 'on' | 'expire' | 'exiting'>;
+  /** Where the watchdog says it failed to start. */
+  readonly logger?: Logger;
+  /** The summary goes to stderr as JSON (the default logger): the watchdog's last resort writes there too. */
+  readonly summaryOnStderr?: boolean;
 }
 
 /** 128 + the signal's number, as a shell reports a process killed by it (SIGTERM → 143). */
@@ -33,10 +49,47 @@ export function installProcessHandlers(handlers: ProcessHandlers): () => void {
     process.on('uncaughtException', onError);
     process.on('unhandledRejection', onError);
   }
+  const unwatch = handlers.lifecycle ? watchLifecycle(handlers.lifecycle, handlers) : undefined;
   return () => {
     for (const signal of handlers.signals) process.off(signal, onSignal);
     process.off('uncaughtException', onError);
     process.off('unhandledRejection', onError);
+    unwatch?.();
+  };
+}
+
+function watchLifecycle(
+  lifecycle: Pick<Lifecycle, 'on' | 'expire' | 'exiting'>,
+  handlers: Pick<ProcessHandlers, 'logger' | 'summaryOnStderr'>,
+): () => void {
+  // Synchronous to the end: 'exit' listeners cannot wait. The lifecycle writes the summary once.
+  const onExit = (code: number): void => lifecycle.exiting(code);
+  process.on('exit', onExit);
+  let watchdog: Watchdog | undefined;
+  const expire = (): void => {
+    const summary = lifecycle.expire();
+    // The lifecycle called its `exit`; one that works asynchronously (or not at all) cannot run
+    // while the loop is blocked, so the watchdog's exit does not wait for it.
+    if (summary) exitProcess(summary.exitCode);
+  };
+  const removers = [
+    lifecycle.on('deadline', (deadline) => {
+      watchdog ??= createWatchdog({
+        expire,
+        writeFallbackLine: handlers.summaryOnStderr === true,
+        onError: (error) => handlers.logger?.warn(`shutdown watchdog failed: ${error.message}`),
+      });
+      watchdog.arm(deadline);
+    }),
+    // 'stopped' comes before the summary is emitted: the watchdog never writes a second one.
+    lifecycle.on('state', ({ state }) => {
+      if (state === 'stopped') watchdog?.done();
+    }),
+  ];
+  return () => {
+    process.off('exit', onExit);
+    for (const remove of removers) remove();
+    watchdog?.done();
   };
 }
 

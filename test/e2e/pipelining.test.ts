@@ -70,7 +70,10 @@ function assertAllAnswered(responses: Awaited<Pipelined['responses']>): void {
 
 describe('pipelined HTTP/1.1 requests through a shutdown (real child, real SIGTERM, raw socket)', () => {
   it('five requests pipelined 100 ms before SIGTERM: five responses, only the last says close; exit 0, clean', async () => {
-    const child = await service({ KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: '200' });
+    const child = await service({
+      KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+      KUBEGRACE_PROPAGATION_DELAY_MS: '300',
+    });
     const { responses } = pipeline(child.port, '/work?ms=400');
     await delay(100);
     child.process.kill('SIGTERM');

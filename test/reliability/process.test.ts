@@ -182,3 +182,101 @@ describe('fault matrix: the process and its clients', () => {
     assert.equal(metricValue(child.finalMetrics(), 'kubegrace_shutdowns_total', { outcome: 'forced' }), 1);
   });
 });
+
+/** The `shutdown complete` lines kubegrace's default logger wrote on the child's stderr. */
+function summaryLines(child: FaultChild): Record<string, unknown>[] {
+  return child.stderr
+    .join('')
+    .split('\n')
+    .filter((line) => line.includes('"msg":"shutdown complete"'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('fault matrix: a deadline that holds while the event loop does not', () => {
+  it('the event loop blocked across the deadline: the watchdog ends the process before the kill time; exit 1, one summary line, deadline', async () => {
+    // grace 5 s, margin 1 s: deadline at 4 s, report until 4.5 s, the watchdog at 4.6 s, SIGKILL at 5 s.
+    const child = await service({
+      FAULT_LOGGER: 'json',
+      KUBEGRACE_GRACE_PERIOD_SECONDS: '5',
+      KUBEGRACE_BUDGET_CHECK: 'off',
+      KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+      KUBEGRACE_PROPAGATION_DELAY_MS: '300',
+      KUBEGRACE_DRAIN_TIMEOUT_MS: '20000',
+      // A 3 s CPU-bound stall from 2 s after SIGTERM to past the kill time.
+      FAULT_BLOCK_LOOP_MS: '3000',
+      FAULT_BLOCK_AFTER_MS: '2000',
+    });
+    // Holds the drain open, so the shutdown is still running when the loop stalls.
+    const held = outcomeOf(get(child.port, '/work?ms=60000'));
+    await delay(100);
+    const sentAt = Date.now();
+    child.process.kill('SIGTERM');
+    const exit = await child.exited;
+    const took = exit.at - sentAt;
+    assert.equal(exit.code, 1);
+    assert.ok(took < 5000, `exited ${took} ms after SIGTERM; the kubelet's SIGKILL comes at 5000 ms`);
+    assert.ok(
+      child.events.some((e) => e.event === 'block' && e.status === 'start') &&
+        !child.events.some((e) => e.event === 'block' && e.status === 'end'),
+      'the process ended while its event loop was still blocked',
+    );
+    assert.notEqual(await held, 200);
+    const lines = summaryLines(child);
+    assert.equal(lines.length, 1, child.stderr.join(''));
+    assert.equal(lines[0]?.outcome, 'deadline');
+    assert.equal(lines[0]?.exitCode, 1);
+    assert.equal(lines[0]?.trigger, 'SIGTERM');
+    assert.equal(lines[0]?.unfinished, 'drain', 'the summary names the phase the stall cut off');
+    assert.equal(child.events.filter((e) => e.event === 'summary').length, 1);
+    assert.equal(child.summary()?.outcome, 'deadline');
+  });
+
+  it('the main thread stuck in a system call across the deadline: the watchdog writes the summary line and kills the process before the kill time', async () => {
+    const child = await service({
+      FAULT_LOGGER: 'json',
+      KUBEGRACE_GRACE_PERIOD_SECONDS: '5',
+      KUBEGRACE_BUDGET_CHECK: 'off',
+      KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: '200',
+      KUBEGRACE_DRAIN_TIMEOUT_MS: '20000',
+      FAULT_BLOCK_LOOP_MS: '8000',
+      FAULT_BLOCK_AFTER_MS: '2000',
+      FAULT_BLOCK_NATIVE: '1',
+      KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+      KUBEGRACE_PROPAGATION_DELAY_MS: '300',
+    });
+    const held = outcomeOf(get(child.port, '/work?ms=60000'));
+    await delay(100);
+    const sentAt = Date.now();
+    child.process.kill('SIGTERM');
+    const exit = await child.exited;
+    const took = exit.at - sentAt;
+    assert.equal(exit.signal, 'SIGKILL');
+    assert.ok(took < 5000, `exited ${took} ms after SIGTERM; the kubelet's SIGKILL comes at 5000 ms`);
+    assert.notEqual(await held, 200);
+    const lines = summaryLines(child);
+    assert.equal(lines.length, 1, child.stderr.join(''));
+    assert.equal(lines[0]?.outcome, 'deadline');
+    assert.equal(lines[0]?.trigger, 'SIGTERM');
+    assert.match(String(lines[0]?.watchdog), /unknown/);
+  });
+
+  it('a hook that calls process.exit: the summary line is still written, once; not clean', async () => {
+    const child = await service({
+      FAULT_LOGGER: 'json',
+      FAULT_HOOK: 'exit',
+      FAULT_HOOK_PHASE: 'cleanup',
+      FAULT_HOOK_EXIT_CODE: '0',
+      KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+      KUBEGRACE_PROPAGATION_DELAY_MS: '300',
+    });
+    child.process.kill('SIGTERM');
+    const exit = await child.exited;
+    assert.equal(exit.code, 0, 'the code the hook chose');
+    const lines = summaryLines(child);
+    assert.equal(lines.length, 1, child.stderr.join(''));
+    assert.equal(lines[0]?.outcome, 'failed');
+    assert.equal(lines[0]?.exitCode, 0);
+    assert.equal(lines[0]?.unfinished, 'cleanup');
+    assert.equal(child.events.filter((e) => e.event === 'summary').length, 1);
+  });
+});

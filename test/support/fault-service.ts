@@ -13,14 +13,19 @@
  *   FAULT_PARTICIPANT_IGNORES_SIGNAL=<phase>    a participant without a timeout of its own that resolves
  *                                               only after 60 s, whatever its signal says
  *   FAULT_BLOCK_LOOP_MS, FAULT_BLOCK_AFTER_MS   block the event loop that long, that long after SIGTERM
+ *   FAULT_BLOCK_NATIVE=1                        … in a synchronous system call (`sleep` run by execFileSync)
+ *                                               rather than in JavaScript
  *   FAULT_REGISTRY=consul                       register in Consul (KUBEGRACE_REGISTRY_* configure it)
  *   FAULT_APP_ERROR_LISTENER=1                  the app handles its server's 'error' events (reports them)
  *   FAULT_FINAL_SCRAPE_MS                       hold the exit phase this long for a scrape that sees the
  *                                               outcome (instrument's `finalScrape`; default off)
+ *   FAULT_LOGGER=json                           kubegrace's default logger (JSON lines on stderr) instead of none
+ *   FAULT_HOOK=exit                             the hook calls process.exit(FAULT_HOOK_EXIT_CODE, default 0)
  *
  * App routes: `/work?ms=N` answers `ok` after N ms; `/upload` answers once the request body ended;
  * `/block?ms=N` stalls the event loop N ms, then answers; `/fds` answers the open descriptor count.
  */
+import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { Registry } from 'prom-client';
@@ -42,7 +47,7 @@ const METRICS_SHOWN = [
 ];
 
 const kg = createKubegrace({
-  logger: false,
+  ...(env.FAULT_LOGGER === 'json' ? {} : { logger: false as const }),
   probes: { port: 0, host: env.FAULT_PROBES_HOST ?? '127.0.0.1' },
   // The metrics as they stand when the process leaves, whatever the way out (a forced exit skips
   // the exit phase, so no scrape can see its outcome).
@@ -132,6 +137,10 @@ if (hookKind !== undefined) {
     late: () => sleep(lateMs),
     // Would stop on its signal if it looked at it; it does not.
     'ignore-signal': () => sleep(lateMs),
+    exit: async () => {
+      await sleep(20);
+      process.exit(Number(env.FAULT_HOOK_EXIT_CODE ?? 0));
+    },
   };
   const fn = hooks[hookKind];
   if (!fn) throw new Error(`FAULT_HOOK=${hookKind}: unknown`);
@@ -154,7 +163,11 @@ if (env.FAULT_BLOCK_LOOP_MS !== undefined) {
   kg.on('state', ({ state }) => {
     if (state !== 'draining') return;
     setTimeout(() => {
-      block(blockMs);
+      if (env.FAULT_BLOCK_NATIVE === '1') {
+        emit({ event: 'block', status: 'start', ms: blockMs, native: true });
+        execFileSync('sleep', [String(blockMs / 1000)]);
+        emit({ event: 'block', status: 'end' });
+      } else block(blockMs);
     }, afterMs);
   });
 }
