@@ -52,6 +52,7 @@ export const FINDING_CODES = [
   'kill-signal',
   'prestop-unknown-duration',
   'unresolved-env',
+  'pid1-signal-wrapper',
 ] as const;
 
 export type FindingCode = (typeof FINDING_CODES)[number];
@@ -91,10 +92,10 @@ function probePath(probe: ProbeLike | null | undefined): string | undefined {
   return typeof path === 'string' ? (path.split('?')[0] ?? path) : undefined;
 }
 
-/** Does this container run kubegrace, as far as its spec shows? */
 /** Our own exec preStop (`kubegrace prestop`, `npx kubegrace prestop`, `/app/bin/kubegrace prestop`). */
 const KUBEGRACE_PRESTOP = /(?:^|[\s/])kubegrace(?:\.[cm]?js)?\s+prestop(?:\s|$)/;
 
+/** Does this container run kubegrace, as far as its spec shows? */
 export function usesKubegrace(container: ContainerLike): boolean {
   if (Object.keys(envOf(container).values).some((k) => k.startsWith('KUBEGRACE_'))) return true;
   if (envOf(container).indirect.some((k) => k.startsWith('KUBEGRACE_'))) return true;
@@ -107,6 +108,76 @@ export function usesKubegrace(container: ContainerLike): boolean {
     (preStop.kind === 'exec' && /kubegrace/.test(preStop.command)) ||
     (preStop.kind === 'http' && preStop.path === '/prestop')
   );
+}
+
+/** Does this unit run kubegrace, as far as it shows: a KUBEGRACE_* in Environment=, or kubegrace in an Exec*= line? */
+export function unitUsesKubegrace(unit: SystemdUnit): boolean {
+  return (
+    Object.keys(unit.env).some((k) => k.startsWith('KUBEGRACE_')) ||
+    unit.commands.some((line) => /kubegrace/.test(line))
+  );
+}
+
+/** Does the preStop hook start kubegrace's shutdown itself (exec `kubegrace prestop`, or GET /prestop)? */
+function preStopReachesKubegrace(preStop: PreStop): boolean {
+  return (
+    (preStop.kind === 'exec' && KUBEGRACE_PRESTOP.test(preStop.command)) ||
+    (preStop.kind === 'http' && preStop.path === '/prestop')
+  );
+}
+
+const PACKAGE_MANAGERS = new Set(['npm', 'yarn', 'pnpm']);
+const SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh']);
+/** Inits that pass signals on: what matters is the program they start. */
+const SIGNAL_FORWARDING_INITS = new Set(['tini', 'dumb-init']);
+
+/**
+ * The container's PID 1 when it is a package manager (`npm start`, `yarn start`) or a shell running a
+ * command line (`sh -c "node …"`) — either may keep SIGTERM from node. `args` counts when `command` is
+ * unset (the image's entrypoint usually execs it). A shell script that starts with `exec` hands PID 1
+ * over, and tini/dumb-init forward signals, so neither is reported.
+ */
+export function signalWrapper(container: ContainerLike): { field: string; shown: string } | undefined {
+  const { command, args } = container as { command?: unknown; args?: unknown };
+  const strings = (value: unknown): string[] | undefined =>
+    Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string') ? value : undefined;
+  const field = strings(command) ? 'command' : strings(args) ? 'args' : undefined;
+  const words = strings(command) ?? strings(args);
+  if (field === undefined || words === undefined) return undefined;
+  let start = 0;
+  const program = (index: number): string => words[index]?.split('/').pop() ?? '';
+  if (SIGNAL_FORWARDING_INITS.has(program(0))) {
+    start = 1;
+    while (words[start]?.startsWith('-')) {
+      start += 1;
+      if (words[start - 1] === '--') break;
+    }
+  }
+  const shown = words.slice(start).join(' ');
+  if (PACKAGE_MANAGERS.has(program(start))) return { field, shown };
+  if (SHELLS.has(program(start))) {
+    const flag = words.findIndex((w, i) => i > start && /^-[a-z]*c[a-z]*$/.test(w));
+    const script = flag === -1 ? undefined : words[flag + 1];
+    if (script !== undefined && !/^\s*exec\s/.test(script)) return { field, shown };
+  }
+  return undefined;
+}
+
+function signalWrapperFinding(container: ContainerLike, preStop: PreStop, port: number): Finding[] {
+  const wrapper = signalWrapper(container);
+  if (wrapper === undefined || preStopReachesKubegrace(preStop)) return [];
+  return [
+    {
+      severity: 'warning',
+      code: 'pid1-signal-wrapper',
+      message:
+        `${wrapper.field} runs "${wrapper.shown}" as PID 1: npm, yarn and shells may not pass SIGTERM on to node, ` +
+        'so kubegrace never hears of the shutdown and the kubelet kills the pod at the end of the grace period',
+      fix:
+        'run node directly (command: ["node", "server.js"], or "exec node …" in the shell line), or add a preStop that starts the shutdown itself: ' +
+        `exec: { command: ["kubegrace", "prestop"] } or httpGet: { path: /prestop, port: ${port} }`,
+    },
+  ];
 }
 
 /**
@@ -404,13 +475,40 @@ export function checkPod(
       namespace: pod.namespace,
       container: nameOf(container) || `#${index}`,
       timing,
-      findings: [...findings, ...probeFindings(container, settings, pod.serving)],
+      findings: [
+        ...findings,
+        ...probeFindings(container, settings, pod.serving),
+        ...signalWrapperFinding(container, preStop, settings.probes.port),
+      ],
     };
   });
   return { reports, skipped: undefined };
 }
 
-export function checkUnit(unit: SystemdUnit): ContainerReport {
+/** A unit with no sign of kubegrace is skipped, as a workload would be, unless `all`. */
+export function checkUnit(
+  unit: SystemdUnit,
+  options: { readonly all: boolean } = { all: false },
+): { readonly report: ContainerReport | undefined; readonly skipped: SkippedWorkload | undefined } {
+  if (!options.all && !unitUsesKubegrace(unit)) {
+    const files =
+      unit.environmentFiles.length === 0
+        ? ''
+        : ` (EnvironmentFile=${unit.environmentFiles.join(', ')} may hold some; this check cannot read it)`;
+    return {
+      report: undefined,
+      skipped: {
+        location: unit.location,
+        kind: 'systemd unit',
+        name: unit.name,
+        reason: `no sign of kubegrace (no KUBEGRACE_* in Environment=${files}, no kubegrace in an Exec*= line); --all checks it anyway`,
+      },
+    };
+  }
+  return { report: unitReport(unit), skipped: undefined };
+}
+
+function unitReport(unit: SystemdUnit): ContainerReport {
   const explicit = unit.timeoutStopMs !== undefined;
   const graceMs = unit.timeoutStopMs ?? SYSTEMD_DEFAULT_TIMEOUT_STOP_MS;
   const { timing, settings, findings } = timingFindings({

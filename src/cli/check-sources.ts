@@ -181,6 +181,8 @@ export interface SystemdUnit {
   readonly env: Readonly<Record<string, string>>;
   readonly environmentFiles: readonly string[];
   readonly killSignal: string | undefined;
+  /** ExecStart=, ExecStop=, ExecStartPre=… values, in order. */
+  readonly commands: readonly string[];
 }
 
 /** systemd's own default for `TimeoutStopSec` (DefaultTimeoutStopSec). */
@@ -193,6 +195,7 @@ export function parseSystemdUnit(
   const problems: SourceProblem[] = [];
   const env: Record<string, string> = {};
   const environmentFiles: string[] = [];
+  const commands: string[] = [];
   let section = '';
   let timeoutStopMs: number | undefined;
   let timeoutLine: number | undefined;
@@ -257,6 +260,7 @@ export function parseSystemdUnit(
         killSignal = value;
         return;
       default:
+        if (key.startsWith('Exec')) commands.push(value);
         return;
     }
   });
@@ -279,9 +283,23 @@ export function parseSystemdUnit(
       env,
       environmentFiles,
       killSignal,
+      commands,
     },
     problems,
   };
+}
+
+/**
+ * Is this text a systemd unit rather than YAML? Its first line that is not blank or a comment (`#`, `;`)
+ * is a section header such as `[Unit]` or `[Service]`.
+ */
+export function looksLikeSystemdUnit(text: string): boolean {
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    return /^\[(Unit|Service|Install|Socket|Timer|X-[\w-]+)\]$/.test(line);
+  }
+  return false;
 }
 
 const UNITS: Readonly<Record<string, number>> = {

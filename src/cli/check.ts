@@ -3,7 +3,8 @@
  * units, checked before they ship, with the fix for each finding. Exit code 0 when nothing is an
  * error, 1 when something is (for CI), 2 for bad usage.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatSeconds } from '../kubernetes/pod-timing.js';
 import {
@@ -14,24 +15,35 @@ import {
   type Severity,
   type SkippedWorkload,
 } from './check-rules.js';
-import { parseManifests, parseSystemdUnit, type Location, type SourceProblem } from './check-sources.js';
+import {
+  looksLikeSystemdUnit,
+  parseManifests,
+  parseSystemdUnit,
+  type Location,
+  type SourceProblem,
+} from './check-sources.js';
 
-export const checkHelp = `Usage: kubegrace check [flags] FILE... | -
+export const checkHelp = `Usage: kubegrace check [flags] FILE|DIR... | -
 
 Checks the shutdown timing of Kubernetes manifests (Deployments, StatefulSets, DaemonSets,
 ReplicaSets, ReplicationControllers, Jobs, CronJobs, Pods, Lists; multi-document YAML such as
-\`helm template\` output) and systemd units (files ending in .service) before they ship. For every
-container that uses kubegrace it adds up preStop sleep + unready + propagation + drain + cleanup +
-safety margin, with the container's KUBEGRACE_* values, against terminationGracePeriodSeconds
-(TimeoutStopSec for a unit), and flags probes on the wrong endpoint, a missing readiness probe, a
-propagation wait the grace period cannot hold, and KUBEGRACE_GRACE_PERIOD_SECONDS differing from the
-grace period. Each finding comes with its fix. \`-\` reads standard input.
+\`helm template\` output) and systemd units (recognised by their [Unit]/[Service] sections, whatever
+the file name) before they ship. For every container or unit that uses kubegrace it adds up preStop
+sleep + unready + propagation + drain + cleanup + safety margin, with its KUBEGRACE_* values, against
+terminationGracePeriodSeconds (TimeoutStopSec for a unit), and flags probes on the wrong endpoint, a
+missing readiness probe, a propagation wait the grace period cannot hold,
+KUBEGRACE_GRACE_PERIOD_SECONDS differing from the grace period, and npm, yarn or a shell as PID 1
+without a preStop that reaches kubegrace. Each finding comes with its fix. \`-\` reads standard input.
+A directory is searched recursively for *.yaml, *.yml, *.json (those with an apiVersion) and
+*.service files; hidden directories, node_modules and Helm charts (a Chart.yaml: check their
+\`helm template\` output instead) are left out.
 
 Flags:
   --format <human|json>  output format (default human)
-  --all                  check every container, not only those that use kubegrace
+  --all                  check every container and unit, not only those that use kubegrace
                          (KUBEGRACE_* env, /livez, /readyz or /startupz probes, or a
-                         kubegrace preStop hook)
+                         kubegrace preStop hook; for a unit, KUBEGRACE_* in Environment=
+                         or kubegrace in an Exec*= line)
   -h, --help             this text
 
 Exit code: 0 no errors (warnings allowed), 1 at least one error or an unreadable file,
@@ -117,7 +129,27 @@ export async function runCheck(
   const containers: ContainerReport[] = [];
   const skipped: SkippedWorkload[] = [];
   const problems: CheckResult['problems'][number][] = [];
+  const all = options.all ?? false;
+  const inputs: { file: string; fromDirectory: boolean }[] = [];
   for (const file of files) {
+    const info = file === '-' ? undefined : await stat(file).catch(() => undefined);
+    if (!info?.isDirectory()) {
+      inputs.push({ file, fromDirectory: false });
+      continue;
+    }
+    const found = await manifestsIn(file, skipped);
+    if (found.length === 0) {
+      problems.push({
+        file,
+        line: undefined,
+        column: undefined,
+        code: 'unreadable',
+        message: 'a directory without manifests or units (*.yaml, *.yml, *.json, *.service)',
+      });
+    }
+    inputs.push(...found.map((f) => ({ file: f, fromDirectory: true })));
+  }
+  for (const { file, fromDirectory } of inputs) {
     const name = file === '-' ? '<stdin>' : file;
     let text: string;
     try {
@@ -138,18 +170,22 @@ export async function runCheck(
       });
       continue;
     }
-    const systemd =
-      file.endsWith('.service') || (file === '-' && /^\s*(#.*\n\s*)*\[(Unit|Service|Install)\]/.test(text));
-    if (systemd) {
+    if (file.endsWith('.service') || looksLikeSystemdUnit(text)) {
       const parsedUnit = parseSystemdUnit(name, text);
       problems.push(...parsedUnit.problems.map((p) => ({ ...p, code: 'yaml-error' as const })));
-      if (parsedUnit.unit) containers.push(checkUnit(parsedUnit.unit));
+      if (parsedUnit.unit) {
+        const checked = checkUnit(parsedUnit.unit, { all });
+        if (checked.report) containers.push(checked.report);
+        if (checked.skipped) skipped.push(checked.skipped);
+      }
       continue;
     }
+    // A JSON file found in a directory is a manifest only if it says so (package.json, tsconfig.json…).
+    if (fromDirectory && file.endsWith('.json') && !text.includes('"apiVersion"')) continue;
     const manifests = parseManifests(name, text);
     problems.push(...manifests.problems.map((p) => ({ ...p, code: 'yaml-error' as const })));
     for (const pod of manifests.pods) {
-      const checked = checkPod(pod, { all: options.all ?? false });
+      const checked = checkPod(pod, { all });
       containers.push(...checked.reports);
       if (checked.skipped) skipped.push(checked.skipped);
     }
@@ -164,6 +200,37 @@ export async function runCheck(
     errors: count('error') + problems.length,
     warnings: count('warning'),
   };
+}
+
+const MANIFEST_FILE = /\.(ya?ml|json|service)$/;
+
+/**
+ * The manifest and unit files under a directory, recursively, sorted. Hidden directories and
+ * node_modules are left out; a Helm chart (a directory with Chart.yaml) is recorded as skipped: its
+ * templates are not YAML until `helm template` renders them.
+ */
+async function manifestsIn(dir: string, skipped: SkippedWorkload[]): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  if (entries.some((e) => e.isFile() && e.name === 'Chart.yaml')) {
+    skipped.push({
+      location: { file: dir, line: undefined, source: undefined },
+      kind: 'Helm chart',
+      name: dir.split(/[\\/]/).filter(Boolean).pop() ?? dir,
+      reason: 'its templates are not manifests until rendered: helm template … | kubegrace check -',
+    });
+    return [];
+  }
+  const found: string[] = [];
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (!entry.name.startsWith('.') && entry.name !== 'node_modules')
+        found.push(...(await manifestsIn(path, skipped)));
+    } else if (entry.isFile() && MANIFEST_FILE.test(entry.name)) {
+      found.push(path);
+    }
+  }
+  return found;
 }
 
 async function readAll(stream: AsyncIterable<string | Uint8Array>): Promise<string> {

@@ -3,7 +3,9 @@
  * one mistake) is flagged with exactly that mistake and its fix, and exits 1 for CI.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -343,5 +345,266 @@ describe('kubegrace check: input, output and usage', () => {
     assert.equal(parseTimespan('500ms'), 500);
     assert.equal(parseTimespan('infinity'), Number.POSITIVE_INFINITY);
     assert.equal(parseTimespan('soon'), undefined);
+  });
+});
+
+/** One Deployment with a kubegrace container; `extra` lines go under the container (10 spaces in). */
+const deployment = (name: string, extra: readonly string[] = []): string =>
+  [
+    'apiVersion: apps/v1',
+    'kind: Deployment',
+    `metadata: {name: ${name}}`,
+    'spec:',
+    '  template:',
+    '    spec:',
+    '      containers:',
+    '        - name: app',
+    '          image: web',
+    '          env: [{name: KUBEGRACE_GRACE_PERIOD_SECONDS, value: "30"}]',
+    '          readinessProbe: {httpGet: {path: /readyz, port: 9000}}',
+    ...extra.map((line) => `          ${line}`),
+    '',
+  ].join('\n');
+
+const findingCodes = async (text: string): Promise<string[]> => {
+  const result = await runCheck(['-'], { stdin: Readable.from([text]) });
+  assert.equal(result.containers.length, 1, 'the container is checked');
+  return (result.containers[0]?.findings ?? []).map((f) => `${f.severity} ${f.code}`);
+};
+
+describe('kubegrace check: npm, yarn or a shell as PID 1', () => {
+  const cases: { readonly name: string; readonly lines: readonly string[]; readonly expected: string[] }[] = [
+    { name: 'npm start', lines: ['command: ["npm", "start"]'], expected: ['warning pid1-signal-wrapper'] },
+    { name: 'yarn start', lines: ['command: ["yarn", "start"]'], expected: ['warning pid1-signal-wrapper'] },
+    {
+      name: 'pnpm by path, in args with the image entrypoint',
+      lines: ['args: ["/usr/local/bin/pnpm", "run", "serve"]'],
+      expected: ['warning pid1-signal-wrapper'],
+    },
+    {
+      name: 'sh -c "node …"',
+      lines: ['command: ["sh", "-c", "node server.js"]'],
+      expected: ['warning pid1-signal-wrapper'],
+    },
+    {
+      name: '/bin/bash -ec "cd /app && node …"',
+      lines: ['command: ["/bin/bash", "-ec", "cd /app && node server.js"]'],
+      expected: ['warning pid1-signal-wrapper'],
+    },
+    {
+      name: 'tini -- npm start (tini forwards, npm may not)',
+      lines: ['command: ["tini", "--", "npm", "start"]'],
+      expected: ['warning pid1-signal-wrapper'],
+    },
+    { name: 'node directly', lines: ['command: ["node", "server.js"]'], expected: [] },
+    { name: 'sh -c "exec node …"', lines: ['command: ["sh", "-c", "exec node server.js"]'], expected: [] },
+    { name: 'tini -- node', lines: ['command: ["tini", "--", "node", "server.js"]'], expected: [] },
+    { name: 'no command (the image decides)', lines: [], expected: [] },
+    {
+      name: 'npm start with preStop exec kubegrace prestop',
+      lines: [
+        'command: ["npm", "start"]',
+        'lifecycle: {preStop: {exec: {command: ["kubegrace", "prestop"]}}}',
+      ],
+      expected: [],
+    },
+    {
+      name: 'sh -c with preStop httpGet /prestop',
+      lines: [
+        'command: ["sh", "-c", "node server.js"]',
+        'lifecycle: {preStop: {httpGet: {path: /prestop, port: 9000}}}',
+      ],
+      expected: [],
+    },
+    {
+      name: 'npm start with a preStop sleep (SIGTERM still lost after it)',
+      lines: [
+        'command: ["npm", "start"]',
+        'env: [{name: KUBEGRACE_GRACE_PERIOD_SECONDS, value: "30"}, {name: KUBEGRACE_PRE_STOP_SLEEP_SECONDS, value: "2"}]',
+        'lifecycle: {preStop: {sleep: {seconds: 2}}}',
+      ],
+      expected: ['warning pid1-signal-wrapper'],
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.name} → ${c.expected.join(', ') || 'nothing'}`, async () => {
+      // A later `env:` line replaces the default one (YAML keeps the last duplicate key here).
+      assert.deepEqual(await findingCodes(deployment('web', c.lines)), c.expected);
+    });
+  }
+
+  it('the finding names the command and both fixes', async () => {
+    const result = await runCheck(['-'], {
+      stdin: Readable.from([deployment('web', ['command: ["npm", "start"]'])]),
+    });
+    const [finding] = result.containers[0]?.findings ?? [];
+    assert.match(
+      finding?.message ?? '',
+      /^command runs "npm start" as PID 1: npm, yarn and shells may not pass SIGTERM/,
+    );
+    assert.match(
+      finding?.fix ?? '',
+      /command: \["node", "server\.js"\].*\["kubegrace", "prestop"\].*path: \/prestop, port: 9000/,
+    );
+  });
+});
+
+describe('kubegrace check: directories and systemd units', () => {
+  const unit = (env: string): string =>
+    [
+      '# a unit without the .service suffix',
+      '[Unit]',
+      'Description=web',
+      '',
+      '[Service]',
+      'ExecStart=/usr/bin/node /srv/web.js',
+      env,
+      'TimeoutStopSec=45',
+      '',
+    ].join('\n');
+
+  function tree(files: Readonly<Record<string, string>>): string {
+    const dir = mkdtempSync(join(tmpdir(), 'kubegrace-check-'));
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), text);
+    }
+    return dir;
+  }
+
+  const cases: {
+    readonly name: string;
+    readonly files: Readonly<Record<string, string>>;
+    readonly all?: boolean;
+    /** `kind name` of each checked container/unit, in order. */
+    readonly checked: string[];
+    /** `kind name` of each skipped one. */
+    readonly skipped: string[];
+    readonly problems?: string[];
+  }[] = [
+    {
+      name: 'every manifest under a directory, recursively, in name order',
+      files: {
+        'b.yaml': deployment('b'),
+        'a.yml': deployment('a'),
+        'nested/deeper/c.yaml': deployment('c'),
+        'list.json': JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [] }),
+        'web.service': unit('Environment=KUBEGRACE_GRACE_PERIOD_SECONDS=45'),
+        'README.md': '# not a manifest',
+      },
+      checked: ['Deployment a', 'Deployment b', 'Deployment c', 'systemd unit web.service'],
+      skipped: [],
+    },
+    {
+      name: 'JSON without apiVersion (package.json, tsconfig with comments), hidden dirs and node_modules are left out',
+      files: {
+        'app.yaml': deployment('app'),
+        'package.json': '{ "name": "x" }',
+        'tsconfig.json': '{ // comments are not YAML\n "compilerOptions": {} }',
+        '.git/x.yaml': 'not: [valid',
+        'node_modules/m/deploy.yaml': deployment('vendored'),
+      },
+      checked: ['Deployment app'],
+      skipped: [],
+    },
+    {
+      name: 'a Helm chart in a directory is skipped with the way to check it',
+      files: {
+        'app.yaml': deployment('app'),
+        'chart/Chart.yaml': 'name: x',
+        'chart/templates/d.yaml': '{{ .Values }}',
+      },
+      checked: ['Deployment app'],
+      skipped: ['Helm chart chart'],
+    },
+    {
+      name: 'a unit in a .yaml file is recognised by its [Unit]/[Service] sections, not parsed as YAML',
+      files: { 'api.conf.yaml': unit('Environment=KUBEGRACE_GRACE_PERIOD_SECONDS=45') },
+      checked: ['systemd unit api.conf.yaml'],
+      skipped: [],
+    },
+    {
+      name: 'a unit with no sign of kubegrace is skipped like a workload',
+      files: {
+        'redis.service': unit('Environment=REDIS_PORT=6379'),
+        'web.service': unit('Environment=KUBEGRACE_GRACE_PERIOD_SECONDS=45'),
+      },
+      checked: ['systemd unit web.service'],
+      skipped: ['systemd unit redis.service'],
+    },
+    {
+      name: 'kubegrace in an Exec*= line is a sign',
+      files: { 'web.service': unit('ExecStop=/usr/bin/kubegrace prestop') },
+      checked: ['systemd unit web.service'],
+      skipped: [],
+    },
+    {
+      name: '--all checks the unit without signs too',
+      files: { 'redis.service': unit('Environment=REDIS_PORT=6379') },
+      all: true,
+      checked: ['systemd unit redis.service'],
+      skipped: [],
+    },
+    {
+      name: 'a directory with nothing to check is an error',
+      files: { 'notes.txt': 'hello' },
+      checked: [],
+      skipped: [],
+      problems: ['a directory without manifests or units (*.yaml, *.yml, *.json, *.service)'],
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const dir = tree(c.files);
+      try {
+        const result = await runCheck([dir], { all: c.all ?? false });
+        assert.deepEqual(
+          result.containers.map((r) => `${r.kind} ${r.name}`),
+          c.checked,
+        );
+        assert.deepEqual(
+          result.skipped.map((s) => `${s.kind} ${s.name}`),
+          c.skipped,
+        );
+        assert.deepEqual(
+          result.problems.map((p) => p.message),
+          c.problems ?? [],
+        );
+        const { code, out } = await run([dir]);
+        assert.equal(code, (c.problems ?? []).length > 0 ? 1 : 0);
+        assert.ok(!out.some((l) => l.includes('is a directory')), 'no "is a directory" error');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('a unit file with any name, given by path, is read as a unit', async () => {
+    const dir = tree({
+      'web.unit': unit('Environment=KUBEGRACE_GRACE_PERIOD_SECONDS=45'),
+      api: unit('Environment=KUBEGRACE_GRACE_PERIOD_SECONDS=45'),
+    });
+    try {
+      const result = await runCheck([join(dir, 'web.unit'), join(dir, 'api')]);
+      assert.deepEqual(result.problems, []);
+      assert.deepEqual(
+        result.containers.map((r) => [r.kind, r.name, r.timing.graceMs]),
+        [
+          ['systemd unit', 'web.unit', 45_000],
+          ['systemd unit', 'api', 45_000],
+        ],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the skipped unit says why and how to check it anyway', async () => {
+    const result = await runCheck(['-'], { stdin: Readable.from([unit('EnvironmentFile=/etc/web.env')]) });
+    assert.equal(result.containers.length, 0);
+    assert.match(
+      result.skipped[0]?.reason ?? '',
+      /^no sign of kubegrace \(no KUBEGRACE_\* in Environment= \(EnvironmentFile=\/etc\/web\.env may hold some; this check cannot read it\), no kubegrace in an Exec\*= line\); --all checks it anyway$/,
+    );
   });
 });
