@@ -7,14 +7,19 @@ import { Counter, Registry } from 'prom-client';
 import { createKubegrace, type Kubegrace, type KubegraceOptions } from '../../src/index.js';
 import { instrument, type MetricsOptions } from '../../src/metrics/index.js';
 import { groupingPath } from '../../src/metrics/pushgateway.js';
+import { fileURLToPath } from 'node:url';
 import {
+  eventually,
+  PROMETHEUS,
   PUSHGATEWAY,
   skipUnlessInstalled,
+  startPrometheus,
   startPushgateway,
   type RunningServer,
 } from '../support/prometheus.js';
 
 const skip = skipUnlessInstalled(PUSHGATEWAY);
+const RULES = fileURLToPath(new URL('../../alerts/kubegrace.rules.yaml', import.meta.url));
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -196,4 +201,59 @@ describe('Pushgateway push limits', () => {
       { code: 'ERR_KUBEGRACE_INVALID_OPTION', message: /^pushgateway\.namespace must be a namespace/ },
     );
   });
+});
+
+describe('a deadline shutdown pushed to a real Pushgateway fires the real deadline alert', () => {
+  const skipBoth = skipUnlessInstalled(PROMETHEUS, PUSHGATEWAY);
+  it(
+    'the report slice after the deadline carries the push; Prometheus, scraping only the Pushgateway, fires KubegraceShutdownDeadlineReached',
+    { skip: skipBoth, timeout: 90_000 },
+    async () => {
+      const gateway = await startPushgateway();
+      cleanup.push(() => gateway.stop());
+      const prometheus = await startPrometheus(`
+global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+  evaluation_interval: 1s
+rule_files:
+  - ${JSON.stringify(RULES)}
+scrape_configs:
+  - job_name: pushgateway
+    honor_labels: true
+    static_configs:
+      - targets: ['${new URL(gateway.url).host}']
+`);
+      cleanup.push(() => prometheus.stop());
+      const { kg, metrics } = shutdownWith(
+        {
+          registry: new Registry(),
+          pushgateway: { url: gateway.url, job: 'web', namespace: 'shop', pod: 'web-7' },
+        },
+        { gracePeriodSeconds: 2, safetyMarginMs: 1000, budgetCheck: 'off' },
+      );
+      // A participant that ignores its signal holds the drain past the deadline (1 s after the start).
+      kg.addParticipant({ name: 'deaf', drain: () => new Promise((resolve) => setTimeout(resolve, 5000)) });
+      const summary = await kg.shutdown('SIGTERM');
+      assert.equal(summary.outcome, 'deadline');
+      assert.equal(metrics.figures().pushgateway?.status, 'ok', 'the push ran in the report slice');
+
+      const alert = await eventually(
+        'KubegraceShutdownDeadlineReached firing',
+        async () => {
+          const { alerts } = await prometheus.api<{
+            alerts: { labels: Record<string, string>; state: string }[];
+          }>('alerts');
+          return alerts.find(
+            (a) => a.labels.alertname === 'KubegraceShutdownDeadlineReached' && a.state === 'firing',
+          );
+        },
+        30_000,
+      );
+      assert.deepEqual(
+        { namespace: alert.labels.namespace, job: alert.labels.job },
+        { namespace: 'shop', job: 'web' },
+      );
+    },
+  );
 });
