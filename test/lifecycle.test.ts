@@ -337,4 +337,93 @@ describe('lifecycle', () => {
     await lifecycle.shutdown();
     assert.equal(ran, false);
   });
+
+  it('a drain that ran past its budget with the loop blocked is failed, not clean', async () => {
+    const { lifecycle, exits } = setup({ budgets: { unready: 500, propagate: 0, drain: 100, cleanup: 500 } });
+    // Finishes "on time" by its own reckoning, but holds the loop well past the drain budget.
+    lifecycle.register({ name: 'stall', drain: () => busyWait(400) });
+    const summary = await lifecycle.shutdown();
+    assert.equal(summary.outcome, 'failed');
+    assert.deepEqual(
+      summary.failures.map((f) => `${f.phase}:${f.name}:${f.status}`),
+      ['drain:budget:timeout'],
+    );
+    assert.deepEqual(exits, [1]);
+  });
+
+  it('a shutdown whose cleanup ends past the deadline (its timer could not fire) is deadline', async () => {
+    const { lifecycle } = setup({ gracePeriodMs: 400, safetyMarginMs: 100 });
+    lifecycle.register({ name: 'stall', cleanup: () => busyWait(500) });
+    const summary = await lifecycle.shutdown();
+    assert.equal(summary.outcome, 'deadline');
+    assert.equal(summary.exitCode, 1);
+  });
+
+  it("emits the deadline with the report slice and the watchdog's hard exit time, again when it moves", async () => {
+    const { lifecycle } = setup({ gracePeriodMs: 10_000, safetyMarginMs: 1000 });
+    const seen: { deadlineAt: number; reportUntil: number; hardExitAt: number; trigger: string }[] = [];
+    lifecycle.on('deadline', (d) => seen.push(d));
+    lifecycle.register({ name: 'slow', drain: () => delay(50) });
+    const done = lifecycle.shutdown('SIGTERM', { terminationStartedAt: 1_000_000 });
+    lifecycle.tightenDeadline(1_005_000);
+    await done;
+    assert.deepEqual(
+      seen.map((d) => [d.deadlineAt, d.reportUntil, d.hardExitAt, d.trigger]),
+      [
+        [1_009_000, 1_009_500, 1_009_600, 'SIGTERM'],
+        [1_004_000, 1_004_500, 1_004_600, 'SIGTERM'],
+      ],
+    );
+  });
+
+  it('expire() ends a running shutdown with outcome deadline, the phase it cut off, and one exit', async () => {
+    const { lifecycle, exits } = setup();
+    const summaries: unknown[] = [];
+    lifecycle.on('shutdown', (s) => summaries.push(s));
+    lifecycle.register({ name: 'forever', drain: () => new Promise(() => {}) });
+    const done = lifecycle.shutdown('SIGTERM');
+    await delay(50);
+    const summary = lifecycle.expire();
+    assert.equal(summary?.outcome, 'deadline');
+    assert.equal(summary?.exitCode, 1);
+    assert.equal(summary?.unfinished, 'drain');
+    assert.equal(typeof summary?.phases.drain, 'number');
+    assert.equal(lifecycle.expire(), undefined, 'once');
+    lifecycle.exiting(1);
+    assert.deepEqual(exits, [1]);
+    assert.equal(summaries.length, 1);
+    assert.equal(lifecycle.state, 'stopped');
+    void done;
+  });
+
+  it('exiting(code) writes the summary of a shutdown a hook ended with process.exit, never clean, without calling exit', async () => {
+    const { lifecycle, exits } = setup();
+    const summaries: { outcome: string; exitCode: number; unfinished?: string }[] = [];
+    lifecycle.on('shutdown', (s) => summaries.push(s));
+    lifecycle.register({ name: 'quits', cleanup: () => new Promise(() => {}) });
+    void lifecycle.shutdown('SIGTERM');
+    await delay(50);
+    lifecycle.exiting(0);
+    lifecycle.exiting(0);
+    assert.deepEqual(summaries, [
+      summaries[0] && { ...summaries[0], outcome: 'failed', exitCode: 0, unfinished: 'cleanup' },
+    ]);
+    assert.deepEqual(exits, [], 'the process is leaving already');
+    assert.equal(lifecycle.expire(), undefined);
+  });
+
+  it('expire() and exiting() do nothing without a shutdown', () => {
+    const { lifecycle, exits } = setup();
+    assert.equal(lifecycle.expire(), undefined);
+    lifecycle.exiting(3);
+    assert.deepEqual(exits, []);
+    assert.equal(lifecycle.state, 'starting');
+  });
 });
+
+function busyWait(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    // a CPU-bound stall
+  }
+}
