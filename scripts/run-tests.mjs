@@ -17,11 +17,16 @@
 //                               file that left a server open).
 //   KUBEGRACE_TEST_TOTAL_TIMEOUT  ms for the whole run (default 1500000, 25 min): past it the runner and all
 //                               it started are killed and the run fails, well inside CI's 90 minutes.
+//
+// The run ends with a digest (unless a --test-reporter flag is passed): totals of tests passed, failed,
+// skipped and todo over the files, every skip and todo with its reason and file, every failure, and
+// last, alone on its line, `N passed, N failed` (the line CI reads; the TAP `# pass N` / `# fail N`
+// above it stay as they were). scripts/test-digest-reporter.mjs collects it next to the TAP reporter.
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { constants } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const testDir = join(root, 'test');
@@ -120,8 +125,16 @@ const flags = [
 ];
 // Node 20 prints TAP (`# pass N`, `# fail N`) when stdout is not a terminal; Node ≥ 23 prints the spec
 // format there. Ask for TAP explicitly off a terminal so CI logs read the same on every Node version.
-if (!process.stdout.isTTY && !nodeFlags.some((f) => f.startsWith('--test-reporter'))) {
-  flags.push('--test-reporter=tap');
+const ownReporter = nodeFlags.some((f) => f.startsWith('--test-reporter'));
+const digestDir = ownReporter ? undefined : mkdtempSync(join(tmpdir(), 'kubegrace-tests-'));
+const digestFile = digestDir && join(digestDir, 'digest.jsonl');
+if (digestFile) {
+  flags.push(
+    `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${new URL('./test-digest-reporter.mjs', import.meta.url).href}`,
+    `--test-reporter-destination=${digestFile}`,
+  );
 }
 flags.push(...nodeFlags);
 
@@ -164,10 +177,62 @@ child.on('error', (error) => {
   process.exit(1);
 });
 
+/** The digest's lines: totals, every skip/todo with reason and file, every failure, then `N passed, N failed`. */
+function digest(exitCode) {
+  let events = [];
+  try {
+    events = readFileSync(digestFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line));
+  } catch {
+    // no events: the runner died before reporting anything
+  }
+  const where = (e) => (e.file ? toRel(e.file) : '(no file)');
+  const reason = (value) => (typeof value === 'string' && value !== '' ? value : 'no reason given');
+  // A skipped or todo suite counts once, as what it is; a suite that fails only repeats its tests.
+  const skipped = events.filter((e) => e.skip !== false);
+  const todo = events.filter((e) => e.skip === false && e.todo !== false);
+  const tests = events.filter((e) => !e.suite && e.skip === false && e.todo === false);
+  const passed = tests.filter((e) => e.result === 'pass').length;
+  const failures = tests.filter((e) => e.result === 'fail');
+  // A file that failed outside any test (a crash at load time) shows only in the exit code.
+  const failed = failures.length > 0 || exitCode === 0 ? failures.length : 1;
+  const lines = [
+    '',
+    `run-tests: digest (${files.length} file(s), ${process.env.KUBEGRACE_TEST_NODE ? nodeBin : `node ${process.version}`})`,
+    `run-tests:   ${passed} passed, ${failed} failed, ${skipped.length} skipped, ${todo.length} todo`,
+  ];
+  for (const [label, list, field] of [
+    ['skipped', skipped, 'skip'],
+    ['todo', todo, 'todo'],
+  ]) {
+    if (list.length === 0) continue;
+    lines.push(`run-tests:   ${label}:`);
+    for (const e of list) {
+      lines.push(`run-tests:     ${where(e)}: ${e.suite ? 'suite ' : ''}"${e.name}": ${reason(e[field])}`);
+    }
+  }
+  if (failures.length > 0) {
+    lines.push('run-tests:   failed:');
+    for (const e of failures) lines.push(`run-tests:     ${where(e)}: "${e.name}"`);
+  } else if (failed > 0) {
+    lines.push(
+      `run-tests:   failed: the test runner exited ${exitCode} without a failing test (a file that did not load?)`,
+    );
+  }
+  lines.push(`${passed} passed, ${failed} failed`);
+  return lines;
+}
+
 child.on('exit', (code, signal) => {
   clearTimeout(totalTimer);
   // Nothing the runner started may outlive it (a test's server, a spawned service).
   signalGroup('SIGKILL');
+  if (digestFile) {
+    for (const line of digest(code ?? 1)) console.log(line);
+    rmSync(digestDir, { recursive: true, force: true });
+  }
   if (timedOut) process.exit(1);
   if (signal) {
     console.error(`run-tests: test runner killed by ${signal}`);
