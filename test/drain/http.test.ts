@@ -266,6 +266,46 @@ describe('http drainer', () => {
     }
   });
 
+  it('a request pipelined behind a response whose Connection: close already went out is counted as forced', async () => {
+    const { tracker, flags } = trackerWithFlags();
+    let appCalls = 0;
+    let finishStream: (() => void) | undefined;
+    const server = http.createServer((_req, res) => {
+      appCalls++;
+      // Headers go out at once: the first response commits its Connection: close before the second
+      // request arrives, so nothing can move it.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('a');
+      finishStream ??= () => res.end('b');
+    });
+    const drainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity() });
+    const port = await listen(server);
+    try {
+      flags.shuttingDown = true;
+      await drainer.unready?.(phaseContext('unready').ctx);
+      const client = await rawClient(port);
+      client.socket.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
+      await client.waitFor('\r\n\r\n');
+      assert.match(client.received(), /Connection: close/i);
+      client.socket.write('GET /late HTTP/1.1\r\nHost: x\r\n\r\n');
+      while (appCalls < 2) await delay(5);
+      finishStream?.();
+      await client.ended;
+      assert.equal(client.received().match(/HTTP\/1\.1 /g)?.length, 1, 'the pipelined request got no answer');
+      flags.draining = true;
+      const drain = phaseContext('drain');
+      await drainer.drain?.(drain.ctx);
+      assert.deepEqual(drain.forced, [1]);
+      assert.match(
+        drain.warnings.join('\n'),
+        /1 request\(s\) pipelined on closing connections were left unanswered/,
+      );
+    } finally {
+      drainer.detach();
+      await closeHard(server);
+    }
+  });
+
   it('HTTPS: an in-flight request completes and new TLS connections are served during the wait', async () => {
     const { key, cert } = selfSignedCert();
     const observer = recordingObserver();
