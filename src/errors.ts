@@ -35,8 +35,9 @@ export class KubegraceError extends Error {
 }
 
 /**
- * `<name> must be <expected>, received <what came>[: <why, and the fix>]`. The value is never shown when it is a secret:
- * `secret` says so, and a name that looks like one (token, password, …) is treated as one anyway.
+ * `<name> must be <expected>, received <what came>[: <why, and the fix>]`. The value is never shown
+ * when it is a secret: `secret` says so, and a name that looks like one (token, password, …) is
+ * treated as one anyway.
  */
 export function invalidOption(
   name: string,
@@ -58,14 +59,14 @@ export function invalidOption(
 
 const SECRET_NAME = /token|passw(?:or)?d|secret|credential|api[-_]?key|private[-_]?key/i;
 
-/** Whether an option or variable name says it holds a secret (`prestop.token`, `KUBEGRACE_REGISTRY_ETCD_PASSWORD`). */
+/** Whether a name says it holds a secret (`prestop.token`, `KUBEGRACE_REGISTRY_ETCD_PASSWORD`). */
 export function isSecretName(name: string): boolean {
   return SECRET_NAME.test(name);
 }
 
 /**
  * What can be said of a secret without showing it: its type, and for a string its length and the
- * first character a header cannot carry (by class and position, never the character's neighbours).
+ * first character a header cannot carry (its class and position, never the character itself).
  */
 export function describeSecret(value: unknown): string {
   if (value === undefined || value === null) return String(value);
