@@ -1,3 +1,5 @@
+import { monotonicNow } from './wait.js';
+
 /**
  * Where new connections are noted, so the adaptive strategy can judge a silence against the rate the
  * pod was getting. The times go into a fixed ring (no allocation per connection); the oldest are
@@ -10,13 +12,15 @@ export interface TrafficActivity {
   noteConnection(): void;
   /** Epoch ms of the new connections noted at or after `from`, oldest first (at most `capacity`). */
   arrivalsSince(from: number): number[];
+  /** How many arrival times are kept; when `arrivalsSince` returns this many, older ones were dropped. */
+  readonly capacity: number;
 }
 
 /** Enough for 20 s at 200 new connections/s; each entry is 8 bytes. */
 const DEFAULT_CAPACITY = 4096;
 
 export function createTrafficActivity(
-  now: () => number = Date.now,
+  now: () => number = monotonicNow,
   capacity: number = DEFAULT_CAPACITY,
 ): TrafficActivity {
   const times = new Float64Array(capacity);
@@ -24,6 +28,7 @@ export function createTrafficActivity(
   let count = 0;
   let lastConnectionAt = 0;
   return {
+    capacity,
     get lastConnectionAt() {
       return lastConnectionAt;
     },

@@ -7,7 +7,7 @@ import {
   type PropagationEnd,
   type SilenceNeed,
 } from './evidence.js';
-import { afterPendingIo } from './wait.js';
+import { afterPendingIo, monotonicNow } from './wait.js';
 
 /**
  * Something that must also agree that traffic has moved away, e.g. the EndpointSlices showing this
@@ -61,7 +61,7 @@ export interface AdaptivePropagationOptions {
  */
 export function createAdaptivePropagation(options: AdaptivePropagationOptions): Participant {
   const { activity } = options;
-  const now = options.now ?? Date.now;
+  const now = options.now ?? monotonicNow;
   const createdAt = now();
   let readyAt: number | undefined;
   let shutdownAt: number | undefined;
@@ -102,12 +102,15 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
         );
       }
 
-      const look = (): Decision =>
-        decide({
+      const look = (): Decision => {
+        const arrivals = activity.arrivalsSince(observedFrom);
+        // A full ring dropped older arrivals: the history starts at the oldest one kept.
+        const from = arrivals.length >= activity.capacity ? (arrivals[0] ?? observedFrom) : observedFrom;
+        return decide({
           now: now(),
           waitStart,
-          observedFrom,
-          arrivals: activity.arrivalsSince(observedFrom),
+          observedFrom: from,
+          arrivals,
           openConnections: options.openConnections?.() ?? 1,
           quietPeriodMs: options.quietPeriodMs,
           minMs: options.minMs,
@@ -115,6 +118,7 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
           proxyAllowanceMs: options.proxyAllowanceMs,
           confirmation,
         });
+      };
 
       /** Until `ms` passed, the wait is aborted, or a confirmation settles; leaves no listener behind. */
       const nap = (ms: number): Promise<void> =>

@@ -1,3 +1,9 @@
+/**
+ * Epoch ms from a monotonic clock: an NTP step of the wall clock must not make a silence look longer
+ * (ending a propagation wait early) or shorter.
+ */
+export const monotonicNow = (): number => performance.timeOrigin + performance.now();
+
 /** Resolves after `ms`, or at once when `signal` aborts. Never rejects; the timer does not hold the process. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
