@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KubegraceError } from '../src/errors.js';
+import { describe as shown, describeSecret, invalidOption, KubegraceError } from '../src/errors.js';
 import {
   checkBudget,
   defaults,
@@ -197,6 +197,34 @@ describe('options', () => {
       /^drain.timeout is not a kubegrace option; did you mean drain.timeoutMs\?$/,
     );
     throwsInvalid(() => resolveSettings({ drain: 5 } as never, {}), /^drain must be an object, received 5$/);
+  });
+
+  it('describes values without payloads or secrets', () => {
+    assert.equal(
+      shown('http://admin:p@ss@consul:8500/v1'),
+      '"http://***@consul:8500/v1"',
+      'a password holding @',
+    );
+    assert.equal(shown('http://a:x@e1:2379,https://b:y@e2:2379'), '"http://***@e1:2379,https://***@e2:2379"');
+    assert.equal(shown('https://consul:8500'), '"https://consul:8500"', 'no user info, nothing cut');
+    assert.equal(shown('x'.repeat(41)), `"${'x'.repeat(40)}…"`);
+    assert.equal(describeSecret('abc'), '3 characters (not shown)');
+    assert.equal(describeSecret('a\tb'), '3 characters (not shown) with a tab at position 2');
+    assert.equal(
+      describeSecret('ab\u0001'),
+      '3 characters (not shown) with a control character at position 3',
+    );
+    assert.equal(describeSecret('é'), '1 character (not shown) with a non-ASCII character at position 1');
+    assert.equal(describeSecret({ token: 'x' }), 'an object (not shown)');
+    assert.equal(describeSecret(['x']), 'an array (not shown)');
+    assert.equal(describeSecret(undefined), 'undefined');
+    // A name that says secret is enough, whoever calls.
+    const error = invalidOption('nacos.accessToken', 'a non-empty string', 'Sup3rSecret ');
+    assert.equal(
+      error.message,
+      'nacos.accessToken must be a non-empty string, received 12 characters (not shown) with a space at position 12',
+    );
+    assert.equal(error.option, 'nacos.accessToken');
   });
 
   it('did you mean: same letters in another case first, then a few edits, else nothing', () => {
