@@ -90,9 +90,9 @@ export function describeSecret(value: unknown): string {
   return `${length} with ${kind} at position ${bad + 1}`;
 }
 
-// `scheme://user:password@host`: the user info is cut before anything is quoted (greedy, so a
-// password holding `@` goes too).
-const URL_USER_INFO = /([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi;
+// `scheme://user:password@host`: the user info is cut before anything is quoted. Greedy up to the
+// last `@` before a space or comma (lists of URLs), so a password holding `@` or `/` goes too.
+const URL_USER_INFO = /([a-z][a-z0-9+.-]*:\/\/)[^\s,]*@/gi;
 
 /** A short, payload-free rendering of a bad value for an error message. */
 export function describe(value: unknown): string {

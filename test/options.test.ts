@@ -206,6 +206,7 @@ describe('options', () => {
       'a password holding @',
     );
     assert.equal(shown('http://a:x@e1:2379,https://b:y@e2:2379'), '"http://***@e1:2379,https://***@e2:2379"');
+    assert.equal(shown('http://admin:pa/ss@consul'), '"http://***@consul"', 'a password holding /');
     assert.equal(shown('https://consul:8500'), '"https://consul:8500"', 'no user info, nothing cut');
     assert.equal(shown('x'.repeat(41)), `"${'x'.repeat(40)}…"`);
     assert.equal(describeSecret('abc'), '3 characters (not shown)');
