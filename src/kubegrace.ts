@@ -328,10 +328,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   function hook(phase: 'unready' | 'drain' | 'cleanup', label: string) {
     return (fn: Hook, hookOptions: HookOptions = {}): (() => void) => {
       if (typeof fn !== 'function') {
-        throw new KubegraceError(
-          'ERR_KUBEGRACE_INVALID_OPTION',
-          `${label} hook must be a function, received ${typeof fn}`,
-        );
+        throw invalidOption(`${label} hook`, 'a function', fn);
       }
       const timeoutMs = hookOptions.timeoutMs ?? settings.hookTimeoutMs;
       if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {

@@ -48,7 +48,7 @@ describe('createKubegrace', () => {
     const kg = createKubegrace({ ...quiet, logger: false, env: {} });
     assert.throws(
       () => kg.onShutdown('close' as never),
-      /^KubegraceError: onShutdown hook must be a function, received string$/,
+      /^KubegraceError: onShutdown hook must be a function, received "close"$/,
     );
     assert.throws(
       () => kg.beforeShutdown(() => {}, { timeoutMs: -1 }),

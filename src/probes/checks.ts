@@ -50,6 +50,7 @@ export function createCheckSet(): CheckSet {
       throw new KubegraceError(
         'ERR_KUBEGRACE_INVALID_OPTION',
         `check ${JSON.stringify(name)} is already registered; each check name may be added once`,
+        { option: 'check name' },
       );
     }
     // A fresh wrapper per registration: removing twice, or after the name was added again (even

@@ -87,7 +87,9 @@ export function createManagementServer(options: ManagementServerOptions): Manage
     }
     if (typeof handler !== 'function') throw invalidOption(`route ${path}`, 'a function', handler);
     if (routes.has(path)) {
-      throw new KubegraceError('ERR_KUBEGRACE_INVALID_OPTION', `route ${path} is already registered`);
+      throw new KubegraceError('ERR_KUBEGRACE_INVALID_OPTION', `route ${path} is already registered`, {
+        option: 'route path',
+      });
     }
     // A fresh wrapper per registration: a stale remover must not drop a later registration, even
     // of the same function.
