@@ -27,6 +27,34 @@ function demoData(): ShutdownReportData {
       { name: 'cleanup', startMs: 7500, endMs: 7800 },
       { name: 'exit', startMs: 7800, endMs: 8600 },
     ],
+    markers: [
+      { name: 'exit', label: 'exit 0', tMs: 8600 },
+      { name: 'removed', label: 'endpoint removed', tMs: 2000 },
+      { name: 'ideal', label: 'ideal exit', tMs: 2600 },
+    ],
+    note: 'The charts show web-1; the summary counts every pod.',
+    pods: [
+      {
+        pod: 'web-1',
+        requests: 1200,
+        failed: 3,
+        shutdownMs: 8600,
+        idealMs: 2600,
+        removedMs: 2000,
+        exitCode: 0,
+        killed: false,
+      },
+      {
+        pod: 'web-2',
+        requests: 900,
+        failed: 0,
+        shutdownMs: 31000,
+        idealMs: 2400,
+        removedMs: 2000,
+        exitCode: 137,
+        killed: true,
+      },
+    ],
     samples,
     summary: {
       trigger: 'SIGTERM',
@@ -139,6 +167,20 @@ describe('renderShutdownReport', () => {
     assert.ok(html.includes('3 failed'));
     assert.ok(html.includes('SIGTERM'));
     assert.match(html, /<th scope="row">outcome<\/th><td>clean<\/td>/);
+    // Markers, in time order, each with its label and time.
+    assert.deepEqual(
+      [...html.matchAll(/<g class="marker" data-marker="(\w+)">.*?>([^<>]+)<\/text>/g)].map(
+        (m) => `${m[1]}: ${m[2]}`,
+      ),
+      ['removed: endpoint removed +2.0s', 'ideal: ideal exit +2.6s', 'exit: exit 0 +8.6s'],
+    );
+    // Each pod's own figures next to the whole run's summary.
+    assert.match(
+      html,
+      /<tr><th scope="row">web-1<\/th><td>1200<\/td><td>3<\/td><td>2\.00 s<\/td><td>2\.60 s<\/td><td>8\.60 s<\/td><td>0<\/td><\/tr>/,
+    );
+    assert.match(html, /<th scope="row">web-2<\/th><td>900<\/td>.*<td>SIGKILL \(137\)<\/td>/);
+    assert.ok(html.includes('<p class="note">The charts show web-1; the summary counts every pod.</p>'));
     assert.match(html, /<th scope="row">phases<\/th><td><code>\{\n &#34;drain&#34;: 3488\n\}<\/code><\/td>/);
   });
 
@@ -212,7 +254,14 @@ describe('the report in headless Chromium', { skip, timeout: 90_000 }, () => {
       assert.ok(image.width >= 1100 && image.height >= 500, `${image.width}x${image.height}`);
 
       // Count the pixels of the drain band, the propagate band and the failure marker, and where they are.
-      const found = { drain: [] as number[], propagate: [] as number[], failure: 0, line: 0 };
+      const found = {
+        drain: [] as number[],
+        propagate: [] as number[],
+        failure: 0,
+        line: 0,
+        removed: [] as number[],
+        exit: [] as number[],
+      };
       for (let y = 0; y < image.height; y += 1) {
         for (let x = 0; x < image.width; x += 1) {
           const px = image.pixel(x, y);
@@ -220,6 +269,8 @@ describe('the report in headless Chromium', { skip, timeout: 90_000 }, () => {
           else if (near(px, '#e9c46a')) found.propagate.push(x);
           else if (near(px, '#d62828', 30)) found.failure++;
           else if (near(px, '#1d3557', 30)) found.line++;
+          else if (near(px, '#7b2cbf', 20)) found.removed.push(x);
+          else if (near(px, '#e76f51', 20)) found.exit.push(x);
         }
       }
       assert.ok(found.drain.length > 2000, `drain band drawn (${found.drain.length} px)`);
@@ -228,6 +279,11 @@ describe('the report in headless Chromium', { skip, timeout: 90_000 }, () => {
       assert.ok(found.line > 100, `in-flight line drawn (${found.line} px)`);
       const middle = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
       assert.ok(middle(found.propagate) < middle(found.drain), 'propagate is drawn left of drain');
+      assert.ok(found.removed.length > 100, `endpoint-removal marker drawn (${found.removed.length} px)`);
+      assert.ok(found.exit.length > 100, `exit marker drawn (${found.exit.length} px)`);
+      assert.ok(middle(found.removed) < middle(found.exit), 'the removal is drawn left of the exit');
+      if (process.env.KUBEGRACE_REPORT_SCREENSHOT)
+        await writeFile(process.env.KUBEGRACE_REPORT_SCREENSHOT, await readFile(shot));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

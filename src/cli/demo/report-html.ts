@@ -1,7 +1,8 @@
 /**
  * The demo's `--report` page: one self-contained HTML file (no scripts, no network) with an inline
- * SVG timeline of a shutdown — phases as bands, requests in flight and request rate over time,
- * failed requests marked — and the summary as a table. Pure: data in, string out.
+ * SVG timeline of a shutdown — phases as bands, moments (endpoint removed, ideal exit, exit) as
+ * marker lines, requests in flight and request rate over time, failed requests marked — then each
+ * pod's figures and the run's summary as tables. Pure: data in, string out.
  */
 
 export interface ReportPhase {
@@ -22,10 +23,35 @@ export interface ReportSample {
   readonly failed: number;
 }
 
+/** A moment drawn as a vertical line across the charts, such as the endpoint removal or the exit. */
+export interface ReportMarker {
+  /** Identifies the marker (`removed`, `ideal`, `exit`); sets its colour. */
+  readonly name: string;
+  readonly label: string;
+  /** Milliseconds relative to SIGTERM. */
+  readonly tMs: number;
+}
+
+/** One pod's figures, for the table next to the whole run's summary. */
+export interface ReportPod {
+  readonly pod: string;
+  readonly requests: number;
+  readonly failed: number;
+  readonly shutdownMs: number;
+  readonly idealMs: number;
+  readonly removedMs: number;
+  readonly exitCode: number;
+  readonly killed: boolean;
+}
+
 export interface ShutdownReportData {
   readonly title?: string;
   readonly phases: readonly ReportPhase[];
+  readonly markers?: readonly ReportMarker[];
   readonly samples: readonly ReportSample[];
+  /** One more sentence under the title (what the charts show, what "ideal" means). */
+  readonly note?: string;
+  readonly pods?: readonly ReportPod[];
   readonly summary: Readonly<Record<string, unknown>>;
 }
 
@@ -48,6 +74,13 @@ const PHASE_COLORS: Readonly<Record<string, string>> = {
   exit: '#8d99ae',
 };
 const SPARE_COLORS = ['#b5838d', '#6d6875', '#457b9d', '#a8dadc'];
+/** Marker colour and dash pattern by name; others get the last entry. */
+const MARKER_STYLES: Readonly<Record<string, { readonly color: string; readonly dash: string }>> = {
+  removed: { color: '#7b2cbf', dash: '6 3' },
+  ideal: { color: '#2b9348', dash: '2 3' },
+  exit: { color: '#e76f51', dash: '' },
+  other: { color: '#555555', dash: '4 4' },
+};
 
 export function renderShutdownReport(data: ShutdownReportData): string {
   const phases = (data.phases ?? [])
@@ -57,10 +90,19 @@ export function renderShutdownReport(data: ShutdownReportData): string {
     .filter((s) => Number.isFinite(s.tMs))
     .map((s) => ({ tMs: s.tMs, inflight: finite(s.inflight), rps: finite(s.rps), failed: finite(s.failed) }))
     .sort((a, b) => a.tMs - b.tMs);
+  const markers = (data.markers ?? [])
+    .filter((m) => Number.isFinite(m.tMs))
+    .map((m) => ({ name: String(m.name), label: String(m.label), tMs: m.tMs }))
+    .sort((a, b) => a.tMs - b.tMs);
   const title = data.title ?? 'kubegrace shutdown report';
 
   // The window always shows SIGTERM (t = 0) and everything that was recorded.
-  const times = [0, ...phases.flatMap((p) => [p.startMs, p.endMs]), ...samples.map((s) => s.tMs)];
+  const times = [
+    0,
+    ...phases.flatMap((p) => [p.startMs, p.endMs]),
+    ...markers.map((m) => m.tMs),
+    ...samples.map((s) => s.tMs),
+  ];
   let t0 = Math.min(...times);
   let t1 = Math.max(...times);
   if (t1 - t0 < 1000) t1 = t0 + 1000;
@@ -92,6 +134,7 @@ export function renderShutdownReport(data: ShutdownReportData): string {
       '#457b9d',
     ),
     failures(samples, x),
+    markerLines(markers, x),
     sigterm(x(0)),
     '</svg>',
   ].join('\n');
@@ -106,7 +149,8 @@ export function renderShutdownReport(data: ShutdownReportData): string {
 <style>
   body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', sans-serif; color: #1b1b1b; margin: 24px; background: #fafafa; }
   h1 { font-size: 20px; margin: 0 0 4px; }
-  p.lead { margin: 0 0 16px; color: #555; }
+  p.lead { margin: 0 0 4px; color: #555; }
+  p.note { margin: 0 0 16px; color: #555; }
   figure { margin: 0 0 24px; background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 8px; overflow-x: auto; }
   svg text { font: 12px system-ui, sans-serif; fill: #333; }
   svg .band-label { font-weight: 600; fill: #1b1b1b; }
@@ -118,11 +162,11 @@ export function renderShutdownReport(data: ShutdownReportData): string {
 </head>
 <body>
 <h1>${escape(title)}</h1>
-<p class="lead">Times are relative to SIGTERM. ${samples.length} samples, ${phases.length} phases, ${failedTotal} failed requests.</p>
-<figure>
+<p class="lead">Times are relative to SIGTERM. ${samples.length} samples, ${phases.length} phases, ${failedTotal} failed requests on the charted pod.</p>
+${data.note === undefined ? '' : `<p class="note">${escape(data.note)}</p>\n`}<figure>
 ${svg}
 </figure>
-<h2>Summary</h2>
+${podTable(data.pods ?? [])}<h2>Summary</h2>
 ${summaryTable(data.summary ?? {})}
 </body>
 </html>
@@ -224,6 +268,42 @@ function failures(samples: readonly ReportSample[], x: (t: number) => number): s
       );
     })
     .join('\n');
+}
+
+function markerLines(
+  markers: readonly { name: string; label: string; tMs: number }[],
+  x: (t: number) => number,
+): string {
+  // Labels stack down the in-flight chart, one row each, so markers close in time stay readable.
+  return markers
+    .map((m, i) => {
+      const style = MARKER_STYLES[m.name] ?? MARKER_STYLES.other ?? { color: '#555555', dash: '' };
+      const at = num(x(m.tMs));
+      const right = x(m.tMs) > WIDTH - MARGIN.right - 140;
+      return (
+        `<g class="marker" data-marker="${escape(m.name)}">` +
+        `<line x1="${at}" x2="${at}" y1="${BAND_Y}" y2="${AXIS_Y}" stroke="${style.color}" stroke-width="2"${style.dash ? ` stroke-dasharray="${style.dash}"` : ''}/>` +
+        `<text x="${num(x(m.tMs) + (right ? -5 : 5))}" y="${INFLIGHT_Y + 14 + i * 15}" style="fill: ${style.color}" font-weight="600" paint-order="stroke" stroke="#ffffff" stroke-width="4"${right ? ' text-anchor="end"' : ''}>${escape(m.label)} ${seconds(m.tMs)}</text>` +
+        `<title>${escape(m.label)} at ${seconds(m.tMs)}</title>` +
+        '</g>'
+      );
+    })
+    .join('\n');
+}
+
+function podTable(pods: readonly ReportPod[]): string {
+  if (pods.length === 0) return '';
+  const s = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
+  const rows = pods.map(
+    (p) =>
+      `<tr><th scope="row">${escape(p.pod)}</th><td>${p.requests}</td><td>${p.failed}</td><td>${s(p.removedMs)}</td>` +
+      `<td>${s(p.idealMs)}</td><td>${s(p.shutdownMs)}</td><td>${p.killed ? `SIGKILL (${p.exitCode})` : p.exitCode}</td></tr>`,
+  );
+  return (
+    '<h2>Pods</h2>\n<table class="pods">\n<thead><tr><th>pod</th><th>requests</th><th>failed</th>' +
+    '<th>endpoint removed</th><th>ideal exit</th><th>exit</th><th>exit code</th></tr></thead>\n' +
+    `<tbody>\n${rows.join('\n')}\n</tbody>\n</table>\n`
+  );
 }
 
 function sigterm(at: number): string {

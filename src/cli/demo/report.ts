@@ -1,6 +1,6 @@
 /** Terminal output of the demo: a live timeline relative to the first SIGTERM, and the summary. */
 import type { RequestRecord } from './load.js';
-import type { ReportSample, ShutdownReportData } from './report-html.js';
+import type { ReportMarker, ReportSample, ShutdownReportData } from './report-html.js';
 import type { PodResult, RunEvent, ScenarioOptions, ScenarioResult, ScenarioRun } from './run.js';
 
 export interface LiveTimeline {
@@ -11,13 +11,31 @@ export interface LiveTimeline {
 const seconds = (ms: number): string => `${ms < 0 ? '-' : '+'}${(Math.abs(ms) / 1000).toFixed(2)}s`;
 const pad = (text: string, width: number): string => text.padEnd(width);
 
+/** One line, in one sentence: what the summary's "ideal" is. */
+export const IDEAL_EXPLAINED =
+  'ideal: the earliest safe exit, once the endpoint is gone from every node and the last request sent before that has been answered';
+
+/** Lines wait this long before they are printed, so a pod's event that arrives late still prints in time order. */
+const REORDER_MS = 300;
+
 /**
  * Lines before the first SIGTERM are held back and printed once it is known, so every time on
  * screen reads relative to it; after it, one line per second counts requests and failures by pod.
+ * Pod events reach the timeline through pipes a little after they happened: every line waits
+ * REORDER_MS and the lines are printed in the order of their times, not of their arrival.
  */
 export function createLiveTimeline(write: (line: string) => void, label: string): LiveTimeline {
   let zero: number | undefined;
   const held: { at: number; pod: string; text: string }[] = [];
+  const pending: { at: number; text: string }[] = [];
+  const flush = (upTo: number): void => {
+    pending.sort((a, b) => a.at - b.at);
+    let count = 0;
+    while (count < pending.length && (pending[count]?.at ?? Infinity) <= upTo) count++;
+    for (const { text } of pending.splice(0, count)) write(text);
+  };
+  const flusher = setInterval(() => flush(performance.timeOrigin + performance.now() - REORDER_MS), 100);
+  flusher.unref();
   const window: RequestRecord[] = [];
   const warmup = { requests: 0, failed: 0 };
   let second = 0;
@@ -25,7 +43,7 @@ export function createLiveTimeline(write: (line: string) => void, label: string)
 
   const line = (at: number, pod: string, text: string): void => {
     if (zero === undefined) held.push({ at, pod, text });
-    else write(`  ${pad(seconds(at - zero), 8)} ${pad(pod, 7)} ${text}`);
+    else pending.push({ at, text: `  ${pad(seconds(at - zero), 8)} ${pad(pod, 7)} ${text}` });
   };
 
   function tick(): void {
@@ -38,10 +56,12 @@ export function createLiveTimeline(write: (line: string) => void, label: string)
     const failed = ended.filter((r) => r.failure !== undefined);
     const kinds = [...new Set(failed.map((r) => r.failure))].join(', ');
     const spread = [...byPod].map(([pod, n]) => `${pod} ${n}`).join(' · ');
-    write(
-      `  ${pad(seconds((second + 1) * 1000), 8)} ${pad('load', 7)} ${String(ended.length).padStart(5)} req ` +
+    pending.push({
+      at: end,
+      text:
+        `  ${pad(seconds((second + 1) * 1000), 8)} ${pad('load', 7)} ${String(ended.length).padStart(5)} req ` +
         `${String(failed.length).padStart(4)} failed${kinds ? ` (${kinds})` : ''}   ${spread}`,
-    );
+    });
     second++;
   }
 
@@ -136,6 +156,8 @@ export function createLiveTimeline(write: (line: string) => void, label: string)
     onEvent,
     close() {
       clearTimeout(ticker);
+      clearInterval(flusher);
+      flush(Infinity);
     },
   };
 }
@@ -187,6 +209,7 @@ export function formatSummary(result: ScenarioResult): string[] {
     lines.push(`  ${podLine(pod)}`);
     lines.push(`    phases: ${phaseText(pod.phases)}${pod.outcome ? `; outcome ${pod.outcome}` : ''}`);
   }
+  lines.push(IDEAL_EXPLAINED);
   return lines;
 }
 
@@ -236,9 +259,29 @@ export function htmlReportData(run: ScenarioRun): ShutdownReportData {
       failed: records.filter((r) => r.failure !== undefined && r.endedAt > from && r.endedAt <= to).length,
     });
   }
+  const markers: ReportMarker[] =
+    pod === undefined
+      ? []
+      : [
+          { name: 'removed', label: 'endpoint removed', tMs: pod.removedMs },
+          { name: 'ideal', label: 'ideal exit', tMs: pod.idealMs },
+          { name: 'exit', label: pod.killed ? 'SIGKILL' : `exit ${pod.exitCode}`, tMs: pod.shutdownMs },
+        ];
   return {
     title: `${result.service}: ${pod?.pod ?? 'pod'} under ${describeScenario(result.scenario)}`,
     phases: pod?.timeline ?? [],
+    markers,
+    note: `The charts show ${pod?.pod ?? 'the first terminated pod'}; the summary counts every pod. ${IDEAL_EXPLAINED.replace(/^ideal:/, 'Ideal exit:')}.`,
+    pods: result.pods.map((p) => ({
+      pod: p.pod,
+      requests: p.requests,
+      failed: p.failed,
+      shutdownMs: p.shutdownMs,
+      idealMs: p.idealMs,
+      removedMs: p.removedMs,
+      exitCode: p.exitCode,
+      killed: p.killed,
+    })),
     samples,
     summary: {
       service: result.service,
