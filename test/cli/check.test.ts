@@ -26,6 +26,24 @@ async function run(args: string[], stdin?: string): Promise<{ code: number; out:
   return { code, out, err };
 }
 
+/** One Deployment with a kubegrace container; `extra` lines go under the container (10 spaces in). */
+const deployment = (name: string, extra: readonly string[] = []): string =>
+  [
+    'apiVersion: apps/v1',
+    'kind: Deployment',
+    `metadata: {name: ${name}}`,
+    'spec:',
+    '  template:',
+    '    spec:',
+    '      containers:',
+    '        - name: app',
+    '          image: web',
+    '          env: [{name: KUBEGRACE_GRACE_PERIOD_SECONDS, value: "30"}]',
+    '          readinessProbe: {httpGet: {path: /readyz, port: 9000}}',
+    ...extra.map((line) => `          ${line}`),
+    '',
+  ].join('\n');
+
 const good = [
   'deployment.yaml',
   'helm-template.yaml',
@@ -177,20 +195,7 @@ describe('kubegrace check: good manifests pass', () => {
   });
   it('an exec preStop of unknown length is noted; `kubegrace prestop` (returns at once) is not', async () => {
     const manifest = (command: string[]): string =>
-      [
-        'kind: Deployment',
-        'metadata: {name: web}',
-        'spec:',
-        '  template:',
-        '    spec:',
-        '      containers:',
-        '        - name: app',
-        '          image: web',
-        '          env: [{name: KUBEGRACE_GRACE_PERIOD_SECONDS, value: "30"}]',
-        '          readinessProbe: {httpGet: {path: /readyz, port: 9000}}',
-        `          lifecycle: {preStop: {exec: {command: ${JSON.stringify(command)}}}}`,
-        '',
-      ].join('\n');
+      deployment('web', [`lifecycle: {preStop: {exec: {command: ${JSON.stringify(command)}}}}`]);
     const codes = async (command: string[]): Promise<string[]> => {
       const result = await runCheck(['-'], { stdin: Readable.from([manifest(command)]) });
       assert.equal(result.containers.length, 1);
@@ -347,24 +352,6 @@ describe('kubegrace check: input, output and usage', () => {
     assert.equal(parseTimespan('soon'), undefined);
   });
 });
-
-/** One Deployment with a kubegrace container; `extra` lines go under the container (10 spaces in). */
-const deployment = (name: string, extra: readonly string[] = []): string =>
-  [
-    'apiVersion: apps/v1',
-    'kind: Deployment',
-    `metadata: {name: ${name}}`,
-    'spec:',
-    '  template:',
-    '    spec:',
-    '      containers:',
-    '        - name: app',
-    '          image: web',
-    '          env: [{name: KUBEGRACE_GRACE_PERIOD_SECONDS, value: "30"}]',
-    '          readinessProbe: {httpGet: {path: /readyz, port: 9000}}',
-    ...extra.map((line) => `          ${line}`),
-    '',
-  ].join('\n');
 
 const findingCodes = async (text: string): Promise<string[]> => {
   const result = await runCheck(['-'], { stdin: Readable.from([text]) });
