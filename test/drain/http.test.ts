@@ -224,15 +224,8 @@ describe('http drainer', () => {
   it('with rejectDuringDrain answers a request arriving during the drain with 503 before the app runs', async () => {
     const observer = recordingObserver();
     const { tracker, flags } = trackerWithFlags({ rejectDuringDrain: true });
-    let appCalls = 0;
-    let finishStream: (() => void) | undefined;
-    const server = http.createServer((_req, res) => {
-      appCalls++;
-      // Headers go out at once, so this response keeps the connection alive.
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.write('a');
-      finishStream = () => res.end('b');
-    });
+    // Headers go out at once, so this response keeps the connection alive.
+    const { server, app } = streamingServer();
     const drainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity(), observer });
     const port = await listen(server);
     try {
@@ -249,7 +242,7 @@ describe('http drainer', () => {
       // Pipelined on the same connection while the first response is still streaming.
       client.socket.write('GET /late HTTP/1.1\r\nHost: x\r\n\r\n');
       await delay(100);
-      finishStream?.();
+      app.finish?.();
       assert.deepEqual(await client.ended, { how: 'end' });
       await drained;
 
@@ -258,7 +251,7 @@ describe('http drainer', () => {
       assert.ok(text.indexOf('HTTP/1.1 503') > text.indexOf('HTTP/1.1 200'), text);
       assert.match(second, /Retry-After: 1\r\n/i);
       assert.match(second, /Connection: close\r\n/i);
-      assert.equal(appCalls, 1, 'the app never saw the rejected request');
+      assert.equal(app.calls, 1, 'the app never saw the rejected request');
       assert.equal(observer.count('http1', 'response_boundary'), 1);
     } finally {
       drainer.detach();
@@ -268,16 +261,9 @@ describe('http drainer', () => {
 
   it('a request pipelined behind a response whose Connection: close already went out is counted as forced', async () => {
     const { tracker, flags } = trackerWithFlags();
-    let appCalls = 0;
-    let finishStream: (() => void) | undefined;
-    const server = http.createServer((_req, res) => {
-      appCalls++;
-      // Headers go out at once: the first response commits its Connection: close before the second
-      // request arrives, so nothing can move it.
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.write('a');
-      finishStream ??= () => res.end('b');
-    });
+    // Headers go out at once: the first response commits its Connection: close before the second
+    // request arrives, so nothing can move it.
+    const { server, app } = streamingServer();
     const drainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity() });
     const port = await listen(server);
     try {
@@ -288,8 +274,8 @@ describe('http drainer', () => {
       await client.waitFor('\r\n\r\n');
       assert.match(client.received(), /Connection: close/i);
       client.socket.write('GET /late HTTP/1.1\r\nHost: x\r\n\r\n');
-      while (appCalls < 2) await delay(5);
-      finishStream?.();
+      while (app.calls < 2) await delay(5);
+      app.finish?.();
       await client.ended;
       assert.equal(client.received().match(/HTTP\/1\.1 /g)?.length, 1, 'the pipelined request got no answer');
       flags.draining = true;
@@ -426,3 +412,15 @@ describe('http drainer', () => {
     );
   });
 });
+
+/** Answers each request with its headers and a first byte at once; the first one ends on `finish()`. */
+function streamingServer(): { server: http.Server; app: { calls: number; finish?: () => void } } {
+  const app: { calls: number; finish?: () => void } = { calls: 0 };
+  const server = http.createServer((_req, res) => {
+    app.calls++;
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('a');
+    app.finish ??= () => res.end('b');
+  });
+  return { server, app };
+}

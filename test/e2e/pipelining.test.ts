@@ -5,20 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { startFaultService, type FaultChild } from '../support/fault-child.js';
+import { faultServices } from '../support/fault-child.js';
 
-const children = new Set<FaultChild>();
-after(() => {
-  for (const c of children) c.kill();
-});
-
-async function service(env: Record<string, string>): Promise<FaultChild> {
-  const child = await startFaultService(env);
-  children.add(child);
-  return child;
-}
+const service = faultServices();
 
 interface Pipelined {
   /** Resolves with every response the socket carried, in order, once the server closed it. */

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startMetricsService, type MetricsChild } from '../support/metrics-child.js';
 import { dashboardQueries, dashboardVariables, substitute } from '../support/metrics-dashboards.js';
 import {
   eventually,
+  fastRulesConfig,
   PROMETHEUS,
   PUSHGATEWAY,
   skipUnlessInstalled,
@@ -20,7 +20,6 @@ import {
   type RunningServer,
 } from '../support/prometheus.js';
 
-const RULES = fileURLToPath(new URL('../../alerts/kubegrace.rules.yaml', import.meta.url));
 const skip = skipUnlessInstalled(PROMETHEUS, PUSHGATEWAY);
 
 interface Alert {
@@ -113,21 +112,16 @@ describe('metrics scraped by a real Prometheus through a shutdown', { skip, time
         KUBEGRACE_DRAIN_TIMEOUT_MS: '10000',
       }),
     ]);
-    prometheus = await startPrometheus(`
-global:
-  scrape_interval: 1s
-  scrape_timeout: 900ms
-  evaluation_interval: 1s
-rule_files:
-  - ${JSON.stringify(RULES)}
-scrape_configs:
+    prometheus = await startPrometheus(
+      fastRulesConfig(`
   - job_name: web
     static_configs:
       - targets: ['127.0.0.1:${web1.managementPort}']
         labels: { namespace: shop, pod: web-1 }
       - targets: ['127.0.0.1:${web2.lingerPort}']
         labels: { namespace: shop, pod: web-2 }
-`);
+`),
+    );
   });
 
   after(async () => {

@@ -7,9 +7,9 @@ import { Counter, Registry } from 'prom-client';
 import { createKubegrace, type Kubegrace, type KubegraceOptions } from '../../src/index.js';
 import { instrument, type MetricsOptions } from '../../src/metrics/index.js';
 import { groupingPath } from '../../src/metrics/pushgateway.js';
-import { fileURLToPath } from 'node:url';
 import {
   eventually,
+  fastRulesConfig,
   PROMETHEUS,
   PUSHGATEWAY,
   skipUnlessInstalled,
@@ -19,7 +19,6 @@ import {
 } from '../support/prometheus.js';
 
 const skip = skipUnlessInstalled(PUSHGATEWAY);
-const RULES = fileURLToPath(new URL('../../alerts/kubegrace.rules.yaml', import.meta.url));
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -211,19 +210,14 @@ describe('a deadline shutdown pushed to a real Pushgateway fires the real deadli
     async () => {
       const gateway = await startPushgateway();
       cleanup.push(() => gateway.stop());
-      const prometheus = await startPrometheus(`
-global:
-  scrape_interval: 1s
-  scrape_timeout: 900ms
-  evaluation_interval: 1s
-rule_files:
-  - ${JSON.stringify(RULES)}
-scrape_configs:
+      const prometheus = await startPrometheus(
+        fastRulesConfig(`
   - job_name: pushgateway
     honor_labels: true
     static_configs:
       - targets: ['${new URL(gateway.url).host}']
-`);
+`),
+      );
       cleanup.push(() => prometheus.stop());
       const { kg, metrics } = shutdownWith(
         {

@@ -4,21 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { metricValue, scrapeUntilExit, startFaultService, type FaultChild } from '../support/fault-child.js';
+import { faultServices, metricValue, scrapeUntilExit, type FaultChild } from '../support/fault-child.js';
 import { get } from '../support/http.js';
 
-const children = new Set<FaultChild>();
-after(() => {
-  for (const c of children) c.kill();
-});
-
-async function service(env: Record<string, string>): Promise<FaultChild> {
-  const child = await startFaultService(env);
-  children.add(child);
-  return child;
-}
+const service = faultServices();
 
 const outcomeOf = (p: Promise<{ status: number }>): Promise<number | string> =>
   p.then(
@@ -192,25 +183,36 @@ function summaryLines(child: FaultChild): Record<string, unknown>[] {
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
+/**
+ * grace 5 s, margin 1 s: deadline at 4 s, report until 4.5 s, the watchdog at 4.6 s, SIGKILL at 5 s.
+ * The loop stalls 2 s after SIGTERM, in the drain, until past the kill time.
+ */
+const STALLED_AT_THE_END = {
+  FAULT_LOGGER: 'json',
+  KUBEGRACE_GRACE_PERIOD_SECONDS: '5',
+  KUBEGRACE_BUDGET_CHECK: 'off',
+  KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+  KUBEGRACE_PROPAGATION_DELAY_MS: '300',
+  KUBEGRACE_DRAIN_TIMEOUT_MS: '20000',
+  FAULT_BLOCK_AFTER_MS: '2000',
+};
+
+/** SIGTERM with a request held in flight, so the shutdown is still running when the loop stalls. */
+async function sigtermHoldingTheDrain(
+  child: FaultChild,
+): Promise<{ sentAt: number; held: Promise<number | string> }> {
+  const held = outcomeOf(get(child.port, '/work?ms=60000'));
+  await delay(100);
+  const sentAt = Date.now();
+  child.process.kill('SIGTERM');
+  return { sentAt, held };
+}
+
 describe('fault matrix: a deadline that holds while the event loop does not', () => {
   it('the event loop blocked across the deadline: the watchdog ends the process before the kill time; exit 1, one summary line, deadline', async () => {
-    // grace 5 s, margin 1 s: deadline at 4 s, report until 4.5 s, the watchdog at 4.6 s, SIGKILL at 5 s.
-    const child = await service({
-      FAULT_LOGGER: 'json',
-      KUBEGRACE_GRACE_PERIOD_SECONDS: '5',
-      KUBEGRACE_BUDGET_CHECK: 'off',
-      KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
-      KUBEGRACE_PROPAGATION_DELAY_MS: '300',
-      KUBEGRACE_DRAIN_TIMEOUT_MS: '20000',
-      // A 3 s CPU-bound stall from 2 s after SIGTERM to past the kill time.
-      FAULT_BLOCK_LOOP_MS: '3000',
-      FAULT_BLOCK_AFTER_MS: '2000',
-    });
-    // Holds the drain open, so the shutdown is still running when the loop stalls.
-    const held = outcomeOf(get(child.port, '/work?ms=60000'));
-    await delay(100);
-    const sentAt = Date.now();
-    child.process.kill('SIGTERM');
+    // A 3 s CPU-bound stall.
+    const child = await service({ ...STALLED_AT_THE_END, FAULT_BLOCK_LOOP_MS: '3000' });
+    const { sentAt, held } = await sigtermHoldingTheDrain(child);
     const exit = await child.exited;
     const took = exit.at - sentAt;
     assert.equal(exit.code, 1);
@@ -233,21 +235,11 @@ describe('fault matrix: a deadline that holds while the event loop does not', ()
 
   it('the main thread stuck in a system call across the deadline: the watchdog writes the summary line and kills the process before the kill time', async () => {
     const child = await service({
-      FAULT_LOGGER: 'json',
-      KUBEGRACE_GRACE_PERIOD_SECONDS: '5',
-      KUBEGRACE_BUDGET_CHECK: 'off',
-      KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: '200',
-      KUBEGRACE_DRAIN_TIMEOUT_MS: '20000',
+      ...STALLED_AT_THE_END,
       FAULT_BLOCK_LOOP_MS: '8000',
-      FAULT_BLOCK_AFTER_MS: '2000',
       FAULT_BLOCK_NATIVE: '1',
-      KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
-      KUBEGRACE_PROPAGATION_DELAY_MS: '300',
     });
-    const held = outcomeOf(get(child.port, '/work?ms=60000'));
-    await delay(100);
-    const sentAt = Date.now();
-    child.process.kill('SIGTERM');
+    const { sentAt, held } = await sigtermHoldingTheDrain(child);
     const exit = await child.exited;
     const took = exit.at - sentAt;
     assert.equal(exit.signal, 'SIGKILL');

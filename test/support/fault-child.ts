@@ -4,6 +4,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
 import { spawnEventChild, type ChildEvent } from './child.js';
 import { get } from './http.js';
 
@@ -64,6 +65,25 @@ export async function startFaultService(
     fds: listening.fds as number,
     summary: () => events.find((e) => e.event === 'summary') as FaultSummary | undefined,
     finalMetrics: () => events.find((e) => e.event === 'exit')?.metrics as string | undefined,
+  };
+}
+
+/**
+ * `startFaultService` for one test file: every child it started and that is still running is killed
+ * when the file's tests end.
+ */
+export function faultServices(): (
+  env?: Record<string, string>,
+  options?: FaultChildOptions,
+) => Promise<FaultChild> {
+  const children = new Set<FaultChild>();
+  after(() => {
+    for (const c of children) c.kill();
+  });
+  return async (env = {}, options = {}) => {
+    const child = await startFaultService(env, options);
+    children.add(child);
+    return child;
   };
 }
 

@@ -13,6 +13,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const PROMETHEUS = '/usr/bin/prometheus';
 export const PROMTOOL = '/usr/bin/promtool';
@@ -126,6 +127,25 @@ export interface PromSeries {
   readonly metric: Record<string, string>;
   readonly value?: [number, string];
   readonly values?: [number, string][];
+}
+
+/** The repository's alert rules, as Prometheus loads them. */
+export const RULES_FILE = fileURLToPath(new URL('../../alerts/kubegrace.rules.yaml', import.meta.url));
+
+/**
+ * A Prometheus config that scrapes and evaluates every second with the repository's alert rules;
+ * `scrapeConfigs` is the YAML list under `scrape_configs:`, indented by two spaces.
+ */
+export function fastRulesConfig(scrapeConfigs: string): string {
+  return `
+global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+  evaluation_interval: 1s
+rule_files:
+  - ${JSON.stringify(RULES_FILE)}
+scrape_configs:
+${scrapeConfigs}`;
 }
 
 /** Prometheus with `config` (YAML) written to its temp directory; ready once `/-/ready` answers. */
