@@ -351,6 +351,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
         'attach(server) takes a node:http, node:https or node:http2 server',
       );
     }
+    optionalName(attachOptions, 'attach');
     const drainer: ServerDrainer = createHttpDrainer(server, {
       name: attachOptions.name ?? 'http',
       tracker,
@@ -364,6 +365,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     wss: WebSocketServerLike,
     wsOptions: { readonly name?: string; readonly closeReason?: string } = {},
   ): () => void {
+    optionalName(wsOptions, 'attachWebSocketServer');
     // The drainer is typed against `ws` itself; every `ws` server fits WebSocketServerLike.
     const drainer = createWebSocketDrainer(wss as Parameters<typeof createWebSocketDrainer>[0], {
       name: wsOptions.name ?? 'websocket',
@@ -456,7 +458,12 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     ready: () => lifecycle.ready(),
     attach,
     attachWebSocketServer,
-    lease: (name) => leases.lease(name),
+    lease(name) {
+      if (typeof name !== 'string' || name === '') {
+        throw invalidOption('lease name', 'a non-empty string', name);
+      }
+      return leases.lease(name);
+    },
     beforeShutdown: hook('unready', 'beforeShutdown'),
     onDrain: hook('drain', 'onDrain'),
     onShutdown: hook('cleanup', 'onShutdown'),
@@ -532,6 +539,17 @@ function validateObserver(observer: unknown, name: string): void {
     if (fn !== undefined && typeof fn !== 'function') {
       throw invalidOption(`${name}.${method}`, 'a function', fn);
     }
+  }
+}
+
+/** `{ name? }` options of attach(): an object, and a name (it labels logs and metrics) that is text. */
+function optionalName(options: unknown, method: string): void {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidOption(`${method} options`, 'an object', options);
+  }
+  const { name } = options as { name?: unknown };
+  if (name !== undefined && (typeof name !== 'string' || name === '')) {
+    throw invalidOption(`${method} name`, 'a non-empty string', name);
   }
 }
 

@@ -8,13 +8,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
+import { WebSocketServer } from 'ws';
 import { checkCommand } from '../../src/cli/check.js';
 import { demoHelp, parseDemoArgs } from '../../src/cli/demo/command.js';
 import { UsageError } from '../../src/cli/flags.js';
@@ -210,13 +211,26 @@ describe('bad input: the options of createKubegrace that are not settings', () =
     });
   }
 
-  it('a hook time limit too long for a timer, a hook name that is not a string, a broken observer added later', () => {
+  it('a hook time limit too long for a timer, names that are not text, a broken observer added later', () => {
     const kg = createKubegrace({ logger: false, handleSignals: false, probes: { enabled: false }, env: {} });
     rejects(
       () => kg.onShutdown(() => {}, { timeoutMs: 2 ** 31 }),
       /^onShutdown timeoutMs must be at most 2147483647 \(ms\), received 2147483648$/,
     );
     rejects(() => kg.onDrain(() => {}, { name: 5 as never }), /^onDrain name must be a string, received 5$/);
+    rejects(() => kg.lease(7 as never), /^lease name must be a non-empty string, received 7$/);
+    rejects(
+      () => kg.attach(createHttpServer(), { name: '' }),
+      /^attach name must be a non-empty string, received ""$/,
+    );
+    rejects(
+      () => kg.attach(createHttpServer(), 'web' as never),
+      /^attach options must be an object, received "web"$/,
+    );
+    rejects(
+      () => kg.attachWebSocketServer(new WebSocketServer({ noServer: true }), { name: 3 as never }),
+      /^attachWebSocketServer name must be a non-empty string, received 3$/,
+    );
     rejects(
       () => kg.addObserver({ requestFinished: 'x' } as never),
       /^addObserver\(observer\)\.requestFinished must be a function, received "x"$/,
@@ -973,6 +987,11 @@ const flagsIn = (help: string): string[] =>
   [...new Set([...help.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1] as string))].sort();
 
 const DEMO_INVALID: readonly (readonly [flag: string, value: string, expected: RegExp])[] = [
+  [
+    '--traffic',
+    'bursty',
+    /^--traffic must be one of steady, pooled, sparse, random, nodes, received "bursty"$/,
+  ],
   ['--lag', 'soon', /^--lag must be a duration from 0 ms to 120 s .*, received "soon"$/],
   ['--request', '61s', /^--request must be a duration from 0 ms to 60 s .*, received "61s"$/],
   ['--long', '-1', /^--long must be a duration .*, received "-1"$/],
