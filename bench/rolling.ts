@@ -4,10 +4,13 @@
  * after the propagation lag. Every tool runs every scenario in the same run, with the same load:
  * kubegrace, a plain `server.close()`, the same behind a `preStop: sleep 10`, @godaddy/terminus,
  * lightship and http-terminator, each set up as its README recommends (bench/services/).
+ * The traffic shapes (src/cli/demo/traffic.ts) go beyond steady churn: pooled clients only, sparse
+ * Poisson new clients, iptables' random endpoint choice, several nodes with their own lags, and an
+ * in-cluster shape whose pods watch a (fake) Kubernetes API.
  *
- *   npm run bench:rolling                                    # full matrix (~8 min)
- *   npm run bench:rolling -- --lag 2s --work mixed           # one scenario, every tool
- *   npm run bench:rolling -- --tool kubegrace,terminus --work ws,h2
+ *   npm run bench:rolling                                    # full matrix
+ *   npm run bench:rolling -- --traffic steady --lag 2s --work mixed
+ *   npm run bench:rolling -- --traffic sparse,in-cluster --tool kubegrace,http-terminator
  *
  * The tools of one scenario run at the same time, each with its own endpoint table, pods and
  * clients (`--serial` runs them one after another instead): the machine's background load then
@@ -20,8 +23,11 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { durationFlag, integerFlag, choiceFlag, parseFlags, UsageError } from '../src/cli/flags.js';
 import { startLoad } from '../src/cli/demo/load.js';
 import { killAllPods } from '../src/cli/demo/pod.js';
-import { runScenario, type LoadFactory, type ScenarioResult } from '../src/cli/demo/run.js';
+import { runScenario, type LoadFactory, type PodResult, type ScenarioResult } from '../src/cli/demo/run.js';
+import { TRAFFIC_SHAPES, trafficShapes, type TrafficShapeName } from '../src/cli/demo/traffic.js';
+import { defaults } from '../src/options.js';
 import { buildServices, servicePath } from './build-services.js';
+import { startFakeControlPlane, type FakeControlPlane } from './control-plane.js';
 import { startHttp2Load, type RetryingLoad } from './loads/http2.js';
 import { startWebSocketLoad, type ResendingLoad } from './loads/websocket.js';
 import { markdownTable, median } from './report.js';
@@ -45,16 +51,36 @@ const WORK = {
 type Work = keyof typeof WORK;
 const WORKS = Object.keys(WORK) as Work[];
 
-const QUIET_PERIOD_MS = 1000;
+const s = (ms: number): string => (ms / 1000).toFixed(2);
+
+/** The matrix each shape runs by default: steady over every work and three lags, the others fewer. */
+const SHAPE_MATRIX: Readonly<Record<TrafficShapeName, { works: readonly Work[]; lags: readonly number[] }>> =
+  {
+    steady: { works: WORKS, lags: [500, 2000, 8000] },
+    pooled: { works: ['mixed'], lags: [2000, 8000] },
+    sparse: { works: ['short'], lags: [2000, 8000] },
+    random: { works: ['short'], lags: [2000, 8000] },
+    // Node lags lag/3, 2/3 lag, lag: 1, 2 and 3 s.
+    nodes: { works: ['short'], lags: [3000] },
+    'in-cluster': { works: ['short'], lags: [3000] },
+  };
+
+/** The bar's line between busy and quiet pods: new connections per second before the SIGTERM. */
+const BUSY_ARRIVALS_PER_SECOND = 10;
+/** Busy pods: exit no later than this after the ideal exit. */
+const BUSY_OVER_IDEAL_MS = 1200;
+const MAX_MS = defaults.propagation.maxMs;
 
 function parse(argv: readonly string[]) {
   const v = parseFlags('bench:rolling', argv, {
+    traffic: { type: 'string' },
     lag: { type: 'string' },
     work: { type: 'string' },
     tool: { type: 'string' },
     replicas: { type: 'string' },
     concurrency: { type: 'string' },
     'new-conns': { type: 'string' },
+    warmup: { type: 'string' },
     grace: { type: 'string' },
     repeat: { type: 'string' },
     serial: { type: 'boolean' },
@@ -63,29 +89,64 @@ function parse(argv: readonly string[]) {
   } as const);
   const list = <T>(raw: string | undefined, all: readonly T[], one: (s: string) => T): T[] =>
     raw === undefined ? [...all] : raw.split(',').map((s) => one(s.trim()));
+  const given = <T>(raw: string | undefined, one: (s: string) => T): T[] | undefined =>
+    raw === undefined ? undefined : list(raw, [], one);
   return {
     help: v.help === true,
     json: v.json === true,
     serial: v.serial === true,
-    lags: list(v.lag, [500, 2000, 8000], (s) => durationFlag('lag', s, 120_000)),
-    works: list(v.work, WORKS, (s) => choiceFlag('work', s, WORKS)),
+    traffic: list(v.traffic, TRAFFIC_SHAPES, (s) => choiceFlag('traffic', s, TRAFFIC_SHAPES)),
+    /** Undefined: each shape's own (SHAPE_MATRIX, trafficShapes). */
+    lags: given(v.lag, (s) => durationFlag('lag', s, 120_000)),
+    works: given(v.work, (s) => choiceFlag('work', s, WORKS)),
+    concurrency: v.concurrency === undefined ? undefined : integerFlag('concurrency', v.concurrency, 1, 512),
+    newConnections:
+      v['new-conns'] === undefined ? undefined : integerFlag('new-conns', v['new-conns'], 0, 1000),
+    warmupMs: v.warmup === undefined ? undefined : durationFlag('warmup', v.warmup, 60_000),
     tools: list(v.tool, TOOLS, (s) => choiceFlag('tool', s, TOOLS)),
     replicas: v.replicas === undefined ? 2 : integerFlag('replicas', v.replicas, 1, 5),
-    concurrency: v.concurrency === undefined ? 16 : integerFlag('concurrency', v.concurrency, 1, 512),
-    newConnections: v['new-conns'] === undefined ? 20 : integerFlag('new-conns', v['new-conns'], 0, 1000),
     grace: v.grace === undefined ? 30 : integerFlag('grace', v.grace, 1, 600, 's'),
     repeat: v.repeat === undefined ? 1 : integerFlag('repeat', v.repeat, 1, 20),
   };
 }
 
+type Args = ReturnType<typeof parse>;
+
+interface Scenario {
+  readonly traffic: TrafficShapeName;
+  readonly work: Work;
+  readonly lagMs: number;
+  readonly label: string;
+}
+
+function scenarios(args: Args): Scenario[] {
+  return args.traffic.flatMap((traffic) =>
+    (args.works ?? SHAPE_MATRIX[traffic].works).flatMap((work) =>
+      (args.lags ?? SHAPE_MATRIX[traffic].lags).map((lagMs) => ({
+        traffic,
+        work,
+        lagMs,
+        label: `${traffic}, lag ${s(lagMs)} s, ${WORK[work].label}`,
+      })),
+    ),
+  );
+}
+
 const help = `Usage: npm run bench:rolling -- [flags]
-  --lag <list>          propagation lags, e.g. 500,2s,8s (default 500,2000,8000 ms)
+  --traffic <list>      traffic shapes (default all), each with its own lags and works unless given:
+${TRAFFIC_SHAPES.map(
+  (t) =>
+    `                          ${t.padEnd(10)} ${trafficShapes[t].label}\n` +
+    `                          ${''.padEnd(10)} (${SHAPE_MATRIX[t].works.join(',')}; lags ${SHAPE_MATRIX[t].lags.map(s).join(', ')} s)`,
+).join('\n')}
+  --lag <list>          propagation lags (with nodes, the slowest node's), e.g. 500,2s,8s
   --work <list>         short (HTTP/1.1 50 ms), mixed (10 % of them 3 s), ws (WebSocket echoes),
-                        h2 (HTTP/2 streams) (default all)
+                        h2 (HTTP/2 streams)
   --tool <list>         ${TOOLS.join(', ')} (default all)
   --replicas <n>        old pods rolled per tool and scenario (default 2)
-  --concurrency <n>     keep-alive client loops, WebSocket clients or HTTP/2 stream loops (default 16)
-  --new-conns <n>       new clients per second, each on a fresh connection (default 20)
+  --concurrency <n>     keep-alive client loops, WebSocket clients or HTTP/2 stream loops (default: the shape's)
+  --new-conns <n>       new clients per second, each on a fresh connection (default: the shape's)
+  --warmup <duration>   load before the first SIGTERM (default: the shape's, 1 s steady, 5 s the others)
   --grace <seconds>     terminationGracePeriodSeconds (default 30)
   --repeat <n>          runs per scenario (default 1)
   --serial              run the tools of a scenario one after another, not side by side
@@ -93,6 +154,7 @@ const help = `Usage: npm run bench:rolling -- [flags]
 
 interface ToolResult {
   readonly scenario: string;
+  readonly traffic: TrafficShapeName;
   readonly lagMs: number;
   readonly work: Work;
   readonly tool: Tool;
@@ -101,7 +163,6 @@ interface ToolResult {
   readonly resent: number;
 }
 
-const s = (ms: number): string => (ms / 1000).toFixed(2);
 /** Negative over ideal: the pod left before it was safe to (and its clients paid for it). */
 const signed = (ms: number): string => `${ms < 0 ? '-' : '+'}${s(Math.abs(ms))}`;
 
@@ -113,14 +174,15 @@ function failures(result: ScenarioResult): string {
 /** The figure tools are compared on: the median SIGTERM-to-exit over the tool's old pods. */
 const exitMs = (result: ScenarioResult): number => median(result.pods.map((p) => p.shutdownMs));
 
-async function runTool(
-  tool: Tool,
-  lagMs: number,
-  work: Work,
-  args: ReturnType<typeof parse>,
-  seed: number,
-): Promise<ToolResult> {
+async function runTool(tool: Tool, scenario: Scenario, args: Args, seed: number): Promise<ToolResult> {
+  const { traffic, work, lagMs } = scenario;
   const spec = WORK[work];
+  const shape = trafficShapes[traffic];
+  // Only kubegrace runs the Kubernetes integration; the other tools just see the node tables.
+  let controlPlane: FakeControlPlane | undefined;
+  if (shape.inCluster && tool === 'kubegrace') {
+    controlPlane = await startFakeControlPlane({ graceSeconds: args.grace });
+  }
   let resending: ResendingLoad | RetryingLoad | undefined;
   const clients: LoadFactory =
     spec.protocol === 'ws'
@@ -128,33 +190,39 @@ async function runTool(
       : spec.protocol === 'h2'
         ? (options, table) => (resending = startHttp2Load(options, table))
         : (options) => startLoad(options);
-  const { result } = await runScenario(
-    {
-      service: tool,
-      script: servicePath(tool),
-      env: { BENCH_PROTOCOL: spec.protocol },
-      replicas: args.replicas,
-      lagMs,
-      requestMs: spec.requestMs,
-      longShare: spec.longShare,
-      longMs: spec.longMs,
-      concurrency: args.concurrency,
-      newConnectionsPerSecond: args.newConnections,
-      strategy: 'adaptive',
-      quietPeriodMs: QUIET_PERIOD_MS,
-      delayMs: 5000,
-      graceSeconds: args.grace,
-      warmupMs: 1000,
-      tailMs: 1000,
-      seed,
-      startReplacementsEarly: true,
-      rolloutStepMs: 1000,
-    },
-    undefined,
-    clients,
-  );
-  const resent = resending === undefined ? 0 : 'resent' in resending ? resending.resent : resending.retried;
-  return { scenario: `lag ${s(lagMs)} s, ${spec.label}`, lagMs, work, tool, result, resent };
+  try {
+    // kubegrace runs on its defaults: no propagation setting is passed.
+    const { result } = await runScenario(
+      {
+        service: tool,
+        script: servicePath(tool),
+        env: { BENCH_PROTOCOL: spec.protocol },
+        replicas: args.replicas,
+        lagMs,
+        requestMs: spec.requestMs,
+        longShare: spec.longShare,
+        longMs: spec.longMs,
+        concurrency: args.concurrency ?? shape.concurrency,
+        newConnectionsPerSecond: args.newConnections ?? shape.newConnectionsPerSecond,
+        arrivals: shape.arrivals,
+        endpointChoice: shape.endpointChoice,
+        nodes: shape.nodes,
+        ...(controlPlane === undefined ? {} : { controlPlane }),
+        graceSeconds: args.grace,
+        warmupMs: args.warmupMs ?? shape.warmupMs,
+        tailMs: 1000,
+        seed,
+        startReplacementsEarly: true,
+        rolloutStepMs: 1000,
+      },
+      undefined,
+      clients,
+    );
+    const resent = resending === undefined ? 0 : 'resent' in resending ? resending.resent : resending.retried;
+    return { scenario: scenario.label, traffic, lagMs, work, tool, result, resent };
+  } finally {
+    await controlPlane?.close();
+  }
 }
 
 function detailTable(results: readonly ToolResult[]): string[] {
@@ -165,6 +233,7 @@ function detailTable(results: readonly ToolResult[]): string[] {
     'failed (by kind)',
     'resent/retried',
     'old pods: exit / ideal s (exit code)',
+    'conn/s before SIGTERM',
     'median exit',
     'max over ideal',
     'SIGKILLed',
@@ -176,6 +245,7 @@ function detailTable(results: readonly ToolResult[]): string[] {
     failures(result),
     String(resent),
     result.pods.map((p) => `${s(p.shutdownMs)}/${s(p.idealMs)} (${p.exitCode})`).join('  '),
+    result.pods.map((p) => p.arrivalsPerSecond.toFixed(1)).join('  '),
     `${s(exitMs(result))} s`,
     `${signed(Math.max(...result.pods.map((p) => p.shutdownMs - p.idealMs)))} s`,
     String(result.pods.filter((p) => p.killed).length),
@@ -200,26 +270,46 @@ function summaryTable(results: readonly ToolResult[], tools: readonly Tool[]): s
   return markdownTable(['scenario', ...tools, 'bar'], rows);
 }
 
-/** kubegrace loses nothing, and leaves no later than any other tool that loses nothing. */
+/**
+ * The bar, per scenario over every run: kubegrace loses nothing; each of its old pods that got at
+ * least 10 new connections/s before its SIGTERM leaves within ideal + 1.2 s; every other one leaves
+ * no later than the fastest other tool that lost nothing in any run (median exit), or else at the
+ * latest when the propagation wait's cap says so (its propagate phase no longer than `maxMs`).
+ */
 function barVerdict(results: readonly ToolResult[]): string {
   const ours = results.filter((r) => r.tool === 'kubegrace');
   if (ours.length === 0) return '-';
   const ourFailed = ours.reduce((n, r) => n + r.result.failed, 0);
   if (ourFailed > 0) return `MISSED: kubegrace lost ${ourFailed}`;
-  const ourExit = median(ours.map((r) => exitMs(r.result)));
-  const cleanOthers = new Map<Tool, number>();
+  const cleanOthers: number[] = [];
   for (const tool of new Set(results.map((r) => r.tool))) {
     if (tool === 'kubegrace') continue;
     const runs = results.filter((r) => r.tool === tool);
     if (runs.every((r) => r.result.failed === 0 && !r.result.killed)) {
-      cleanOthers.set(tool, median(runs.map((r) => exitMs(r.result))));
+      cleanOthers.push(median(runs.map((r) => exitMs(r.result))));
     }
   }
-  const faster = [...cleanOthers].filter(([, ms]) => ms < ourExit);
-  if (faster.length > 0) {
-    return `MISSED: ${faster.map(([tool, ms]) => `${tool} ${s(ms)} s`).join(', ')} < ${s(ourExit)} s`;
+  const fastestClean = cleanOthers.length === 0 ? undefined : Math.min(...cleanOthers);
+  const misses = ours.flatMap((r) => r.result.pods.map((pod) => podMiss(pod, fastestClean)));
+  const missed = misses.filter((m) => m !== undefined);
+  return missed.length === 0 ? 'met' : `MISSED: ${missed.join('; ')}`;
+}
+
+function podMiss(pod: PodResult, fastestClean: number | undefined): string | undefined {
+  const rate = `${pod.arrivalsPerSecond.toFixed(1)} conn/s`;
+  if (pod.arrivalsPerSecond >= BUSY_ARRIVALS_PER_SECOND) {
+    return pod.shutdownMs <= pod.idealMs + BUSY_OVER_IDEAL_MS
+      ? undefined
+      : `${pod.pod} (${rate}) exit ${s(pod.shutdownMs)} > ideal ${s(pod.idealMs)} + ${s(BUSY_OVER_IDEAL_MS)} s`;
   }
-  return cleanOthers.size === 0 ? 'met (only tool with 0 failed)' : 'met';
+  if (fastestClean !== undefined && pod.shutdownMs <= fastestClean) return undefined;
+  const propagate = pod.phases.propagate;
+  if (propagate !== undefined && propagate <= MAX_MS) return undefined;
+  return (
+    `${pod.pod} (${rate}) exit ${s(pod.shutdownMs)} s` +
+    (fastestClean === undefined ? '' : ` > fastest clean tool ${s(fastestClean)} s`) +
+    ` and propagate ${propagate === undefined ? '?' : s(propagate)} > maxMs ${s(MAX_MS)} s`
+  );
 }
 
 async function main(): Promise<void> {
@@ -230,42 +320,41 @@ async function main(): Promise<void> {
   }
   const started = Date.now();
   buildServices();
+  const p = defaults.propagation;
   console.log(
-    `rolling restart, side by side: ${args.replicas} old pod(s) per tool, ${args.concurrency} client loops + ` +
-      `${args.newConnections} new connections/s, grace ${args.grace} s, kubegrace adaptive (quiet period ` +
-      `${QUIET_PERIOD_MS} ms); tools ${args.serial ? 'one after another' : 'side by side'}: ${args.tools.join(', ')}`,
+    `rolling restart, side by side: ${args.replicas} old pod(s) per tool, grace ${args.grace} s, kubegrace on ` +
+      `its defaults (propagation ${p.strategy}, quiet period ${p.quietPeriodMs} ms, maxMs ${p.maxMs} ms); ` +
+      `tools ${args.serial ? 'one after another' : 'side by side'}: ${args.tools.join(', ')}`,
   );
   const results: ToolResult[] = [];
-  for (const work of args.works) {
-    for (const lagMs of args.lags) {
-      for (let round = 0; round < args.repeat; round++) {
-        const scenarioStart = Date.now();
-        // The harness's own event-loop delay: a starved harness would send its load late for every tool.
-        const harnessDelay = monitorEventLoopDelay({ resolution: 5 });
-        harnessDelay.enable();
-        const run = (tool: Tool): Promise<ToolResult> => runTool(tool, lagMs, work, args, round + 1);
-        let batch: ToolResult[];
-        if (args.serial) {
-          batch = [];
-          for (const tool of args.tools) batch.push(await run(tool));
-        } else {
-          batch = await Promise.all(args.tools.map(run));
-        }
-        harnessDelay.disable();
-        results.push(...batch);
-        const first = batch[0];
-        console.log(
-          `  ${first?.scenario ?? ''} (${((Date.now() - scenarioStart) / 1000).toFixed(0)} s, harness loop delay ` +
-            `p99 ${(harnessDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(harnessDelay.max / 1e6).toFixed(0)} ms): ` +
-            batch
-              .map(
-                (r) =>
-                  `${r.tool} ${s(exitMs(r.result))} s/${r.result.failed} failed${r.result.killed ? '/KILL' : ''}`,
-              )
-              .join(', '),
-        );
-        if (args.json) for (const r of batch) console.log(JSON.stringify(r));
+  for (const scenario of scenarios(args)) {
+    for (let round = 0; round < args.repeat; round++) {
+      const scenarioStart = Date.now();
+      // The harness's own event-loop delay: a starved harness would send its load late for every tool.
+      const harnessDelay = monitorEventLoopDelay({ resolution: 5 });
+      harnessDelay.enable();
+      const run = (tool: Tool): Promise<ToolResult> => runTool(tool, scenario, args, round + 1);
+      let batch: ToolResult[];
+      if (args.serial) {
+        batch = [];
+        for (const tool of args.tools) batch.push(await run(tool));
+      } else {
+        batch = await Promise.all(args.tools.map(run));
       }
+      harnessDelay.disable();
+      results.push(...batch);
+      const first = batch[0];
+      console.log(
+        `  ${first?.scenario ?? ''} (${((Date.now() - scenarioStart) / 1000).toFixed(0)} s, harness loop delay ` +
+          `p99 ${(harnessDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(harnessDelay.max / 1e6).toFixed(0)} ms): ` +
+          batch
+            .map(
+              (r) =>
+                `${r.tool} ${s(exitMs(r.result))} s/${r.result.failed} failed${r.result.killed ? '/KILL' : ''}`,
+            )
+            .join(', '),
+      );
+      if (args.json) for (const r of batch) console.log(JSON.stringify(r));
     }
   }
   console.log(

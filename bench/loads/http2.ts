@@ -21,7 +21,7 @@ import {
   type LoadOptions,
   type RequestRecord,
 } from '../../src/cli/demo/load.js';
-import type { EndpointTable } from '../../src/cli/demo/endpoint-table.js';
+import type { ConnectionKind, EndpointTable } from '../../src/cli/demo/endpoint-table.js';
 
 export interface RetryingLoad extends Load {
   /** Requests sent again after REFUSED_STREAM. */
@@ -62,8 +62,8 @@ export function startHttp2Load(options: LoadOptions, table: EndpointTable): Retr
   }, options.maxDurationMs);
   bound.unref();
 
-  function openSession(): Session | undefined {
-    const connection = table.connect();
+  function openSession(kind: ConnectionKind = 'pooled'): Session | undefined {
+    const connection = table.connect(kind);
     if (connection === undefined) return undefined;
     const session = connect('http://service.demo', { createConnection: () => connection.socket });
     const entry: Session = { session, endpoint: connection.endpoint.name, goaway: false };
@@ -181,13 +181,13 @@ export function startHttp2Load(options: LoadOptions, table: EndpointTable): Retr
   async function newClient(): Promise<void> {
     let entry: Session | undefined;
     await exchange(-1, () => {
-      if (!usable(entry)) entry = openSession();
+      if (!usable(entry)) entry = openSession('new-client');
       return entry;
     });
     if (entry !== undefined && !entry.session.closed) entry.session.close();
   }
 
-  const arrivals = startArrivals(options.newConnectionsPerSecond ?? 0, () => stopped, newClient);
+  const arrivals = startArrivals(options, () => stopped, newClient);
 
   const clients: Promise<void>[] = [];
   for (let first = 0; first < options.concurrency; first += STREAMS_PER_SESSION) {

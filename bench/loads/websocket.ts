@@ -196,7 +196,7 @@ export function startWebSocketLoad(options: LoadOptions, table: EndpointTable): 
   }
 
   const arrivals = startArrivals(
-    options.newConnectionsPerSecond ?? 0,
+    options,
     () => stopped,
     () => client(-1, 1),
   );

@@ -1,7 +1,12 @@
 /**
  * kubegrace as a service attaches it: `attach(server)` (HTTP/1 or h2c), `attachWebSocketServer(wss)`
  * for WebSockets, probes on their own port. Settings come from the `KUBEGRACE_*` variables the
- * harness sets (adaptive propagation, quiet period 1 s, the pod's grace period).
+ * harness sets (probe port, the pod's grace period); the propagation runs on kubegrace's defaults
+ * unless the harness sets `KUBEGRACE_PROPAGATION_*` (the scale benchmark does).
+ *
+ * With `BENCH_KUBERNETES=1` (the `in-cluster` traffic shape) it also runs the Kubernetes integration
+ * as a service in a cluster would, against the harness's API server (`KUBERNETES_SERVICE_*`, the
+ * Downward API variables, and the service-account files in `BENCH_SERVICE_ACCOUNT_DIR`).
  *
  * With `BENCH_STATS=1` (the scale benchmark) it also reports, at exit, its peak RSS and the
  * event-loop delay from the start of the drain (memory on request: see app.ts).
@@ -20,6 +25,15 @@ if (app.wss) kubegrace.attachWebSocketServer(app.wss);
 if (process.env.BENCH_STATS === '1') reportStats();
 
 await kubegrace.start();
+if (process.env.BENCH_KUBERNETES === '1') {
+  // Loaded only here: the other benchmarks' pods should not pay for it at start-up.
+  const { watchKubernetes } = await import('../../src/kubernetes/index.js');
+  const serviceAccountDir = process.env.BENCH_SERVICE_ACCOUNT_DIR;
+  await watchKubernetes(kubegrace, {
+    logger: eventLogger(),
+    ...(serviceAccountDir === undefined ? {} : { serviceAccountDir }),
+  });
+}
 await app.listen({ path: '/readyz', managementPort: kubegrace.managementAddress?.port ?? null });
 kubegrace.ready();
 

@@ -13,6 +13,10 @@ import {
   htmlReportData,
 } from './report.js';
 import { runScenario, type ScenarioOptions, type ScenarioResult, type ScenarioRun } from './run.js';
+import { TRAFFIC_SHAPES, trafficShapes, type TrafficShapeName } from './traffic.js';
+
+/** The demo's shapes: `in-cluster` needs a Kubernetes API, which only the benchmark brings (a fake one). */
+const DEMO_TRAFFIC = TRAFFIC_SHAPES.filter((shape) => !trafficShapes[shape].inCluster);
 
 export const demoDefaults = {
   lagMs: 2000,
@@ -26,7 +30,10 @@ export const demoDefaults = {
   delayMs: defaults.propagation.delayMs,
   graceSeconds: 30,
   replicas: 1,
-  warmupMs: 1000,
+  traffic: 'steady' satisfies TrafficShapeName,
+  warmupMs: trafficShapes.steady.warmupMs,
+  /** Warm-up of the other shapes: the arrival history a long-running pod would have. */
+  shapeWarmupMs: trafficShapes.sparse.warmupMs,
   tailMs: 1000,
 } as const;
 
@@ -37,18 +44,23 @@ load, a replacement pod started and ready, then SIGTERM to the old pod while its
 the table only after the propagation lag. Prints a live timeline and a summary.
 
 Flags:
-  --lag <duration>           endpoint removal lags the SIGTERM by this (default ${demoDefaults.lagMs}ms)
+  --traffic <shape>          the clients and the Service's routing (default ${demoDefaults.traffic}):
+${DEMO_TRAFFIC.map((shape) => `                               ${shape.padEnd(8)} ${trafficShapes[shape].label}`).join('\n')}
+                             --concurrency, --new-conns and --long-share override a shape's figures
+  --lag <duration>           endpoint removal lags the SIGTERM by this (default ${demoDefaults.lagMs}ms;
+                             with nodes, the slowest node's)
   --request <duration>       time each request takes on the server (default ${demoDefaults.requestMs}ms)
   --long <duration>          time a long request takes (default ${demoDefaults.longMs}ms)
   --long-share <share>       share of long requests, 0..1 or a percentage (default ${demoDefaults.longShare})
-  --concurrency <n>          keep-alive client loops (default ${demoDefaults.concurrency})
-  --new-conns <n>            new clients per second, each on a fresh connection (default ${demoDefaults.newConnectionsPerSecond})
+  --concurrency <n>          keep-alive client loops (default ${demoDefaults.concurrency}, or the shape's)
+  --new-conns <n>            new clients per second, each on a fresh connection (default ${demoDefaults.newConnectionsPerSecond}, or the shape's)
   --strategy <name>          propagation strategy: adaptive or fixed (default ${demoDefaults.strategy})
   --quiet-period <duration>  adaptive: no new connection for this long (default ${demoDefaults.quietPeriodMs}ms)
   --delay <duration>         fixed: keep serving this long (default ${demoDefaults.delayMs}ms)
   --grace <seconds>          terminationGracePeriodSeconds: SIGKILL after this (default ${demoDefaults.graceSeconds})
   --replicas <n>             old pods, replaced one after another (default ${demoDefaults.replicas})
-  --warmup <duration>        load before the first SIGTERM (default ${demoDefaults.warmupMs}ms)
+  --warmup <duration>        load before the first SIGTERM (default ${demoDefaults.warmupMs}ms; ${demoDefaults.shapeWarmupMs}ms for
+                             the other shapes)
   --tail <duration>          load after the last old pod exited (default ${demoDefaults.tailMs}ms)
   --compare naive            run the same scenario against a plain server.close() service too
   --report <file>            also write an HTML page with the shutdown's timeline
@@ -62,6 +74,7 @@ Exit code: 0 when the kubegrace service lost no request and exited 0, 1 otherwis
 `;
 
 const flagSpec = {
+  traffic: { type: 'string' },
   lag: { type: 'string' },
   request: { type: 'string' },
   long: { type: 'string' },
@@ -96,6 +109,8 @@ export function parseDemoArgs(args: readonly string[]): DemoArgs {
     const raw = v[flag];
     return typeof raw === 'string' ? durationFlag(flag, raw, maxMs) : fallback;
   };
+  const traffic = v.traffic === undefined ? d.traffic : choiceFlag('traffic', v.traffic, DEMO_TRAFFIC);
+  const shape = trafficShapes[traffic];
   return {
     help: v.help === true,
     json: v.json === true,
@@ -105,14 +120,20 @@ export function parseDemoArgs(args: readonly string[]): DemoArgs {
       replicas: v.replicas === undefined ? d.replicas : integerFlag('replicas', v.replicas, 1, 5),
       lagMs: duration('lag', d.lagMs, 120_000),
       requestMs: duration('request', d.requestMs, 60_000),
-      longMs: duration('long', d.longMs, 120_000),
-      longShare: v['long-share'] === undefined ? d.longShare : shareFlag('long-share', v['long-share']),
+      longMs: duration('long', shape.longMs ?? d.longMs, 120_000),
+      longShare:
+        v['long-share'] === undefined
+          ? (shape.longShare ?? d.longShare)
+          : shareFlag('long-share', v['long-share']),
       concurrency:
-        v.concurrency === undefined ? d.concurrency : integerFlag('concurrency', v.concurrency, 1, 512),
+        v.concurrency === undefined ? shape.concurrency : integerFlag('concurrency', v.concurrency, 1, 512),
       newConnectionsPerSecond:
         v['new-conns'] === undefined
-          ? d.newConnectionsPerSecond
+          ? shape.newConnectionsPerSecond
           : integerFlag('new-conns', v['new-conns'], 0, 1000),
+      arrivals: shape.arrivals,
+      endpointChoice: shape.endpointChoice,
+      nodes: shape.nodes,
       strategy:
         v.strategy === undefined
           ? d.strategy
@@ -120,7 +141,7 @@ export function parseDemoArgs(args: readonly string[]): DemoArgs {
       quietPeriodMs: duration('quiet-period', d.quietPeriodMs, 60_000),
       delayMs: duration('delay', d.delayMs, 120_000),
       graceSeconds: v.grace === undefined ? d.graceSeconds : integerFlag('grace', v.grace, 1, 600, 's'),
-      warmupMs: duration('warmup', d.warmupMs, 30_000),
+      warmupMs: duration('warmup', shape.warmupMs, 30_000),
       tailMs: duration('tail', d.tailMs, 30_000),
     },
   };

@@ -38,6 +38,12 @@ export interface LoadOptions {
    * @default 0
    */
   readonly newConnectionsPerSecond?: number;
+  /**
+   * When the new clients come: `clock`, evenly spaced; `poisson`, exponential inter-arrival times
+   * from the seeded generator (independent clients, so gaps several times the mean occur).
+   * @default 'clock'
+   */
+  readonly arrivals?: ArrivalProcess;
   readonly requestMs: number;
   /** Share (0..1) of requests that take `longMs` instead of `requestMs`. @default 0 */
   readonly longShare?: number;
@@ -69,8 +75,13 @@ export interface Load {
 
 export const preciseNow = (): number => performance.timeOrigin + performance.now();
 
-/** Seeded: runs draw the same sequence of short and long requests (which client gets which follows timing). */
-function mulberry32(seed: number): () => number {
+export type ArrivalProcess = 'clock' | 'poisson';
+
+/**
+ * A seeded generator of uniform numbers in [0, 1) (mulberry32): runs draw the same sequence of short
+ * and long requests, arrival gaps and endpoint choices (which client gets which follows timing).
+ */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -101,7 +112,7 @@ export interface LoadBasics {
 export function loadBasics(options: LoadOptions): LoadBasics {
   const longShare = options.longShare ?? 0;
   const longMs = options.longMs ?? options.requestMs;
-  const random = mulberry32(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   return {
     now: options.now ?? preciseNow,
     timeoutMs: options.timeoutMs ?? Math.max(options.requestMs, longShare > 0 ? longMs : 0) + 10_000,
@@ -110,7 +121,7 @@ export function loadBasics(options: LoadOptions): LoadBasics {
   };
 }
 
-/** New clients arriving on a clock (open loop), whatever the pooled clients are doing. */
+/** New clients arriving on their own (open loop), whatever the pooled clients are doing. */
 export interface Arrivals {
   /** No more arrivals. */
   stop(): void;
@@ -118,23 +129,53 @@ export interface Arrivals {
   settled(): Promise<void>;
 }
 
-export function startArrivals(
+/**
+ * The new clients' arrival times, in ms after the load's start: the same for every run with the same
+ * seed (a test can tell in advance when the gaps come). Infinite; take what you need.
+ */
+export function* arrivalOffsets(
   perSecond: number,
+  kind: ArrivalProcess = 'clock',
+  seed = 1,
+): Generator<number, void, undefined> {
+  if (perSecond <= 0) return;
+  const meanMs = 1000 / perSecond;
+  // Its own sequence, apart from the work picks, so the arrival times do not depend on the mix.
+  const random = seededRandom(seed + 0x85ebca6b);
+  let at = 0;
+  for (;;) {
+    at += kind === 'poisson' ? -Math.log(1 - random()) * meanMs : meanMs;
+    yield at;
+  }
+}
+
+export function startArrivals(
+  options: Pick<LoadOptions, 'newConnectionsPerSecond' | 'arrivals' | 'seed'>,
   stopped: () => boolean,
   arrive: () => Promise<unknown>,
 ): Arrivals {
   const pending = new Set<Promise<unknown>>();
-  const timer =
-    perSecond > 0
-      ? setInterval(() => {
-          if (stopped()) return;
-          const client = arrive();
-          pending.add(client);
-          void client.then(() => pending.delete(client));
-        }, 1000 / perSecond)
-      : undefined;
+  const offsets = arrivalOffsets(options.newConnectionsPerSecond ?? 0, options.arrivals, options.seed);
+  const origin = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  // Each arrival is timed from the start, not from the previous one, so timer lateness does not add up.
+  const schedule = (): void => {
+    const next = offsets.next();
+    if (next.done === true) return;
+    timer = setTimeout(
+      () => {
+        if (stopped()) return;
+        const client = arrive();
+        pending.add(client);
+        void client.then(() => pending.delete(client));
+        schedule();
+      },
+      Math.max(0, origin + next.value - performance.now()),
+    );
+  };
+  schedule();
   return {
-    stop: () => clearInterval(timer),
+    stop: () => clearTimeout(timer),
     settled: async () => {
       await Promise.all([...pending]);
     },
@@ -225,7 +266,7 @@ export function startLoad(options: LoadOptions): Load {
   }
 
   const arrivals = startArrivals(
-    options.newConnectionsPerSecond ?? 0,
+    options,
     () => stopped,
     () => once(-1, pickWork(), options.freshAgent ?? options.agent),
   );

@@ -3,8 +3,15 @@
  * replaced by a ready new one, then terminated with the endpoint removal lagging the SIGTERM), and
  * the figures: failed requests by kind, and each old pod's exit time against the ideal.
  */
-import { createEndpointTable, type EndpointTable } from './endpoint-table.js';
-import { preciseNow, startLoad, type Load, type LoadOptions, type RequestRecord } from './load.js';
+import { createEndpointTable, type EndpointChoice, type EndpointTable } from './endpoint-table.js';
+import {
+  preciseNow,
+  startLoad,
+  type ArrivalProcess,
+  type Load,
+  type LoadOptions,
+  type RequestRecord,
+} from './load.js';
 import { startPod, type Pod, type PodExit } from './pod.js';
 import type { TimedPodEvent } from './pod-events.js';
 import type { ReportPhase } from './report-html.js';
@@ -27,10 +34,22 @@ export interface ScenarioOptions {
   readonly concurrency: number;
   /** New clients per second, each on a fresh connection (connection churn). */
   readonly newConnectionsPerSecond: number;
-  readonly strategy: 'adaptive' | 'fixed';
-  readonly quietPeriodMs: number;
+  /** How the new clients arrive. @default 'clock' */
+  readonly arrivals?: ArrivalProcess;
+  /** How the Service picks an endpoint for a new connection. @default 'round-robin' */
+  readonly endpointChoice?: EndpointChoice;
+  /** Nodes with their own table; node i of n drops a removed endpoint after lag·i/n. @default 1 */
+  readonly nodes?: number;
+  /**
+   * The Kubernetes API the pods watch (`kubegrace` services that run the integration): it registers
+   * each pod and is told of each SIGTERM and exit.
+   */
+  readonly controlPlane?: ControlPlane;
+  /** kubegrace's propagation settings; each one left out keeps kubegrace's default. */
+  readonly strategy?: 'adaptive' | 'fixed';
+  readonly quietPeriodMs?: number;
   /** Fixed strategy only. */
-  readonly delayMs: number;
+  readonly delayMs?: number;
   readonly graceSeconds: number;
   /** Load before the first SIGTERM, so pooled connections exist on every pod. */
   readonly warmupMs: number;
@@ -46,6 +65,16 @@ export interface ScenarioOptions {
   readonly startReplacementsEarly?: boolean;
   /** With `startReplacementsEarly`: time between two rollout steps (a replacement's readiness). @default 1000 */
   readonly rolloutStepMs?: number;
+}
+
+/** What the harness tells the cluster's control plane, for pods that watch it. */
+export interface ControlPlane {
+  /** A pod is starting: store it (and a ready endpoint); resolves with the environment that points it at the API. */
+  register(pod: string): Promise<Readonly<Record<string, string>>>;
+  /** The pod got its SIGTERM: the control plane marks its endpoint terminating, at its own pace. */
+  terminating(pod: string): void;
+  /** The pod exited: its endpoint leaves the EndpointSlice. */
+  exited(pod: string): void;
 }
 
 export type RunEvent =
@@ -68,8 +97,14 @@ export interface PodResult {
   readonly shutdownMs: number;
   /** Earliest safe exit after the SIGTERM: max(lag, end of the last request that started before removal). */
   readonly idealMs: number;
-  /** When the endpoint left the table, after the SIGTERM. */
+  /** When the endpoint left the table (the last node's), after the SIGTERM. */
   readonly removedMs: number;
+  /**
+   * New connections per second that reached this pod before its SIGTERM, over `arrivalWindowMs`
+   * (the last 5 s, or the whole load if shorter).
+   */
+  readonly arrivalsPerSecond: number;
+  readonly arrivalWindowMs: number;
   readonly exitCode: number;
   readonly signal: string | null;
   /** SIGKILLed at the grace period. */
@@ -122,16 +157,21 @@ export interface ScenarioRun {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The window before a SIGTERM over which the pod's arrival rate is measured. */
+const ARRIVAL_WINDOW_MS = 5000;
+
 function serviceEnv(options: ScenarioOptions): Record<string, string> {
   if (options.service !== 'kubegrace') return { ...options.env };
+  const setting = (name: string, value: string | number | undefined): Record<string, string> =>
+    value === undefined ? {} : { [name]: String(value) };
   return {
     ...options.env,
     KUBEGRACE_PROBES_PORT: '0',
     KUBEGRACE_PROBES_HOST: '127.0.0.1',
     KUBEGRACE_GRACE_PERIOD_SECONDS: String(options.graceSeconds),
-    KUBEGRACE_PROPAGATION_STRATEGY: options.strategy,
-    KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: String(options.quietPeriodMs),
-    KUBEGRACE_PROPAGATION_DELAY_MS: String(options.delayMs),
+    ...setting('KUBEGRACE_PROPAGATION_STRATEGY', options.strategy),
+    ...setting('KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS', options.quietPeriodMs),
+    ...setting('KUBEGRACE_PROPAGATION_DELAY_MS', options.delayMs),
     // A short --grace must still run the scenario; the deadline then shows what it costs.
     KUBEGRACE_BUDGET_CHECK: 'warn',
   };
@@ -143,29 +183,40 @@ export async function runScenario(
   startClients: LoadFactory = (loadOptions) => startLoad(loadOptions),
 ): Promise<ScenarioRun> {
   const startedAt = preciseNow();
-  const table = createEndpointTable();
+  const table = createEndpointTable({
+    ...(options.endpointChoice === undefined ? {} : { choice: options.endpointChoice }),
+    ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
+    ...(options.seed === undefined ? {} : { seed: options.seed }),
+  });
   const pods: Pod[] = [];
   const removedAt = new Map<string, number>();
   let load: Load | undefined;
+  let loadStartedAt = startedAt;
 
   table.on(({ type, endpoint, at }) => {
     if (type === 'removed') removedAt.set(endpoint.name, at);
-    if (type !== 'removing') onEvent({ type: 'endpoint', at, pod: endpoint.name, change: type });
+    if (type === 'added' || type === 'removed')
+      onEvent({ type: 'endpoint', at, pod: endpoint.name, change: type });
   });
 
   async function launch(name: string): Promise<Pod> {
+    const apiEnv = (await options.controlPlane?.register(name)) ?? {};
     const pod = await startPod({
       name,
       kind: options.service,
       ...(options.script === undefined ? {} : { script: options.script }),
-      env: serviceEnv(options),
+      env: { ...serviceEnv(options), ...apiEnv },
       graceSeconds: options.graceSeconds,
+      // Loading the Kubernetes client and reading the own pod take seconds on a busy machine.
+      ...(options.controlPlane === undefined ? {} : { startTimeoutMs: 60_000 }),
       onEvent: (event) => onEvent({ type: 'pod', pod: name, event }),
     });
     pods.push(pod);
     // Only the kubelet's terminations are news; the harness's own teardown kills are not.
     void pod.exited.then((exit) => {
-      if (pod.sigtermAt !== undefined) onEvent({ type: 'exit', pod: name, exit });
+      if (pod.sigtermAt === undefined) return;
+      options.controlPlane?.exited(name);
+      onEvent({ type: 'exit', pod: name, exit });
     });
     await pod.waitReady();
     onEvent({ type: 'ready', at: preciseNow(), pod: name });
@@ -181,6 +232,8 @@ export async function runScenario(
     ]);
     for (const pod of old) table.add(pod.endpoint);
 
+    // The pods' arrival history starts with the load (the pooled clients' first connections included).
+    loadStartedAt = preciseNow();
     // The load bounds itself: even if a pod never exits, it stops after the worst case.
     const longest = Math.max(options.requestMs, options.longShare > 0 ? options.longMs : 0);
     load = startClients(
@@ -188,6 +241,7 @@ export async function runScenario(
         agent: table.agent,
         freshAgent: table.freshAgent,
         newConnectionsPerSecond: options.newConnectionsPerSecond,
+        ...(options.arrivals === undefined ? {} : { arrivals: options.arrivals }),
         endpointOf: table.endpointOf,
         concurrency: options.concurrency,
         requestMs: options.requestMs,
@@ -214,6 +268,7 @@ export async function runScenario(
       table.add(replacement.endpoint);
       // The kubelet's SIGTERM and the control plane's endpoint removal start at the same moment.
       const exit = pod.terminate();
+      options.controlPlane?.terminating(pod.name);
       onEvent({ type: 'sigterm', at: pod.sigtermAt ?? preciseNow(), pod: pod.name });
       terminations.push(Promise.all([exit, table.remove(pod.endpoint, options.lagMs)]));
     }
@@ -226,7 +281,16 @@ export async function runScenario(
     const results: PodResult[] = [];
     for (const pod of old) {
       const exit = await pod.exited;
-      results.push(podResult(pod, exit, removedAt.get(pod.name) ?? exit.exitedAt, records));
+      const sigtermAt = pod.sigtermAt ?? exit.exitedAt;
+      const windowMs = Math.min(ARRIVAL_WINDOW_MS, sigtermAt - loadStartedAt);
+      const arrivals = {
+        perSecond:
+          windowMs > 0
+            ? (table.connectionsOpened(pod.endpoint, sigtermAt - windowMs, sigtermAt) * 1000) / windowMs
+            : 0,
+        windowMs: Math.round(windowMs),
+      };
+      results.push(podResult(pod, exit, removedAt.get(pod.name) ?? exit.exitedAt, records, arrivals));
     }
     return { result: summarize(options, results, records, preciseNow() - startedAt), records };
   } finally {
@@ -236,7 +300,13 @@ export async function runScenario(
   }
 }
 
-function podResult(pod: Pod, exit: PodExit, removedAt: number, records: readonly RequestRecord[]): PodResult {
+function podResult(
+  pod: Pod,
+  exit: PodExit,
+  removedAt: number,
+  records: readonly RequestRecord[],
+  arrivals: { readonly perSecond: number; readonly windowMs: number },
+): PodResult {
   const sigtermAt = pod.sigtermAt ?? exit.exitedAt;
   const served = records.filter((r) => r.endpoint === pod.name);
   // Only answered requests count: a request cut short by the pod's death marks no work the pod had to do.
@@ -249,6 +319,8 @@ function podResult(pod: Pod, exit: PodExit, removedAt: number, records: readonly
     shutdownMs: Math.round(exit.exitedAt - sigtermAt),
     idealMs: Math.round(Math.max(removedAt, lastEnd) - sigtermAt),
     removedMs: Math.round(removedAt - sigtermAt),
+    arrivalsPerSecond: Math.round(arrivals.perSecond * 10) / 10,
+    arrivalWindowMs: arrivals.windowMs,
     exitCode: exit.exitCode,
     signal: exit.signal,
     killed: exit.killed,
