@@ -1,0 +1,79 @@
+/**
+ * The watchdog on its own, in real child processes: it reaches a main thread that is blocked in
+ * JavaScript, stands down once the shutdown is done, and never keeps a process alive.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, it } from 'node:test';
+
+const WATCHDOG = new URL('../src/watchdog.ts', import.meta.url).href;
+
+/** Runs `body` as an ES module in a child Node with the watchdog imported as `createWatchdog`. */
+async function runChild(body: string): Promise<{ code: number | null; stdout: string; ms: number }> {
+  const source = `import { createWatchdog } from ${JSON.stringify(WATCHDOG)};\n${body}`;
+  const started = Date.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, ms: Date.now() - started };
+}
+
+const ARM = (hardExitInMs: number): string => `
+const now = Date.now();
+const times = { deadlineAt: now, reportUntil: now, hardExitAt: now + ${hardExitInMs}, trigger: 'test', startedAt: now };
+`;
+
+const SPIN = (ms: number): string => `
+const until = Date.now() + ${ms};
+while (Date.now() < until) {}
+`;
+
+describe('watchdog', () => {
+  it('runs expire on the main thread while a CPU-bound loop blocks it', async () => {
+    const { code, stdout } = await runChild(`
+${ARM(300)}
+const watchdog = createWatchdog({
+  expire() { process.stdout.write('expired\\n'); process.exit(3); },
+  writeFallbackLine: false,
+  onError: (e) => { throw e; },
+});
+watchdog.arm(times);
+${SPIN(20_000)}
+process.stdout.write('the loop ran to its end\\n');
+`);
+    assert.equal(code, 3);
+    assert.equal(stdout, 'expired\n');
+  });
+
+  it('does nothing once done(), even when the hard exit time passes during a stall', async () => {
+    const { code, stdout } = await runChild(`
+${ARM(200)}
+const watchdog = createWatchdog({
+  expire() { process.stdout.write('expired\\n'); process.exit(3); },
+  writeFallbackLine: false,
+  onError: (e) => { throw e; },
+});
+watchdog.arm(times);
+watchdog.done();
+${SPIN(800)}
+process.stdout.write('survived\\n');
+`);
+    assert.equal(code, 0);
+    assert.equal(stdout, 'survived\n');
+  });
+
+  it('never keeps the process alive: armed for a minute, the process still ends when its work does', async () => {
+    const { code, stdout, ms } = await runChild(`
+${ARM(60_000)}
+createWatchdog({ expire() { process.exit(3); }, writeFallbackLine: false, onError: (e) => { throw e; } }).arm(times);
+process.stdout.write('nothing left to do\\n');
+`);
+    assert.equal(code, 0);
+    assert.equal(stdout, 'nothing left to do\n');
+    assert.ok(ms < 30_000, `the process lived ${ms} ms; the watchdog was armed for 60000 ms`);
+  });
+});
