@@ -285,8 +285,8 @@ export function htmlReportData(run: ScenarioRun): ShutdownReportData {
     samples,
     summary: {
       service: result.service,
-      requests: result.requests,
-      failed: result.failed,
+      'requests (all pods)': result.requests,
+      'failed (all pods)': result.failed,
       failures: Object.entries(result.failures)
         .map(([kind, n]) => `${kind} ${n}`)
         .join(', '),
