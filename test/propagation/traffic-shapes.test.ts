@@ -23,7 +23,10 @@ import { runScenario, type ScenarioOptions, type ScenarioRun } from '../../src/c
 const SERVICE = fileURLToPath(new URL('../../bench/services/kubegrace.ts', import.meta.url));
 /** Load before the SIGTERM: the pod's rate history. */
 const WARMUP_MS = 5000;
-/** No new client reaches the old pod for this long after its SIGTERM (today's rule leaves within it). */
+/**
+ * No new client reaches the old pod for this long after its SIGTERM: today's rule leaves within it
+ * (a second after the pooled clients' reconnects, which take a few hundred ms).
+ */
 const GAP_MS = 2200;
 /** A late client lands at least this long before the endpoint leaves (timer slack on a busy machine). */
 const MARGIN_MS = 400;
@@ -84,24 +87,48 @@ function newClientsAfterSigterm(
   return out;
 }
 
+/** New clients in the warm-up: the old pod's history (it is the only endpoint until its SIGTERM). */
+function clientsBeforeSigterm(shape: NewClientShape, seed: number): number {
+  let n = 0;
+  for (const offset of arrivalOffsets(shape.newConnectionsPerSecond, shape.arrivals, seed)) {
+    if (offset > WARMUP_MS) break;
+    n++;
+  }
+  return n;
+}
+
 /**
- * The first seed whose schedule has: no new client that may reach the old pod within `GAP_MS` of
+ * The first seed whose schedule has: a warm-up with at least 70 % of the clients the rate promises
+ * (a history that does not understate the rate); no new client that may reach the old pod within `GAP_MS` of
  * the SIGTERM; then a late one surely reaching it (for round robin, two clients in a row, one of
  * which reaches it) inside `window`; later gaps at the old pod under `MAX_LATER_GAP_MS` until the
  * endpoint leaves.
  */
-function seedWithLateClient(shape: NewClientShape, window: readonly [number, number]): number {
+interface Plan {
+  /** @default GAP_MS */
+  readonly gapMs?: number;
+  /** ms after the SIGTERM within which the late client(s) must come. */
+  readonly window: readonly [number, number];
+  /** Late clients surely reaching the old pod in the window (random choice). @default 1 */
+  readonly lateClients?: number;
+}
+
+function seedWithLateClient(shape: NewClientShape, plan: Plan): number {
+  const gapMs = plan.gapMs ?? GAP_MS;
+  const window = plan.window;
   const roundRobin = shape.endpointChoice === 'round-robin';
+  const expected = (shape.newConnectionsPerSecond * WARMUP_MS) / 1000;
   for (let seed = 1; seed < 20_000; seed++) {
+    if (clientsBeforeSigterm(shape, seed) < 0.7 * expected) continue;
     const clients = newClientsAfterSigterm(shape, seed);
     const mayReach = clients.filter((c) => c.to !== 'other');
-    if (mayReach.some((c) => c.at <= GAP_MS)) continue;
+    if (mayReach.some((c) => c.at <= gapMs)) continue;
     const first = mayReach[0];
-    if (first === undefined || first.at > GAP_MS + 800) continue;
+    if (first === undefined || first.at > gapMs + 800) continue;
     const inWindow = (c: { at: number }): boolean => c.at > window[0] && c.at < window[1];
     const late = roundRobin
       ? clients.filter(inWindow).length >= 2
-      : clients.some((c) => c.to === 'old' && inWindow(c));
+      : clients.filter((c) => c.to === 'old' && inWindow(c)).length >= (plan.lateClients ?? 1);
     if (!late) continue;
     const reaching = roundRobin ? clients.filter((_, i) => i % 2 === 0) : mayReach;
     const times = [...reaching.map((c) => c.at), shape.lagMs];
@@ -140,84 +167,22 @@ function assertLateClient(run: ScenarioRun, pod: string, afterMs: number): void 
 
 async function newClientScenario(
   shape: NewClientShape,
-  window: readonly [number, number],
+  plan: Plan,
   controlPlane?: FakeControlPlane,
 ): Promise<ScenarioRun> {
-  const seed = seedWithLateClient(shape, window);
+  const seed = seedWithLateClient(shape, plan);
   const run = await runScenario({
     ...base,
     ...shape,
     seed,
     ...(controlPlane === undefined ? {} : { controlPlane }),
   });
-  assertLateClient(run, 'old-1', GAP_MS);
+  assertLateClient(run, 'old-1', plan.gapMs ?? GAP_MS);
   return run;
 }
 
-describe('traffic shapes: no failed request across a shutdown', { timeout: 240_000 }, () => {
-  it('sparse: Poisson new clients (1/s) beside pooled ones, round robin', { timeout: 60_000 }, async () => {
-    const shape = {
-      newConnectionsPerSecond: 1,
-      arrivals: 'poisson',
-      endpointChoice: 'round-robin',
-      nodes: 1,
-      lagMs: 5000,
-    } as const;
-    assertClean(await newClientScenario(shape, [GAP_MS, shape.lagMs - MARGIN_MS]));
-  });
-
-  it(
-    'random: iptables-style random endpoint per new connection (2 new clients/s)',
-    { timeout: 60_000 },
-    async () => {
-      const shape = {
-        newConnectionsPerSecond: 2,
-        arrivals: 'clock',
-        endpointChoice: 'random',
-        nodes: 1,
-        lagMs: 5000,
-      } as const;
-      assertClean(await newClientScenario(shape, [GAP_MS, shape.lagMs - MARGIN_MS]));
-    },
-  );
-
-  it('nodes: three nodes with their own lags; the slowest decides', { timeout: 60_000 }, async () => {
-    const shape = {
-      newConnectionsPerSecond: 2,
-      arrivals: 'clock',
-      endpointChoice: 'random',
-      nodes: 3,
-      lagMs: 6000,
-    } as const;
-    // The late client comes after the two faster nodes dropped the endpoint: only the slowest routes it.
-    assertClean(await newClientScenario(shape, [(shape.lagMs * 2) / 3 + 200, shape.lagMs - MARGIN_MS]));
-  });
-
-  it(
-    'in-cluster: the EndpointSlice turns not ready at 50 ms, node tables follow after 1, 2 and 3 s',
-    { timeout: 90_000 },
-    async (t) => {
-      const controlPlane = await startFakeControlPlane({ graceSeconds: base.graceSeconds });
-      t.after(() => controlPlane.close());
-      const shape = {
-        newConnectionsPerSecond: 2,
-        arrivals: 'poisson',
-        endpointChoice: 'random',
-        nodes: 3,
-        lagMs: 3000,
-      } as const;
-      const run = await newClientScenario(shape, [GAP_MS, shape.lagMs - 300], controlPlane);
-      // The pods ran the Kubernetes integration against the API.
-      const old = run.result.pods.find((p) => p.pod === 'old-1');
-      assert.ok(old, describeRun(run));
-      assertClean(run);
-      assert.ok(
-        controlPlane.api.requests.some((r) => r.resource === 'endpointslices' && r.verb === 'watch'),
-        'the pods watched the EndpointSlices',
-      );
-    },
-  );
-
+// Two at a time: each shape waits out seconds of its traffic and, with sparse evidence, up to maxMs.
+describe('traffic shapes: no failed request across a shutdown', { timeout: 240_000, concurrency: 2 }, () => {
   it(
     'pooled: keep-alive clients only, 10 % long requests; the next pod of the rollout sends its clients back through the Service',
     { timeout: 90_000 },
@@ -243,6 +208,76 @@ describe('traffic shapes: no failed request across a shutdown', { timeout: 240_0
       );
       assert.ok(reconnects.length > 0, `old-2's clients reconnected to old-1; ${describeRun(run)}`);
       assertClean(run);
+    },
+  );
+
+  it('sparse: Poisson new clients (1/s) beside pooled ones, round robin', { timeout: 60_000 }, async () => {
+    const shape = {
+      newConnectionsPerSecond: 1,
+      arrivals: 'poisson',
+      endpointChoice: 'round-robin',
+      nodes: 1,
+      lagMs: 5000,
+    } as const;
+    assertClean(await newClientScenario(shape, { window: [GAP_MS, shape.lagMs - MARGIN_MS] }));
+  });
+
+  it(
+    'random: iptables-style random endpoint per new connection (2 new clients/s)',
+    { timeout: 60_000 },
+    async () => {
+      const shape = {
+        newConnectionsPerSecond: 2,
+        arrivals: 'clock',
+        endpointChoice: 'random',
+        nodes: 1,
+        lagMs: 5000,
+      } as const;
+      assertClean(await newClientScenario(shape, { window: [GAP_MS, shape.lagMs - MARGIN_MS] }));
+    },
+  );
+
+  it('nodes: three nodes with their own lags; the slowest decides', { timeout: 60_000 }, async () => {
+    const shape = {
+      newConnectionsPerSecond: 2,
+      arrivals: 'clock',
+      endpointChoice: 'random',
+      nodes: 3,
+      lagMs: 6000,
+    } as const;
+    // The late client comes after the two faster nodes dropped the endpoint: only the slowest routes it.
+    assertClean(
+      await newClientScenario(shape, { window: [(shape.lagMs * 2) / 3 + 200, shape.lagMs - MARGIN_MS] }),
+    );
+  });
+
+  it(
+    'in-cluster: the EndpointSlice turns not ready at 50 ms, node tables follow after 1, 2 and 3 s',
+    { timeout: 90_000 },
+    async (t) => {
+      const controlPlane = await startFakeControlPlane({ graceSeconds: base.graceSeconds });
+      t.after(() => controlPlane.close());
+      const shape = {
+        newConnectionsPerSecond: 2,
+        arrivals: 'poisson',
+        endpointChoice: 'random',
+        nodes: 3,
+        lagMs: 3000,
+      } as const;
+      // Node 3 drops the endpoint at 3 s: a shorter gap and two late clients leave room for slow timers.
+      const run = await newClientScenario(
+        shape,
+        { gapMs: 1800, window: [1800, shape.lagMs - 250], lateClients: 2 },
+        controlPlane,
+      );
+      // The pods ran the Kubernetes integration against the API.
+      const old = run.result.pods.find((p) => p.pod === 'old-1');
+      assert.ok(old, describeRun(run));
+      assertClean(run);
+      assert.ok(
+        controlPlane.api.requests.some((r) => r.resource === 'endpointslices' && r.verb === 'watch'),
+        'the pods watched the EndpointSlices',
+      );
     },
   );
 });
