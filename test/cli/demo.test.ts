@@ -109,5 +109,19 @@ describe('kubegrace demo', () => {
     assert.match(run.stdout, /load +\d+ req +0 failed/);
     assert.match(run.stdout, /kubegrace: \d+ requests, 0 failed\n/);
     assert.match(run.stdout, /phases: unready \d+ ms · propagate \d+ ms · drain \d+ ms · cleanup \d+ ms/);
+    assert.match(run.stdout, /\n {2}ideal: the earliest safe exit, /);
+    // The timeline reads in time order, however late a pod's line reached the harness.
+    const times = [...run.stdout.matchAll(/^ {2}([+-]\d+\.\d+)s /gm)].map((m) => Number(m[1]));
+    assert.ok(times.length > 5, run.stdout);
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+      run.stdout,
+    );
+    // The report marks the endpoint removal, the ideal exit and the exit, and counts each pod.
+    for (const marker of ['removed', 'ideal', 'exit'])
+      assert.ok(html.includes(`data-marker="${marker}"`), marker);
+    assert.match(html, /<tr><th scope="row">old-1<\/th><td>\d+<\/td><td>0<\/td>/);
+    assert.match(html, /<th scope="row">requests \(all pods\)<\/th>/);
   });
 });
