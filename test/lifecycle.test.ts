@@ -396,6 +396,17 @@ describe('lifecycle', () => {
     void done;
   });
 
+  it('expire() after fatal() leaves with the fatal code', async () => {
+    const { lifecycle, exits } = setup();
+    lifecycle.register({ name: 'forever', cleanup: () => new Promise(() => {}) });
+    void lifecycle.fatal(new Error('boom'));
+    await delay(50);
+    const summary = lifecycle.expire();
+    assert.equal(summary?.outcome, 'deadline');
+    assert.equal(summary?.exitCode, 70);
+    assert.deepEqual(exits, [70]);
+  });
+
   it('exiting(code) writes the summary of a shutdown a hook ended with process.exit, never clean, without calling exit', async () => {
     const { lifecycle, exits } = setup();
     const summaries: { outcome: string; exitCode: number; unfinished?: string }[] = [];
