@@ -359,6 +359,14 @@ export async function watchKubernetes(
   const cleanups: (() => void)[] = [];
   let sliceWatch: ListWatch | undefined;
   if (options.confirmPropagation !== false) {
+    const { proxyAllowanceMs, maxMs, strategy } = kg.settings.propagation;
+    if (strategy === 'adaptive' && proxyAllowanceMs >= maxMs) {
+      warnOnce(
+        'allowance',
+        `propagation.proxyAllowanceMs (${proxyAllowanceMs} ms) is not shorter than propagation.maxMs (${maxMs} ms): ` +
+          'every wait the EndpointSlices confirm runs to maxMs; raise maxMs (and the grace period) or lower the allowance',
+      );
+    }
     sliceWatch = createListWatch({
       api,
       resource: 'endpointslices',

@@ -14,6 +14,8 @@ export interface TrafficActivity {
   arrivalsSince(from: number): number[];
   /** How many arrival times are kept; when `arrivalsSince` returns this many, older ones were dropped. */
   readonly capacity: number;
+  /** New connections noted since creation (not bounded by the ring). */
+  readonly total: number;
 }
 
 /** Enough for 20 s at 200 new connections/s; each entry is 8 bytes. */
@@ -27,12 +29,17 @@ export function createTrafficActivity(
   let next = 0;
   let count = 0;
   let lastConnectionAt = 0;
+  let total = 0;
   return {
     capacity,
     get lastConnectionAt() {
       return lastConnectionAt;
     },
+    get total() {
+      return total;
+    },
     noteConnection() {
+      total++;
       lastConnectionAt = now();
       times[next] = lastConnectionAt;
       next = (next + 1) % capacity;

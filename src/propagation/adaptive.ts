@@ -65,29 +65,36 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
   const createdAt = now();
   let readyAt: number | undefined;
   let shutdownAt: number | undefined;
+  let totalAtShutdown = 0;
   return {
     name: 'propagation:adaptive',
     ready() {
       readyAt ??= now();
     },
     unready() {
-      shutdownAt ??= now();
+      if (shutdownAt !== undefined) return;
+      shutdownAt = now();
+      totalAtShutdown = activity.total;
     },
     async propagate(ctx) {
       const waitStart = now();
       const shutdownStart = shutdownAt ?? waitStart;
+      if (shutdownAt === undefined) totalAtShutdown = activity.total;
       const observedFrom = Math.max(readyAt ?? createdAt, shutdownStart - options.rateWindowMs);
       const bound = AbortSignal.any([ctx.signal, AbortSignal.timeout(options.maxMs)]);
+      const idleAfterMs = Math.max(options.rateWindowMs, IDLE_AFTER_MS);
 
       let confirmation: ConfirmationState = { kind: 'none' };
       let unavailable = false;
       const confirmations = options.confirmations?.() ?? [];
-      let confirmationSettled: Promise<void> = new Promise(() => undefined);
+      let confirmationSettled: Promise<void> | undefined;
       if (confirmations.length > 0) {
         confirmation = { kind: 'pending' };
-        confirmationSettled = Promise.all(confirmations.map((confirm) => confirm(bound))).then(
-          (answers) => {
-            if (answers.some((answer) => answer === false)) {
+        // A confirmation that throws at once is a failed one, not the end of the wait.
+        const answers = confirmations.map((confirm) => Promise.resolve().then(() => confirm(bound)));
+        confirmationSettled = Promise.all(answers).then(
+          (results) => {
+            if (results.some((answer) => answer === false)) {
               unavailable = true;
               confirmation = { kind: 'none' };
             } else {
@@ -95,7 +102,7 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
             }
           },
           (error: unknown) => {
-            ctx.warn(`confirmation failed, relying on the silence alone: ${String(error)}`);
+            ctx.warn(`a propagation confirmation failed, relying on the silence alone: ${String(error)}`);
             unavailable = true;
             confirmation = { kind: 'none' };
           },
@@ -103,15 +110,18 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
       }
 
       const look = (): Decision => {
+        const t = now();
         const arrivals = activity.arrivalsSince(observedFrom);
         // A full ring dropped older arrivals: the history starts at the oldest one kept.
         const from = arrivals.length >= activity.capacity ? (arrivals[0] ?? observedFrom) : observedFrom;
+        const last = activity.lastConnectionAt;
+        const idle = (options.openConnections?.() ?? 1) === 0 && (last === 0 || t - last >= idleAfterMs);
         return decide({
-          now: now(),
+          now: t,
           waitStart,
           observedFrom: from,
           arrivals,
-          openConnections: options.openConnections?.() ?? 1,
+          idle,
           quietPeriodMs: options.quietPeriodMs,
           minMs: options.minMs,
           maxMs: options.maxMs,
@@ -120,7 +130,7 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
         });
       };
 
-      /** Until `ms` passed, the wait is aborted, or a confirmation settles; leaves no listener behind. */
+      /** Until `ms` passed, the wait is aborted, or a pending confirmation settles; leaves nothing behind. */
       const nap = (ms: number): Promise<void> =>
         new Promise((resolve) => {
           const done = (): void => {
@@ -132,7 +142,8 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
           timer.unref();
           bound.addEventListener('abort', done, { once: true });
           if (bound.aborted) done();
-          void confirmationSettled.then(done);
+          // Only while pending: a settled promise would wake every later nap at once (a spin).
+          if (confirmation.kind === 'pending') void confirmationSettled?.then(done);
         });
 
       let decision = look();
@@ -156,28 +167,32 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
         if (!decision.done && bound.aborted) break;
       }
 
+      const end = now();
       const endedBy: PropagationEnd = decision.done
         ? decision.ended
-        : ctx.signal.aborted
-          ? 'deadline'
-          : 'max';
-      const report = buildReport(endedBy, decision.need);
+        : end - waitStart >= options.maxMs - 5
+          ? 'max'
+          : end >= ctx.deadline - 5
+            ? 'deadline'
+            : 'aborted';
+      const report = buildReport(endedBy, decision.need, end);
       if (endedBy === 'max') ctx.warn(maxMessage(report, decision.need, confirmation, unavailable));
       options.onEnd?.(report);
 
-      function buildReport(ended: PropagationEnd, need: SilenceNeed): PropagationReport {
-        const end = now();
+      function buildReport(ended: PropagationEnd, need: SilenceNeed, at: number): PropagationReport {
         const last = activity.lastConnectionAt;
         const confirmedAt = confirmation.kind === 'confirmed' ? confirmation.at : undefined;
         return {
           strategy: 'adaptive',
           endedBy: ended,
-          waitedMs: end - waitStart,
-          newConnections: activity.arrivalsSince(shutdownStart).length,
+          waitedMs: Math.round(at - waitStart),
+          newConnections: activity.total - totalAtShutdown,
           ratePerSecond: round(need.ratePerSecond),
           ...(Number.isFinite(need.requiredMs) ? { requiredSilenceMs: Math.round(need.requiredMs) } : {}),
-          silenceMs: Math.round(end - Math.max(last, waitStart)),
-          ...(confirmedAt === undefined ? {} : { confirmedAfterMs: Math.max(0, confirmedAt - waitStart) }),
+          silenceMs: Math.round(at - Math.max(last, waitStart)),
+          ...(confirmedAt === undefined
+            ? {}
+            : { confirmedAfterMs: Math.round(Math.max(0, confirmedAt - waitStart)) }),
           ...(unavailable ? { confirmationUnavailable: true } : {}),
         };
       }
@@ -192,16 +207,27 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
   ): string {
     const cap = `propagation wait reached propagation.maxMs (${options.maxMs} ms)`;
     if (confirmation.kind === 'pending') {
-      return `${cap}: the EndpointSlices still list this pod as ready (check the Service, publishNotReadyAddresses, and that the pod is recognised)`;
+      return `${cap}: a propagation confirmation did not agree in time (in a cluster: the EndpointSlices still list this pod as ready; check the Service, publishNotReadyAddresses, and that the pod is recognised)`;
     }
-    const silence = `${seconds(report.silenceMs ?? 0)} s without a new connection`;
     const api = unavailable ? '; the Kubernetes API could not confirm the removal' : '';
+    const silenceMs = report.silenceMs ?? 0;
+    if (confirmation.kind === 'confirmed' && options.proxyAllowanceMs >= options.maxMs) {
+      return `${cap}: the removal was confirmed, but propagation.proxyAllowanceMs (${options.proxyAllowanceMs} ms) is not shorter than propagation.maxMs`;
+    }
+    if (silenceMs < options.quietPeriodMs) {
+      return `${cap}: new connections were still arriving ${seconds(silenceMs)} s before the end, so a router still sends traffic here; raise propagation.maxMs (and the grace period) above that router's lag${api}`;
+    }
+    const silence = `${seconds(silenceMs)} s without a new connection`;
     if (need.basis === 'no-traffic') {
       return `${cap}: too few new connections before and during the shutdown to judge a silence (${silence}); clients that only use pooled connections give no such evidence, so the wait runs to its maximum${api}`;
     }
-    return `${cap}: ${silence}, but at ${round(need.ratePerSecond)} new connections/s a silence of ${seconds(need.requiredMs)} s was needed (${need.basis === 'gap' ? 'the longest gap seen between new connections' : 'the arrival rate'})${api}`;
+    const why = need.basis === 'gap' ? 'the longest gap seen between new connections' : 'the arrival rate';
+    return `${cap}: ${silence}, but at ${round(need.ratePerSecond)} new connections/s a silence of ${seconds(need.requiredMs)} s was needed (${why})${api}`;
   }
 }
+
+/** A pod counts as idle only after this long without a new connection (and none open). */
+const IDLE_AFTER_MS = 10 * 60_000;
 
 const round = (n: number): number => Math.round(n * 100) / 100;
 const seconds = (ms: number): string => (Number.isFinite(ms) ? (ms / 1000).toFixed(1) : '∞');

@@ -22,6 +22,8 @@ export function describePropagation(report: PropagationReport): string {
       return `${head}: fixed delay (propagation.delayMs)`;
     case 'deadline':
       return `${head}: cut short by the shutdown deadline`;
+    case 'aborted':
+      return `${head}: cut short before its end (the shutdown's propagation budget ran out, e.g. after fatal)`;
     case 'max':
       return `${head}: reached propagation.maxMs without evidence that traffic had moved away${confirmed === '' ? '' : ` (${confirmed})`}${api}`;
     case 'min':

@@ -42,6 +42,9 @@ export function poissonMeanLowerBound(n: number, confidence: number = RATE_CONFI
 }
 
 function poissonCdf(k: number, m: number): number {
+  if (k < 0) return 0;
+  // e^−m underflows past ~745; the normal approximation is close there.
+  if (m > 500) return normalCdf((k + 0.5 - m) / Math.sqrt(m));
   let term = Math.exp(-m);
   let sum = term;
   for (let i = 1; i <= k; i++) {
@@ -49,6 +52,18 @@ function poissonCdf(k: number, m: number): number {
     sum += term;
   }
   return Math.min(1, sum);
+}
+
+/** Standard normal CDF (Abramowitz–Stegun 7.1.26 for erf, |error| < 1.5e-7). */
+function normalCdf(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * x);
+  const erf =
+    1 -
+    t *
+      (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) *
+      Math.exp(-x * x);
+  return z >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
 }
 
 /** Acklam's rational approximation of the standard normal quantile (|error| < 1.2e-9). */
@@ -91,21 +106,38 @@ export interface SilenceNeed {
   readonly basis: 'quiet-period' | 'rate' | 'gap' | 'no-traffic' | 'idle';
 }
 
+/** Trailing windows, ending at the last new connection, in which a fall of the rate is looked for. */
+export const RECENT_WINDOWS_MS = [2000, 5000, 15_000] as const;
+/** How unlikely a trailing window's count must be at the whole window's rate to count as a fall. */
+const FALL_SIGNIFICANCE = 0.05;
+
+export interface SilenceContext {
+  /** Start of the traffic history (epoch ms). */
+  readonly observedFrom: number;
+  readonly quietPeriodMs: number;
+  /** How long the wait may last (`maxMs`): the number of gaps it offers. */
+  readonly horizonMs: number;
+  /**
+   * Nothing open and no new connection for a long while (the caller's judgement): there is neither
+   * evidence nor a client whose reconnect could be refused, so the quiet period suffices.
+   */
+  readonly idle: boolean;
+}
+
 /**
  * How long a silence must last, given the new connections seen since `observedFrom` (sorted epoch ms).
  * Never shorter than `quietPeriodMs`. Too few new connections to measure a rate ask for an endless
- * silence (the wait runs to its maximum) — except on an idle pod: no new connection in the whole
- * window and none open (`openConnections` 0), where there is neither evidence nor a client whose
- * reconnect could be refused, so the quiet period suffices.
+ * silence (the wait runs to its maximum), unless the pod is idle.
+ *
+ * The rate is the whole window's, unless a trailing window (2, 5 or 15 s up to the last new
+ * connection) saw significantly fewer than that rate predicts — traffic that fell before or during
+ * the shutdown (a batch ended, routers already dropped the pod one by one): then the lowest such
+ * rate sizes the silence, since the routers left are the ones that send it.
  */
-export function requiredSilence(
-  arrivals: readonly number[],
-  observedFrom: number,
-  quietPeriodMs: number,
-  openConnections = 1,
-  horizonMs = 10_000,
-): SilenceNeed {
-  if (arrivals.length === 0 && openConnections === 0) {
+export function requiredSilence(arrivals: readonly number[], context: SilenceContext): SilenceNeed {
+  const { observedFrom, quietPeriodMs, horizonMs } = context;
+  const last = arrivals.at(-1);
+  if (last === undefined && context.idle) {
     return {
       ratePerSecond: 0,
       rateLowPerSecond: 0,
@@ -114,7 +146,6 @@ export function requiredSilence(
       basis: 'idle',
     };
   }
-  const last = arrivals.at(-1);
   // The span ends at the last arrival, the last moment the pod is known to have been routed; that
   // arrival is not counted, since the span was chosen to end on it.
   const events = arrivals.length - 1;
@@ -123,11 +154,22 @@ export function requiredSilence(
   for (let i = 1; i < arrivals.length; i++) {
     longestGapMs = Math.max(longestGapMs, (arrivals[i] ?? 0) - (arrivals[i - 1] ?? 0));
   }
-  if (events <= 0 || spanMs <= 0) {
+  if (last === undefined || events <= 0 || spanMs <= 0) {
     return { ratePerSecond: 0, rateLowPerSecond: 0, longestGapMs, requiredMs: Infinity, basis: 'no-traffic' };
   }
-  const ratePerSecond = (events / spanMs) * 1000;
-  const rateLowPerSecond = (poissonMeanLowerBound(events) / spanMs) * 1000;
+  let ratePerSecond = (events / spanMs) * 1000;
+  let rateLowPerSecond = (poissonMeanLowerBound(events) / spanMs) * 1000;
+  for (const windowMs of RECENT_WINDOWS_MS) {
+    if (windowMs >= spanMs) break;
+    const recent = countSince(arrivals, last - windowMs) - 1;
+    const expected = (ratePerSecond * windowMs) / 1000;
+    if (poissonCdf(recent, expected) >= FALL_SIGNIFICANCE) continue;
+    const low = (poissonMeanLowerBound(recent) / windowMs) * 1000;
+    if (low < rateLowPerSecond) {
+      rateLowPerSecond = low;
+      ratePerSecond = (recent / windowMs) * 1000;
+    }
+  }
   // Every gap between two connections while still routed is a chance to mistake a gap for the end:
   // about rate × horizon of them in a wait. Size the silence so that all of them together stay within
   // MISS_PROBABILITY: e^(−λS) ≤ p / (λ × horizon).
@@ -144,8 +186,20 @@ export function requiredSilence(
   return { ratePerSecond, rateLowPerSecond, longestGapMs, requiredMs, basis };
 }
 
+/** How many of the sorted `arrivals` are at or after `from` (binary search). */
+function countSince(arrivals: readonly number[], from: number): number {
+  let low = 0;
+  let high = arrivals.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if ((arrivals[mid] ?? 0) < from) low = mid + 1;
+    else high = mid;
+  }
+  return arrivals.length - low;
+}
+
 /** What ended a propagation wait: the label on `kubegrace_propagation_wait_seconds` and in the summary. */
-export type PropagationEnd = 'quiet' | 'confirmed' | 'min' | 'max' | 'fixed' | 'deadline';
+export type PropagationEnd = 'quiet' | 'confirmed' | 'min' | 'max' | 'fixed' | 'deadline' | 'aborted';
 
 export type ConfirmationState =
   /** No confirmation source (no API), or it cannot tell (watch failing): the silence decides alone. */
@@ -162,8 +216,8 @@ export interface DecisionInput {
   readonly observedFrom: number;
   /** New connections since `observedFrom`, sorted. */
   readonly arrivals: readonly number[];
-  /** Connections open now on the attached servers. */
-  readonly openConnections: number;
+  /** Nothing open and no new connection for a long while (see `SilenceContext.idle`). */
+  readonly idle: boolean;
   readonly quietPeriodMs: number;
   readonly minMs: number;
   readonly maxMs: number;
@@ -193,13 +247,12 @@ export type Decision =
  */
 export function decide(input: DecisionInput): Decision {
   const { now, waitStart, arrivals, confirmation } = input;
-  const need = requiredSilence(
-    arrivals,
-    input.observedFrom,
-    input.quietPeriodMs,
-    input.openConnections,
-    input.maxMs,
-  );
+  const need = requiredSilence(arrivals, {
+    observedFrom: input.observedFrom,
+    quietPeriodMs: input.quietPeriodMs,
+    horizonMs: input.maxMs,
+    idle: input.idle,
+  });
   const last = arrivals.at(-1) ?? -Infinity;
   const maxEnd = waitStart + input.maxMs;
   const minEnd = waitStart + input.minMs;
@@ -224,5 +277,7 @@ export function decide(input: DecisionInput): Decision {
   }
   if (now >= maxEnd && endAt > maxEnd) return { done: true, ended: 'max', need };
   if (now >= endAt) return { done: true, ended, need };
-  return { done: false, wakeAt: Math.min(endAt, maxEnd), need };
+  // Look again within a quiet period: connections that arrive meanwhile may turn "no rate yet" into
+  // one, and so shorten the silence needed.
+  return { done: false, wakeAt: Math.min(endAt, maxEnd, now + Math.max(input.quietPeriodMs, 50)), need };
 }

@@ -10,13 +10,13 @@ import {
 } from '../../src/propagation/adaptive.js';
 import { describePropagation } from '../../src/propagation/describe.js';
 
-function context(signal: AbortSignal = new AbortController().signal) {
+function context(signal: AbortSignal = new AbortController().signal, deadline = Date.now() + 60_000) {
   const warnings: string[] = [];
   const ctx: PhaseContext = {
     phase: 'propagate',
     signal,
     trigger: 'SIGTERM',
-    deadline: Date.now() + 60_000,
+    deadline,
     reportForced: () => undefined,
     warn: (message) => warnings.push(message),
     summary: undefined,
@@ -29,6 +29,7 @@ async function wait(
     openConnections?: number;
     confirmations?: PropagationConfirmation[];
     signal?: AbortSignal;
+    deadline?: number;
     during?: (note: () => void) => Promise<void>;
     before?: (note: () => void) => void;
   } = {},
@@ -49,7 +50,7 @@ async function wait(
   participant.ready?.();
   options.before?.(() => activity.noteConnection());
   await participant.unready?.(context().ctx);
-  const { ctx, warnings } = context(options.signal);
+  const { ctx, warnings } = context(options.signal, options.deadline);
   const started = Date.now();
   // The wait's own timers do not hold the process (a service's servers do): hold it here.
   const hold = setInterval(() => undefined, 1000);
@@ -138,9 +139,61 @@ describe('adaptive propagation participant', () => {
   it('the deadline cuts it short: ended by the deadline, no maxMs warning', async () => {
     const deadline = new AbortController();
     setTimeout(() => deadline.abort(), 80).unref();
-    const { report, warnings } = await wait({ openConnections: 3, signal: deadline.signal });
+    const { report, warnings } = await wait({
+      openConnections: 3,
+      signal: deadline.signal,
+      deadline: Date.now() + 80,
+    });
     assert.equal(report.endedBy, 'deadline');
     assert.deepEqual(warnings, []);
+  });
+
+  it('cut short before its maximum and the deadline (a fatal shutdown): aborted, not deadline', async () => {
+    const cut = new AbortController();
+    setTimeout(() => cut.abort(), 80).unref();
+    const { report, warnings } = await wait({ openConnections: 3, signal: cut.signal });
+    assert.equal(report.endedBy, 'aborted');
+    assert.match(describePropagation(report), /cut short before its end/);
+    assert.deepEqual(warnings, []);
+  });
+
+  it('a confirmation that throws at once is a failed confirmation, not the end of the wait', async () => {
+    const throwing: PropagationConfirmation = () => {
+      throw new Error('boom');
+    };
+    const { report, warnings } = await wait({ openConnections: 3, confirmations: [throwing] });
+    assert.equal(report.endedBy, 'max', 'pooled clients: the silence alone cannot end it');
+    assert.equal(report.confirmationUnavailable, true);
+    assert.match(
+      warnings[0] ?? '',
+      /a propagation confirmation failed, relying on the silence alone: Error: boom/,
+    );
+  });
+
+  it('a settled confirmation does not spin the wait: a handful of looks, not thousands', async () => {
+    let looks = 0;
+    const counting = createTrafficActivity();
+    const arrivalsSince = counting.arrivalsSince.bind(counting);
+    const activity = { ...counting, arrivalsSince: (from: number) => (looks++, arrivalsSince(from)) };
+    Object.defineProperty(activity, 'total', { get: () => counting.total });
+    Object.defineProperty(activity, 'lastConnectionAt', { get: () => counting.lastConnectionAt });
+    const participant = createAdaptivePropagation({
+      quietPeriodMs: 50,
+      minMs: 0,
+      maxMs: 600,
+      proxyAllowanceMs: 300,
+      rateWindowMs: 60_000,
+      activity,
+      openConnections: () => 3,
+      confirmations: () => [() => Promise.resolve(true)],
+    });
+    const hold = setInterval(() => undefined, 1000);
+    try {
+      await participant.propagate?.(context().ctx);
+    } finally {
+      clearInterval(hold);
+    }
+    assert.ok(looks < 50, `${looks} looks in a 300 ms wait`);
   });
 });
 

@@ -39,7 +39,7 @@ const base: Omit<DecisionInput, 'now' | 'arrivals'> = {
   minMs: 0,
   maxMs: 10_000,
   proxyAllowanceMs: 3000,
-  openConnections: 5,
+  idle: false,
   confirmation: { kind: 'none' },
 };
 
@@ -78,40 +78,42 @@ describe('poissonMeanLowerBound', () => {
   });
 });
 
+const ctx = (observedFrom: number) => ({ observedFrom, quietPeriodMs: 1000, horizonMs: 10_000, idle: false });
+
 describe('requiredSilence', () => {
   const rnd = random(7);
 
   it('steady traffic of 20 new connections/s over a minute needs no more than the quiet period', () => {
-    const need = requiredSilence(poisson(rnd, 20, -60_000, 0), -60_000, 1000);
+    const need = requiredSilence(poisson(rnd, 20, -60_000, 0), ctx(-60_000));
     assert.equal(need.requiredMs, 1000);
     assert.equal(need.basis, 'quiet-period');
     assert.ok(Math.abs(need.ratePerSecond - 20) < 2, `rate ${need.ratePerSecond}`);
   });
 
   it('sparse traffic (0.5/s) needs a silence sized from the rate, well above 1 s', () => {
-    const need = requiredSilence(poisson(rnd, 0.5, -60_000, 0), -60_000, 1000);
+    const need = requiredSilence(poisson(rnd, 0.5, -60_000, 0), ctx(-60_000));
     const atTrueRate = Math.log(1 / MISS_PROBABILITY) / 0.5;
     assert.ok(need.requiredMs / 1000 > atTrueRate * 0.8, `required ${need.requiredMs} ms`);
     assert.equal(need.basis, 'rate');
   });
 
   it('a short history asks for a longer silence than a long one at the same rate', () => {
-    const long = requiredSilence(poisson(random(1), 7, -60_000, 0), -60_000, 1000);
-    const short = requiredSilence(poisson(random(1), 7, -2000, 0), -2000, 1000);
+    const long = requiredSilence(poisson(random(1), 7, -60_000, 0), ctx(-60_000));
+    const short = requiredSilence(poisson(random(1), 7, -2000, 0), ctx(-2000));
     assert.ok(short.requiredMs > long.requiredMs, `short ${short.requiredMs} vs long ${long.requiredMs}`);
   });
 
   it('bursts (8 connections every 3 s) need a silence longer than the gap between bursts', () => {
     const arrivals: number[] = [];
     for (let t = -60_000; t < 0; t += 3000) for (let k = 0; k < 8; k++) arrivals.push(t + k * 5);
-    const need = requiredSilence(arrivals, -60_000, 1000);
+    const need = requiredSilence(arrivals, ctx(-60_000));
     assert.ok(need.requiredMs >= 2965, `required ${need.requiredMs} ms`);
   });
 
-  it('no traffic: endless while connections are open, the quiet period on an idle pod', () => {
-    assert.equal(requiredSilence([], -60_000, 1000, 3).requiredMs, Infinity);
-    assert.equal(requiredSilence([-500], -60_000, 1000, 0).requiredMs, Infinity, 'one arrival is no rate');
-    const idle = requiredSilence([], -60_000, 1000, 0);
+  it('no traffic: endless unless the pod is idle, then the quiet period', () => {
+    assert.equal(requiredSilence([], ctx(-60_000)).requiredMs, Infinity);
+    assert.equal(requiredSilence([-500], ctx(-60_000)).requiredMs, Infinity, 'one arrival is no rate');
+    const idle = requiredSilence([], { ...ctx(-60_000), idle: true });
     assert.equal(idle.requiredMs, 1000);
     assert.equal(idle.basis, 'idle');
   });
@@ -149,14 +151,14 @@ describe('decide', () => {
   });
 
   it('confirmed with pooled-only clients (no rate): the allowance ends it, not maxMs', () => {
-    const { endAt, ended } = run([], { confirmation: { kind: 'confirmed', at: 200 }, openConnections: 32 });
+    const { endAt, ended } = run([], { confirmation: { kind: 'confirmed', at: 200 } });
     assert.equal(ended, 'confirmed');
     assert.equal(endAt, 3200);
   });
 
   it('pooled-only clients without a confirmation: nothing to learn from silence, so maxMs', () => {
     // Reconnects after Connection: close, in a short burst at the start of the wait.
-    const { endAt, ended } = run([10, 12, 15, 60, 62], { openConnections: 32 });
+    const { endAt, ended } = run([10, 12, 15, 60, 62]);
     assert.equal(ended, 'max');
     assert.equal(endAt, 10_000);
   });
