@@ -185,20 +185,51 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   const observers = new Set<DrainObserver>(options.observer ? [options.observer] : []);
   // One observer handed to every drainer; it fans out to whatever was added, before or after attach.
   // No closure per call: requestStarted/Finished run on every request.
+  // An observer that throws must not cost a request or the drain's bookkeeping: warn once, go on.
+  let observerWarned = false;
+  const observerThrew = (error: unknown): void => {
+    if (observerWarned) return;
+    observerWarned = true;
+    logger.warn(`an observer threw (further errors are not logged; requests go on): ${errorText(error)}`);
+  };
   const observer: DrainObserver = {
     requestStarted() {
-      for (const o of observers) o.requestStarted?.();
+      for (const o of observers) {
+        try {
+          o.requestStarted?.();
+        } catch (error) {
+          observerThrew(error);
+        }
+      }
     },
     requestFinished() {
-      for (const o of observers) o.requestFinished?.();
+      for (const o of observers) {
+        try {
+          o.requestFinished?.();
+        } catch (error) {
+          observerThrew(error);
+        }
+      }
     },
     connectionOpened(protocol) {
       openConnections++;
-      for (const o of observers) o.connectionOpened?.(protocol);
+      for (const o of observers) {
+        try {
+          o.connectionOpened?.(protocol);
+        } catch (error) {
+          observerThrew(error);
+        }
+      }
     },
     connectionClosed(protocol, reason) {
       if (openConnections > 0) openConnections--;
-      for (const o of observers) o.connectionClosed?.(protocol, reason);
+      for (const o of observers) {
+        try {
+          o.connectionClosed?.(protocol, reason);
+        } catch (error) {
+          observerThrew(error);
+        }
+      }
     },
   };
 

@@ -229,7 +229,8 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     }
     // Deliberately not unref'd: while a shutdown runs, the process must not end silently with 0
     // because a hook awaits a promise that holds no handle (terminus' silent exit).
-    deadlineTimer = setTimeout(() => armDeadline(at), wait);
+    // Node's timers hold at most 2^31−1 ms: a longer wait (a huge pod grace period) re-arms from here.
+    deadlineTimer = setTimeout(() => armDeadline(at), Math.min(wait, 2_147_483_647));
   }
 
   function on<E extends keyof LifecycleEvents>(

@@ -94,4 +94,40 @@ describe('createKubegrace', () => {
     assert.equal(closed, true);
     assert.deepEqual(codes, [0]);
   });
+
+  it('an observer that throws costs no request: answered, counted by the other observers, one warning', async () => {
+    const { createServer } = await import('node:http');
+    const { get } = await import('./support/http.js');
+    const warnings: string[] = [];
+    const logger: Logger = { info: () => undefined, warn: (m) => warnings.push(m), error: () => undefined };
+    let seen = 0;
+    const kg = createKubegrace({
+      handleSignals: false,
+      logger,
+      exit: () => undefined,
+      probes: { enabled: false },
+      observer: {
+        requestStarted() {
+          throw new Error('observer bug');
+        },
+      },
+    });
+    kg.addObserver({ requestStarted: () => void seen++ });
+    const server = createServer((_req, res) => res.end('ok'));
+    kg.attach(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as { port: number }).port;
+      for (let i = 0; i < 3; i++) {
+        const reply = await get(port, '/');
+        assert.equal(reply.status, 200);
+        assert.equal(reply.body, 'ok');
+      }
+      assert.equal(seen, 3, 'the other observer saw every request');
+      assert.equal(warnings.filter((w) => w.includes('observer bug')).length, 1);
+    } finally {
+      await kg.destroy();
+      server.close();
+    }
+  });
 });

@@ -10,8 +10,8 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export interface SettingReader {
   readonly env: Env;
   string(option: string, value: unknown, variable: string): string | undefined;
-  /** An `http:` or `https:` URL. */
-  url(option: string, value: unknown, variable: string): URL | undefined;
+  /** An `http:` or `https:` URL; with `allowCredentials` false, one without `user:password@`. */
+  url(option: string, value: unknown, variable: string, allowCredentials?: boolean): URL | undefined;
   integer(option: string, value: unknown, variable: string, min: number, max?: number): number | undefined;
   boolean(option: string, value: unknown, variable: string): boolean | undefined;
   /** A list; from the environment, comma-separated. */
@@ -27,6 +27,8 @@ export interface SettingReader {
 }
 
 const MAX_INT = 2_147_483_647;
+/** Seconds that still fit a Node timer once multiplied by 1000 (heartbeats, TTLs). */
+const MAX_SECONDS = 2_147_483;
 
 export function createSettingReader(env: Env): SettingReader {
   /** The value to validate and the name to blame: the option when given, else the variable. */
@@ -51,7 +53,7 @@ export function createSettingReader(env: Env): SettingReader {
       }
       return got.value;
     },
-    url(option, value, variable) {
+    url(option, value, variable, allowCredentials = true) {
       const got = pick(option, value, variable);
       if (!got) return undefined;
       const expected = 'an http:// or https:// URL';
@@ -65,9 +67,17 @@ export function createSettingReader(env: Env): SettingReader {
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:')
         throw invalidOption(got.name, expected, got.value);
+      // fetch() refuses URLs with credentials, and its error would carry the password.
+      if (!allowCredentials && (url.username !== '' || url.password !== '')) {
+        throw invalidOption(
+          got.name,
+          `${expected} without user:password@ (give the credentials as the token)`,
+          got.value,
+        );
+      }
       return url;
     },
-    integer(option, value, variable, min, max = MAX_INT) {
+    integer(option, value, variable, min, max = option.endsWith('Seconds') ? MAX_SECONDS : MAX_INT) {
       const got = pick(option, value, variable);
       if (!got) return undefined;
       const parsed =

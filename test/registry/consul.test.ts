@@ -270,7 +270,7 @@ describe('Consul settings', () => {
       },
     );
     assert.throws(() => createConsulRegistry({ env, deregisterCriticalAfterSeconds: 30 }), {
-      message: 'consul.deregisterCriticalAfterSeconds must be an integer at least 60, received 30',
+      message: 'consul.deregisterCriticalAfterSeconds must be an integer from 60 to 2147483, received 30',
     });
   });
 });

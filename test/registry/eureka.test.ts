@@ -207,7 +207,7 @@ describe('Eureka registry', () => {
         }),
       {
         message:
-          'KUBEGRACE_REGISTRY_EUREKA_HEARTBEAT_INTERVAL_SECONDS must be an integer at least 1, received "0"',
+          'KUBEGRACE_REGISTRY_EUREKA_HEARTBEAT_INTERVAL_SECONDS must be an integer from 1 to 2147483, received "0"',
       },
     );
   });

@@ -161,7 +161,7 @@ describe('etcd settings', () => {
             KUBEGRACE_REGISTRY_ETCD_TTL_SECONDS: '0',
           },
         }),
-      { message: 'KUBEGRACE_REGISTRY_ETCD_TTL_SECONDS must be an integer at least 1, received "0"' },
+      { message: 'KUBEGRACE_REGISTRY_ETCD_TTL_SECONDS must be an integer from 1 to 2147483, received "0"' },
     );
   });
 });

@@ -630,6 +630,8 @@ const REGISTRY_VARIABLES: readonly RegistryVariable[] = [
     invalid: [
       v('KUBEGRACE_REGISTRY_CONSUL_URL', 'ftp://consul'),
       v('KUBEGRACE_REGISTRY_CONSUL_URL', 'consul:8500'),
+      // fetch() refuses credentials in a URL, and its error would carry the password.
+      v('KUBEGRACE_REGISTRY_CONSUL_URL', 'http://admin:pw@consul:8500'),
     ],
   },
   { variable: 'KUBEGRACE_REGISTRY_CONSUL_TOKEN', factory: 'consul', invalid: [] },
@@ -646,7 +648,11 @@ const REGISTRY_VARIABLES: readonly RegistryVariable[] = [
   {
     variable: 'KUBEGRACE_REGISTRY_CONSUL_CHECK_TTL_SECONDS',
     factory: 'consul',
-    invalid: [v('KUBEGRACE_REGISTRY_CONSUL_CHECK_TTL_SECONDS', '10s')],
+    invalid: [
+      v('KUBEGRACE_REGISTRY_CONSUL_CHECK_TTL_SECONDS', '10s'),
+      // × 1000 would not fit a Node timer: the heartbeat would spin every 1 ms.
+      v('KUBEGRACE_REGISTRY_CONSUL_CHECK_TTL_SECONDS', '2147483648'),
+    ],
   },
   {
     variable: 'KUBEGRACE_REGISTRY_CONSUL_DEREGISTER_CRITICAL_AFTER_SECONDS',
@@ -690,7 +696,10 @@ const REGISTRY_VARIABLES: readonly RegistryVariable[] = [
   {
     variable: 'KUBEGRACE_REGISTRY_EUREKA_HEARTBEAT_INTERVAL_SECONDS',
     factory: 'eureka',
-    invalid: [v('KUBEGRACE_REGISTRY_EUREKA_HEARTBEAT_INTERVAL_SECONDS', '0')],
+    invalid: [
+      v('KUBEGRACE_REGISTRY_EUREKA_HEARTBEAT_INTERVAL_SECONDS', '0'),
+      v('KUBEGRACE_REGISTRY_EUREKA_HEARTBEAT_INTERVAL_SECONDS', '2147483647'),
+    ],
   },
   {
     variable: 'KUBEGRACE_REGISTRY_EUREKA_LEASE_DURATION_SECONDS',
@@ -701,7 +710,10 @@ const REGISTRY_VARIABLES: readonly RegistryVariable[] = [
   {
     variable: 'KUBEGRACE_REGISTRY_NACOS_URL',
     factory: 'nacos',
-    invalid: [v('KUBEGRACE_REGISTRY_NACOS_URL', 'nacos:8848')],
+    invalid: [
+      v('KUBEGRACE_REGISTRY_NACOS_URL', 'nacos:8848'),
+      v('KUBEGRACE_REGISTRY_NACOS_URL', 'http://nacos:pw@nacos:8848/nacos'),
+    ],
   },
   { variable: 'KUBEGRACE_REGISTRY_NACOS_NAMESPACE', factory: 'nacos', invalid: [] },
   { variable: 'KUBEGRACE_REGISTRY_NACOS_GROUP', factory: 'nacos', invalid: [] },

@@ -62,13 +62,14 @@ export function createConsulRegistry(options: ConsulRegistryOptions = {}): Consu
   const identity = resolveInstanceIdentity(options, 'consul', read);
   const fromConsulEnv = withScheme(nonEmpty(read.env.CONSUL_HTTP_ADDR));
   const base = read.required(
-    read.url('consul.url', options.url, 'KUBEGRACE_REGISTRY_CONSUL_URL') ??
+    read.url('consul.url', options.url, 'KUBEGRACE_REGISTRY_CONSUL_URL', false) ??
       (fromConsulEnv === undefined
         ? undefined
         : createSettingReader({ CONSUL_HTTP_ADDR: fromConsulEnv }).url(
             'consul.url',
             undefined,
             'CONSUL_HTTP_ADDR',
+            false,
           )),
     'consul.url',
     'KUBEGRACE_REGISTRY_CONSUL_URL',

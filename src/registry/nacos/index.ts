@@ -55,7 +55,7 @@ export function createNacosRegistry(options: NacosRegistryOptions = {}): NacosRe
   const read = createSettingReader(options.env ?? processEnv());
   const identity = resolveInstanceIdentity(options, 'nacos', read);
   const base = read.required(
-    read.url('nacos.url', options.url, 'KUBEGRACE_REGISTRY_NACOS_URL'),
+    read.url('nacos.url', options.url, 'KUBEGRACE_REGISTRY_NACOS_URL', false),
     'nacos.url',
     'KUBEGRACE_REGISTRY_NACOS_URL',
     'an http:// or https:// URL of the Nacos server, such as http://nacos:8848/nacos',
