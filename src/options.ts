@@ -275,10 +275,6 @@ export function resolveSettings(
   const resolved = out as unknown as ResolvedSettings;
   const p = resolved.propagation;
   if (p.minMs > p.maxMs) fail('propagation.minMs', `at most ${nameOf('propagation.maxMs')} (${p.maxMs})`);
-  // A longer quiet period than the wait itself would make every adaptive wait run to its maximum.
-  if (p.strategy === 'adaptive' && p.quietPeriodMs > p.maxMs) {
-    fail('propagation.quietPeriodMs', `at most ${nameOf('propagation.maxMs')} (${p.maxMs})`);
-  }
   if (resolved.probes.checkTimeoutMs < 1) fail('probes.checkTimeoutMs', 'a positive integer (ms)');
   if (resolved.gracePeriodSeconds <= 0) fail('gracePeriodSeconds', 'a positive number of seconds');
   if (!isListenHost(resolved.probes.host)) {

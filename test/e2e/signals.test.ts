@@ -61,7 +61,10 @@ describe('shutdown of a real child process on real signals', () => {
   });
 
   it('lets a long in-flight request finish with Connection: close, then exits 0', async () => {
-    const child = await service({ KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: '200' });
+    const child = await service({
+      KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: '200',
+      KUBEGRACE_PROPAGATION_MAX_MS: '400',
+    });
     const agent = new Agent({ keepAlive: true });
     const longRequest = get(child.port, '/work?ms=1500', agent);
     await delay(100);

@@ -14,7 +14,12 @@ after(() => {
 });
 
 async function service(env: Record<string, string>): Promise<FaultChild> {
-  const child = await startFaultService({ KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: '200', ...env });
+  // One client seen before SIGTERM is no arrival rate: bound the wait, which is not under test here.
+  const child = await startFaultService({
+    KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: '200',
+    KUBEGRACE_PROPAGATION_MAX_MS: '400',
+    ...env,
+  });
   children.add(child);
   return child;
 }
