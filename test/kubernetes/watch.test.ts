@@ -47,7 +47,7 @@ async function setup(
     probes: { enabled: false },
     gracePeriodSeconds: 8,
     unreadyTimeoutMs: 200,
-    propagation: { quietPeriodMs: 200, maxMs: 3000 },
+    propagation: { quietPeriodMs: 200, maxMs: 3000, proxyAllowanceMs: 500 },
     drain: { timeoutMs: 300 },
     cleanupTimeoutMs: 300,
   });

@@ -31,6 +31,8 @@ async function setup(
     FAULT_REGISTRY: 'consul',
     KUBEGRACE_UNREADY_TIMEOUT_MS: String(UNREADY_MS),
     KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: '200',
+    // A client or two before SIGTERM is no arrival rate: bound the wait, which is not under test here.
+    KUBEGRACE_PROPAGATION_MAX_MS: '400',
     KUBEGRACE_REGISTRY_CONSUL_URL: consul.url,
     KUBEGRACE_REGISTRY_SERVICE_NAME: 'web',
     KUBEGRACE_REGISTRY_INSTANCE_ID: 'web-1',
