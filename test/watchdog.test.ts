@@ -22,9 +22,11 @@ async function runChild(body: string): Promise<{ code: number | null; stdout: st
   return { code, stdout, ms: Date.now() - started };
 }
 
+// A report slice of 1 s, as with the default safety margin: the last resort (SIGKILL) then waits
+// about half a second after the interrupt is asked for, which a loaded machine needs.
 const ARM = (hardExitInMs: number): string => `
 const now = Date.now();
-const times = { deadlineAt: now, reportUntil: now, hardExitAt: now + ${hardExitInMs}, trigger: 'test', startedAt: now };
+const times = { deadlineAt: now + ${hardExitInMs} - 1100, reportUntil: now + ${hardExitInMs} - 100, hardExitAt: now + ${hardExitInMs}, trigger: 'test', startedAt: now };
 `;
 
 const SPIN = (ms: number): string => `
