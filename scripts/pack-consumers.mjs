@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `node scripts/pack-consumers.mjs <kubegrace-x.y.z.tgz>` (run by `npm run pack:check`): the packed tarball
 // in three new services, as users write them (scripts/consumers/):
-//   esm-ts  strict ESM TypeScript (skipLibCheck false) with express and without ws, latest TypeScript
+//   esm-ts  strict ESM TypeScript (skipLibCheck false) with express and without ws, TypeScript 7.0.2 (the newest when written)
 //   cjs-js  CommonJS JavaScript: require('kubegrace')
 //   cjs-ts  CommonJS TypeScript, `module: nodenext`, on the oldest TypeScript the README supports; the same
 //           file also type-checks under the legacy `moduleResolution: node` (typesVersions)
@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 
 // What a user installs today, and the oldest TypeScript the README documents for CommonJS (5.8 is the
 // first whose `module: nodenext` lets a CommonJS file import an ES module, matching Node's require(esm)).
-const SHARED_DEPS = ['express@5', '@types/express@5', '@types/node@20', 'typescript@latest'];
+// Exact versions, so a TypeScript release cannot turn CI red overnight; raise them on purpose.
+const SHARED_DEPS = ['express@5', '@types/express@5', '@types/node@20', 'typescript@7.0.2'];
 const OLDEST_TYPESCRIPT = 'typescript@~5.8.0';
 const SHUTDOWN_LIMIT_MS = 30_000;
 
