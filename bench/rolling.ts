@@ -70,6 +70,8 @@ const BUSY_ARRIVALS_PER_SECOND = 10;
 /** Busy pods: exit no later than this after the ideal exit. */
 const BUSY_OVER_IDEAL_MS = 1200;
 const MAX_MS = defaults.propagation.maxMs;
+/** A wait that ended at `maxMs` measures a little more: the timer and the phase events run late on a busy machine. */
+const MAX_MS_SLACK = 250;
 
 function parse(argv: readonly string[]) {
   const v = parseFlags('bench:rolling', argv, {
@@ -274,7 +276,8 @@ function summaryTable(results: readonly ToolResult[], tools: readonly Tool[]): s
  * The bar, per scenario over every run: kubegrace loses nothing; each of its old pods that got at
  * least 10 new connections/s before its SIGTERM leaves within ideal + 1.2 s; every other one leaves
  * no later than the fastest other tool that lost nothing in any run (median exit), or else at the
- * latest when the propagation wait's cap says so (its propagate phase no longer than `maxMs`).
+ * latest when the propagation wait's cap says so (its propagate phase no longer than `maxMs`, give
+ * or take `MAX_MS_SLACK`).
  */
 function barVerdict(results: readonly ToolResult[]): string {
   const ours = results.filter((r) => r.tool === 'kubegrace');
@@ -304,7 +307,7 @@ function podMiss(pod: PodResult, fastestClean: number | undefined): string | und
   }
   if (fastestClean !== undefined && pod.shutdownMs <= fastestClean) return undefined;
   const propagate = pod.phases.propagate;
-  if (propagate !== undefined && propagate <= MAX_MS) return undefined;
+  if (propagate !== undefined && propagate <= MAX_MS + MAX_MS_SLACK) return undefined;
   return (
     `${pod.pod} (${rate}) exit ${s(pod.shutdownMs)} s` +
     (fastestClean === undefined ? '' : ` > fastest clean tool ${s(fastestClean)} s`) +
