@@ -13,10 +13,13 @@ export function createFixedPropagation(
     async propagate(ctx) {
       const start = now();
       await sleep(delayMs, ctx.signal);
-      const waitedMs = now() - start;
+      const end = now();
+      const waitedMs = Math.round(end - start);
+      // The phase budget is the delay itself: its timer may abort the signal a moment before ours fires.
+      const cut = ctx.signal.aborted && waitedMs < delayMs - 5;
       onEnd?.({
         strategy: 'fixed',
-        endedBy: ctx.signal.aborted && waitedMs < delayMs ? 'deadline' : 'fixed',
+        endedBy: !cut ? 'fixed' : end >= ctx.deadline - 5 ? 'deadline' : 'aborted',
         waitedMs,
       });
     },

@@ -220,3 +220,30 @@ describe('createKubegrace: what ended the propagation wait', () => {
     assert.equal(phase?.fields.endedBy, 'quiet');
   });
 });
+
+describe('fixed propagation participant', () => {
+  async function fixed(delayMs: number, abortAfterMs: number, deadline: number): Promise<PropagationReport> {
+    const { createFixedPropagation } = await import('../../src/propagation/fixed.js');
+    let report: PropagationReport | undefined;
+    const participant = createFixedPropagation(delayMs, (r) => (report = r));
+    const cut = new AbortController();
+    setTimeout(() => cut.abort(), abortAfterMs).unref();
+    const hold = setInterval(() => undefined, 1000);
+    try {
+      await participant.propagate?.(context(cut.signal, deadline).ctx);
+    } finally {
+      clearInterval(hold);
+    }
+    assert.ok(report);
+    return report;
+  }
+
+  it('the phase budget firing with the delay is still the fixed delay', async () => {
+    assert.equal((await fixed(100, 99, Date.now() + 60_000)).endedBy, 'fixed');
+  });
+
+  it('cut at the deadline: deadline; cut otherwise (fatal): aborted', async () => {
+    assert.equal((await fixed(1000, 50, Date.now() + 50)).endedBy, 'deadline');
+    assert.equal((await fixed(1000, 50, Date.now() + 60_000)).endedBy, 'aborted');
+  });
+});
