@@ -127,6 +127,7 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
           maxMs: options.maxMs,
           proxyAllowanceMs: options.proxyAllowanceMs,
           confirmation,
+          shutdownAt: shutdownStart,
         });
       };
 

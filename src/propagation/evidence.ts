@@ -106,6 +106,14 @@ export interface SilenceNeed {
   readonly basis: 'quiet-period' | 'rate' | 'gap' | 'no-traffic' | 'idle';
 }
 
+/**
+ * A rolling update adds the replacement pod to the endpoints just before it terminates this one: with
+ * N endpoints this pod's share of new connections falls to N/(N+1) of what it was, at worst (N = 1)
+ * half, right at SIGTERM — too soon for the trailing windows to see. The rate measured over the whole
+ * window is taken at this share.
+ */
+export const SURGE_SHARE = 0.5;
+
 /** Trailing windows, ending at the last new connection, in which a fall of the rate is looked for. */
 export const RECENT_WINDOWS_MS = [2000, 5000, 15_000] as const;
 /** How unlikely a trailing window's count must be at the whole window's rate to count as a fall. */
@@ -122,6 +130,12 @@ export interface SilenceContext {
    * evidence nor a client whose reconnect could be refused, so the quiet period suffices.
    */
   readonly idle: boolean;
+  /**
+   * When the shutdown began (epoch ms): the rate since then is tested for a fall too — a rollout
+   * adds the replacement pod just before it terminates this one, so the share of new connections
+   * this pod gets can drop right at SIGTERM.
+   */
+  readonly shutdownAt?: number;
 }
 
 /**
@@ -158,9 +172,12 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
     return { ratePerSecond: 0, rateLowPerSecond: 0, longestGapMs, requiredMs: Infinity, basis: 'no-traffic' };
   }
   let ratePerSecond = (events / spanMs) * 1000;
-  let rateLowPerSecond = (poissonMeanLowerBound(events) / spanMs) * 1000;
-  for (const windowMs of RECENT_WINDOWS_MS) {
-    if (windowMs >= spanMs) break;
+  // The whole window's rate stands for what the pod got before a rollout's replacement joined.
+  let rateLowPerSecond = (poissonMeanLowerBound(events) / spanMs) * 1000 * SURGE_SHARE;
+  const windows: number[] = [...RECENT_WINDOWS_MS];
+  if (context.shutdownAt !== undefined && last > context.shutdownAt) windows.push(last - context.shutdownAt);
+  for (const windowMs of windows) {
+    if (windowMs >= spanMs || windowMs <= 0) continue;
     const recent = countSince(arrivals, last - windowMs) - 1;
     const expected = (ratePerSecond * windowMs) / 1000;
     if (poissonCdf(recent, expected) >= FALL_SIGNIFICANCE) continue;
@@ -223,6 +240,8 @@ export interface DecisionInput {
   readonly maxMs: number;
   readonly proxyAllowanceMs: number;
   readonly confirmation: ConfirmationState;
+  /** When the shutdown began (before the wait: the unready phase); see `SilenceContext.shutdownAt`. */
+  readonly shutdownAt?: number;
 }
 
 export type Decision =
@@ -252,6 +271,7 @@ export function decide(input: DecisionInput): Decision {
     quietPeriodMs: input.quietPeriodMs,
     horizonMs: input.maxMs,
     idle: input.idle,
+    ...(input.shutdownAt === undefined ? {} : { shutdownAt: input.shutdownAt }),
   });
   const last = arrivals.at(-1) ?? -Infinity;
   const maxEnd = waitStart + input.maxMs;

@@ -240,6 +240,18 @@ describe('the rule under simulated traffic', () => {
     assert.ok(r.lost / r.runs <= 0.01, `lost in ${r.lost} of ${r.runs} runs`);
   });
 
+  it("a rollout that halves the pod's share at SIGTERM (the surge pod joined): lost in at most 1 %", () => {
+    for (const rate of [3, 5, 10, 13]) {
+      const r = simulate(
+        `surge ${rate}`,
+        (rnd, from, to) => [...poisson(rnd, rate, from, 0), ...poisson(rnd, rate / 2, 0, to)],
+        300,
+        rate * 7,
+      );
+      assert.ok(r.lost / r.runs <= 0.01, `${rate}/s halved: lost in ${r.lost} of ${r.runs} runs`);
+    }
+  });
+
   it('a periodic client every 2.5 s: never lost', () => {
     const r = simulate(
       'periodic',
