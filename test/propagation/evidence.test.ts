@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { seededRandom } from '../../src/cli/demo/load.js';
 import {
   decide,
   MISS_PROBABILITY,
@@ -9,17 +10,8 @@ import {
   type DecisionInput,
 } from '../../src/propagation/evidence.js';
 
-/** Seeded PRNG so a failing simulation can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so a failing simulation can be replayed. */
+const random = seededRandom;
 
 /** Arrival times (ms) of a Poisson process of `perSecond` from `from` to `to`. */
 function poisson(rnd: () => number, perSecond: number, from: number, to: number): number[] {
