@@ -7,8 +7,8 @@
  *   3. attach overhead on node:http and express (bench/overhead.ts)
  *   4. the same with kubegrace/metrics instrumented as well (bench/overhead.ts --metrics)
  *
- * About 10 minutes on 2 cores. Arguments after `--` are not forwarded; run a benchmark's own
- * script for a narrower run (see bench/README.md).
+ * About 17 minutes on 2 cores (the rolling matrix alone 13–15). Arguments after `--` are not
+ * forwarded; run a benchmark's own script for a narrower run (see bench/README.md).
  */
 import { spawn } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
