@@ -690,13 +690,16 @@ function disabled(reason: string, identity: PodIdentity): KubernetesIntegration 
   };
 }
 
+/** Node's timers hold at most 2^31−1 ms; a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 function validate(options: KubernetesOptions): void {
   if (typeof options !== 'object' || options === null) {
     throw invalidOption('kubernetes options', 'an object', options);
   }
   const t = options.requestTimeoutMs;
-  if (t !== undefined && (!Number.isInteger(t) || t <= 0)) {
-    throw invalidOption('kubernetes requestTimeoutMs', 'a positive integer (ms)', t);
+  if (t !== undefined && (!Number.isInteger(t) || t <= 0 || t > MAX_TIMER_MS)) {
+    throw invalidOption('kubernetes requestTimeoutMs', `an integer from 1 to ${MAX_TIMER_MS} (ms)`, t);
   }
   const e = options.enabled;
   if (e !== undefined && e !== 'auto' && e !== true && e !== false) {
@@ -727,8 +730,12 @@ function validate(options: KubernetesOptions): void {
       throw invalidOption('kubernetes retry', '{ initialMs, maxMs }', retry);
     }
     for (const key of ['initialMs', 'maxMs'] as const) {
-      if (!Number.isInteger(retry[key]) || retry[key] <= 0) {
-        throw invalidOption(`kubernetes retry.${key}`, 'a positive integer (ms)', retry[key]);
+      if (!Number.isInteger(retry[key]) || retry[key] <= 0 || retry[key] > MAX_TIMER_MS) {
+        throw invalidOption(
+          `kubernetes retry.${key}`,
+          `an integer from 1 to ${MAX_TIMER_MS} (ms)`,
+          retry[key],
+        );
       }
     }
     if (retry.initialMs > retry.maxMs) {

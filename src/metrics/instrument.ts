@@ -123,6 +123,8 @@ export type InstrumentTarget = Pick<
   Partial<Pick<Kubegrace, 'propagation'>>;
 
 const DEFAULT_FINAL_SCRAPE_TIMEOUT_MS = 15_000;
+/** Node's timers hold at most 2^31−1 ms; a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
 const DEFAULT_PUSH_TIMEOUT_MS = 5_000;
 /** Participants named like this deregister in `unready` or `cleanup`; that result is recorded. */
 export const REGISTRY_PARTICIPANT_PREFIX = 'registry:';
@@ -402,8 +404,8 @@ function resolveFinalScrape(option: MetricsOptions['finalScrape']): number | und
     throw invalidOption('finalScrape', 'true, false or { timeoutMs }', option);
   }
   const timeoutMs = option.timeoutMs ?? DEFAULT_FINAL_SCRAPE_TIMEOUT_MS;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
-    throw invalidOption('finalScrape.timeoutMs', 'a non-negative integer (ms)', timeoutMs);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMER_MS) {
+    throw invalidOption('finalScrape.timeoutMs', `an integer from 0 to ${MAX_TIMER_MS} (ms)`, timeoutMs);
   }
   return timeoutMs;
 }
@@ -437,8 +439,8 @@ function resolvePushgateway(
   if (typeof pod !== 'string' || pod === '')
     throw invalidOption('pushgateway.pod', 'a non-empty string', pod);
   const timeoutMs = option.timeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
-    throw invalidOption('pushgateway.timeoutMs', 'a non-negative integer (ms)', timeoutMs);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMER_MS) {
+    throw invalidOption('pushgateway.timeoutMs', `an integer from 0 to ${MAX_TIMER_MS} (ms)`, timeoutMs);
   }
   return { url: option.url, job: option.job, namespace, pod, timeoutMs };
 }

@@ -317,7 +317,7 @@ describe('instrument(kg)', () => {
     const registry = new Registry();
     assert.throws(() => instrument(kg, { registry, finalScrape: { timeoutMs: -1 } }), {
       code: 'ERR_KUBEGRACE_INVALID_OPTION',
-      message: 'finalScrape.timeoutMs must be a non-negative integer (ms), received -1',
+      message: 'finalScrape.timeoutMs must be an integer from 0 to 2147483647 (ms), received -1',
     });
     assert.throws(() => instrument(kg, { registry, pushgateway: { url: 'ftp://x', job: 'web' } }), {
       message: /^pushgateway\.url must be an http:\/\/ or https:\/\/ URL, received "ftp:\/\/x"$/,

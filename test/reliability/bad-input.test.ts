@@ -834,8 +834,22 @@ const KUBERNETES_INVALID: readonly (readonly [
   ['podUid', true, /^kubernetes podUid must be a string, received true$/],
   ['podIp', 10, /^kubernetes podIp must be a string, received 10$/],
   ['containerName', [], /^kubernetes containerName must be a string, received an array of length 0$/],
-  ['requestTimeoutMs', 0, /^kubernetes requestTimeoutMs must be a positive integer \(ms\), received 0$/],
-  ['requestTimeoutMs', 1.5, /^kubernetes requestTimeoutMs must be a positive integer \(ms\), received 1.5$/],
+  [
+    'requestTimeoutMs',
+    0,
+    /^kubernetes requestTimeoutMs must be an integer from 1 to 2147483647 \(ms\), received 0$/,
+  ],
+  [
+    'requestTimeoutMs',
+    1.5,
+    /^kubernetes requestTimeoutMs must be an integer from 1 to 2147483647 \(ms\), received 1.5$/,
+  ],
+  // Past Node's timer limit a timeout would fire at once.
+  [
+    'requestTimeoutMs',
+    2 ** 31,
+    /^kubernetes requestTimeoutMs must be an integer from 1 to 2147483647 \(ms\), received 2147483648$/,
+  ],
   ['watchDeletion', 'false', /^kubernetes watchDeletion must be true or false, received "false"$/],
   ['confirmPropagation', 0, /^kubernetes confirmPropagation must be true or false, received 0$/],
   ['events', 'no', /^kubernetes events must be true or false, received "no"$/],
@@ -851,12 +865,12 @@ const KUBERNETES_INVALID: readonly (readonly [
   [
     'retry',
     { initialMs: 0, maxMs: 100 },
-    /^kubernetes retry.initialMs must be a positive integer \(ms\), received 0$/,
+    /^kubernetes retry.initialMs must be an integer from 1 to 2147483647 \(ms\), received 0$/,
   ],
   [
     'retry',
     { initialMs: 50, maxMs: -1 },
-    /^kubernetes retry.maxMs must be a positive integer \(ms\), received -1$/,
+    /^kubernetes retry.maxMs must be an integer from 1 to 2147483647 \(ms\), received -1$/,
   ],
   [
     'retry',
@@ -924,7 +938,12 @@ const METRICS_INVALID: readonly (readonly [label: string, options: unknown, mess
   [
     'finalScrape.timeoutMs',
     { finalScrape: { timeoutMs: 1.5 } },
-    /^finalScrape.timeoutMs must be a non-negative integer \(ms\), received 1.5$/,
+    /^finalScrape.timeoutMs must be an integer from 0 to 2147483647 \(ms\), received 1.5$/,
+  ],
+  [
+    'finalScrape.timeoutMs',
+    { finalScrape: { timeoutMs: 2 ** 31 } },
+    /^finalScrape.timeoutMs must be an integer from 0 to 2147483647 \(ms\), received 2147483648$/,
   ],
   ['pushgateway', { pushgateway: 'http://pgw' }, /^pushgateway must be an object, received "http:\/\/pgw"$/],
   [
@@ -950,7 +969,7 @@ const METRICS_INVALID: readonly (readonly [label: string, options: unknown, mess
   [
     'pushgateway.timeoutMs',
     { pushgateway: { url: 'http://pgw', job: 'web', namespace: 'shop', timeoutMs: -1 } },
-    /^pushgateway.timeoutMs must be a non-negative integer \(ms\), received -1$/,
+    /^pushgateway.timeoutMs must be an integer from 0 to 2147483647 \(ms\), received -1$/,
   ],
   [
     'env',
