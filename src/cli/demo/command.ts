@@ -55,7 +55,7 @@ ${DEMO_TRAFFIC.map((shape) => `                               ${shape.padEnd(8)}
   --concurrency <n>          keep-alive client loops (default ${demoDefaults.concurrency}, or the shape's)
   --new-conns <n>            new clients per second, each on a fresh connection (default ${demoDefaults.newConnectionsPerSecond}, or the shape's)
   --strategy <name>          propagation strategy: adaptive or fixed (default ${demoDefaults.strategy})
-  --quiet-period <duration>  adaptive: no new connection for this long (default ${demoDefaults.quietPeriodMs}ms)
+  --quiet-period <duration>  adaptive: shortest silence that ends the wait (default ${demoDefaults.quietPeriodMs}ms)
   --delay <duration>         fixed: keep serving this long (default ${demoDefaults.delayMs}ms)
   --grace <seconds>          terminationGracePeriodSeconds: SIGKILL after this (default ${demoDefaults.graceSeconds})
   --replicas <n>             old pods, replaced one after another (default ${demoDefaults.replicas})
