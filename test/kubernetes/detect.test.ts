@@ -247,7 +247,7 @@ describe('watchKubernetes', () => {
   it('rejects bad options with the option, what was expected and what came', async () => {
     await assert.rejects(watchKubernetes(kubegrace(), { requestTimeoutMs: -5 }), {
       code: 'ERR_KUBEGRACE_INVALID_OPTION',
-      message: 'kubernetes requestTimeoutMs must be a positive integer (ms), received -5',
+      message: 'kubernetes requestTimeoutMs must be an integer from 1 to 2147483647 (ms), received -5',
     });
     await assert.rejects(watchKubernetes(kubegrace(), { enabled: 'yes' as never }), {
       message: `kubernetes enabled must be 'auto', true or false, received "yes"`,
