@@ -6,6 +6,7 @@
  * watches) it says so once and leaves the local strategy in charge; it never makes a shutdown longer.
  */
 import { invalidOption, KubegraceError } from '../errors.js';
+import { MAX_TIMER_MS } from '../options.js';
 import type { Kubegrace } from '../kubegrace.js';
 import type { ShutdownSummary } from '../lifecycle.js';
 import { createJsonLogger, silentLogger, type Logger } from '../log.js';
@@ -689,9 +690,6 @@ function disabled(reason: string, identity: PodIdentity): KubernetesIntegration 
     [Symbol.asyncDispose]: stop,
   };
 }
-
-/** Node's timers hold at most 2^31−1 ms; a longer one fires at once. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 function validate(options: KubernetesOptions): void {
   if (typeof options !== 'object' || options === null) {

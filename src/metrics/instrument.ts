@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { register as globalRegistry, type Registry } from 'prom-client';
 import type { DrainObserver } from '../drain/observer.js';
 import { invalidOption, KubegraceError } from '../errors.js';
+import { MAX_TIMER_MS } from '../options.js';
 import type { Kubegrace } from '../kubegrace.js';
 import {
   errorText,
@@ -123,8 +124,6 @@ export type InstrumentTarget = Pick<
   Partial<Pick<Kubegrace, 'propagation'>>;
 
 const DEFAULT_FINAL_SCRAPE_TIMEOUT_MS = 15_000;
-/** Node's timers hold at most 2^31−1 ms; a longer one fires at once. */
-const MAX_TIMER_MS = 2_147_483_647;
 const DEFAULT_PUSH_TIMEOUT_MS = 5_000;
 /** Participants named like this deregister in `unready` or `cleanup`; that result is recorded. */
 export const REGISTRY_PARTICIPANT_PREFIX = 'registry:';

@@ -4,6 +4,7 @@
  */
 import { request, type Agent } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { monotonicNow } from '../../propagation/wait.js';
 import type { Endpoint } from './endpoint-table.js';
 
 export interface RequestRecord {
@@ -73,7 +74,7 @@ export interface Load {
   abort(): void;
 }
 
-export const preciseNow = (): number => performance.timeOrigin + performance.now();
+export const preciseNow = monotonicNow;
 
 export type ArrivalProcess = 'clock' | 'poisson';
 
