@@ -111,8 +111,8 @@ export const METRICS = {
   hookDuration: {
     name: 'kubegrace_hook_duration_seconds',
     type: 'histogram',
-    help: 'Duration of each shutdown hook and participant, by outcome (ok, error, timeout).',
-    labelNames: ['hook', 'outcome'],
+    help: 'Duration of each shutdown participant (hooks included) in each phase, by participant and outcome (ok, error, timeout).',
+    labelNames: ['participant', 'outcome'],
   },
   shutdowns: {
     name: 'kubegrace_shutdowns_total',
@@ -145,7 +145,7 @@ export interface Collectors {
   readonly connectionsClosed: Counter<'reason'>;
   readonly propagationWait: Histogram<'strategy' | 'ended_by'>;
   readonly deregistrationDuration: Histogram<'registry' | 'outcome'>;
-  readonly hookDuration: Histogram<'hook' | 'outcome'>;
+  readonly hookDuration: Histogram<'participant' | 'outcome'>;
   readonly shutdowns: Counter<'trigger' | 'outcome'>;
   /** Adds this instance to a gauge; returns the function that takes it away again. */
   contribute(

@@ -235,7 +235,7 @@ export function instrument(kg: InstrumentTarget, options: MetricsOptions = {}): 
     }),
     kg.on('participant', (result) => {
       if (result.name === PARTICIPANT_NAME && result.phase === 'exit') return;
-      c.hookDuration.observe({ hook: result.name, outcome: result.status }, result.durationMs / 1000);
+      c.hookDuration.observe({ participant: result.name, outcome: result.status }, result.durationMs / 1000);
       const registry = result.name.startsWith(REGISTRY_PARTICIPANT_PREFIX)
         ? result.name.slice(REGISTRY_PARTICIPANT_PREFIX.length)
         : undefined;

@@ -38,7 +38,7 @@ describe('collectors', () => {
       kubegrace_connections_closed_total: ['counter', ['reason']],
       kubegrace_propagation_wait_seconds: ['histogram', ['strategy', 'ended_by']],
       kubegrace_registry_deregistration_duration_seconds: ['histogram', ['registry', 'outcome']],
-      kubegrace_hook_duration_seconds: ['histogram', ['hook', 'outcome']],
+      kubegrace_hook_duration_seconds: ['histogram', ['participant', 'outcome']],
       kubegrace_shutdowns_total: ['counter', ['trigger', 'outcome']],
     };
     for (const m of exported) assert.deepEqual([m.type, m.labels], expected[m.name], m.name);

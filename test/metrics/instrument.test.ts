@@ -211,8 +211,14 @@ describe('instrument(kg)', () => {
     assert.equal(value(text, 'kubegrace_connections_closed_total{reason="forced"}'), 0);
     assert.equal(value(text, 'kubegrace_open_connections{protocol="http1"}'), 0);
     assert.equal(value(text, 'kubegrace_inflight_requests'), 0);
-    assert.equal(value(text, 'kubegrace_hook_duration_seconds_count{hook="stop-consumers",outcome="ok"}'), 1);
-    assert.equal(value(text, 'kubegrace_hook_duration_seconds_count{hook="close-pool",outcome="error"}'), 1);
+    assert.equal(
+      value(text, 'kubegrace_hook_duration_seconds_count{participant="stop-consumers",outcome="ok"}'),
+      1,
+    );
+    assert.equal(
+      value(text, 'kubegrace_hook_duration_seconds_count{participant="close-pool",outcome="error"}'),
+      1,
+    );
     assert.equal(
       value(
         text,

@@ -59,7 +59,7 @@ describe('fault matrix: hooks and participants', () => {
     assert.equal(metricValue(metrics, 'kubegrace_shutdowns_total', { outcome: 'failed' }), 1);
     assert.equal(
       metricValue(metrics, 'kubegrace_hook_duration_seconds_count', {
-        hook: 'fault-hang',
+        participant: 'fault-hang',
         outcome: 'timeout',
       }),
       1,
@@ -87,7 +87,7 @@ describe('fault matrix: hooks and participants', () => {
     assert.equal(metricValue(metrics, 'kubegrace_shutdowns_total', { outcome: 'failed' }), 1);
     assert.equal(
       metricValue(metrics, 'kubegrace_hook_duration_seconds_count', {
-        hook: 'fault-throw',
+        participant: 'fault-throw',
         outcome: 'error',
       }),
       1,
@@ -114,7 +114,7 @@ describe('fault matrix: hooks and participants', () => {
     assert.equal(metricValue(metrics, 'kubegrace_shutdowns_total', { outcome: 'failed' }), 1);
     assert.equal(
       metricValue(metrics, 'kubegrace_hook_duration_seconds_count', {
-        hook: 'fault-late',
+        participant: 'fault-late',
         outcome: 'timeout',
       }),
       1,
