@@ -21,6 +21,7 @@ import {
 } from '../lifecycle.js';
 import type { RouteHandler } from '../probes/handler.js';
 import { processEnv } from '../process.js';
+import { settle } from '../wait.js';
 import {
   CLOSE_REASONS,
   DEREGISTRATION_OUTCOMES,
@@ -177,7 +178,7 @@ export function instrument(kg: InstrumentTarget, options: MetricsOptions = {}): 
   let recorded = false;
   // Scrapes whose collection began after the final figures were recorded, and who waits for one.
   let scrapedAfterRecord = false;
-  const scrapeWaiters = new Set<(result: 'scraped' | 'timeout') => void>();
+  const scrapeWaiters = new Set<() => void>();
 
   const removers: (() => void)[] = [];
 
@@ -287,7 +288,7 @@ export function instrument(kg: InstrumentTarget, options: MetricsOptions = {}): 
     res.end(req.method === 'HEAD' ? undefined : body, () => {
       if (!seesFinalFigures || req.method === 'HEAD') return;
       scrapedAfterRecord = true;
-      for (const wake of scrapeWaiters) wake('scraped');
+      for (const wake of scrapeWaiters) wake();
     });
   };
   if (path !== false) removers.push(kg.addManagementRoute(path, handler));
@@ -317,27 +318,18 @@ export function instrument(kg: InstrumentTarget, options: MetricsOptions = {}): 
     deregistrations.push({ registry: name, outcome, durationMs: Math.round(seconds * 1000) });
   }
 
-  function waitForScrape(ctx: PhaseContext, timeoutMs: number): Promise<void> {
-    if (scrapedAfterRecord) {
-      finalScrape = 'scraped';
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve) => {
-      const done = (result: 'scraped' | 'timeout'): void => {
-        clearTimeout(timer);
-        scrapeWaiters.delete(onScrape);
-        ctx.signal.removeEventListener('abort', onAbort);
-        finalScrape = result;
-        resolve();
-      };
-      const onScrape = (result: 'scraped' | 'timeout'): void => done(result);
-      const onAbort = (): void => done('timeout');
-      // A missed scrape is not a failed shutdown: the wait ends quietly at its limit.
-      const timer = setTimeout(onAbort, timeoutMs);
-      scrapeWaiters.add(onScrape);
-      if (ctx.signal.aborted) onAbort();
-      else ctx.signal.addEventListener('abort', onAbort, { once: true });
+  async function waitForScrape(ctx: PhaseContext, timeoutMs: number): Promise<void> {
+    // A missed scrape is not a failed shutdown: the wait ends quietly at its limit.
+    const end = await settle({
+      isDone: () => scrapedAfterRecord || detached,
+      subscribe: (wake) => {
+        scrapeWaiters.add(wake);
+        return () => scrapeWaiters.delete(wake);
+      },
+      signal: ctx.signal,
+      timeoutMs,
     });
+    finalScrape = end === 'done' && scrapedAfterRecord ? 'scraped' : 'timeout';
   }
 
   async function pushFigures(ctx: PhaseContext, target: ResolvedPushgateway): Promise<void> {
@@ -391,7 +383,7 @@ export function instrument(kg: InstrumentTarget, options: MetricsOptions = {}): 
       detached = true;
       for (const remove of removers.splice(0)) remove();
       instrumented.delete(lifecycle);
-      for (const wake of scrapeWaiters) wake('timeout');
+      for (const wake of scrapeWaiters) wake();
     },
   };
 }
