@@ -4,7 +4,7 @@
  * timed-out watch, relist only on 410 Gone, and back off on failures without ever giving up (RBAC can
  * be fixed while the pod runs). It reports its state so callers can tell "not yet known" from "known".
  */
-import { sleep } from '../propagation/wait.js';
+import { sleep } from '../wait.js';
 import type { ApiFailure, KubeApi, WatchHandle } from './client.js';
 
 export interface ListWatchOptions {

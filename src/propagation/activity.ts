@@ -1,4 +1,4 @@
-import { monotonicNow } from './wait.js';
+import { monotonicNow } from '../wait.js';
 
 /**
  * Where new connections are noted, so the adaptive strategy can judge a silence against the rate the

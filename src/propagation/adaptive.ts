@@ -7,7 +7,7 @@ import {
   type PropagationEnd,
   type SilenceNeed,
 } from './evidence.js';
-import { afterPendingIo, monotonicNow } from './wait.js';
+import { afterPendingIo, monotonicNow } from '../wait.js';
 
 /**
  * Something that must also agree that traffic has moved away, e.g. the EndpointSlices showing this

@@ -1,6 +1,6 @@
 import type { Participant } from '../lifecycle.js';
 import type { PropagationReport } from './adaptive.js';
-import { sleep } from './wait.js';
+import { sleep } from '../wait.js';
 
 /** Keep serving for a fixed delay after readiness fails: the classic preStop `sleep`, inside the process. */
 export function createFixedPropagation(

@@ -7,7 +7,7 @@
  */
 import { errorText, type Participant, type PhaseContext } from '../lifecycle.js';
 import { invalidOption } from '../errors.js';
-import { sleep } from '../propagation/wait.js';
+import { sleep } from '../wait.js';
 import { processEnv } from '../process.js';
 import { isRegistryTimeout, registryError, type Registry, type RegistryCall } from './registry.js';
 import { createSettingReader, type Env } from './settings.js';

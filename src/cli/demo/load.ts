@@ -4,7 +4,7 @@
  */
 import { request, type Agent } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { monotonicNow } from '../../propagation/wait.js';
+import { monotonicNow } from '../../wait.js';
 import type { Endpoint } from './endpoint-table.js';
 
 export interface RequestRecord {
