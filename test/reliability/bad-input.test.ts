@@ -38,6 +38,7 @@ import { createNacosRegistry } from '../../src/registry/nacos/index.js';
 import { spawnEventChild } from '../support/child.js';
 import { startFakeConsul, startFakeEureka, startFakeNacos } from '../support/fake-registries.js';
 import { startFaultService } from '../support/fault-child.js';
+import { get } from '../support/http.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kubegrace-bad-input-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -377,6 +378,11 @@ describe('bad input: no secret in any error or log line', () => {
     );
     try {
       const port = child.listening.managementPort as number;
+      // The state events reach us: `ready` came before `listening`.
+      assert.ok(
+        child.events.some((e) => e.state === 'ready'),
+        'the child reports its state',
+      );
       for (const guess of wrong) {
         assert.equal(await prestop(port, { authorization: `Bearer ${guess}` }), 403, guess);
         assert.equal(await prestop(port, { authorization: `bearer ${guess}` }), 403, guess);
@@ -384,12 +390,18 @@ describe('bad input: no secret in any error or log line', () => {
       }
       assert.equal(await prestop(port, { authorization: `Basic ${token}` }), 403);
       assert.equal(await prestop(port, { authorization: `Bearer${token}` }), 403, 'no space, no scheme');
-      assert.equal(
-        child.events.some((e) => e.state === 'draining'),
-        false,
-      );
+      // A refusal started nothing: readiness still passes (it fails at once when a shutdown begins).
+      assert.equal((await get(port, '/readyz')).status, 200, 'still ready after the refused calls');
       // RFC 9110: the scheme is case-insensitive.
+      const acceptedFrom = Date.now();
       assert.equal(await prestop(port, { authorization: `bEaReR ${token}` }), 202);
+      // The drain the child reports is the accepted call's: its state event is stamped after the call
+      // was sent (a refused call that had started a shutdown would show an earlier one).
+      const draining = await child.waitFor((e) => e.state === 'draining');
+      assert.ok(
+        draining.t >= acceptedFrom,
+        `draining began at ${draining.t}, before the accepted call at ${acceptedFrom}`,
+      );
       const exit = await child.exited;
       assert.equal(exit.code, 0);
       const output = `${JSON.stringify(child.events)}${child.stderr.join('')}`;
