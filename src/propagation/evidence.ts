@@ -114,6 +114,13 @@ export interface SilenceNeed {
  */
 export const SURGE_SHARE = 0.5;
 
+/**
+ * Confidence of the bound on the rate since the shutdown, which lifts the surge share once the
+ * connections since SIGTERM show the pod kept more than it. Stricter than RATE_CONFIDENCE: an
+ * overestimate here is the one that could shorten the silence below what the halved rate needs.
+ */
+export const SHARE_CONFIDENCE = 0.99;
+
 /** Trailing windows, ending at the last new connection, in which a fall of the rate is looked for. */
 export const RECENT_WINDOWS_MS = [2000, 5000, 15_000] as const;
 /** How unlikely a trailing window's count must be at the whole window's rate to count as a fall. */
@@ -174,8 +181,22 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   let ratePerSecond = (events / spanMs) * 1000;
   // The whole window's rate stands for what the pod got before a rollout's replacement joined.
   let rateLowPerSecond = (poissonMeanLowerBound(events) / spanMs) * 1000 * SURGE_SHARE;
+  const { shutdownAt } = context;
+  const sinceShutdownMs = shutdownAt !== undefined && last > shutdownAt ? last - shutdownAt : 0;
+  if (sinceShutdownMs > 0 && shutdownAt !== undefined) {
+    // The surge share is an assumption for the moment of SIGTERM; the connections since then measure
+    // what the pod gets now — often more than before, since every HTTP/1 response of the shutdown
+    // says `Connection: close` and each pooled client comes back through the Service. Once they
+    // show, at a strict confidence, more than the assumed share, they size the silence, and the
+    // trailing windows look for a fall from that rate.
+    const measured = occupancyRate(arrivals, shutdownAt, last);
+    if (measured.lowPerSecond > rateLowPerSecond) {
+      rateLowPerSecond = measured.lowPerSecond;
+      ratePerSecond = Math.max(measured.lowPerSecond, measured.perSecond);
+    }
+  }
   const windows: number[] = [...RECENT_WINDOWS_MS];
-  if (context.shutdownAt !== undefined && last > context.shutdownAt) windows.push(last - context.shutdownAt);
+  if (sinceShutdownMs > 0) windows.push(sinceShutdownMs);
   for (const windowMs of windows) {
     if (windowMs >= spanMs || windowMs <= 0) continue;
     const recent = countSince(arrivals, last - windowMs) - 1;
@@ -201,6 +222,71 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
         ? 'gap'
         : 'rate';
   return { ratePerSecond, rateLowPerSecond, longestGapMs, requiredMs, basis };
+}
+
+/** Width of the time bins in which the rate since the shutdown is measured. */
+const BIN_MS = 100;
+
+/**
+ * The rate of new connections from `from` to `to`, measured by how many BIN_MS bins saw at least
+ * one, not by how many arrived: when the shutdown closes pooled connections they come back in a
+ * clump, which says the pod was routed at that moment but little about the rate it will keep
+ * getting — a clump fills one or two bins, a steady stream fills bins in proportion to its rate.
+ * A bin holds a connection with probability 1 − e^(−λ·bin); the occupancy is bounded below at
+ * SHARE_CONFIDENCE (exact binomial bound) and turned back into a rate.
+ */
+function occupancyRate(
+  arrivals: readonly number[],
+  from: number,
+  to: number,
+): { readonly perSecond: number; readonly lowPerSecond: number } {
+  // Whole bins only, ending before the last arrival: the span was chosen to end on it.
+  const bins = Math.floor((to - from) / BIN_MS);
+  if (bins <= 0) return { perSecond: 0, lowPerSecond: 0 };
+  const end = from + bins * BIN_MS;
+  let occupied = 0;
+  let lastBin = -1;
+  for (let i = arrivals.length - countSince(arrivals, from); i < arrivals.length; i++) {
+    const t = arrivals[i] ?? end;
+    if (t >= end) break;
+    const bin = Math.floor((t - from) / BIN_MS);
+    if (bin !== lastBin) {
+      occupied++;
+      lastBin = bin;
+    }
+  }
+  const toRate = (share: number): number => (share >= 1 ? Infinity : (-Math.log(1 - share) / BIN_MS) * 1000);
+  const low = binomialShareLowerBound(occupied, bins, SHARE_CONFIDENCE);
+  // All bins full: the point rate is unbounded; the bound still is finite.
+  return { perSecond: toRate(Math.min(occupied / bins, 1 - 1 / (2 * bins))), lowPerSecond: toRate(low) };
+}
+
+/** Lower one-sided bound on a binomial share after `k` of `n`: the p at which P(X ≥ k) = 1 − confidence. */
+function binomialShareLowerBound(k: number, n: number, confidence: number): number {
+  if (k <= 0) return 0;
+  const alpha = 1 - confidence;
+  let low = 0;
+  let high = k / n;
+  for (let i = 0; i < 50; i++) {
+    const p = (low + high) / 2;
+    if (binomialTail(k, n, p) < alpha) low = p;
+    else high = p;
+  }
+  return low;
+}
+
+/** P(X ≥ k) for X ~ Binomial(n, p). */
+function binomialTail(k: number, n: number, p: number): number {
+  if (p <= 0) return 0;
+  if (p >= 1) return 1;
+  // Sum the lower part P(X ≤ k − 1) in log space, term by term.
+  let logTerm = n * Math.log(1 - p);
+  let below = 0;
+  for (let i = 0; i < k; i++) {
+    below += Math.exp(logTerm);
+    logTerm += Math.log((n - i) / (i + 1)) + Math.log(p / (1 - p));
+  }
+  return Math.max(0, 1 - below);
 }
 
 /** How many of the sorted `arrivals` are at or after `from` (binary search). */
