@@ -7,25 +7,21 @@
  * - drain: close only the listener, end idle HTTP/1 sockets with FIN, end busy ones after their
  *   response, GOAWAY what is left, and wait. When the signal aborts, destroy what remains.
  *
- * Sessions are tracked here rather than left to `server.close()`: HTTP/2 `close()` sends GOAWAY only
- * from Node 24, and HTTP/1 `close()` destroys idle keep-alive sockets at an arbitrary moment.
+ * Connections are tracked here (HTTP/2 sessions in http2-sessions.ts) rather than left to
+ * `server.close()`: HTTP/2 `close()` sends GOAWAY only from Node 24, and HTTP/1 `close()` destroys
+ * idle keep-alive sockets at an arbitrary moment.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import type {
-  Http2SecureServer,
-  Http2Server,
-  Http2ServerRequest,
-  Http2ServerResponse,
-  ServerHttp2Session,
-  ServerHttp2Stream,
-} from 'node:http2';
+import type { Http2SecureServer, Http2Server, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { KubegraceError } from '../errors.js';
 import type { Participant, PhaseContext } from '../lifecycle.js';
 import type { TrafficActivity } from '../propagation/activity.js';
+import { createNotifier, settle } from '../wait.js';
+import { createSessionSet } from './http2-sessions.js';
 import type { CloseReason, DrainObserver } from './observer.js';
 import type { RequestTracker, SocketLedger } from './requests.js';
 
@@ -53,12 +49,6 @@ export interface HttpDrainerOptions {
  */
 const LATE_CONNECTION_GRACE_MS = 1000;
 
-/** Stream id of the GOAWAY shutdown notice: the largest there is, so nothing is refused yet. */
-const SHUTDOWN_NOTICE_STREAM_ID = 2 ** 31 - 1;
-const NO_ERROR = 0;
-/** The final GOAWAY follows the PING ack, or this long after the notice without one. */
-const PING_ACK_TIMEOUT_MS = 500;
-
 type Stage = 'serving' | 'unready' | 'draining';
 
 /** Plain data: the functions that work on it are the drainer's, shared by every socket. */
@@ -84,14 +74,6 @@ interface DrainedSocket {
   [kSocketState]?: SocketState | undefined;
 }
 
-interface SessionState {
-  sawStream: boolean;
-  goaway: boolean;
-  readonly onStream: (stream: ServerHttp2Stream) => void;
-  readonly onStreamClose: () => void;
-  readonly onClose: () => void;
-}
-
 const drainedServers = new WeakSet<DrainableServer>();
 
 export function createHttpDrainer(server: DrainableServer, options: HttpDrainerOptions): ServerDrainer {
@@ -107,13 +89,18 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   }
   drainedServers.add(server);
   const http1 = new Map<Socket, SocketState>();
-  const sessions = new Map<ServerHttp2Session, SessionState>();
   let stage: Stage = 'serving';
+  const sessions = createSessionSet({
+    stage: () => stage,
+    activity,
+    observer,
+    lateSessionGraceMs: LATE_CONNECTION_GRACE_MS,
+    onClosed: checkEmpty,
+  });
   let attached = true;
   let draining: Promise<void> | undefined;
-  /** Set while drain() waits for the last connection to close. */
-  let onEmpty: (() => void) | undefined;
-  let finishDrain: (() => void) | undefined;
+  /** A connection went away (or the drainer detached): what drain() waits on may be over. */
+  const connectionsChanged = createNotifier();
   /** Requests Node had parsed on a socket that closed, by kubegrace's doing, before answering them. */
   let dropped = 0;
 
@@ -184,65 +171,6 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
     socket.end();
   }
 
-  function onSession(session: ServerHttp2Session): void {
-    const state: SessionState = {
-      sawStream: false,
-      goaway: false,
-      onStream(stream) {
-        state.sawStream = true;
-        // While serving nothing per stream: only a session opened during the shutdown needs to
-        // know when a stream completes.
-        if (stage !== 'serving' && !state.goaway) stream.on('close', state.onStreamClose);
-      },
-      onStreamClose() {
-        goaway(session, state);
-      },
-      onClose() {
-        if (sessions.get(session) !== state) return;
-        sessions.delete(session);
-        observer?.connectionClosed?.('http2', state.goaway ? 'goaway' : undefined);
-        checkEmpty();
-      },
-    };
-    sessions.set(session, state);
-    session.on('stream', state.onStream);
-    session.on('close', state.onClose);
-    activity.noteConnection();
-    observer?.connectionOpened?.('http2');
-    if (stage === 'draining') {
-      setTimeout(() => {
-        if (!state.sawStream) goaway(session, state);
-      }, LATE_CONNECTION_GRACE_MS).unref();
-    }
-  }
-
-  /**
-   * The two-step GOAWAY of RFC 9113 §6.8. First a notice with the highest stream id: the client
-   * stops opening streams, and every stream already on the wire will still be served. Then, once a
-   * PING round trip proves those streams have arrived (TCP keeps order), `close()`: GOAWAY with the
-   * real last stream id, and the session ends when its streams complete. A plain `close()` refuses
-   * the streams still on their way. Streams an nghttp2 client (Node's) had queued but not sent when
-   * the notice came can never be sent; the final GOAWAY refuses them (retry-safe REFUSED_STREAM)
-   * instead of leaving them stalled, which is why it follows the PING ack and not a long timer.
-   */
-  function goaway(session: ServerHttp2Session, state: SessionState): void {
-    if (state.goaway) return;
-    state.goaway = true;
-    if (session.closed || session.destroyed) return;
-    const closeNow = (): void => {
-      clearTimeout(fallback);
-      if (!session.closed && !session.destroyed) session.close();
-    };
-    // A peer that never answers the PING gets the final GOAWAY anyway.
-    const fallback = setTimeout(closeNow, PING_ACK_TIMEOUT_MS).unref();
-    try {
-      session.goaway(NO_ERROR, SHUTDOWN_NOTICE_STREAM_ID);
-      if (!session.ping(closeNow)) closeNow();
-    } catch {
-      closeNow();
-    }
-  }
-
   function onRequest(req: http.IncomingMessage | Http2ServerRequest, res: unknown): boolean {
     const state = req.httpVersionMajor === 1 ? (req.socket as DrainedSocket)[kSocketState] : undefined;
     if (state === undefined) return tracker.track(req, res as http.ServerResponse | Http2ServerResponse);
@@ -289,15 +217,13 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   const connectionEvent = kind === 'http' ? 'connection' : 'secureConnection';
   const onConnection = kind === 'http2-secure' ? onSecureSocket : onHttp1Socket;
   if (kind !== 'http2') server.on(connectionEvent, onConnection as (socket: Socket) => void);
-  if (kind === 'http2' || kind === 'http2-secure') server.on('session', onSession as (s: unknown) => void);
+  if (kind === 'http2' || kind === 'http2-secure') server.on('session', sessions.add as (s: unknown) => void);
 
   function unready(): void {
     if (stage !== 'serving') return;
     stage = 'unready';
     tracker.shutdownStarted();
-    // Sessions opened from now on get theirs after their first stream (onStreamClose): a GOAWAY
-    // before any stream would turn away a client that connected to send a request.
-    for (const [session, state] of sessions) goaway(session, state);
+    sessions.goawayAll();
   }
 
   function drain(ctx: PhaseContext): Promise<void> {
@@ -305,13 +231,14 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
     return draining;
   }
 
-  function startDrain(ctx: PhaseContext): Promise<void> {
+  async function startDrain(ctx: PhaseContext): Promise<void> {
     unready();
     stage = 'draining';
     // When a stalled loop let the propagation budget run out, the kernel holds connections that
     // queued meanwhile; closing the listener would reset them. Node accepts them one poll phase at
     // a time, so the listener closes only after a loop turn in which none was accepted.
     let stopAccepting: NodeJS.Immediate;
+    let acceptQueueEmpty = false;
     const whenAcceptQueueEmpty = (seen: number, then: () => void): void => {
       stopAccepting = setImmediate(() => {
         if (accepted !== seen) whenAcceptQueueEmpty(accepted, then);
@@ -319,6 +246,7 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
       });
     };
     whenAcceptQueueEmpty(accepted, () => {
+      acceptQueueEmpty = true;
       // Only the listener: http's close() would also destroy idle keep-alive sockets (Node ≥ 19),
       // and http2's would GOAWAY every session (Node ≥ 24); both are done here, gracefully.
       if (server.listening) net.Server.prototype.close.call(server);
@@ -335,46 +263,38 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
           }, LATE_CONNECTION_GRACE_MS - age).unref();
         }
       }
-      for (const [session, state] of sessions) goaway(session, state);
-      checkEmpty();
+      sessions.goawayAll();
+      connectionsChanged.notify();
     });
 
-    return new Promise<void>((resolve) => {
-      const { signal } = ctx;
-      const finish = (): void => {
-        if (finishDrain === undefined) return;
-        finishDrain = undefined;
-        onEmpty = undefined;
-        signal.removeEventListener('abort', onAbort);
-        if (dropped > 0) {
-          ctx.reportForced(dropped);
-          ctx.warn(`${dropped} request(s) pipelined on closing connections were left unanswered`);
-          dropped = 0;
-        }
-        resolve();
-      };
-      const onAbort = (): void => {
+    await settle({
+      // Detached: nothing is tracked any more, so nothing is left to wait for.
+      isDone: () =>
+        !attached || (acceptQueueEmpty && http1.size === 0 && sessions.size === 0 && tracker.inflight === 0),
+      subscribe: (onChange) => {
+        const offConnections = connectionsChanged.subscribe(onChange);
+        const offRequests = tracker.onIdle(onChange);
+        return () => {
+          offConnections();
+          offRequests();
+        };
+      },
+      signal: ctx.signal,
+      force() {
         clearImmediate(stopAccepting);
         if (server.listening) net.Server.prototype.close.call(server);
         ctx.reportForced(destroyRemaining());
-        finish();
-      };
-      finishDrain = finish;
-      if (signal.aborted) {
-        onAbort();
-        return;
-      }
-      signal.addEventListener('abort', onAbort, { once: true });
-      onEmpty = () => {
-        onEmpty = undefined;
-        void tracker.idle(signal).then(finish);
-      };
-      // Not empty yet: stopAccepting checks once the queued connections are in.
+      },
     });
+    if (dropped > 0) {
+      ctx.reportForced(dropped);
+      ctx.warn(`${dropped} request(s) pipelined on closing connections were left unanswered`);
+      dropped = 0;
+    }
   }
 
   function checkEmpty(): void {
-    if (onEmpty !== undefined && http1.size === 0 && sessions.size === 0) onEmpty();
+    if (stage === 'draining' && http1.size === 0 && sessions.size === 0) connectionsChanged.notify();
   }
 
   /** Destroys every connection still open; returns how many. Reported as 'forced'. */
@@ -389,14 +309,7 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
       observer?.connectionClosed?.('http1', 'forced');
       count++;
     }
-    for (const [session, state] of sessions) {
-      sessions.delete(session);
-      session.off('close', state.onClose);
-      session.destroy();
-      observer?.connectionClosed?.('http2', 'forced');
-      count++;
-    }
-    return count;
+    return count + sessions.destroyAll();
   }
 
   function detach(): void {
@@ -408,20 +321,16 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
       else delete (server as { emit?: unknown }).emit;
     }
     if (kind !== 'http2') server.off(connectionEvent, onConnection as (socket: Socket) => void);
-    if (kind === 'http2' || kind === 'http2-secure') server.off('session', onSession as (s: unknown) => void);
+    if (kind === 'http2' || kind === 'http2-secure')
+      server.off('session', sessions.add as (s: unknown) => void);
     for (const [socket, state] of http1) {
       socket.off('close', onSocketClose);
       (socket as DrainedSocket)[kSocketState] = undefined;
       tracker.releaseLedger(state.ledger);
     }
-    for (const [session, state] of sessions) {
-      session.off('stream', state.onStream);
-      session.off('close', state.onClose);
-    }
+    sessions.release();
     http1.clear();
-    sessions.clear();
-    // Nothing is tracked any more, so a drain in progress has nothing left to wait for.
-    finishDrain?.();
+    connectionsChanged.notify();
   }
 
   return {

@@ -1,4 +1,5 @@
 import type { Participant } from '../lifecycle.js';
+import { createNotifier, settle } from '../wait.js';
 
 /** A unit of background work (a job, a message being handled) that holds the drain open. */
 export interface Lease {
@@ -17,7 +18,7 @@ export interface Leases extends Participant {
 /** Work leases: the drain phase waits until every lease is released, or forces at its budget. */
 export function createLeases(): Leases {
   const active = new Set<Lease>();
-  let onEmpty: (() => void) | undefined;
+  const emptied = createNotifier();
 
   function lease(name: string): Lease {
     let released = false;
@@ -27,7 +28,7 @@ export function createLeases(): Leases {
         if (released) return;
         released = true;
         active.delete(handle);
-        if (active.size === 0) onEmpty?.();
+        if (active.size === 0) emptied.notify();
       },
       [Symbol.dispose]() {
         handle.release();
@@ -43,22 +44,15 @@ export function createLeases(): Leases {
     get held() {
       return [...active].map((l) => l.name);
     },
-    drain(ctx) {
-      if (active.size === 0) return;
-      return new Promise<void>((resolve) => {
-        const finish = (): void => {
-          onEmpty = undefined;
-          ctx.signal.removeEventListener('abort', abandon);
-          resolve();
-        };
-        const abandon = (): void => {
+    async drain(ctx) {
+      await settle({
+        isDone: () => active.size === 0,
+        subscribe: emptied.subscribe,
+        signal: ctx.signal,
+        force() {
           ctx.warn(`abandoned ${active.size} work lease(s): ${[...active].map((l) => l.name).join(', ')}`);
           ctx.reportForced(active.size);
-          finish();
-        };
-        onEmpty = finish;
-        if (ctx.signal.aborted) abandon();
-        else ctx.signal.addEventListener('abort', abandon, { once: true });
+        },
       });
     },
   };

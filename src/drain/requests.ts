@@ -22,6 +22,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { invalidOption } from '../errors.js';
+import { createNotifier, settle } from '../wait.js';
 import type { DrainObserver } from './observer.js';
 
 export interface RequestTracker {
@@ -62,6 +63,8 @@ export interface RequestTracker {
   shutdownStarted(): void;
   /** Resolves when nothing is in flight, or when `signal` aborts. Never rejects. */
   idle(signal: AbortSignal): Promise<void>;
+  /** Calls `listener` each time the last request in flight ends; returns the unsubscriber. */
+  onIdle(listener: () => void): () => void;
 }
 
 export type RequestDone = (res: ServerResponse | Http2ServerResponse) => void;
@@ -164,12 +167,12 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
   // request (measured), an array slot a few ns.
   const openHttp1: TrackedResponse[] = [];
   const ledgers = new Set<Ledger>();
-  const idleWaiters = new Set<() => void>();
+  const becameIdle = createNotifier();
 
   function requestEnded(): void {
     inflight--;
     observer?.requestFinished?.();
-    if (inflight === 0 && idleWaiters.size > 0) for (const wake of idleWaiters) wake();
+    if (inflight === 0) becameIdle.notify();
   }
 
   // One shared listener (`this` is the response) instead of a closure per request.
@@ -342,17 +345,8 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
     }
   }
 
-  function idle(signal: AbortSignal): Promise<void> {
-    if (inflight === 0 || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        idleWaiters.delete(wake);
-        signal.removeEventListener('abort', wake);
-        resolve();
-      };
-      idleWaiters.add(wake);
-      signal.addEventListener('abort', wake, { once: true });
-    });
+  async function idle(signal: AbortSignal): Promise<void> {
+    await settle({ isDone: () => inflight === 0, subscribe: becameIdle.subscribe, signal });
   }
 
   return {
@@ -366,5 +360,6 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
     },
     shutdownStarted,
     idle,
+    onIdle: becameIdle.subscribe,
   };
 }

@@ -9,6 +9,7 @@
 import type { WebSocket, WebSocketServer } from 'ws';
 import { invalidOption } from '../errors.js';
 import type { Participant, PhaseContext } from '../lifecycle.js';
+import { createNotifier, settle } from '../wait.js';
 import type { CloseReason, DrainObserver } from './observer.js';
 
 export interface WebSocketDrainer extends Participant {
@@ -46,8 +47,8 @@ export function createWebSocketDrainer(
   const clients = new Map<WebSocket, CloseReason | undefined>();
   let draining: Promise<void> | undefined;
   let stage: 'serving' | 'draining' = 'serving';
-  let onEmpty: (() => void) | undefined;
-  let finishDrain: (() => void) | undefined;
+  let attached = true;
+  const changed = createNotifier();
 
   // Shared by every client (`this` is the client): no closure per connection.
   function onClientClose(this: WebSocket): void {
@@ -55,7 +56,7 @@ export function createWebSocketDrainer(
     const reason = clients.get(this);
     clients.delete(this);
     observer?.connectionClosed?.('websocket', reason);
-    if (clients.size === 0) onEmpty?.();
+    if (clients.size === 0) changed.notify();
   }
 
   function goAway(ws: WebSocket): void {
@@ -83,19 +84,15 @@ export function createWebSocketDrainer(
     return draining;
   }
 
-  function startDrain(ctx: PhaseContext): Promise<void> {
+  async function startDrain(ctx: PhaseContext): Promise<void> {
     stage = 'draining';
     for (const ws of clients.keys()) goAway(ws);
-    return new Promise<void>((resolve) => {
-      const { signal } = ctx;
-      const finish = (): void => {
-        if (finishDrain === undefined) return;
-        finishDrain = undefined;
-        onEmpty = undefined;
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      const onAbort = (): void => {
+    await settle({
+      // Detached: nothing is tracked any more, so nothing is left to wait for.
+      isDone: () => clients.size === 0 || !attached,
+      subscribe: changed.subscribe,
+      signal: ctx.signal,
+      force() {
         let count = 0;
         for (const ws of clients.keys()) {
           clients.delete(ws);
@@ -105,16 +102,7 @@ export function createWebSocketDrainer(
           count++;
         }
         ctx.reportForced(count);
-        finish();
-      };
-      finishDrain = finish;
-      if (signal.aborted) {
-        onAbort();
-        return;
-      }
-      signal.addEventListener('abort', onAbort, { once: true });
-      onEmpty = finish;
-      if (clients.size === 0) finish();
+      },
     });
   }
 
@@ -122,7 +110,8 @@ export function createWebSocketDrainer(
     wss.off('connection', onConnection);
     for (const ws of clients.keys()) ws.off('close', onClientClose);
     clients.clear();
-    finishDrain?.();
+    attached = false;
+    changed.notify();
   }
 
   return {
