@@ -1,3 +1,7 @@
+/**
+ * `kubegrace`: the factory, its options and the types an app needs to write hooks, participants and
+ * checks. Everything else is private to the package; docs/api.md describes each export.
+ */
 export { createKubegrace } from './kubegrace.js';
 export type {
   Hook,
@@ -7,11 +11,8 @@ export type {
   WebSocketClientLike,
   WebSocketServerLike,
 } from './kubegrace.js';
-export { createLifecycle, PHASES } from './lifecycle.js';
 export type {
-  Lifecycle,
   LifecycleEvents,
-  LifecycleOptions,
   LifecycleState,
   Participant,
   ParticipantResult,
@@ -21,16 +22,14 @@ export type {
   ShutdownRequest,
   ShutdownSummary,
 } from './lifecycle.js';
-export { defaults, resolveSettings, settingSpecs, shutdownBudget, checkBudget } from './options.js';
+export { defaults } from './options.js';
 export type {
-  BudgetTerm,
   DrainOptions,
   ExitCodeOptions,
-  KubegraceSettings,
+  PrestopOptions,
   ProbeOptions,
   PropagationOptions,
   ResolvedSettings,
-  SettingSpec,
 } from './options.js';
 export { KubegraceError } from './errors.js';
 export type { KubegraceErrorCode } from './errors.js';
@@ -38,6 +37,6 @@ export type { Lease } from './drain/leases.js';
 export type { DrainObserver, CloseReason, ConnectionProtocol } from './drain/observer.js';
 export type { Check } from './probes/checks.js';
 export type { RouteHandler } from './probes/handler.js';
-export type { PropagationConfirmation } from './propagation/adaptive.js';
+export type { PropagationReport } from './propagation/adaptive.js';
 export type { Logger } from './log.js';
 export { createJsonLogger } from './log.js';

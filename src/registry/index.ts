@@ -10,5 +10,4 @@ export type {
   RegistryParticipantOptions,
 } from './participant.js';
 export type { HeartbeatResult, Registry, RegistryCall, RegistryErrorCode } from './registry.js';
-export { resolveInstanceIdentity } from './identity.js';
 export type { InstanceIdentity, InstanceOptions } from './identity.js';

@@ -12,7 +12,8 @@ import type * as K2 from 'k8s-client-2';
 import { createKubegrace } from '../../src/kubegrace.js';
 import { KubegraceError } from '../../src/errors.js';
 import type { KubeClientModule, KubeConfigLike } from '../../src/kubernetes/client.js';
-import { detectCluster, podIdentity, watchKubernetes } from '../../src/kubernetes/index.js';
+import { detectCluster, podIdentity } from '../../src/kubernetes/detect.js';
+import { watchKubernetes } from '../../src/kubernetes/index.js';
 import { captureLog, seedPod, startFakeKubeApi } from '../support/fake-kube-api.js';
 
 // Compile-time proof that both majors fit the structural types the integration is written against.

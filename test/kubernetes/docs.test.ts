@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { FINDING_CODES } from '../../src/cli/check-rules.js';
-import { DOWNWARD_API_ENV, RBAC_RULES } from '../../src/kubernetes/index.js';
+import { DOWNWARD_API_ENV } from '../../src/kubernetes/detect.js';
+import { RBAC_RULES } from '../../src/kubernetes/rbac.js';
 
 const read = (path: string): string => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { hostname, networkInterfaces } from 'node:os';
 import { describe, it } from 'node:test';
-import { resolveInstanceIdentity } from '../../src/registry/index.js';
+import { resolveInstanceIdentity } from '../../src/registry/identity.js';
 import { createEtcdRegistry } from '../../src/registry/etcd/index.js';
 
 describe('instance identity', () => {
