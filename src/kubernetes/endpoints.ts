@@ -7,6 +7,7 @@
  * access to Services, no selector evaluation, and sees manual slices and every address family alike.
  */
 import type { PropagationConfirmation } from '../propagation/adaptive.js';
+import { settle } from '../wait.js';
 import type { ListWatch } from './list-watch.js';
 
 export interface EndpointRef {
@@ -164,42 +165,46 @@ export interface ConfirmationOptions {
  */
 export function endpointConfirmation(options: ConfirmationOptions): PropagationConfirmation {
   const { tracker, listWatch } = options;
-  return (signal) =>
-    new Promise<boolean>((resolve) => {
-      let finished = false;
-      const finish = (confirmed = false): void => {
-        if (finished) return;
-        finished = true;
-        clearTimeout(timer);
-        unsubscribe();
-        signal.removeEventListener('abort', onAbort);
-        resolve(confirmed);
-      };
-      const onAbort = (): void => finish();
-      const check = (timedOut: boolean): void => {
-        if (finished) return;
-        if (!options.identified()) {
-          options.onDegraded('unidentified');
-          return finish();
-        }
-        if (listWatch.synced && !tracker.routed()) {
-          options.onConfirmed?.();
-          return finish(true);
-        }
-        if (listWatch.failure !== undefined) {
-          options.onDegraded('failure');
-          return finish();
-        }
-        if (timedOut && !(listWatch.synced && listWatch.connected)) {
-          options.onDegraded('no-answer');
-          return finish();
-        }
-      };
-      const unsubscribe = listWatch.subscribe(() => check(false));
-      const timer = setTimeout(() => check(true), options.unknownForMs);
-      timer.unref();
-      signal.addEventListener('abort', onAbort, { once: true });
-      if (signal.aborted) return finish();
-      check(false);
+  return async (signal) => {
+    if (signal.aborted) return false;
+    let timedOut = false;
+    let confirmed = false;
+    const decided = (): boolean => {
+      if (!options.identified()) {
+        options.onDegraded('unidentified');
+        return true;
+      }
+      if (listWatch.synced && !tracker.routed()) {
+        options.onConfirmed?.();
+        confirmed = true;
+        return true;
+      }
+      if (listWatch.failure !== undefined) {
+        options.onDegraded('failure');
+        return true;
+      }
+      if (timedOut && !(listWatch.synced && listWatch.connected)) {
+        options.onDegraded('no-answer');
+        return true;
+      }
+      return false;
+    };
+    await settle({
+      isDone: decided,
+      subscribe(onChange) {
+        const unsubscribe = listWatch.subscribe(onChange);
+        // Not a limit of the wait: past it, a watch that is still not synced and connected counts as no answer.
+        const timer = setTimeout(() => {
+          timedOut = true;
+          onChange();
+        }, options.unknownForMs).unref();
+        return () => {
+          unsubscribe();
+          clearTimeout(timer);
+        };
+      },
+      signal,
     });
+    return confirmed;
+  };
 }
