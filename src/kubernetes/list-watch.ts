@@ -4,7 +4,7 @@
  * timed-out watch, relist only on 410 Gone, and back off on failures without ever giving up (RBAC can
  * be fixed while the pod runs). It reports its state so callers can tell "not yet known" from "known".
  */
-import { sleep } from '../wait.js';
+import { backoffDelay, sleep } from '../wait.js';
 import type { ApiFailure, KubeApi, WatchHandle } from './client.js';
 
 export interface ListWatchOptions {
@@ -17,7 +17,7 @@ export interface ListWatchOptions {
   readonly requestTimeoutMs: number;
   /** Server-side watch timeout; a silent connection is also dropped after it (half-open TCP). @default 290 */
   readonly watchTimeoutSeconds?: number;
-  /** Retry delays: doubled per failure from `initialMs` up to `maxMs`. */
+  /** Retry delays: doubled per failure from `initialMs` up to `maxMs`, with jitter (`backoffDelay`). */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** The full set, after each (re)list. */
   onReplace(items: readonly unknown[]): void;
@@ -220,8 +220,7 @@ export function createListWatch(options: ListWatchOptions): ListWatch {
           failures = 0;
           // A server that closes every watch at once would otherwise be hammered in a tight loop.
           quickCloses = !outcome.delivered && Date.now() - startedAt < 1000 ? quickCloses + 1 : 0;
-          if (quickCloses > 0)
-            await pause(Math.min(backoff.initialMs * 2 ** (quickCloses - 1), backoff.maxMs));
+          if (quickCloses > 0) await pause(backoffDelay(quickCloses - 1, backoff));
           break;
       }
     }
@@ -229,12 +228,11 @@ export function createListWatch(options: ListWatchOptions): ListWatch {
 
   function delay(attempt: number, reason: ApiFailure): number {
     // RBAC and credentials are fixed by people, not by retrying: retry those slowly.
-    const max =
+    const maxMs =
       reason.kind === 'forbidden' || reason.kind === 'unauthorized'
         ? Math.max(backoff.maxMs, 30_000)
         : backoff.maxMs;
-    const base = Math.min(backoff.initialMs * 2 ** Math.min(attempt - 1, 16), max);
-    return Math.round(base * (0.8 + Math.random() * 0.4));
+    return backoffDelay(attempt - 1, { initialMs: backoff.initialMs, maxMs });
   }
 
   void run();

@@ -7,10 +7,10 @@
  */
 import { errorText, type Participant, type PhaseContext } from '../lifecycle.js';
 import { invalidOption } from '../errors.js';
-import { sleep } from '../wait.js';
+import { backoffDelay, sleep } from '../wait.js';
 import { processEnv } from '../process.js';
 import { isRegistryTimeout, registryError, type Registry, type RegistryCall } from './registry.js';
-import { createSettingReader, type Env } from './settings.js';
+import { createSettingReader, type Env } from '../settings.js';
 
 export type DeregistrationOutcome = 'success' | 'failed' | 'timeout';
 
@@ -145,6 +145,7 @@ export function createRegistryParticipant(
 
   const deregisterLimit = { ms: settings.callTimeoutMs, option: 'callTimeoutMs' } as const;
   const registerLimit = { ms: settings.registerTimeoutMs, option: 'registerTimeoutMs' } as const;
+  const retryBackoff = { initialMs: settings.retryBackoffMs, maxMs: MAX_RETRY_BACKOFF_MS } as const;
 
   /** Attempts with backoff until one succeeds, the retries run out, `signal` fires or `keepGoing` says no. */
   async function withRetries<T>(
@@ -165,7 +166,7 @@ export function createRegistryParticipant(
       } catch (e) {
         error = e;
       }
-      if (i < settings.retries && !(await pause(backoff(settings.retryBackoffMs, i), pauseSignal))) break;
+      if (i < settings.retries && !(await pause(backoffDelay(i, retryBackoff), pauseSignal))) break;
     }
     return { ok: false, error, attempts };
   }
@@ -439,11 +440,8 @@ function resolveParticipantSettings(
   };
 }
 
-/** Exponential backoff with "equal jitter": half fixed, half random, so replicas do not retry in step. */
-function backoff(baseMs: number, attempt: number): number {
-  const ms = Math.min(baseMs * 2 ** attempt, 5000);
-  return ms / 2 + Math.random() * (ms / 2);
-}
+/** Longest pause between two registry calls. */
+const MAX_RETRY_BACKOFF_MS = 5000;
 
 /** Wait `ms`; resolves false early when `signal` fires. The timer is unref'd: it only paces. */
 const pause = (ms: number, signal: AbortSignal): Promise<boolean> =>
