@@ -107,10 +107,15 @@ export interface KubeApi {
     signal?: AbortSignal,
   ): Promise<ApiResult<ListPage>>;
   watch(resource: 'pods' | 'endpointslices', params: WatchParams, handlers: WatchHandlers): WatchHandle;
+  /**
+   * POST one core/v1 Event. `waitedMs`: how long it already waited in a queue; its time limit is what
+   * is left of `requestTimeoutMs`, so a queue of Events never takes longer than one would.
+   */
   createEvent(
     namespace: string,
     body: Record<string, unknown>,
     signal?: AbortSignal,
+    options?: { readonly waitedMs?: number },
   ): Promise<ApiResult<void>>;
 }
 
@@ -201,10 +206,16 @@ export function createKubeApi(
     namespace: string,
     signal: AbortSignal | undefined,
     fn: (options: unknown) => Promise<T>,
+    timeLimitMs: number = options.requestTimeoutMs,
   ): Promise<ApiResult<T>> {
+    // Nothing left of the time limit (it was spent in a queue): give up without asking.
+    if (timeLimitMs <= 0) {
+      const detail = `no answer within ${options.requestTimeoutMs} ms`;
+      return { ok: false, failure: { verb, resource, namespace, kind: 'timeout', detail } };
+    }
     for (let attempt = 0; ; attempt++) {
       const sentWith = generation;
-      const timeout = AbortSignal.timeout(options.requestTimeoutMs);
+      const timeout = AbortSignal.timeout(timeLimitMs);
       const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
       try {
         return { ok: true, value: await fn(withSignal(combined)) };
@@ -350,9 +361,15 @@ export function createKubeApi(
     namespace: string,
     body: Record<string, unknown>,
     signal?: AbortSignal,
+    eventOptions: { readonly waitedMs?: number } = {},
   ): Promise<ApiResult<void>> {
-    const result = await call('create', 'events', namespace, signal, (opts) =>
-      core.createNamespacedEvent({ namespace, body }, opts),
+    const result = await call(
+      'create',
+      'events',
+      namespace,
+      signal,
+      (opts) => core.createNamespacedEvent({ namespace, body }, opts),
+      options.requestTimeoutMs - (eventOptions.waitedMs ?? 0),
     );
     return result.ok ? { ok: true, value: undefined } : result;
   }

@@ -1,8 +1,15 @@
 /**
  * The Kubernetes integration's scenarios, each run against every cluster at hand: the in-process
- * fake API through client-node 1.x (always), the fake through client-node 2.x (on Node ≥ 22.19; CI
- * runs the suite on Node 26), and a real cluster (opt-in: KUBECONFIG set). A cluster that is not at
- * hand is skipped with the reason and the scenarios it did not run, never passed silently.
+ * fake API playing Kubernetes 1.25 (the oldest supported) through client-node 1.x (always), playing
+ * 1.34 through client-node 2.x (on Node ≥ 22.19; CI runs the suite on Node 26), playing 1.30 for the
+ * scenarios whose pods have a preStop hook (the sleep action's side of the version switch), and a
+ * real cluster (opt-in: KUBECONFIG set; docs/kubernetes.md). A cluster that is not at hand is skipped
+ * with the reason and the scenarios it did not run, never passed silently.
+ *
+ * Nothing here leans on what only the fake does: pods are created over the wire with the preStop
+ * handler the server's version takes, and Events are ordered by what the API keeps (`eventTime`,
+ * microseconds; `firstTimestamp` is whole seconds). What only the fake can show (its request log) is
+ * in `fakeOnly` scenarios.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -13,12 +20,13 @@ import type { KubeClientModule } from '../../src/kubernetes/client.js';
 import { watchKubernetes, type KubernetesOptions } from '../../src/kubernetes/index.js';
 import type { Logger } from '../../src/log.js';
 import {
+  eventMicros,
   fakeDriver,
-  startFakeKubeApi,
+  realClusterDriver,
   type ClusterDriver,
-  type Json,
   type ScenarioPod,
-} from '../support/fake-kube-api.js';
+} from '../support/cluster-driver.js';
+import { OLDEST_KUBERNETES, startFakeKubeApi, type Json } from '../support/fake-kube-api.js';
 
 interface Captured {
   readonly logger: Logger;
@@ -72,6 +80,8 @@ interface Cluster {
   readonly driver: (client: KubeClientModule) => Promise<ClusterDriver>;
   /** Undefined when available; else why not. */
   readonly unavailable: string | undefined;
+  /** Only the scenarios whose pods have a preStop hook (the other side of the version switch). */
+  readonly preStopOnly?: boolean;
 }
 
 const nodeVersion = process.versions.node.split('.').map(Number) as [number, number, number];
@@ -80,15 +90,24 @@ const nodeAtLeast = (major: number, minor: number): boolean =>
 
 const clusters: Cluster[] = [
   {
-    label: 'fake API via @kubernetes/client-node 1.x',
+    label: `fake API (Kubernetes ${OLDEST_KUBERNETES}) via @kubernetes/client-node 1.x`,
     client: async () => k8s1,
-    driver: async () => fakeDriver(await startFakeKubeApi(), 'fake API/1.x'),
+    driver: async (client) => fakeDriver(await startFakeKubeApi(), 'fake API/1.x', client),
     unavailable: undefined,
   },
   {
-    label: 'fake API via @kubernetes/client-node 2.x',
+    label: 'fake API (Kubernetes v1.30.0) via @kubernetes/client-node 1.x',
+    client: async () => k8s1,
+    driver: async (client) =>
+      fakeDriver(await startFakeKubeApi({ version: 'v1.30.0' }), 'fake API/1.x', client),
+    unavailable: undefined,
+    preStopOnly: true,
+  },
+  {
+    label: 'fake API (Kubernetes v1.34.1) via @kubernetes/client-node 2.x',
     client: async () => await import('k8s-client-2'),
-    driver: async () => fakeDriver(await startFakeKubeApi(), 'fake API/2.x'),
+    driver: async (client) =>
+      fakeDriver(await startFakeKubeApi({ version: 'v1.34.1' }), 'fake API/2.x', client),
     unavailable: nodeAtLeast(22, 19)
       ? undefined
       : `client-node 2.x needs Node >= 22.19 (its undici), this is Node ${process.versions.node}; ` +
@@ -106,8 +125,10 @@ const clusters: Cluster[] = [
 
 interface Scenario {
   readonly name: string;
-  /** Needs failure switches only the fake has. */
+  /** Needs failure switches or a request log only the fake has. */
   readonly fakeOnly?: boolean;
+  /** Its pod has a preStop hook, whose handler depends on the server's version. */
+  readonly preStop?: boolean;
   run(driver: ClusterDriver, client: KubeClientModule): Promise<void>;
 }
 
@@ -132,8 +153,12 @@ function integrationOptions(
 const scenarios: Scenario[] = [
   {
     name: 'reads the own pod: identity from the API, grace period and preStop from the spec',
+    preStop: true,
     async run(driver, client) {
       const pod = await driver.createPod({ graceSeconds: 8, preStopSleepSeconds: 1 });
+      // The handler the chart's preStop.action auto picks: the sleep action from 1.30, exec before.
+      const sleepAction = driver.serverVersion.minor >= 30;
+      assert.deepEqual(Object.keys(pod.preStop ?? {}), [sleepAction ? 'sleep' : 'exec']);
       const { kg } = makeKubegrace({ preStopSleepSeconds: 1 });
       const captured = capture();
       const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, captured));
@@ -142,11 +167,17 @@ const scenarios: Scenario[] = [
         assert.equal(k.identity.uid, pod.uid, 'the UID comes from the API');
         assert.equal(k.identity.sources.uid, 'api');
         assert.equal(k.timing?.graceSeconds, 8);
-        assert.deepEqual(k.timing?.preStop, {
-          kind: 'sleep',
-          seconds: 1,
-          source: 'lifecycle.preStop.sleep.seconds',
-        });
+        assert.deepEqual(
+          k.timing?.preStop,
+          sleepAction
+            ? { kind: 'sleep', seconds: 1, source: 'lifecycle.preStop.sleep.seconds' }
+            : {
+                kind: 'exec-sleep',
+                seconds: 1,
+                source: 'lifecycle.preStop.exec.command',
+                command: 'sleep 1',
+              },
+        );
         assert.deepEqual(captured.warnings(), [], 'a matching configuration warns about nothing');
       } finally {
         await k.stop();
@@ -155,6 +186,7 @@ const scenarios: Scenario[] = [
   },
   {
     name: "deletion starts the shutdown (preStop still holding SIGTERM) with the kubelet's kill time as deadline",
+    preStop: true,
     async run(driver, client) {
       const pod = await driver.createPod({ graceSeconds: 8, preStopSleepSeconds: 2 });
       const { kg, exits } = makeKubegrace({ preStopSleepSeconds: 2 });
@@ -197,6 +229,7 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'SIGTERM after a preStop sleep: the deadline counts the sleep from the pod spec',
+    preStop: true,
     async run(driver, client) {
       const pod = await driver.createPod({ graceSeconds: 8, preStopSleepSeconds: 2 });
       // Configured as if nobody told kubegrace about the preStop sleep: the spec read through the API fixes it.
@@ -296,6 +329,7 @@ const scenarios: Scenario[] = [
         await driver.markNotReady(slice, pod);
         await done;
         const events = await waitForEvents(driver, pod, 4);
+        assertApiOrder(events, pod);
         const reasons = events.map((e) => e.reason);
         assert.deepEqual(reasons, ['ShutdownStarted', 'PropagationComplete', 'Drained', 'ShutdownComplete']);
         for (const e of events) {
@@ -341,7 +375,8 @@ const scenarios: Scenario[] = [
         const { killAt } = await driver.deletePod(pod, 3);
         await waitFor(() => kg.state === 'stopped', 'the shutdown to end', 8000);
         assert.deepEqual(exits, [1]);
-        const events = await waitForEvents(driver, pod, 4);
+        const events = await waitForEvents(driver, pod, 6);
+        assertApiOrder(events, pod);
         const byReason = new Map(events.map((e) => [e.reason, e]));
         assert.deepEqual(
           events.map((e) => `${String(e.type)} ${String(e.reason)}`),
@@ -367,10 +402,10 @@ const scenarios: Scenario[] = [
           /^shutdown deadline in [\d.]+ s \(trigger deletion, exit code 1\)/,
         );
         for (const e of events) {
-          const postedAt = Date.parse(String(e.firstTimestamp));
+          const happenedAt = eventMicros(e) / 1000;
           assert.ok(
-            postedAt < killAt,
-            `${String(e.reason)} posted ${killAt - postedAt} ms before the kill time`,
+            happenedAt < killAt,
+            `${String(e.reason)} recorded ${killAt - happenedAt} ms before the kill time`,
           );
         }
       } finally {
@@ -390,6 +425,17 @@ const scenarios: Scenario[] = [
         assert.equal(summary.outcome, 'forced');
         assert.deepEqual(exits, [1]);
         const events = await waitForEvents(driver, pod, 5);
+        assertApiOrder(events, pod);
+        assert.deepEqual(
+          events.map((e) => e.reason),
+          [
+            'ShutdownStarted',
+            'PropagationComplete',
+            'Drained',
+            'ShutdownComplete',
+            'ConnectionsForcedClosed',
+          ],
+        );
         const byReason = new Map(events.map((e) => [e.reason, e]));
         assert.equal(byReason.get('ShutdownComplete')?.type, 'Warning');
         assert.match(
@@ -407,7 +453,111 @@ const scenarios: Scenario[] = [
       }
     },
   },
+  {
+    name: 'publishNotReadyAddresses: the endpoint stays ready, the wait runs to propagation.maxMs and its Event says so',
+    async run(driver, client) {
+      const pod = await driver.createPod({ graceSeconds: 8 });
+      const slice = await driver.addEndpoints(pod, { publishNotReadyAddresses: true });
+      const { kg } = makeKubegrace();
+      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, capture()));
+      try {
+        await waitFor(() => k.endpoints.some((e) => e.ready), 'the endpoint to be seen ready');
+        const done = kg.shutdown('SIGTERM');
+        await delay(200);
+        await driver.markTerminatingStillReady(slice, pod);
+        await done;
+        assert.equal(kg.propagation?.endedBy, 'max', 'no slice ever showed the pod not ready');
+        const events = await waitForEvents(driver, pod, 4);
+        const message = String(events.find((e) => e.reason === 'PropagationComplete')?.message);
+        assert.match(
+          message,
+          /^propagation wait ended after 3\.0 s: reached propagation\.maxMs without evidence that traffic had moved away$/,
+        );
+        assert.doesNotMatch(message, /quiet|removed/, 'neither a silence nor the slice ended it');
+      } finally {
+        await k.stop();
+      }
+    },
+  },
+  {
+    name: 'Events are posted one at a time, each after the previous was answered, even when the API is slow',
+    fakeOnly: true,
+    async run(driver, client) {
+      const fake = driver.fake;
+      assert.ok(fake);
+      const pod = await driver.createPod({ graceSeconds: 8 });
+      const { kg } = makeKubegrace();
+      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, capture()));
+      try {
+        await waitFor(() => k.watching.pod, 'the pod watch to open');
+        // The first Event is answered slowest: posted side by side, later ones would be stored first.
+        let creates = 0;
+        fake.setLatency(1000, (r) => r.resource === 'events' && r.verb === 'create' && ++creates === 1);
+        kg.lease('report-export'); // never released: a Warning Event follows ShutdownComplete
+        await kg.shutdown('SIGTERM');
+        await waitForEvents(driver, pod, 5);
+      } finally {
+        await k.stop();
+      }
+      const posts = fake.requests.filter((r) => r.resource === 'events' && r.verb === 'create');
+      assert.equal(posts.length, 5);
+      for (const [i, post] of posts.entries()) {
+        assert.equal(post.status, 201);
+        assert.deepEqual(post.warnings, [], 'every field known to the server');
+        const previous = posts[i - 1];
+        if (previous) {
+          assert.ok(
+            post.at >= (previous.answeredAt ?? Infinity),
+            `Event ${i + 1} sent ${(previous.answeredAt ?? 0) - post.at} ms before Event ${i} was answered`,
+          );
+        }
+      }
+      // Stored in the order they happened: the creation order and the eventTime order agree.
+      const byCreation = fake
+        .list('events', driver.namespace)
+        .sort(
+          (a, b) =>
+            Number((a.metadata as Json).resourceVersion) - Number((b.metadata as Json).resourceVersion),
+        )
+        .map((e) => e.reason);
+      assert.deepEqual(
+        byCreation,
+        (await driver.events(pod)).map((e) => e.reason),
+      );
+      assert.deepEqual(byCreation, [
+        'ShutdownStarted',
+        'PropagationComplete',
+        'Drained',
+        'ShutdownComplete',
+        'ConnectionsForcedClosed',
+      ]);
+    },
+  },
 ];
+
+/**
+ * What the API keeps of kubegrace's Events, checked as a reader (kubectl) sees them: whole seconds in
+ * first/lastTimestamp, the same second in eventTime with microseconds, the fields core/v1 requires
+ * with eventTime, eventTime strictly increasing in the order given, and names that sort the same way
+ * (kubectl describe's order when the seconds tie).
+ */
+function assertApiOrder(events: readonly Json[], pod: ScenarioPod): void {
+  for (const e of events) {
+    const first = Date.parse(String(e.firstTimestamp));
+    assert.equal(first % 1000, 0, `firstTimestamp ${String(e.firstTimestamp)} is whole seconds`);
+    assert.equal(Date.parse(String(e.lastTimestamp)), first);
+    assert.equal(Math.floor(eventMicros(e) / 1_000_000) * 1000, first, 'eventTime is in that second');
+    assert.equal(e.reportingComponent, 'kubegrace');
+    assert.equal(e.reportingInstance, pod.name);
+    assert.equal(typeof e.action, 'string');
+  }
+  const times = events.map(eventMicros);
+  for (let i = 1; i < times.length; i++) {
+    assert.ok((times[i] ?? 0) > (times[i - 1] ?? 0), `eventTime of Event ${i + 1} after Event ${i}`);
+  }
+  const names = events.map((e) => String((e.metadata as Json).name));
+  assert.deepEqual([...names].sort(), names, 'names sort in the order the Events happened');
+}
 
 /** Filled by the propagation scenario; printed at the end as the measurement against the bar. */
 const measurements: string[] = [];
@@ -434,7 +584,9 @@ async function waitForEvents(
 }
 
 for (const cluster of clusters) {
-  const runnable = scenarios.filter((s) => cluster.label.startsWith('fake') || !s.fakeOnly);
+  const runnable = scenarios.filter(
+    (s) => (cluster.label.startsWith('fake') || !s.fakeOnly) && (!cluster.preStopOnly || s.preStop),
+  );
   const skipped = cluster.unavailable
     ? `${cluster.unavailable}; skipped ${runnable.length} scenarios: ${runnable.map((s) => s.name).join(' | ')}`
     : undefined;
@@ -460,164 +612,3 @@ for (const cluster of clusters) {
 after(() => {
   if (measurements.length > 0) process.stderr.write(`measured: ${measurements.join('; ')}\n`);
 });
-
-// ------------------------------------------------------------------ the real cluster (opt-in)
-
-/**
- * Runs the scenarios in a real cluster: a `pause` pod per scenario, a selector-less Service with a
- * hand-written EndpointSlice that lists the pod (so the test decides when the endpoint leaves),
- * deletions through the API. The process under test runs here, watching that pod by name.
- * Namespace: KUBEGRACE_TEST_NAMESPACE, else the kubeconfig context's, else `default`.
- */
-async function realClusterDriver(client: KubeClientModule): Promise<ClusterDriver> {
-  const k8s = client as unknown as typeof k8s1;
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
-  const namespace =
-    process.env.KUBEGRACE_TEST_NAMESPACE ||
-    kc.getContextObject(kc.getCurrentContext())?.namespace ||
-    'default';
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
-  const undo: (() => Promise<unknown>)[] = [];
-  const graceOf = new Map<string, number>();
-  const suffix = (): string => Math.random().toString(36).slice(2, 7);
-  const toJson = (value: unknown): Json => JSON.parse(JSON.stringify(value)) as Json;
-
-  async function editSlice(slice: string, edit: (endpoints: Json[]) => Json[]): Promise<number> {
-    const current = toJson(await discovery.readNamespacedEndpointSlice({ name: slice, namespace }));
-    current.endpoints = edit((current.endpoints as Json[] | undefined) ?? []);
-    const before = Date.now();
-    await discovery.replaceNamespacedEndpointSlice({ name: slice, namespace, body: current as never });
-    return Math.round((before + Date.now()) / 2);
-  }
-
-  return {
-    name: 'real',
-    kind: 'real',
-    namespace,
-    // Moments are taken on this machine around an API round trip; the API server stamps its own clock.
-    clockToleranceMs: 1000,
-    kubeConfig(c) {
-      const config = new c.KubeConfig();
-      config.loadFromDefault();
-      return config;
-    },
-    async createPod(spec) {
-      const preStop =
-        spec.preStopSleepSeconds !== undefined
-          ? { sleep: { seconds: spec.preStopSleepSeconds } }
-          : spec.preStopExec !== undefined
-            ? { exec: { command: [...spec.preStopExec] } }
-            : undefined;
-      const created = await core.createNamespacedPod({
-        namespace,
-        body: {
-          metadata: { generateName: 'kubegrace-e2e-', labels: { app: 'kubegrace-e2e' } },
-          spec: {
-            terminationGracePeriodSeconds: spec.graceSeconds,
-            containers: [
-              {
-                name: 'app',
-                image: 'registry.k8s.io/pause:3.10',
-                env: [{ name: 'KUBEGRACE_GRACE_PERIOD_SECONDS', value: String(spec.graceSeconds) }],
-                ...(preStop ? { lifecycle: { preStop } } : {}),
-              },
-            ],
-          },
-        },
-      });
-      const name = created.metadata?.name as string;
-      graceOf.set(name, spec.graceSeconds);
-      undo.push(() =>
-        core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(() => undefined),
-      );
-      const until = Date.now() + 120_000;
-      for (;;) {
-        const pod = await core.readNamespacedPod({ name, namespace });
-        if (pod.status?.phase === 'Running' && pod.status.podIP) {
-          return { name, namespace, uid: pod.metadata?.uid as string, ip: pod.status.podIP };
-        }
-        if (Date.now() > until) throw new Error(`pod ${namespace}/${name} not Running after 120 s`);
-        await delay(500);
-      }
-    },
-    async addEndpoints(pod) {
-      const service = `kubegrace-e2e-${suffix()}`;
-      await core.createNamespacedService({
-        namespace,
-        body: {
-          metadata: { name: service },
-          spec: { ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] },
-        },
-      });
-      undo.push(() => core.deleteNamespacedService({ name: service, namespace }).catch(() => undefined));
-      const slice = `${service}-manual`;
-      await discovery.createNamespacedEndpointSlice({
-        namespace,
-        body: {
-          metadata: {
-            name: slice,
-            labels: {
-              'kubernetes.io/service-name': service,
-              'endpointslice.kubernetes.io/managed-by': 'kubegrace-e2e',
-            },
-          },
-          addressType: 'IPv4',
-          endpoints: [
-            {
-              addresses: [pod.ip],
-              conditions: { ready: true, serving: true, terminating: false },
-              targetRef: { kind: 'Pod', name: pod.name, namespace, uid: pod.uid },
-            },
-          ],
-          ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-        },
-      });
-      undo.push(() =>
-        discovery.deleteNamespacedEndpointSlice({ name: slice, namespace }).catch(() => undefined),
-      );
-      return slice;
-    },
-    markNotReady: (slice, pod) =>
-      editSlice(slice, (endpoints) =>
-        endpoints.map((e) =>
-          (e.targetRef as Json | undefined)?.uid === pod.uid
-            ? { ...e, conditions: { ready: false, serving: true, terminating: true } }
-            : e,
-        ),
-      ),
-    removeEndpoint: (slice, pod) =>
-      editSlice(slice, (endpoints) =>
-        endpoints.filter((e) => (e.targetRef as Json | undefined)?.uid !== pod.uid),
-      ),
-    async deletePod(pod: ScenarioPod, graceSeconds?: number) {
-      const grace = graceSeconds ?? graceOf.get(pod.name) ?? 30;
-      const before = Date.now();
-      await core.deleteNamespacedPod({
-        name: pod.name,
-        namespace,
-        ...(graceSeconds === undefined ? {} : { gracePeriodSeconds: graceSeconds }),
-      });
-      const deletedAt = Math.round((before + Date.now()) / 2);
-      return { deletedAt, killAt: deletedAt + grace * 1000 };
-    },
-    async events(pod) {
-      const list = await core.listNamespacedEvent({
-        namespace,
-        fieldSelector: `involvedObject.uid=${pod.uid}`,
-      });
-      return list.items
-        .map(toJson)
-        .filter((e) => (e.source as Json | undefined)?.component === 'kubegrace')
-        .sort(
-          (a, b) =>
-            String(a.firstTimestamp).localeCompare(String(b.firstTimestamp)) ||
-            Number((a.metadata as Json).resourceVersion) - Number((b.metadata as Json).resourceVersion),
-        );
-    },
-    async cleanup() {
-      for (const step of undo.reverse()) await step();
-    },
-  };
-}

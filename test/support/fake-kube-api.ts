@@ -8,6 +8,14 @@
  *
  * What it models of the kubelet: `deletePod` stamps `deletionTimestamp` the way the API server does
  * (now + grace, serialized at second precision) and records the exact moment the kubelet would SIGKILL.
+ *
+ * What arrives over the wire is held to the rules of a real API server of the configured version
+ * (`version`, default the oldest kubegrace supports, 1.25): `GET /version`; Events validated as
+ * core/v1 validates them (legacyValidateEvent), `eventTime` parsed as a MicroTime (exactly six
+ * fractional digits, else 400), `firstTimestamp`/`lastTimestamp` stored to the second; pods with
+ * lifecycle handlers checked as that version does (the preStop `sleep` action: an unknown field before
+ * 1.29, dropped in 1.29, accepted from 1.30), unknown fields answered with a `299` Warning header.
+ * `put`/`update` are the test's back door (like writing to etcd): they store what they are given.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -17,7 +25,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KubeClientModule, KubeConfigLike } from '../../src/kubernetes/client.js';
+import type { KubeClientModule } from '../../src/kubernetes/client.js';
 
 export type Json = Record<string, unknown>;
 
@@ -50,6 +58,10 @@ export interface RequestRecord {
   readonly query: Readonly<Record<string, string>>;
   readonly token: string | undefined;
   status: number;
+  /** Epoch ms of the answer (the headers of a watch). */
+  answeredAt: number | undefined;
+  /** `Warning` headers sent with the answer (the text of each `299 - "…"`). */
+  readonly warnings: string[];
 }
 
 export interface DeletedPod {
@@ -67,7 +79,12 @@ export interface FakeKubeApiOptions {
   readonly bookmarkIntervalMs?: number;
   /** The service account the token belongs to, for 403 messages. @default 'system:serviceaccount:default:app' */
   readonly user?: string;
+  /** The Kubernetes version it answers `/version` with and whose validation it applies. @default 'v1.25.16' */
+  readonly version?: string;
 }
+
+/** The oldest Kubernetes kubegrace supports (charts/kubegrace/Chart.yaml `kubeVersion`). */
+export const OLDEST_KUBERNETES = 'v1.25.16';
 
 export interface FakeKubeApi {
   readonly url: string;
@@ -79,6 +96,8 @@ export interface FakeKubeApi {
   readonly tokenFile: string;
   /** Every request seen, in order (watches included). */
   readonly requests: RequestRecord[];
+  /** The version it plays (`/version`'s gitVersion) and its minor, which picks the validation. */
+  readonly version: { readonly gitVersion: string; readonly major: number; readonly minor: number };
   /** Options for `KubeConfig.loadFromOptions`, pointing at this server with the token file. */
   kubeConfigOptions(namespace?: string): Json;
   /** A directory laid out like /var/run/secrets/kubernetes.io/serviceaccount. */
@@ -171,6 +190,35 @@ export function apiTime(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
+/** time.RFC3339 as Go parses it (any fraction of a second, or none). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** IsQualifiedName: an optional DNS-subdomain prefix and `/`, then a name of at most 63 characters. */
+const QUALIFIED_NAME =
+  /^(?:[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*\/)?(?=.{1,63}$)[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+/**
+ * metav1.MicroTime's UnmarshalJSON: `time.Parse(RFC3339Micro, …)`, whose layout needs exactly six
+ * fractional digits, so JavaScript's `toISOString()` (three) is refused. Epoch µs, or the error.
+ */
+export function parseMicroTime(value: unknown): number | string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d{6})(Z|[+-]\d{2}:\d{2})$/.exec(text);
+  if (typeof value !== 'string' || !m) {
+    const rest = text.length > 19 ? text.slice(19) : text;
+    return `parsing time ${JSON.stringify(text)} as "2006-01-02T15:04:05.000000Z07:00": cannot parse ${JSON.stringify(rest)} as ".000000"`;
+  }
+  const seconds = Date.parse(`${m[1]}${m[3]}`);
+  if (Number.isNaN(seconds)) return `parsing time ${JSON.stringify(text)}: out of range`;
+  return seconds * 1000 + Number((m[2] as string).slice(1));
+}
+
+/** MicroTime as the API server writes it: UTC, six fractional digits. */
+export function formatMicroTime(micros: number): string {
+  const seconds = Math.floor(micros / 1_000_000);
+  return `${new Date(seconds * 1000).toISOString().slice(0, 19)}.${String(micros - seconds * 1_000_000).padStart(6, '0')}Z`;
+}
+
 export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promise<FakeKubeApi> {
   const dir = mkdtempSync(join(tmpdir(), 'kubegrace-fake-api-'));
   const { cert, key } = makeCertificate(dir);
@@ -182,6 +230,15 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   const accepted = new Set([currentToken]);
   const user = options.user ?? 'system:serviceaccount:default:app';
   const bookmarkIntervalMs = options.bookmarkIntervalMs ?? 250;
+  const gitVersion = options.version ?? OLDEST_KUBERNETES;
+  const parsedVersion = /^v(\d+)\.(\d+)\.\d+/.exec(gitVersion);
+  if (!parsedVersion)
+    throw new Error(`fake-kube-api: version must look like v1.25.16, received ${gitVersion}`);
+  const version = {
+    gitVersion,
+    major: Number(parsedVersion[1]),
+    minor: Number(parsedVersion[2]),
+  };
 
   let rv = 1000;
   const store = new Map<string, Json>();
@@ -261,8 +318,16 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
 
   function reply(res: ServerResponse, record: RequestRecord, code: number, body: Json): void {
     record.status = code;
+    record.answeredAt = Date.now();
     const text = JSON.stringify(body);
-    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    const headers: Record<string, string | number | string[]> = {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(text),
+    };
+    // As k8s.io/apiserver's warning recorder writes them: code 299, agent "-", the text quoted.
+    if (record.warnings.length > 0)
+      headers.Warning = record.warnings.map((w) => `299 - ${JSON.stringify(w)}`);
+    res.writeHead(code, headers);
     res.end(text);
   }
 
@@ -399,6 +464,8 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       query,
       token,
       status: 0,
+      answeredAt: undefined,
+      warnings: [],
     };
     requests.push(record);
     const body = req.method === 'GET' || req.method === 'HEAD' ? '' : await readBody(req);
@@ -409,6 +476,20 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (unauthorized || token === undefined || !accepted.has(token)) {
       reply(res, record, 401, status(401, 'Unauthorized', 'Unauthorized'));
       return;
+    }
+    if (url.pathname === '/version' || url.pathname === '/version/') {
+      if (req.method !== 'GET') return reply(res, record, 405, status(405, 'MethodNotAllowed', 'GET only'));
+      return reply(res, record, 200, {
+        major: String(version.major),
+        minor: String(version.minor),
+        gitVersion,
+        gitCommit: '0000000000000000000000000000000000000000',
+        gitTreeState: 'clean',
+        buildDate: '2023-01-01T00:00:00Z',
+        goVersion: 'go1.20.10',
+        compiler: 'gc',
+        platform: 'linux/amd64',
+      });
     }
     if (typeof r === 'string') {
       reply(res, record, 404, status(404, 'NotFound', r));
@@ -540,6 +621,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     const matches = selected(r, query);
     if (typeof matches === 'string') return reply(res, record, 400, status(400, 'BadRequest', matches));
     record.status = 200;
+    record.answeredAt = Date.now();
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
     const bookmarks = query.allowWatchBookmarks === 'true';
@@ -619,6 +701,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (!object)
       return reply(res, record, 400, status(400, 'BadRequest', 'the request body is not a JSON object'));
     const meta = (object.metadata ??= {}) as Json;
+    const kind = RESOURCES[r.resource].kind;
     if (r.namespace === undefined)
       return reply(res, record, 405, status(405, 'MethodNotAllowed', 'create needs a namespace'));
     if (meta.namespace !== undefined && meta.namespace !== r.namespace) {
@@ -633,6 +716,38 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         ),
       );
     }
+    // Decoding, as the API server does it before anything else: unknown fields (dropped, with a
+    // warning, unless fieldValidation says otherwise) and typed values (a MicroTime, a Time).
+    const unknown: string[] = [];
+    const decodeError =
+      r.resource === 'events'
+        ? decodeEvent(object, unknown)
+        : r.resource === 'pods'
+          ? decodePod(object, unknown)
+          : undefined;
+    if (decodeError !== undefined) {
+      return reply(
+        res,
+        record,
+        400,
+        status(400, 'BadRequest', `${kind} in version "v1" cannot be handled as a ${kind}: ${decodeError}`),
+      );
+    }
+    const fieldValidation = record.query.fieldValidation ?? 'Warn';
+    if (unknown.length > 0 && fieldValidation === 'Strict') {
+      return reply(
+        res,
+        record,
+        400,
+        status(
+          400,
+          'BadRequest',
+          `strict decoding error: ${unknown.map((f) => `unknown field ${JSON.stringify(f)}`).join(', ')}`,
+        ),
+      );
+    }
+    if (fieldValidation !== 'Ignore')
+      for (const f of unknown) record.warnings.push(`unknown field ${JSON.stringify(f)}`);
     meta.namespace = r.namespace;
     if (typeof meta.name !== 'string' || meta.name === '') {
       if (typeof meta.generateName === 'string' && meta.generateName !== '') {
@@ -645,20 +760,29 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
           status(
             422,
             'Invalid',
-            `${RESOURCES[r.resource].kind} "" is invalid: metadata.name: Required value: name or generateName is required`,
+            `${kind} "" is invalid: metadata.name: Required value: name or generateName is required`,
           ),
         );
       }
     }
-    if (r.resource === 'events') {
-      const invalid = validateEvent(object, r.namespace);
-      if (invalid)
-        return reply(
-          res,
-          record,
-          422,
-          status(422, 'Invalid', `Event "${String(meta.name)}" is invalid: ${invalid}`),
-        );
+    const errors =
+      r.resource === 'events'
+        ? validateEvent(object, r.namespace)
+        : r.resource === 'pods'
+          ? validatePod(object)
+          : [];
+    if (errors.length > 0) {
+      // apimachinery's NewInvalid: one error as it is, several as a list.
+      const list = errors.length === 1 ? (errors[0] as string) : `[${errors.join(', ')}]`;
+      return reply(
+        res,
+        record,
+        422,
+        status(422, 'Invalid', `${kind} "${String(meta.name)}" is invalid: ${list}`, {
+          name: meta.name,
+          kind: kind,
+        }),
+      );
     }
     if (store.has(keyOf(r.resource, r.namespace, meta.name as string))) {
       return reply(
@@ -668,29 +792,176 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         status(409, 'AlreadyExists', `${r.resource} "${String(meta.name)}" already exists`),
       );
     }
-    meta.uid ??= randomUUID();
-    meta.creationTimestamp ??= apiTime(Date.now());
+    meta.uid = randomUUID();
+    meta.creationTimestamp = apiTime(Date.now());
+    // A new pod is Pending until a kubelet runs it; what a client sends as status is dropped.
+    if (r.resource === 'pods') object.status = { phase: 'Pending' };
     delete object.kind;
     delete object.apiVersion;
     const stored = commit(r.resource, 'ADDED', object, undefined);
     reply(res, record, 201, withKind(r.resource, stored));
   }
 
-  /** The checks the API server applies to a core/v1 Event that matter to a client. */
-  function validateEvent(event: Json, namespace: string): string | undefined {
-    const involved = event.involvedObject as Json | undefined;
-    if (!involved) return 'involvedObject: Required value';
-    if (involved.namespace !== namespace)
-      return `involvedObject.namespace: Invalid value: "${String(involved.namespace)}": does not match event.namespace`;
-    if (typeof event.reason !== 'string' || event.reason === '') return 'reason: Required value';
-    if (event.type !== 'Normal' && event.type !== 'Warning')
-      return `type: Unsupported value: "${String(event.type)}"`;
+  /** core/v1 Event's fields; anything else is an unknown field. */
+  const EVENT_FIELDS = new Set([
+    'kind',
+    'apiVersion',
+    'metadata',
+    'involvedObject',
+    'reason',
+    'message',
+    'source',
+    'firstTimestamp',
+    'lastTimestamp',
+    'count',
+    'type',
+    'eventTime',
+    'series',
+    'action',
+    'related',
+    'reportingComponent',
+    'reportingInstance',
+  ]);
+
+  /** Unknown fields, then the times: a MicroTime needs exactly six fractional digits. */
+  function decodeEvent(event: Json, unknown: string[]): string | undefined {
+    for (const key of Object.keys(event)) {
+      if (!EVENT_FIELDS.has(key)) {
+        unknown.push(key);
+        delete event[key];
+      }
+    }
     if (event.eventTime !== undefined && event.eventTime !== null) {
-      if (!event.reportingComponent) return 'reportingController: Required value';
-      if (!event.reportingInstance) return 'reportingInstance: Required value';
-      if (!event.action) return 'action: Required value';
+      const micros = parseMicroTime(event.eventTime);
+      if (typeof micros === 'string') return micros;
+      event.eventTime = formatMicroTime(micros);
+    }
+    for (const field of ['firstTimestamp', 'lastTimestamp'] as const) {
+      const value = event[field];
+      if (value === undefined || value === null) continue;
+      const ms = typeof value === 'string' && RFC3339.test(value) ? Date.parse(value) : Number.NaN;
+      if (Number.isNaN(ms))
+        return `parsing time ${JSON.stringify(value)} as "2006-01-02T15:04:05Z07:00": cannot parse`;
+      // metav1.Time keeps whole seconds.
+      event[field] = apiTime(ms);
     }
     return undefined;
+  }
+
+  /**
+   * The checks core/v1 applies to a new Event (legacyValidateEvent in pkg/apis/core/validation/
+   * events.go; the stricter ones of events.k8s.io/v1 do not apply to core/v1 requests). Without
+   * `eventTime` only the namespaces are compared: no reason, no type is required.
+   */
+  function validateEvent(event: Json, namespace: string): string[] {
+    const errors: string[] = [];
+    const involved = (event.involvedObject ?? {}) as Json;
+    const involvedNamespace = typeof involved.namespace === 'string' ? involved.namespace : '';
+    const mismatch = `involvedObject.namespace: Invalid value: ${JSON.stringify(involvedNamespace)}: does not match event.namespace`;
+    const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+    if (event.eventTime === undefined || event.eventTime === null) {
+      if (
+        involvedNamespace === ''
+          ? namespace !== '' && namespace !== 'default'
+          : namespace !== involvedNamespace
+      )
+        errors.push(mismatch);
+    } else {
+      if (involvedNamespace === '' && namespace !== 'default' && namespace !== 'kube-system')
+        errors.push(mismatch);
+      // The Go field is ReportingController; core/v1's JSON calls it reportingComponent.
+      const controller = text(event.reportingComponent);
+      if (controller === '') errors.push('reportingController: Required value');
+      else if (!QUALIFIED_NAME.test(controller))
+        errors.push(
+          `reportingController: Invalid value: ${JSON.stringify(controller)}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+        );
+      const instance = text(event.reportingInstance);
+      if (instance === '') errors.push('reportingInstance: Required value');
+      if (Buffer.byteLength(instance) > 128)
+        errors.push('reportingInstance: Invalid value: "": can have at most 128 characters');
+      const action = text(event.action);
+      if (action === '') errors.push('action: Required value');
+      if (Buffer.byteLength(action) > 128)
+        errors.push('action: Invalid value: "": can have at most 128 characters');
+      const reason = text(event.reason);
+      if (reason === '') errors.push('reason: Required value');
+      if (Buffer.byteLength(reason) > 128)
+        errors.push('reason: Invalid value: "": can have at most 128 characters');
+      if (Buffer.byteLength(text(event.message)) > 1024)
+        errors.push('message: Invalid value: "": can have at most 1024 characters');
+    }
+    return errors;
+  }
+
+  /**
+   * Lifecycle handlers as this version decodes them: the `sleep` action is unknown before 1.29
+   * (dropped with a warning), known but switched off in 1.29 (dropped silently: PodLifecycleSleepAction
+   * was alpha), accepted from 1.30. Other pod fields pass as they are.
+   */
+  function decodePod(pod: Json, unknown: string[]): string | undefined {
+    const spec = (pod.spec ?? {}) as Json;
+    const containers = Array.isArray(spec.containers) ? (spec.containers as Json[]) : [];
+    containers.forEach((container, i) => {
+      const lifecycle = (container.lifecycle ?? {}) as Json;
+      for (const hook of ['postStart', 'preStop']) {
+        const handler = lifecycle[hook] as Json | undefined;
+        if (typeof handler !== 'object' || handler === null) continue;
+        for (const key of Object.keys(handler)) {
+          const known = ['exec', 'httpGet', 'tcpSocket', ...(version.minor >= 29 ? ['sleep'] : [])];
+          if (!known.includes(key)) {
+            unknown.push(`spec.containers[${i}].lifecycle.${hook}.${key}`);
+            delete handler[key];
+          }
+        }
+        if (version.minor === 29) delete handler.sleep;
+      }
+    });
+    return undefined;
+  }
+
+  /** The parts of ValidatePodCreate a scenario's pod can get wrong. */
+  function validatePod(pod: Json): string[] {
+    const errors: string[] = [];
+    const spec = (pod.spec ??= {}) as Json;
+    spec.terminationGracePeriodSeconds ??= 30;
+    const grace = spec.terminationGracePeriodSeconds as number;
+    const containers = Array.isArray(spec.containers) ? (spec.containers as Json[]) : [];
+    if (containers.length === 0) errors.push('spec.containers: Required value');
+    containers.forEach((container, i) => {
+      const path = `spec.containers[${i}]`;
+      if (typeof container.name !== 'string' || container.name === '')
+        errors.push(`${path}.name: Required value`);
+      if (typeof container.image !== 'string' || container.image === '')
+        errors.push(`${path}.image: Required value`);
+      const lifecycle = (container.lifecycle ?? {}) as Json;
+      for (const hook of ['postStart', 'preStop']) {
+        const handler = lifecycle[hook] as Json | undefined;
+        if (typeof handler !== 'object' || handler === null) continue;
+        const hookPath = `${path}.lifecycle.${hook}`;
+        const count = ['exec', 'httpGet', 'tcpSocket', 'sleep'].filter(
+          (k) => handler[k] !== undefined && handler[k] !== null,
+        ).length;
+        if (count === 0) errors.push(`${hookPath}: Required value: must specify a handler type`);
+        if (count > 1) errors.push(`${hookPath}: Forbidden: may not specify more than 1 handler type`);
+        const sleep = handler.sleep as Json | undefined;
+        if (sleep !== undefined && sleep !== null) {
+          const seconds = sleep.seconds;
+          const allowZero = version.minor >= 33;
+          if (
+            typeof seconds !== 'number' ||
+            seconds < 0 ||
+            (seconds === 0 && !allowZero) ||
+            seconds > grace
+          ) {
+            errors.push(
+              `${hookPath}.sleep: Invalid value: ${String(seconds)}: must be ${allowZero ? 'non-negative' : 'greater than 0'} and less than terminationGracePeriodSeconds (${grace})`,
+            );
+          }
+        }
+      }
+    });
+    return errors;
   }
 
   function modifyResponse(
@@ -861,6 +1132,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     caFile,
     tokenFile,
     requests,
+    version,
     kubeConfigOptions(namespace = 'default') {
       return {
         clusters: [
@@ -994,157 +1266,6 @@ function jsonPatch(target: Json, ops: unknown): Json {
     }
   }
   return target;
-}
-
-// ------------------------------------------------------------------ scenario driver
-
-/** A pod created for a scenario. */
-export interface ScenarioPod {
-  readonly name: string;
-  readonly namespace: string;
-  readonly uid: string;
-  readonly ip: string;
-}
-
-export interface ScenarioPodSpec {
-  readonly graceSeconds: number;
-  readonly preStopSleepSeconds?: number;
-  readonly preStopExec?: readonly string[];
-}
-
-/**
- * What a scenario needs from a cluster, so the same scenario runs against this fake and, in the
- * opt-in suite, a real cluster. Moments are epoch ms taken around the API call that makes them.
- */
-export interface ClusterDriver {
-  readonly name: string;
-  /** `fake`: every failure switch is available; `real`: only what a real cluster does by itself. */
-  readonly kind: 'fake' | 'real';
-  readonly namespace: string;
-  /** How far a "moment" measured here can be off the API server's own clock and latency. */
-  readonly clockToleranceMs: number;
-  /** A KubeConfig of `client` (either major) pointing at this cluster. */
-  kubeConfig(client: KubeClientModule): KubeConfigLike;
-  createPod(spec: ScenarioPodSpec): Promise<ScenarioPod>;
-  /** A Service's EndpointSlice listing the pod as ready (and one other endpoint). */
-  addEndpoints(pod: ScenarioPod): Promise<string>;
-  /** Mark the pod's endpoint `ready: false, terminating: true`; resolves with the moment it happened. */
-  markNotReady(slice: string, pod: ScenarioPod): Promise<number>;
-  /** Remove the pod's endpoint from the slice; resolves with the moment. */
-  removeEndpoint(slice: string, pod: ScenarioPod): Promise<number>;
-  /** Delete the pod with this grace; `killAt` is the kubelet's SIGKILL moment (exact on the fake). */
-  deletePod(
-    pod: ScenarioPod,
-    graceSeconds?: number,
-  ): Promise<{ readonly deletedAt: number; readonly killAt: number }>;
-  events(pod: ScenarioPod): Promise<Json[]>;
-  cleanup(): Promise<void>;
-}
-
-export function fakeDriver(fake: FakeKubeApi, name: string, namespace = 'shop'): ClusterDriver {
-  let counter = 0;
-  return {
-    name,
-    kind: 'fake',
-    namespace,
-    clockToleranceMs: 0,
-    kubeConfig(client) {
-      const kc = new client.KubeConfig();
-      kc.loadFromOptions(fake.kubeConfigOptions(namespace));
-      return kc;
-    },
-    async createPod(spec) {
-      counter += 1;
-      const podName = `web-7d4b9c-${counter}x${randomBytes(2).toString('hex')}`;
-      const ip = `10.1.${counter}.${10 + counter}`;
-      const preStop =
-        spec.preStopSleepSeconds !== undefined
-          ? { sleep: { seconds: spec.preStopSleepSeconds } }
-          : spec.preStopExec !== undefined
-            ? { exec: { command: [...spec.preStopExec] } }
-            : undefined;
-      const stored = fake.put('pods', {
-        metadata: { name: podName, namespace, labels: { app: 'web' } },
-        spec: {
-          terminationGracePeriodSeconds: spec.graceSeconds,
-          containers: [
-            { name: 'istio-proxy', image: 'proxy' },
-            {
-              name: 'app',
-              image: 'web:1',
-              env: [{ name: 'KUBEGRACE_GRACE_PERIOD_SECONDS', value: String(spec.graceSeconds) }],
-              ...(preStop ? { lifecycle: { preStop } } : {}),
-            },
-          ],
-        },
-        status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
-      });
-      return { name: podName, namespace, uid: (stored.metadata as Json).uid as string, ip };
-    },
-    async addEndpoints(pod) {
-      const sliceName = `web-${randomBytes(3).toString('hex').slice(0, 5)}`;
-      fake.put('endpointslices', {
-        metadata: {
-          name: sliceName,
-          namespace,
-          labels: {
-            'kubernetes.io/service-name': 'web',
-            'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io',
-          },
-        },
-        addressType: 'IPv4',
-        endpoints: [
-          {
-            addresses: [pod.ip],
-            conditions: { ready: true, serving: true, terminating: false },
-            targetRef: { kind: 'Pod', name: pod.name, namespace, uid: pod.uid },
-          },
-          {
-            addresses: ['10.9.9.9'],
-            conditions: { ready: true, serving: true, terminating: false },
-            targetRef: { kind: 'Pod', name: 'web-other', namespace, uid: randomUUID() },
-          },
-        ],
-        ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-      });
-      return sliceName;
-    },
-    async markNotReady(slice, pod) {
-      const at = Date.now();
-      fake.update('endpointslices', namespace, slice, (s) => {
-        for (const e of s.endpoints as Json[]) {
-          if ((e.targetRef as Json).uid === pod.uid)
-            e.conditions = { ready: false, serving: true, terminating: true };
-        }
-      });
-      return at;
-    },
-    async removeEndpoint(slice, pod) {
-      const at = Date.now();
-      fake.update('endpointslices', namespace, slice, (s) => {
-        s.endpoints = (s.endpoints as Json[]).filter((e) => (e.targetRef as Json).uid !== pod.uid);
-      });
-      return at;
-    },
-    async deletePod(pod, graceSeconds) {
-      const deleted = fake.deletePod(
-        pod.namespace,
-        pod.name,
-        graceSeconds === undefined ? {} : { graceSeconds },
-      );
-      return { deletedAt: deleted.deletedAt, killAt: deleted.killAt };
-    },
-    async events(pod) {
-      return fake
-        .list('events', namespace)
-        .filter((e) => (e.involvedObject as Json | undefined)?.name === pod.name)
-        .sort(
-          (a, b) =>
-            Number((a.metadata as Json).resourceVersion) - Number((b.metadata as Json).resourceVersion),
-        );
-    },
-    cleanup: () => fake.close(),
-  };
 }
 
 // ------------------------------------------------------------------ test helpers shared by the suites
