@@ -116,6 +116,24 @@ export function settle(options: SettleOptions): Promise<SettleEnd> {
   });
 }
 
+/**
+ * `settle` for a wait that is one promise: resolves `'done'` when `promise` settles (either way) or
+ * `'aborted'` when `signal` fires first. Unlike a race with an abort promise, nothing stays on the
+ * signal afterwards.
+ */
+export function settleOrAbort(promise: Promise<unknown>, signal: AbortSignal): Promise<'done' | 'aborted'> {
+  let settled = false;
+  const changed = createNotifier();
+  const mark = (): void => {
+    settled = true;
+    changed.notify();
+  };
+  promise.then(mark, mark);
+  return settle({ isDone: () => settled, subscribe: changed.subscribe, signal }) as Promise<
+    'done' | 'aborted'
+  >;
+}
+
 export interface BackoffOptions {
   /** Upper bound of the first pause (attempt 0); each later attempt doubles it. */
   readonly initialMs: number;

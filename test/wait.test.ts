@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { afterPendingIo, backoffDelay, createNotifier, settle, sleep, type SettleEnd } from '../src/wait.js';
+import {
+  afterPendingIo,
+  backoffDelay,
+  createNotifier,
+  settle,
+  settleOrAbort,
+  sleep,
+  type SettleEnd,
+} from '../src/wait.js';
 
 /** A countable thing to wait for: `left` items, each `finish()` notifies. */
 function work(left: number) {
@@ -214,6 +222,21 @@ describe('settle', () => {
       }),
       /at once/,
     );
+  });
+});
+
+describe('settleOrAbort', () => {
+  it('is done when the promise settles either way, aborted when the signal fires first; the signal keeps no listener', async () => {
+    const controller = new AbortController();
+    assert.equal(await settleOrAbort(Promise.resolve(1), controller.signal), 'done');
+    assert.equal(await settleOrAbort(Promise.reject(new Error('failed')), controller.signal), 'done');
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+    const pending = settleOrAbort(new Promise(() => undefined), controller.signal);
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 1);
+    controller.abort();
+    assert.equal(await pending, 'aborted');
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+    assert.equal(await settleOrAbort(new Promise(() => undefined), controller.signal), 'aborted');
   });
 });
 
