@@ -115,17 +115,18 @@ describe('mistakes the chart refuses to render', () => {
       error: /kubegrace\.terminationGracePeriodSeconds: Must be greater than or equal to 1/,
     },
     {
-      name: 'the sleep action on a cluster without it',
+      name: 'the sleep action on a cluster without it, reported at the template that renders the hook',
       set: { 'kubegrace.preStop': { enabled: true, action: 'sleep' } },
       kubeVersion: '1.29.0',
       error:
-        /kubegrace\.preStop\.action 'sleep' needs Kubernetes 1\.30 or later .* this cluster is v1\.29\.0/,
+        /execution error at \(kubegrace\/templates\/deployment\.yaml:\d+:\d+\): kubegrace\.preStop\.action 'sleep' needs Kubernetes 1\.30 or later .* this cluster is v1\.29\.0/,
     },
     {
-      name: 'a zero-second sleep before 1.33',
+      name: 'a zero-second sleep before 1.33, reported at the template that renders the hook',
       set: { 'kubegrace.preStop': { enabled: true, action: 'sleep', sleepSeconds: 0 } },
       kubeVersion: '1.32.0',
-      error: /kubegrace\.preStop\.sleepSeconds 0 needs Kubernetes 1\.33 or later/,
+      error:
+        /execution error at \(kubegrace\/templates\/deployment\.yaml:\d+:\d+\): kubegrace\.preStop\.sleepSeconds 0 needs Kubernetes 1\.33 or later/,
     },
     {
       name: 'a preStop sleep as long as the grace period',
@@ -136,7 +137,30 @@ describe('mistakes the chart refuses to render', () => {
         },
       },
       kubeVersion: '1.31.0',
-      error: /kubegrace\.preStop\.sleepSeconds \(30\) must be less than terminationGracePeriodSeconds \(30\)/,
+      error:
+        /execution error at \(kubegrace\/templates\/deployment\.yaml:\d+:\d+\): kubegrace\.preStop\.sleepSeconds \(30\) must be less than terminationGracePeriodSeconds \(30\)/,
+    },
+    {
+      name: 'a PodMonitor and a ServiceMonitor at once (every pod scraped twice)',
+      set: { metrics: { podMonitor: { enabled: true }, serviceMonitor: { enabled: true } } },
+      error:
+        /metrics\.podMonitor\.enabled and metrics\.serviceMonitor\.enabled are both true: Prometheus would scrape every pod twice/,
+    },
+    {
+      name: 'an ingress path that is not absolute',
+      set: { ingress: { enabled: true, hosts: [{ host: 'a.example.com', paths: [{ path: 'api' }] }] } },
+      error: /ingress\.hosts\.0\.paths\.0\.path: Does not match pattern '\^\/'/,
+    },
+    {
+      name: 'an unknown ingress pathType',
+      set: {
+        ingress: {
+          enabled: true,
+          hosts: [{ host: 'a.example.com', paths: [{ path: '/', pathType: 'Regex' }] }],
+        },
+      },
+      error:
+        /ingress\.hosts\.0\.paths\.0\.pathType: ingress\.hosts\.0\.paths\.0\.pathType must be one of the following/,
     },
     {
       name: 'propagation.minMs above maxMs',

@@ -14,6 +14,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
@@ -37,6 +38,7 @@ const KINDS: Readonly<Record<string, { readonly model: ModelClass; readonly clie
     model: PodDisruptionBudget,
     clientModel: 'V1PodDisruptionBudget',
   },
+  'networking.k8s.io/v1/Ingress': { model: Ingress, clientModel: 'V1Ingress' },
   'networking.k8s.io/v1/NetworkPolicy': {
     model: NetworkPolicy,
     clientModel: 'V1NetworkPolicy',

@@ -218,6 +218,53 @@ describe('charts/kubegrace: what it shares with the rest of the repo', () => {
     );
   });
 
+  it('an Ingress only when enabled, routed to the Service port named http, with its class, hosts and TLS', async () => {
+    assert.deepEqual(find(await render(), 'Ingress'), [], 'none by default');
+    const rendered = await render({
+      set: {
+        ingress: {
+          enabled: true,
+          className: 'nginx',
+          annotations: { 'cert-manager.io/cluster-issuer': 'letsencrypt' },
+          hosts: [
+            { host: 'web.example.com', paths: [{ path: '/', pathType: 'Prefix' }, { path: '/api/v1' }] },
+            { paths: [{ path: '/healthz', pathType: 'Exact' }] },
+          ],
+          tls: [{ secretName: 'web-tls', hosts: ['web.example.com'] }],
+        },
+      },
+    });
+    assert.deepEqual(validateAll(rendered.docs), []);
+    const [ingress] = find(rendered, 'Ingress');
+    assert.ok(ingress);
+    assert.equal(
+      (ingress.metadata.annotations as Record<string, string>)['cert-manager.io/cluster-issuer'],
+      'letsencrypt',
+    );
+    const [service] = find(rendered, 'Service');
+    const backend = { service: { name: service?.metadata.name, port: { name: 'http' } } };
+    assert.ok(
+      (service?.spec as { ports: { name: string }[] }).ports.some((p) => p.name === 'http'),
+      'the Service has the port the Ingress names',
+    );
+    assert.deepEqual(ingress.spec, {
+      ingressClassName: 'nginx',
+      tls: [{ secretName: 'web-tls', hosts: ['web.example.com'] }],
+      rules: [
+        {
+          host: 'web.example.com',
+          http: {
+            paths: [
+              { path: '/', pathType: 'Prefix', backend },
+              { path: '/api/v1', pathType: 'Prefix', backend },
+            ],
+          },
+        },
+        { http: { paths: [{ path: '/healthz', pathType: 'Exact', backend }] } },
+      ],
+    });
+  });
+
   it('the NetworkPolicy opens the management port only to the peers given', async () => {
     const closed = find(await render(), 'NetworkPolicy')[0]?.spec as {
       ingress: { ports: { port: string }[] }[];

@@ -11,7 +11,10 @@ up to whole seconds, unless `kubegrace.terminationGracePeriodSeconds` overrides 
   {{- $budget := include "kubegrace-lib.budget" . | fromYaml }}
   {{ $budget.graceSeconds }} {{ $budget.preStop.action }} {{ $budget.fits }}
 
-Fails, naming the value, on what the library or the API server would refuse.
+Fails, naming the value, on what the library or the API server would refuse. What only the preStop
+hook cannot have on this cluster (the sleep action before 1.30, zero seconds before 1.33, a sleep as
+long as the grace period) is kept in `preStop.error` and raised by kubegrace-lib.lifecycle, so Helm
+reports it at the template that renders the hook, not at the first template that reads the budget.
 */}}
 {{- define "kubegrace-lib.budget" -}}
 {{- $c := include "kubegrace-lib.config" . | fromYaml -}}
@@ -52,15 +55,15 @@ Fails, naming the value, on what the library or the API server would refuse.
 {{- $sleepSupported := semverCompare ">=1.30.0-0" $kubeVersion -}}
 {{- $zeroSupported := semverCompare ">=1.33.0-0" $kubeVersion -}}
 {{- $action := "none" -}}
+{{- $preStopError := "" -}}
 {{- if $ps.enabled -}}
 {{- if eq $ps.action "exec" -}}
 {{- $action = "exec" -}}
 {{- else if eq $ps.action "sleep" -}}
 {{- if not $sleepSupported -}}
-{{- fail (printf "kubegrace.preStop.action 'sleep' needs Kubernetes 1.30 or later (the preStop sleep action); this cluster is %s: use action 'auto' (falls back to exec) or 'exec'" $kubeVersion) -}}
-{{- end -}}
-{{- if and (eq $sleep 0) (not $zeroSupported) -}}
-{{- fail (printf "kubegrace.preStop.sleepSeconds 0 needs Kubernetes 1.33 or later (zero-second sleep); this cluster is %s: use at least 1, or action 'exec'" $kubeVersion) -}}
+{{- $preStopError = printf "kubegrace.preStop.action 'sleep' needs Kubernetes 1.30 or later (the preStop sleep action); this cluster is %s: use action 'auto' (falls back to exec) or 'exec'" $kubeVersion -}}
+{{- else if and (eq $sleep 0) (not $zeroSupported) -}}
+{{- $preStopError = printf "kubegrace.preStop.sleepSeconds 0 needs Kubernetes 1.33 or later (zero-second sleep); this cluster is %s: use at least 1, or action 'exec'" $kubeVersion -}}
 {{- end -}}
 {{- $action = "sleep" -}}
 {{- else if eq $ps.action "auto" -}}
@@ -96,13 +99,16 @@ Fails, naming the value, on what the library or the API server would refuse.
 {{- $grace = include $int (list "terminationGracePeriodSeconds" $c.terminationGracePeriodSeconds 1 "seconds") | int64 -}}
 {{- $graceSource = "kubegrace.terminationGracePeriodSeconds" -}}
 {{- end -}}
-{{- if and (eq $action "sleep") (ge $sleepSeconds $grace) -}}
-{{- fail (printf "kubegrace.preStop.sleepSeconds (%d) must be less than terminationGracePeriodSeconds (%d): the API server refuses a preStop sleep that spends the whole grace period" $sleepSeconds $grace) -}}
+{{- if and (eq $action "sleep") (ge $sleepSeconds $grace) (eq $preStopError "") -}}
+{{- $preStopError = printf "kubegrace.preStop.sleepSeconds (%d) must be less than terminationGracePeriodSeconds (%d): the API server refuses a preStop sleep that spends the whole grace period" $sleepSeconds $grace -}}
 {{- end -}}
 kubeVersion: {{ $kubeVersion | quote }}
 preStop:
   action: {{ $action }}
   sleepSeconds: {{ $sleepSeconds }}
+  {{- if ne $preStopError "" }}
+  error: {{ toJson $preStopError }}
+  {{- end }}
   {{- if eq $action "exec" }}
   execCommand: {{ toJson $ps.execCommand }}
   {{- end }}

@@ -56,3 +56,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "kubegrace.scraped" -}}
 {{- if or .Values.metrics.podMonitor.enabled .Values.metrics.serviceMonitor.enabled }}true{{ end }}
 {{- end }}
+
+{{/*
+One scrape config per pod: a PodMonitor and a ServiceMonitor together would scrape every pod twice
+(every series doubled, every rate summed twice). Both monitor templates call this, so whichever
+Helm renders first refuses.
+*/}}
+{{- define "kubegrace.oneMonitor" -}}
+{{- if and .Values.metrics.podMonitor.enabled .Values.metrics.serviceMonitor.enabled }}
+{{- fail "metrics.podMonitor.enabled and metrics.serviceMonitor.enabled are both true: Prometheus would scrape every pod twice (each series doubled). Enable one: metrics.podMonitor (preferred: it keeps a terminating pod as a target, so the last scrape sees its shutdown; docs/metrics.md) or metrics.serviceMonitor" }}
+{{- end }}
+{{- end }}

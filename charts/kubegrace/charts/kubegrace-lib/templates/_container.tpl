@@ -121,10 +121,14 @@ unless disabled. Container-level keys:
 {{/*
 kubegrace-lib.lifecycle: `lifecycle:` with the preStop hook, or nothing when kubegrace.preStop is off
 (the default: kubegrace keeps serving after SIGTERM by itself, so no hook has to hold SIGTERM back).
+Fails here, where the hook is rendered, when this cluster cannot take it (kubegrace-lib.budget).
   {{- include "kubegrace-lib.lifecycle" . | nindent 10 }}
 */}}
 {{- define "kubegrace-lib.lifecycle" -}}
 {{- $budget := include "kubegrace-lib.budget" . | fromYaml -}}
+{{- with $budget.preStop.error -}}
+{{- fail . -}}
+{{- end -}}
 {{- if eq $budget.preStop.action "sleep" -}}
 lifecycle:
   preStop:
