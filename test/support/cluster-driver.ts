@@ -362,7 +362,7 @@ export async function realClusterDriver(client: KubeClientModule): Promise<Clust
       await core.createNamespacedService({
         namespace,
         body: {
-          metadata: { name: service },
+          metadata: { name: service, labels: { app: 'kubegrace-e2e' } },
           spec: {
             ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
             publishNotReadyAddresses: options.publishNotReadyAddresses ?? false,
@@ -377,6 +377,7 @@ export async function realClusterDriver(client: KubeClientModule): Promise<Clust
           metadata: {
             name: slice,
             labels: {
+              app: 'kubegrace-e2e',
               'kubernetes.io/service-name': service,
               'endpointslice.kubernetes.io/managed-by': 'kubegrace-e2e',
             },
