@@ -9,43 +9,20 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
+import { ENTRY_POINTS, ROOT } from './support/entry-points.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
-  name: string;
-  exports: Record<string, string | { types: string; default: string }>;
-};
-const apiDoc = readFileSync(join(root, 'docs/api.md'), 'utf8');
+const apiDoc = readFileSync(join(ROOT, 'docs/api.md'), 'utf8');
 
 /** The doc's word for each kind of export; the first three exist at runtime. */
 const RUNTIME_KINDS = new Set(['function', 'class', 'object']);
 const TYPE_KINDS = new Set(['interface', 'type']);
 
-interface EntryPoint {
-  /** As a user imports it: `kubegrace`, `kubegrace/metrics`. */
-  readonly specifier: string;
-  readonly types: string;
-  readonly code: string;
-}
-
-const entryPoints: readonly EntryPoint[] = Object.entries(pkg.exports).flatMap(([key, target]) =>
-  typeof target === 'string'
-    ? [] // ./package.json
-    : [
-        {
-          specifier: key === '.' ? pkg.name : `${pkg.name}/${key.slice(2)}`,
-          types: join(root, target.types),
-          code: join(root, target.default),
-        },
-      ],
-);
-
 /** Every name an entry point's .d.ts exports, with its kind as the doc spells it. */
 function declaredExports(): Map<string, Map<string, string>> {
   const program = ts.createProgram(
-    entryPoints.map((e) => e.types),
+    ENTRY_POINTS.map((e) => e.types),
     {
       module: ts.ModuleKind.NodeNext,
       moduleResolution: ts.ModuleResolutionKind.NodeNext,
@@ -57,7 +34,7 @@ function declaredExports(): Map<string, Map<string, string>> {
   );
   const checker = program.getTypeChecker();
   const result = new Map<string, Map<string, string>>();
-  for (const entry of entryPoints) {
+  for (const entry of ENTRY_POINTS) {
     const source = program.getSourceFile(entry.types);
     assert.ok(source, `${entry.types} was emitted (npm run build)`);
     const moduleSymbol = checker.getSymbolAtLocation(source);
@@ -118,12 +95,12 @@ describe('docs/api.md documents every export of every entry point, and nothing e
   it('has one export table per entry point in package.json', () => {
     assert.deepEqual(
       [...documented.keys()].sort(),
-      entryPoints.map((e) => e.specifier).sort(),
+      ENTRY_POINTS.map((e) => e.specifier).sort(),
       'the `<!-- exports: … -->` tables of docs/api.md and the entry points of package.json',
     );
   });
 
-  for (const entry of entryPoints) {
+  for (const entry of ENTRY_POINTS) {
     it(`${entry.specifier}: every export has a row with its kind, every row is an export`, async () => {
       const runtime = Object.keys((await import(pathToFileURL(entry.code).href)) as object).sort();
       const types = declared.get(entry.specifier) ?? new Map<string, string>();
@@ -166,7 +143,7 @@ describe('docs/api.md documents every export of every entry point, and nothing e
   }
 
   it('the README links to docs/api.md', () => {
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     assert.match(readme, /\]\([^)]*docs\/api\.md\)/);
   });
 });

@@ -11,16 +11,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { ENTRY_POINTS, PACKAGE, ROOT } from './support/entry-points.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const recorder = pathToFileURL(join(root, 'test/support/record-modules.mjs')).href;
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
-  name: string;
-  exports: Record<string, string | { default: string }>;
-  peerDependencies: Record<string, string>;
-};
-const cli = join(root, 'dist/cli/main.js');
+const recorder = pathToFileURL(join(ROOT, 'test/support/record-modules.mjs')).href;
+const cli = join(ROOT, 'dist/cli/main.js');
 const work = mkdtempSync(join(tmpdir(), 'kubegrace-imports-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
@@ -29,18 +24,8 @@ const MAY_LOAD: Readonly<Record<string, readonly string[]>> = {
   'kubegrace/express': ['express'],
   'kubegrace/metrics': ['prom-client'],
 };
-const WATCHED = ['yaml', ...Object.keys(pkg.peerDependencies)];
-
-const entryPoints = Object.entries(pkg.exports).flatMap(([key, target]) =>
-  typeof target === 'string'
-    ? []
-    : [
-        {
-          specifier: key === '.' ? pkg.name : `${pkg.name}/${key.slice(2)}`,
-          file: pathToFileURL(join(root, target.default)).href,
-        },
-      ],
-);
+const WATCHED = ['yaml', ...Object.keys(PACKAGE.peerDependencies)];
+const entryPoints = ENTRY_POINTS.map((e) => ({ specifier: e.specifier, file: pathToFileURL(e.code).href }));
 
 let runs = 0;
 
@@ -50,7 +35,7 @@ async function record(
 ): Promise<{ urls: string[]; packages: Set<string>; code: number | null; output: string }> {
   const log = join(work, `run-${++runs}.log`);
   const child = spawn(process.execPath, ['--import', recorder, ...args], {
-    cwd: root,
+    cwd: ROOT,
     env: { ...process.env, KUBEGRACE_RECORD_MODULES: log, NODE_OPTIONS: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -99,7 +84,7 @@ describe('what an import loads', () => {
       assert.equal(code, 0, `kubegrace ${args.join(' ')}: ${output}`);
       assert.ok(!packages.has('yaml'), `kubegrace ${args.join(' ')} loaded yaml`);
     }
-    const manifest = join(root, 'test/fixtures/manifests/good/deployment.yaml');
+    const manifest = join(ROOT, 'test/fixtures/manifests/good/deployment.yaml');
     const { packages, output } = await record([cli, 'check', manifest]);
     assert.match(output, /deployment\.yaml/, 'check read the manifest');
     assert.ok(packages.has('yaml'), 'kubegrace check loads yaml');
