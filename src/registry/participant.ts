@@ -10,7 +10,7 @@ import { invalidOption } from '../errors.js';
 import { backoffDelay, sleep } from '../wait.js';
 import { processEnv } from '../process.js';
 import { isRegistryTimeout, registryError, type Registry, type RegistryCall } from './registry.js';
-import { createSettingReader, type Env } from '../settings.js';
+import { createSettingReader, type Env } from './settings.js';
 
 export type DeregistrationOutcome = 'success' | 'failed' | 'timeout';
 
