@@ -180,6 +180,24 @@ describe('the fake API plays a Kubernetes version', () => {
   });
 });
 
+describe('writes', () => {
+  it('a PUT carrying an old resourceVersion is a 409 Conflict, as optimistic concurrency has it', async () => {
+    await withFake(undefined, async (fake) => {
+      const created = await call(fake, 'POST', '/api/v1/namespaces/shop/services', {
+        metadata: { name: 'web' },
+        spec: { ports: [{ port: 80 }] },
+      });
+      assert.equal(created.status, 201);
+      const stale = created.body;
+      const first = await call(fake, 'PUT', '/api/v1/namespaces/shop/services/web', stale);
+      assert.equal(first.status, 200);
+      const second = await call(fake, 'PUT', '/api/v1/namespaces/shop/services/web', stale);
+      assert.equal(second.status, 409);
+      assert.match(String(second.body.message), /the object has been modified; please apply your changes/);
+    });
+  });
+});
+
 describe('Events as core/v1 validates them', () => {
   const path = '/api/v1/namespaces/shop/events';
 

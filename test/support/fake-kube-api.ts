@@ -991,6 +991,22 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     }
     const meta = (next.metadata ??= {}) as Json;
     const old = current.metadata as Json;
+    // Optimistic concurrency: a resourceVersion sent with a write must be the current one.
+    const sentVersion = meta.resourceVersion;
+    if (sentVersion !== undefined && sentVersion !== '' && sentVersion !== old.resourceVersion) {
+      const info = RESOURCES[r.resource];
+      const qualified = info.group === '' ? r.resource : `${r.resource}.${info.group}`;
+      return reply(
+        res,
+        record,
+        409,
+        status(
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on ${qualified} "${String(r.name)}": the object has been modified; please apply your changes to the latest version and try again`,
+        ),
+      );
+    }
     meta.name = old.name;
     meta.namespace = old.namespace;
     meta.uid = old.uid;
@@ -1290,7 +1306,9 @@ export function captureLog(): CapturedLog {
   return {
     logger: { info: at('info'), warn: at('warn'), error: at('error') },
     lines,
-    warnings: () => lines.filter((l) => l.level === 'warn').map((l) => l.msg),
+    // The integration's own warnings; the instance's other lines share the logger.
+    warnings: () =>
+      lines.filter((l) => l.level === 'warn' && l.fields.component === 'kubernetes').map((l) => l.msg),
   };
 }
 
