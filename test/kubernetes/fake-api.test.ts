@@ -67,6 +67,10 @@ const podWith = (preStop: Json, graceSeconds = 30): Json => ({
   },
 });
 
+/** POST a pod named `name` whose container has this preStop handler. */
+const postPod = (fake: FakeKubeApi, preStop: Json, name = 'web-1', query = ''): Promise<Answer> =>
+  call(fake, 'POST', `/api/v1/namespaces/shop/pods${query}`, { ...podWith(preStop), metadata: { name } });
+
 const event = (fields: Json): Json => ({
   metadata: { name: `web-1.${Math.random().toString(16).slice(2)}` },
   involvedObject: { kind: 'Pod', name: 'web-1', namespace: 'shop' },
@@ -90,12 +94,7 @@ describe('the fake API plays a Kubernetes version', () => {
 
   it('1.25 refuses a pod with the preStop sleep action: 422 and a 299 unknown-field warning', async () => {
     await withFake(undefined, async (fake) => {
-      const answer = await call(
-        fake,
-        'POST',
-        '/api/v1/namespaces/shop/pods',
-        podWith({ sleep: { seconds: 5 } }),
-      );
+      const answer = await postPod(fake, { sleep: { seconds: 5 } });
       assert.equal(answer.status, 422);
       assert.equal(
         answer.body.message,
@@ -108,30 +107,17 @@ describe('the fake API plays a Kubernetes version', () => {
 
   it('1.29 drops the sleep action without a warning (alpha, off); 1.30 takes it; 1.33 takes zero seconds', async () => {
     await withFake('v1.29.0', async (fake) => {
-      const answer = await call(
-        fake,
-        'POST',
-        '/api/v1/namespaces/shop/pods',
-        podWith({ sleep: { seconds: 5 } }),
-      );
+      const answer = await postPod(fake, { sleep: { seconds: 5 } });
       assert.equal(answer.status, 422);
       assert.equal(answer.warning, undefined);
     });
     await withFake('v1.30.0', async (fake) => {
-      const answer = await call(
-        fake,
-        'POST',
-        '/api/v1/namespaces/shop/pods',
-        podWith({ sleep: { seconds: 5 } }),
-      );
+      const answer = await postPod(fake, { sleep: { seconds: 5 } });
       assert.equal(answer.status, 201);
       const spec = answer.body.spec as { containers: { lifecycle: unknown }[] };
       assert.deepEqual(spec.containers[0]?.lifecycle, { preStop: { sleep: { seconds: 5 } } });
       assert.equal((answer.body.status as Json).phase, 'Pending');
-      const zero = await call(fake, 'POST', '/api/v1/namespaces/shop/pods', {
-        ...podWith({ sleep: { seconds: 0 } }),
-        metadata: { name: 'web-2' },
-      });
+      const zero = await postPod(fake, { sleep: { seconds: 0 } }, 'web-2');
       assert.equal(zero.status, 422);
       assert.match(
         String(zero.body.message),
@@ -139,38 +125,24 @@ describe('the fake API plays a Kubernetes version', () => {
       );
     });
     await withFake('v1.33.1', async (fake) => {
-      const zero = await call(
-        fake,
-        'POST',
-        '/api/v1/namespaces/shop/pods',
-        podWith({ sleep: { seconds: 0 } }),
-      );
+      const zero = await postPod(fake, { sleep: { seconds: 0 } });
       assert.equal(zero.status, 201);
     });
   });
 
   it('exec on any version; two handlers refused; fieldValidation=Strict turns the warning into a 400', async () => {
     await withFake(undefined, async (fake) => {
-      const exec = await call(
-        fake,
-        'POST',
-        '/api/v1/namespaces/shop/pods',
-        podWith({ exec: { command: ['sleep', '5'] } }),
-      );
+      const exec = await postPod(fake, { exec: { command: ['sleep', '5'] } });
       assert.equal(exec.status, 201);
       assert.equal(exec.warning, undefined);
-      const two = await call(fake, 'POST', '/api/v1/namespaces/shop/pods', {
-        ...podWith({ exec: { command: ['sleep', '5'] }, httpGet: { path: '/prestop', port: 9000 } }),
-        metadata: { name: 'web-2' },
-      });
+      const two = await postPod(
+        fake,
+        { exec: { command: ['sleep', '5'] }, httpGet: { path: '/prestop', port: 9000 } },
+        'web-2',
+      );
       assert.equal(two.status, 422);
       assert.match(String(two.body.message), /preStop: Forbidden: may not specify more than 1 handler type$/);
-      const strict = await call(
-        fake,
-        'POST',
-        '/api/v1/namespaces/shop/pods?fieldValidation=Strict',
-        podWith({ sleep: { seconds: 5 } }),
-      );
+      const strict = await postPod(fake, { sleep: { seconds: 5 } }, 'web-1', '?fieldValidation=Strict');
       assert.equal(strict.status, 400);
       assert.match(
         String(strict.body.message),

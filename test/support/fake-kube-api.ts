@@ -697,23 +697,18 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   }
 
   function createResponse(res: ServerResponse, record: RequestRecord, r: Route, body: string): void {
+    const refuse = (code: number, reason: string, message: string, details?: Json): void =>
+      reply(res, record, code, status(code, reason, message, details));
     const object = parseJson(body);
-    if (!object)
-      return reply(res, record, 400, status(400, 'BadRequest', 'the request body is not a JSON object'));
+    if (!object) return refuse(400, 'BadRequest', 'the request body is not a JSON object');
     const meta = (object.metadata ??= {}) as Json;
     const kind = RESOURCES[r.resource].kind;
-    if (r.namespace === undefined)
-      return reply(res, record, 405, status(405, 'MethodNotAllowed', 'create needs a namespace'));
+    if (r.namespace === undefined) return refuse(405, 'MethodNotAllowed', 'create needs a namespace');
     if (meta.namespace !== undefined && meta.namespace !== r.namespace) {
-      return reply(
-        res,
-        record,
+      return refuse(
         400,
-        status(
-          400,
-          'BadRequest',
-          'the namespace of the provided object does not match the namespace sent on the request',
-        ),
+        'BadRequest',
+        'the namespace of the provided object does not match the namespace sent on the request',
       );
     }
     // Decoding, as the API server does it before anything else: unknown fields (dropped, with a
@@ -726,24 +721,18 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
           ? decodePod(object, unknown)
           : undefined;
     if (decodeError !== undefined) {
-      return reply(
-        res,
-        record,
+      return refuse(
         400,
-        status(400, 'BadRequest', `${kind} in version "v1" cannot be handled as a ${kind}: ${decodeError}`),
+        'BadRequest',
+        `${kind} in version "v1" cannot be handled as a ${kind}: ${decodeError}`,
       );
     }
     const fieldValidation = record.query.fieldValidation ?? 'Warn';
     if (unknown.length > 0 && fieldValidation === 'Strict') {
-      return reply(
-        res,
-        record,
+      return refuse(
         400,
-        status(
-          400,
-          'BadRequest',
-          `strict decoding error: ${unknown.map((f) => `unknown field ${JSON.stringify(f)}`).join(', ')}`,
-        ),
+        'BadRequest',
+        `strict decoding error: ${unknown.map((f) => `unknown field ${JSON.stringify(f)}`).join(', ')}`,
       );
     }
     if (fieldValidation !== 'Ignore')
@@ -753,15 +742,10 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       if (typeof meta.generateName === 'string' && meta.generateName !== '') {
         meta.name = `${meta.generateName}${randomBytes(3).toString('hex').slice(0, 5)}`;
       } else {
-        return reply(
-          res,
-          record,
+        return refuse(
           422,
-          status(
-            422,
-            'Invalid',
-            `${kind} "" is invalid: metadata.name: Required value: name or generateName is required`,
-          ),
+          'Invalid',
+          `${kind} "" is invalid: metadata.name: Required value: name or generateName is required`,
         );
       }
     }
@@ -774,23 +758,13 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (errors.length > 0) {
       // apimachinery's NewInvalid: one error as it is, several as a list.
       const list = errors.length === 1 ? (errors[0] as string) : `[${errors.join(', ')}]`;
-      return reply(
-        res,
-        record,
-        422,
-        status(422, 'Invalid', `${kind} "${String(meta.name)}" is invalid: ${list}`, {
-          name: meta.name,
-          kind: kind,
-        }),
-      );
+      return refuse(422, 'Invalid', `${kind} "${String(meta.name)}" is invalid: ${list}`, {
+        name: meta.name,
+        kind: kind,
+      });
     }
     if (store.has(keyOf(r.resource, r.namespace, meta.name as string))) {
-      return reply(
-        res,
-        record,
-        409,
-        status(409, 'AlreadyExists', `${r.resource} "${String(meta.name)}" already exists`),
-      );
+      return refuse(409, 'AlreadyExists', `${r.resource} "${String(meta.name)}" already exists`);
     }
     meta.uid = randomUUID();
     meta.creationTimestamp = apiTime(Date.now());
@@ -876,20 +850,19 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         errors.push(
           `reportingController: Invalid value: ${JSON.stringify(controller)}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
         );
-      const instance = text(event.reportingInstance);
-      if (instance === '') errors.push('reportingInstance: Required value');
-      if (Buffer.byteLength(instance) > 128)
-        errors.push('reportingInstance: Invalid value: "": can have at most 128 characters');
-      const action = text(event.action);
-      if (action === '') errors.push('action: Required value');
-      if (Buffer.byteLength(action) > 128)
-        errors.push('action: Invalid value: "": can have at most 128 characters');
-      const reason = text(event.reason);
-      if (reason === '') errors.push('reason: Required value');
-      if (Buffer.byteLength(reason) > 128)
-        errors.push('reason: Invalid value: "": can have at most 128 characters');
-      if (Buffer.byteLength(text(event.message)) > 1024)
-        errors.push('message: Invalid value: "": can have at most 1024 characters');
+      // Required, then at most so many bytes, in the order the Go code checks them.
+      const fields = [
+        ['reportingInstance', true, 128],
+        ['action', true, 128],
+        ['reason', true, 128],
+        ['message', false, 1024],
+      ] as const;
+      for (const [field, required, max] of fields) {
+        const value = text(event[field]);
+        if (required && value === '') errors.push(`${field}: Required value`);
+        if (Buffer.byteLength(value) > max)
+          errors.push(`${field}: Invalid value: "": can have at most ${max} characters`);
+      }
     }
     return errors;
   }
