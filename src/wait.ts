@@ -134,6 +134,28 @@ export function settleOrAbort(promise: Promise<unknown>, signal: AbortSignal): P
   >;
 }
 
+/**
+ * A signal that fires when `parent` does or after `ms`: the time limit of one call. Built by hand
+ * rather than with `AbortSignal.any([parent, AbortSignal.timeout(ms)])`: `dispose()` releases the
+ * timer and the listener as soon as the call is over (no listener piles up on a long-lived parent,
+ * one per heartbeat), and the timer is held strongly, so it cannot be collected before it fires. It
+ * is unref'd: it only guards a call that holds its own handle (a socket) while it is pending.
+ */
+export function timeLimitedSignal(parent: AbortSignal, ms: number): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(parent.reason);
+  if (parent.aborted) controller.abort(parent.reason);
+  else parent.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => controller.abort(new Error(`no answer within ${ms} ms`)), ms).unref();
+  return {
+    signal: controller.signal,
+    dispose() {
+      clearTimeout(timer);
+      parent.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
 export interface BackoffOptions {
   /** Upper bound of the first pause (attempt 0); each later attempt doubles it. */
   readonly initialMs: number;

@@ -8,6 +8,7 @@ import {
   settle,
   settleOrAbort,
   sleep,
+  timeLimitedSignal,
   type SettleEnd,
 } from '../src/wait.js';
 
@@ -49,7 +50,10 @@ function work(left: number) {
 let timers: { created: NodeJS.Timeout[]; cleared: Set<unknown> };
 const realSetTimeout = globalThis.setTimeout;
 const realClearTimeout = globalThis.clearTimeout;
+// The waits' own timers are unref'd: without a ref'd handle the loop could end before they fire.
+let hold: NodeJS.Timeout;
 beforeEach(() => {
+  hold = setInterval(() => undefined, 60_000);
   timers = { created: [], cleared: new Set() };
   globalThis.setTimeout = ((...args: Parameters<typeof realSetTimeout>) => {
     const timer = realSetTimeout(...args);
@@ -62,6 +66,7 @@ beforeEach(() => {
   }) as typeof clearTimeout;
 });
 afterEach(() => {
+  clearInterval(hold);
   globalThis.setTimeout = realSetTimeout;
   globalThis.clearTimeout = realClearTimeout;
 });
@@ -237,6 +242,28 @@ describe('settleOrAbort', () => {
     assert.equal(await pending, 'aborted');
     assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
     assert.equal(await settleOrAbort(new Promise(() => undefined), controller.signal), 'aborted');
+  });
+});
+
+describe('timeLimitedSignal', () => {
+  it('fires with its parent or after its limit, and dispose() leaves nothing on the parent', async () => {
+    const parent = new AbortController();
+    const call = timeLimitedSignal(parent.signal, 60_000);
+    assert.equal(getEventListeners(parent.signal, 'abort').length, 1);
+    parent.abort(new Error('budget'));
+    assert.equal(call.signal.aborted, true);
+    assert.match(String((call.signal.reason as Error).message), /budget/);
+    call.dispose();
+    assert.ok(timers.cleared.has(timers.created[0]));
+
+    const other = new AbortController();
+    const limited = timeLimitedSignal(other.signal, 5);
+    assert.equal(timers.created[1]?.hasRef(), false);
+    await new Promise((resolve) => limited.signal.addEventListener('abort', resolve, { once: true }));
+    assert.match(String((limited.signal.reason as Error).message), /no answer within 5 ms/);
+    assert.equal(other.signal.aborted, false);
+    limited.dispose();
+    assert.equal(getEventListeners(other.signal, 'abort').length, 0);
   });
 });
 

@@ -7,7 +7,7 @@
  */
 import { errorText, type Participant, type PhaseContext } from '../lifecycle.js';
 import { invalidOption } from '../errors.js';
-import { backoffDelay, sleep } from '../wait.js';
+import { backoffDelay, settleOrAbort, sleep, timeLimitedSignal } from '../wait.js';
 import { processEnv } from '../process.js';
 import { isRegistryTimeout, registryError, type Registry, type RegistryCall } from './registry.js';
 import { createSettingReader, type Env } from './settings.js';
@@ -124,7 +124,7 @@ export function createRegistryParticipant(
     limit: { readonly ms: number; readonly option: string },
     deadlineCap = Infinity,
   ): Promise<T> {
-    const call = callSignal(parent, limit.ms);
+    const call = timeLimitedSignal(parent, limit.ms);
     const deadline = Math.min(Date.now() + limit.ms, deadlineCap);
     try {
       return await settleBy(
@@ -447,46 +447,12 @@ const MAX_RETRY_BACKOFF_MS = 5000;
 const pause = (ms: number, signal: AbortSignal): Promise<boolean> =>
   sleep(ms, signal).then(() => !signal.aborted);
 
-/**
- * A signal that fires when `parent` does or after `ms`. Built by hand rather than with
- * `AbortSignal.any([parent, AbortSignal.timeout(ms)])`: the timer and the listener are released as
- * soon as the call is over (no listener piles up on the long-lived parent, one per heartbeat), and
- * the timer is held strongly, so it cannot be collected before it fires.
- */
-function callSignal(parent: AbortSignal, ms: number): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const onAbort = (): void => controller.abort(parent.reason);
-  if (parent.aborted) controller.abort(parent.reason);
-  else parent.addEventListener('abort', onAbort, { once: true });
-  // Unref'd: it only guards a call that holds its own handle (a socket) while it is pending.
-  const timer = setTimeout(() => controller.abort(new Error(`no answer within ${ms} ms`)), ms).unref();
-  return {
-    signal: controller.signal,
-    dispose() {
-      clearTimeout(timer);
-      parent.removeEventListener('abort', onAbort);
-    },
-  };
-}
-
 /** `promise`, or a rejection with `reason()` as soon as `signal` fires, whichever comes first. */
-function settleBy<T>(promise: Promise<T>, signal: AbortSignal, reason: () => Error): Promise<T> {
-  if (signal.aborted) {
-    promise.catch(() => undefined);
-    return Promise.reject(reason());
+async function settleBy<T>(promise: Promise<T>, signal: AbortSignal, reason: () => Error): Promise<T> {
+  if ((await settleOrAbort(promise, signal)) === 'aborted') throw reason();
+  try {
+    return await promise;
+  } catch (error) {
+    throw error instanceof Error ? error : new Error(String(error));
   }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(reason());
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
 }
