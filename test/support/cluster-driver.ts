@@ -153,6 +153,48 @@ function endpointsWith(endpoints: Json[], pod: ScenarioPod, edit: (e: Json) => J
   });
 }
 
+type EndpointEdits = Pick<ClusterDriver, 'markNotReady' | 'markTerminatingStillReady' | 'removeEndpoint'>;
+
+/** The endpoint changes a scenario makes, on top of a driver's way to edit a slice. */
+function endpointEdits(
+  editSlice: (slice: string, edit: (endpoints: Json[]) => Json[]) => Promise<number>,
+): EndpointEdits {
+  const setConditions = (slice: string, pod: ScenarioPod, conditions: Json): Promise<number> =>
+    editSlice(slice, (endpoints) => endpointsWith(endpoints, pod, (e) => ({ ...e, conditions })));
+  return {
+    markNotReady: (slice, pod) =>
+      setConditions(slice, pod, { ready: false, serving: true, terminating: true }),
+    markTerminatingStillReady: (slice, pod) =>
+      setConditions(slice, pod, { ready: true, serving: true, terminating: true }),
+    removeEndpoint: (slice, pod) =>
+      editSlice(slice, (endpoints) => endpointsWith(endpoints, pod, () => undefined)),
+  };
+}
+
+/** An EndpointSlice of `service` listing the pod as ready (then `others`). */
+function sliceBody(
+  name: string,
+  namespace: string,
+  service: string,
+  pod: ScenarioPod,
+  labels: Json,
+  others: readonly Json[] = [],
+): Json {
+  return {
+    metadata: { name, namespace, labels: { ...labels, 'kubernetes.io/service-name': service } },
+    addressType: 'IPv4',
+    endpoints: [
+      {
+        addresses: [pod.ip],
+        conditions: { ready: true, serving: true, terminating: false },
+        targetRef: { kind: 'Pod', name: pod.name, namespace, uid: pod.uid },
+      },
+      ...others,
+    ],
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  };
+}
+
 // ------------------------------------------------------------------ the fake
 
 export async function fakeDriver(
@@ -168,7 +210,7 @@ export async function fakeDriver(
   const serverVersion = await readServerVersion(client, kc);
   let counter = 0;
 
-  function editSlice(slice: string, edit: (endpoints: Json[]) => Json[]): number {
+  async function editSlice(slice: string, edit: (endpoints: Json[]) => Json[]): Promise<number> {
     const at = Date.now();
     fake.update('endpointslices', namespace, slice, (s) => {
       s.endpoints = edit(s.endpoints as Json[]);
@@ -221,48 +263,26 @@ export async function fakeDriver(
         });
       }
       const sliceName = `web-${randomBytes(3).toString('hex').slice(0, 5)}`;
-      fake.put('endpointslices', {
-        metadata: {
-          name: sliceName,
+      fake.put(
+        'endpointslices',
+        sliceBody(
+          sliceName,
           namespace,
-          labels: {
-            'kubernetes.io/service-name': service,
-            'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io',
-          },
-        },
-        addressType: 'IPv4',
-        endpoints: [
-          {
-            addresses: [pod.ip],
-            conditions: { ready: true, serving: true, terminating: false },
-            targetRef: { kind: 'Pod', name: pod.name, namespace, uid: pod.uid },
-          },
-          {
-            addresses: ['10.9.9.9'],
-            conditions: { ready: true, serving: true, terminating: false },
-            targetRef: { kind: 'Pod', name: 'web-other', namespace, uid: randomUUID() },
-          },
-        ],
-        ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-      });
+          service,
+          pod,
+          { 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
+          [
+            {
+              addresses: ['10.9.9.9'],
+              conditions: { ready: true, serving: true, terminating: false },
+              targetRef: { kind: 'Pod', name: 'web-other', namespace, uid: randomUUID() },
+            },
+          ],
+        ),
+      );
       return sliceName;
     },
-    markNotReady: async (slice, pod) =>
-      editSlice(slice, (endpoints) =>
-        endpointsWith(endpoints, pod, (e) => ({
-          ...e,
-          conditions: { ready: false, serving: true, terminating: true },
-        })),
-      ),
-    markTerminatingStillReady: async (slice, pod) =>
-      editSlice(slice, (endpoints) =>
-        endpointsWith(endpoints, pod, (e) => ({
-          ...e,
-          conditions: { ready: true, serving: true, terminating: true },
-        })),
-      ),
-    removeEndpoint: async (slice, pod) =>
-      editSlice(slice, (endpoints) => endpointsWith(endpoints, pod, () => undefined)),
+    ...endpointEdits(editSlice),
     async deletePod(pod, graceSeconds) {
       const deleted = fake.deletePod(
         pod.namespace,
@@ -373,47 +393,17 @@ export async function realClusterDriver(client: KubeClientModule): Promise<Clust
       const slice = `${service}-manual`;
       await discovery.createNamespacedEndpointSlice({
         namespace,
-        body: {
-          metadata: {
-            name: slice,
-            labels: {
-              app: 'kubegrace-e2e',
-              'kubernetes.io/service-name': service,
-              'endpointslice.kubernetes.io/managed-by': 'kubegrace-e2e',
-            },
-          },
-          addressType: 'IPv4',
-          endpoints: [
-            {
-              addresses: [pod.ip],
-              conditions: { ready: true, serving: true, terminating: false },
-              targetRef: { kind: 'Pod', name: pod.name, namespace, uid: pod.uid },
-            },
-          ],
-          ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-        },
+        body: sliceBody(slice, namespace, service, pod, {
+          app: 'kubegrace-e2e',
+          'endpointslice.kubernetes.io/managed-by': 'kubegrace-e2e',
+        }) as never,
       });
       undo.push(() =>
         discovery.deleteNamespacedEndpointSlice({ name: slice, namespace }).catch(() => undefined),
       );
       return slice;
     },
-    markNotReady: (slice, pod) =>
-      editSlice(slice, (endpoints) =>
-        endpointsWith(endpoints, pod, (e) => ({
-          ...e,
-          conditions: { ready: false, serving: true, terminating: true },
-        })),
-      ),
-    markTerminatingStillReady: (slice, pod) =>
-      editSlice(slice, (endpoints) =>
-        endpointsWith(endpoints, pod, (e) => ({
-          ...e,
-          conditions: { ready: true, serving: true, terminating: true },
-        })),
-      ),
-    removeEndpoint: (slice, pod) =>
-      editSlice(slice, (endpoints) => endpointsWith(endpoints, pod, () => undefined)),
+    ...endpointEdits(editSlice),
     async deletePod(pod, graceSeconds) {
       const grace = graceSeconds ?? graceOf.get(pod.name) ?? 30;
       const before = Date.now();
