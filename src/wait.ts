@@ -117,11 +117,14 @@ export function settle(options: SettleOptions): Promise<SettleEnd> {
 }
 
 /**
- * `settle` for a wait that is one promise: resolves `'done'` when `promise` settles (either way) or
- * `'aborted'` when `signal` fires first. Unlike a race with an abort promise, nothing stays on the
- * signal afterwards.
+ * `settle` for a wait that is one promise: `'done'` when `promise` settles (either way), else
+ * `'aborted'` or `'timeout'` when the limit comes first. Unlike a race with a promise that resolves on
+ * abort, nothing stays on the signal afterwards.
  */
-export function settleOrAbort(promise: Promise<unknown>, signal: AbortSignal): Promise<'done' | 'aborted'> {
+export function settlePromise(
+  promise: Promise<unknown>,
+  limit: Pick<SettleOptions, 'signal' | 'timeoutMs'>,
+): Promise<SettleEnd> {
   let settled = false;
   const changed = createNotifier();
   const mark = (): void => {
@@ -129,9 +132,7 @@ export function settleOrAbort(promise: Promise<unknown>, signal: AbortSignal): P
     changed.notify();
   };
   promise.then(mark, mark);
-  return settle({ isDone: () => settled, subscribe: changed.subscribe, signal }) as Promise<
-    'done' | 'aborted'
-  >;
+  return settle({ isDone: () => settled, subscribe: changed.subscribe, ...limit });
 }
 
 /**

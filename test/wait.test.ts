@@ -6,7 +6,7 @@ import {
   backoffDelay,
   createNotifier,
   settle,
-  settleOrAbort,
+  settlePromise,
   sleep,
   timeLimitedSignal,
   type SettleEnd,
@@ -230,18 +230,21 @@ describe('settle', () => {
   });
 });
 
-describe('settleOrAbort', () => {
-  it('is done when the promise settles either way, aborted when the signal fires first; the signal keeps no listener', async () => {
+describe('settlePromise', () => {
+  it('is done when the promise settles either way, else aborted or timed out; the signal keeps no listener', async () => {
     const controller = new AbortController();
-    assert.equal(await settleOrAbort(Promise.resolve(1), controller.signal), 'done');
-    assert.equal(await settleOrAbort(Promise.reject(new Error('failed')), controller.signal), 'done');
-    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
-    const pending = settleOrAbort(new Promise(() => undefined), controller.signal);
-    assert.equal(getEventListeners(controller.signal, 'abort').length, 1);
+    const { signal } = controller;
+    assert.equal(await settlePromise(Promise.resolve(1), { signal }), 'done');
+    assert.equal(await settlePromise(Promise.reject(new Error('failed')), { signal }), 'done');
+    assert.equal(getEventListeners(signal, 'abort').length, 0);
+    const never = new Promise(() => undefined);
+    const pending = settlePromise(never, { signal });
+    assert.equal(getEventListeners(signal, 'abort').length, 1);
     controller.abort();
     assert.equal(await pending, 'aborted');
-    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
-    assert.equal(await settleOrAbort(new Promise(() => undefined), controller.signal), 'aborted');
+    assert.equal(getEventListeners(signal, 'abort').length, 0);
+    assert.equal(await settlePromise(never, { signal }), 'aborted');
+    assert.equal(await settlePromise(never, { timeoutMs: 5 }), 'timeout');
   });
 });
 

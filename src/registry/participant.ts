@@ -7,7 +7,7 @@
  */
 import { errorText, type Participant, type PhaseContext } from '../lifecycle.js';
 import { invalidOption } from '../errors.js';
-import { backoffDelay, settleOrAbort, sleep, timeLimitedSignal } from '../wait.js';
+import { backoffDelay, settlePromise, sleep, timeLimitedSignal } from '../wait.js';
 import { processEnv } from '../process.js';
 import { isRegistryTimeout, registryError, type Registry, type RegistryCall } from './registry.js';
 import { createSettingReader, type Env } from './settings.js';
@@ -449,7 +449,7 @@ const pause = (ms: number, signal: AbortSignal): Promise<boolean> =>
 
 /** `promise`, or a rejection with `reason()` as soon as `signal` fires, whichever comes first. */
 async function settleBy<T>(promise: Promise<T>, signal: AbortSignal, reason: () => Error): Promise<T> {
-  if ((await settleOrAbort(promise, signal)) === 'aborted') throw reason();
+  if ((await settlePromise(promise, { signal })) === 'aborted') throw reason();
   try {
     return await promise;
   } catch (error) {
