@@ -7,9 +7,9 @@
  */
 import { errorText, type Participant, type PhaseContext } from '../lifecycle.js';
 import { invalidOption } from '../errors.js';
-import { backoffDelay, settlePromise, sleep, timeLimitedSignal } from '../wait.js';
 import { processEnv } from '../process.js';
-import { isRegistryTimeout, registryError, type Registry, type RegistryCall } from './registry.js';
+import { createRegistryCaller, pause, settleBy } from './calls.js';
+import { isRegistryTimeout, registryError, type Registry } from './registry.js';
 import { createSettingReader, type Env } from './settings.js';
 
 export type DeregistrationOutcome = 'success' | 'failed' | 'timeout';
@@ -117,59 +117,13 @@ export function createRegistryParticipant(
   // Cuts everything, registrations included, on close().
   const closeController = new AbortController();
 
-  /** One call with its own time limit; settles on abort even if the adapter ignores the signal. */
-  async function attempt<T>(
-    op: (call: RegistryCall) => Promise<T>,
-    parent: AbortSignal,
-    limit: { readonly ms: number; readonly option: string },
-    deadlineCap = Infinity,
-  ): Promise<T> {
-    const call = timeLimitedSignal(parent, limit.ms);
-    const deadline = Math.min(Date.now() + limit.ms, deadlineCap);
-    try {
-      return await settleBy(
-        Promise.resolve().then(() => op({ signal: call.signal, deadline })),
-        call.signal,
-        () =>
-          registryError(
-            'ERR_KUBEGRACE_REGISTRY_TIMEOUT',
-            parent.aborted
-              ? `${label}: the budget ran out before the registry answered`
-              : `${label}: no answer within ${limit.ms} ms (${limit.option})`,
-          ),
-      );
-    } finally {
-      call.dispose();
-    }
-  }
+  const { attempt, withRetries } = createRegistryCaller(label, {
+    retries: settings.retries,
+    backoffMs: settings.retryBackoffMs,
+  });
 
   const deregisterLimit = { ms: settings.callTimeoutMs, option: 'callTimeoutMs' } as const;
   const registerLimit = { ms: settings.registerTimeoutMs, option: 'registerTimeoutMs' } as const;
-  const retryBackoff = { initialMs: settings.retryBackoffMs, maxMs: MAX_RETRY_BACKOFF_MS } as const;
-
-  /** Attempts with backoff until one succeeds, the retries run out, `signal` fires or `keepGoing` says no. */
-  async function withRetries<T>(
-    op: (call: RegistryCall) => Promise<T>,
-    callParent: AbortSignal,
-    pauseSignal: AbortSignal,
-    limit: { readonly ms: number; readonly option: string },
-    deadlineCap = Infinity,
-    keepGoing: () => boolean = () => true,
-  ): Promise<{ ok: true; value: T } | { ok: false; error: unknown; attempts: number }> {
-    let error: unknown;
-    let attempts = 0;
-    for (let i = 0; i <= settings.retries; i++) {
-      if (callParent.aborted || !keepGoing()) break;
-      attempts++;
-      try {
-        return { ok: true, value: await attempt(op, callParent, limit, deadlineCap) };
-      } catch (e) {
-        error = e;
-      }
-      if (i < settings.retries && !(await pause(backoffDelay(i, retryBackoff), pauseSignal))) break;
-    }
-    return { ok: false, error, attempts };
-  }
 
   function registerNow(): Promise<void> {
     if (stopped || !settings.register) return Promise.resolve();
@@ -438,21 +392,4 @@ function resolveParticipantSettings(
     onWarning: options.onWarning,
     name: options.name ?? `registry:${registry.name}`,
   };
-}
-
-/** Longest pause between two registry calls. */
-const MAX_RETRY_BACKOFF_MS = 5000;
-
-/** Wait `ms`; resolves false early when `signal` fires. The timer is unref'd: it only paces. */
-const pause = (ms: number, signal: AbortSignal): Promise<boolean> =>
-  sleep(ms, signal).then(() => !signal.aborted);
-
-/** `promise`, or a rejection with `reason()` as soon as `signal` fires, whichever comes first. */
-async function settleBy<T>(promise: Promise<T>, signal: AbortSignal, reason: () => Error): Promise<T> {
-  if ((await settlePromise(promise, { signal })) === 'aborted') throw reason();
-  try {
-    return await promise;
-  } catch (error) {
-    throw error instanceof Error ? error : new Error(String(error));
-  }
 }
