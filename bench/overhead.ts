@@ -42,7 +42,7 @@ const args = parseFlags('bench:overhead', process.argv.slice(2), {
 
 /**
  * Hello world, with kubegrace attached the way a service would: probes on their own port, ready;
- * with `metrics`, also `instrument()`ed (prom-client collectors, `/metrics` on the probe port), as a
+ * with `metrics`, also `.use(metrics())`ed (prom-client collectors, `/metrics` on the probe port), as a
  * service that uses the dashboards runs it.
  */
 async function serve(app: App, variant: Variant, metrics: boolean): Promise<void> {
@@ -63,8 +63,8 @@ async function serve(app: App, variant: Variant, metrics: boolean): Promise<void
     const kubegrace = createKubegrace({ logger: false, probes: { port: 0, host: '127.0.0.1' } });
     kubegrace.attach(server);
     if (metrics) {
-      const { instrument } = await import('../src/metrics/index.js');
-      instrument(kubegrace);
+      const { metrics: metricsIntegration } = await import('../src/metrics/index.js');
+      kubegrace.use(metricsIntegration());
     }
     await kubegrace.start();
     kubegrace.ready();
@@ -390,7 +390,7 @@ async function main(): Promise<void> {
   if (args.help) {
     console.log(
       'Usage: npm run bench:overhead -- [--app http,express] [--rounds 5] [--duration 3s] [--warmup 1s] [--connections 64] [--metrics | --aa]\n' +
-        '  --metrics   the kubegrace server also runs instrument() from kubegrace/metrics (prom-client)\n' +
+        '  --metrics   the kubegrace server also runs .use(metrics()) from kubegrace/metrics (prom-client)\n' +
         '  --aa        calibration: the second server is bare too, so the ratios show the noise floor',
     );
     return;

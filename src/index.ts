@@ -39,4 +39,6 @@ export type { Check } from './probes/checks.js';
 export type { RouteHandler } from './probes/handler.js';
 export type { PropagationReport } from './propagation/adaptive.js';
 export type { Logger } from './log.js';
+export type { GracePeriodSource, KillTimeSource, Timing, Trigger, TriggerKind } from './timing.js';
+export type { Integration } from './host.js';
 export { createJsonLogger } from './log.js';

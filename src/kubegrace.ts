@@ -25,10 +25,19 @@ import {
   MAX_TIMER_MS,
   resolveSettings,
   settingName,
+  settingSource,
   settingSpecs,
   type KubegraceSettings,
   type ResolvedSettings,
 } from './options.js';
+import {
+  installIntegration,
+  setHost,
+  type DeregistrationReport,
+  type Host,
+  type Integration,
+} from './host.js';
+import { createTiming, type Timing, type Trigger } from './timing.js';
 import { createCheckSet, createEventLoopLagCheck, type Check } from './probes/checks.js';
 import { createProbeRoutes, type RouteHandler } from './probes/handler.js';
 import { createPrestopRoute, PRESTOP_PATH } from './probes/prestop-route.js';
@@ -85,15 +94,22 @@ export interface HookOptions {
 export type Hook = (ctx: PhaseContext) => unknown;
 
 export interface Kubegrace {
+  /** Every setting, resolved from the options, `KUBEGRACE_*` variables and defaults. */
   readonly settings: ResolvedSettings;
-  /** Where the grace period came from; integrations may replace a `default` one with the pod's own. */
-  readonly gracePeriodSource: 'option' | 'env' | 'default';
-  /** The logger kubegrace writes to, for integrations. */
+  /** The logger kubegrace writes to. */
   readonly logger: Logger;
-  readonly lifecycle: Lifecycle;
   readonly state: Lifecycle['state'];
-  /** Probe routes, for hosting them elsewhere (`kubegrace/express`). */
-  readonly probeRoutes: ReadonlyMap<string, RouteHandler>;
+  /**
+   * Grace period, kill time and deadline in force, and where each came from (the grace period from
+   * the option, the variable, the default or the pod; the kill time from the grace period, the pod
+   * spec or the API's deletion). Changes when `kubegrace/kubernetes` learns the pod's own.
+   */
+  readonly timing: Timing;
+  /**
+   * Plug in an integration: `kg.use(kubernetes())`, `kg.use(metrics())`, `kg.use(registry(adapter))`.
+   * Returns the integration's handle (`kubernetes()`'s is a promise).
+   */
+  use<T>(integration: Integration<T>): T;
   /** Address of the management server once `start()` resolved. */
   readonly managementAddress: AddressInfo | undefined;
   /** Start the management server and install signal handlers. Idempotent. */
@@ -114,26 +130,24 @@ export interface Kubegrace {
   /** Runs in the `drain` phase, alongside the server drain. */
   onDrain(hook: Hook, options?: HookOptions): () => void;
   /** Runs in the `cleanup` phase, last registered first: close pools, flush. */
-  onShutdown(hook: Hook, options?: HookOptions): () => void;
+  onCleanup(hook: Hook, options?: HookOptions): () => void;
   addParticipant(participant: Participant): () => void;
   addReadinessCheck(name: string, check: Check): () => void;
   addLivenessCheck(name: string, check: Check): () => void;
   /** How the last propagation wait ended (what ended it, the arrival rate, the silence), once it did. */
   readonly propagation: PropagationReport | undefined;
-  /** Another condition the adaptive propagation wait must see before it ends. */
-  addPropagationConfirmation(confirmation: PropagationConfirmation): () => void;
   /** Receive connection and request events from every attached server (metrics plug in here). */
   addObserver(observer: DrainObserver): () => void;
   /** Add a route to the management server (exact path; query strings ignored). */
   addManagementRoute(path: string, handler: RouteHandler): () => void;
-  /**
-   * Add fields to the one `shutdown complete` log line (metrics add their final figures). Called once,
-   * when the shutdown is over; the core's own fields win on a name clash.
-   */
-  addSummaryFields(fields: () => Readonly<Record<string, unknown>>): () => void;
   /** For middleware: count a request in flight; true when it was already answered (503 during drain). */
   trackRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): boolean;
-  shutdown(trigger?: string, request?: ShutdownRequest): Promise<ShutdownSummary>;
+  /**
+   * Start the shutdown. A string is a manual shutdown with that reason (the summary's `trigger`); an
+   * app that handles signals itself (`handleSignals: false`) passes `{ kind: 'signal', signal }`, so
+   * the kill time is reckoned as for the kubelet's signal. @default 'manual'
+   */
+  shutdown(trigger?: string | Trigger, request?: ShutdownRequest): Promise<ShutdownSummary>;
   /** An unrecoverable error: liveness fails, a short shutdown runs, the exit code is `exitCodes.fatal`. */
   fatal(error: unknown): Promise<ShutdownSummary>;
   on<E extends keyof LifecycleEvents>(event: E, listener: (payload: LifecycleEvents[E]) => void): () => void;
@@ -163,8 +177,11 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       drain: settings.drain.timeoutMs,
       cleanup: settings.cleanupTimeoutMs,
     },
-    gracePeriodMs: settings.gracePeriodSeconds * 1000,
-    safetyMarginMs: settings.safetyMarginMs,
+    timing: createTiming({
+      gracePeriodMs: settings.gracePeriodSeconds * 1000,
+      gracePeriodSource: settingSource('gracePeriodSeconds', options, options.env ?? processEnv()),
+      safetyMarginMs: settings.safetyMarginMs,
+    }),
     fatalTimeoutMs: settings.fatalTimeoutMs,
     exitCodes: settings.exitCodes,
     exit: (code) => {
@@ -283,7 +300,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     details: settings.probes.details,
     readinessUntil: settings.probes.readinessUntil,
   });
-  const management: ManagementServer | undefined = settings.probes.enabled
+  const management: ManagementServer | undefined = settings.managementServer
     ? createManagementServer({
         port: settings.probes.port,
         host: settings.probes.host,
@@ -301,7 +318,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     PRESTOP_PATH,
     createPrestopRoute({
       token: settings.prestop.token,
-      trigger: () => void lifecycle.shutdown('prestop'),
+      trigger: () => void lifecycle.shutdown({ kind: 'prestop' }),
     }),
   );
 
@@ -426,9 +443,12 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
           catchErrors: settings.catchErrors,
           // A preStop sleep held the signal back: the kubelet's clock started that long ago.
           onSignal: (signal) =>
-            void lifecycle.shutdown(signal, {
-              terminationStartedAt: Date.now() - settings.preStopSleepSeconds * 1000,
-            }),
+            void lifecycle.shutdown(
+              { kind: 'signal', signal },
+              {
+                terminationStartedAt: Date.now() - settings.preStopSleepSeconds * 1000,
+              },
+            ),
           onSecondSignal: (signal, code) => lifecycle.forceExit(code, `second ${signal}`),
           onFatal: (error) => void lifecycle.fatal(error),
           lifecycle,
@@ -462,23 +482,68 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     await management?.close();
   }
 
-  const env = options.env ?? processEnv();
-  const gracePeriodSource =
-    options.gracePeriodSeconds !== undefined
-      ? ('option' as const)
-      : (env.KUBEGRACE_GRACE_PERIOD_SECONDS ?? '') !== ''
-        ? ('env' as const)
-        : ('default' as const);
-
-  return {
+  const deregistrationListeners = new Set<(report: DeregistrationReport) => void>();
+  const host: Host = {
     settings,
-    gracePeriodSource,
     logger,
     lifecycle,
+    probeRoutes,
+    get propagation() {
+      return propagationReport;
+    },
+    addParticipant: (participant) => lifecycle.register(participant),
+    addPropagationConfirmation(confirmation) {
+      confirmations.add(confirmation);
+      return () => confirmations.delete(confirmation);
+    },
+    addObserver,
+    addManagementRoute,
+    addSummaryFields(fields) {
+      summaryFields.add(fields);
+      return () => summaryFields.delete(fields);
+    },
+    reportDeregistration(report) {
+      for (const listener of deregistrationListeners) {
+        try {
+          listener(report);
+        } catch {
+          // A listener's failure must not cost the deregistration.
+        }
+      }
+    },
+    onDeregistration(listener) {
+      deregistrationListeners.add(listener);
+      return () => deregistrationListeners.delete(listener);
+    },
+    installed: new Set(),
+  };
+
+  function addObserver(added: DrainObserver): () => void {
+    validateObserver(added, 'addObserver(observer)');
+    observers.add(added);
+    return () => observers.delete(added);
+  }
+
+  function addManagementRoute(path: string, handler: RouteHandler): () => void {
+    if (!management) {
+      throw new KubegraceError(
+        'ERR_KUBEGRACE_INVALID_STATE',
+        'the management server is disabled (managementServer: false)',
+      );
+    }
+    return management.addRoute(path, handler);
+  }
+
+  const kg: Kubegrace = {
+    settings,
+    logger,
     get state() {
       return lifecycle.state;
     },
-    probeRoutes,
+    get timing() {
+      return lifecycle.timing;
+    },
+    use: (integration) => installIntegration(integration, host),
     get propagation() {
       return propagationReport;
     },
@@ -497,32 +562,12 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     },
     beforeShutdown: hook('unready', 'beforeShutdown'),
     onDrain: hook('drain', 'onDrain'),
-    onShutdown: hook('cleanup', 'onShutdown'),
+    onCleanup: hook('cleanup', 'onCleanup'),
     addParticipant: (participant) => lifecycle.register(participant),
     addReadinessCheck: (name, check) => readiness.add(name, check),
     addLivenessCheck: (name, check) => liveness.add(name, check),
-    addPropagationConfirmation(confirmation) {
-      confirmations.add(confirmation);
-      return () => confirmations.delete(confirmation);
-    },
-    addObserver(added) {
-      validateObserver(added, 'addObserver(observer)');
-      observers.add(added);
-      return () => observers.delete(added);
-    },
-    addManagementRoute(path, handler) {
-      if (!management) {
-        throw new KubegraceError(
-          'ERR_KUBEGRACE_INVALID_STATE',
-          'the management server is disabled (probes.enabled: false)',
-        );
-      }
-      return management.addRoute(path, handler);
-    },
-    addSummaryFields(fields) {
-      summaryFields.add(fields);
-      return () => summaryFields.delete(fields);
-    },
+    addObserver,
+    addManagementRoute,
     trackRequest: (req, res) => tracker.track(req, res),
     shutdown: (trigger, request) => lifecycle.shutdown(trigger, request),
     fatal: (error) => lifecycle.fatal(error),
@@ -530,6 +575,8 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     destroy,
     [Symbol.asyncDispose]: destroy,
   };
+  setHost(kg, host);
+  return kg;
 }
 
 /** The options that are not settings: functions and objects, checked before anything uses them. */
@@ -594,6 +641,9 @@ function hasMethods(value: unknown, methods: readonly string[]): boolean {
 
 // Variables other kubegrace modules read; anything else with the prefix is probably a typo.
 const OTHER_PREFIXES = ['KUBEGRACE_REGISTRY_', 'KUBEGRACE_TEST_'];
+const RENAMED_VARIABLES: Readonly<Record<string, string>> = {
+  KUBEGRACE_PROBES_ENABLED: 'KUBEGRACE_MANAGEMENT_SERVER',
+};
 
 function warnUnknownVariables(env: Readonly<Record<string, string | undefined>>, logger: Logger): void {
   const known = new Set(settingSpecs.map((s) => s.env));
@@ -603,6 +653,8 @@ function warnUnknownVariables(env: Readonly<Record<string, string | undefined>>,
   );
   if (unknown.length > 0) {
     const named = unknown.map((name) => {
+      const renamed = RENAMED_VARIABLES[name];
+      if (renamed !== undefined) return `${name} (renamed to ${renamed})`;
       const hint = didYouMean(name, known);
       return hint === undefined ? name : `${name} (did you mean ${hint}?)`;
     });

@@ -2,15 +2,27 @@
  * The state machine and phase runner. Pure: no sockets, no `process`, no Kubernetes. Edges plug in
  * as participants and receive an AbortSignal that fires at their budget or the global deadline (in
  * the exit phase: at the deadline plus half the safety margin, so a late shutdown can still report).
+ * When the deadline falls is `timing.ts`'s to say; the lifecycle keeps the current `Timing` and arms
+ * its timer from it.
  *
- * The timeline of a shutdown, with M the safety margin:
- *   deadline    = kill time − M      the phases are cut here
- *   reportUntil = deadline + M/2     the exit phase (log line, Event, push) is cut here
- *   hardExitAt  = reportUntil + min(100 ms, M/4)
- *                                     the watchdog (src/watchdog.ts) ends the process here if it is
- *                                     still running, even when the event loop is blocked
+ * Over ~400 lines because the phase runner, the summary and the ways a shutdown can end (deadline,
+ * second signal, watchdog, a hook's process.exit) share one piece of state; split, each part would
+ * need the others' internals.
  */
 import { KubegraceError } from './errors.js';
+import {
+  adoptGracePeriod as adoptGrace,
+  beginShutdown,
+  deadlineTimes,
+  tightenForFatal,
+  tightenKillTime as tightenKill,
+  triggerLabel,
+  type GracePeriodSource,
+  type KillTimeSource,
+  type Timing,
+  type Trigger,
+  type TriggerKind,
+} from './timing.js';
 
 export type LifecycleState = 'starting' | 'ready' | 'draining' | 'stopped';
 export const PHASES = ['unready', 'propagate', 'drain', 'cleanup', 'exit'] as const;
@@ -21,8 +33,10 @@ export interface PhaseContext {
   readonly phase: PhaseName;
   /** Fires at this participant's time limit, the phase budget or the global deadline (exit: see above). */
   readonly signal: AbortSignal;
-  /** What started the shutdown: a signal name, `prestop`, `deletion`, `manual`, `fatal`. */
+  /** What started the shutdown, as text: a signal name, `prestop`, `deletion`, `fatal`, or the reason given to `shutdown()`. */
   readonly trigger: string;
+  /** What started the shutdown, as a kind: `signal`, `prestop`, `deletion`, `fatal` or `manual`. */
+  readonly triggerKind: TriggerKind;
   /** Epoch ms by which draining must end (kill time minus the safety margin); only the exit phase runs past it. */
   readonly deadline: number;
   /** Count something this participant had to cut short (connections destroyed, leases abandoned). */
@@ -57,13 +71,17 @@ export interface ParticipantResult {
 }
 
 export interface ShutdownSummary {
+  /** What started the shutdown, as text (see `PhaseContext.trigger`). */
   readonly trigger: string;
+  readonly triggerKind: TriggerKind;
   readonly outcome: ShutdownOutcome;
   readonly exitCode: number;
   /** Epoch ms when the shutdown began. */
   readonly startedAt: number;
   /** Epoch ms of the deadline in force at the end. */
   readonly deadlineAt: number;
+  /** With outcome `deadline`: the phase that was running when the deadline passed. */
+  readonly deadlinePhase?: PhaseName;
   /** From the start to the beginning of the exit phase. */
   readonly durationMs: number;
   /** Duration of each phase that ran, in ms. */
@@ -106,8 +124,8 @@ export interface LifecycleEvents {
 export interface LifecycleOptions {
   /** Budget of each phase in ms; `exit` gets what is left until the deadline plus half the safety margin. */
   readonly budgets: Readonly<Record<Exclude<PhaseName, 'exit'>, number>>;
-  readonly gracePeriodMs: number;
-  readonly safetyMarginMs: number;
+  /** The grace period and safety margin before any shutdown (`createTiming`). */
+  readonly timing: Timing;
   readonly fatalTimeoutMs: number;
   readonly exitCodes: { readonly clean: number; readonly incomplete: number; readonly fatal: number };
   /** Called once, with the exit code, when the shutdown is over. */
@@ -128,20 +146,20 @@ export interface Lifecycle {
   readonly live: boolean;
   /** True once `ready()` was called. */
   readonly started: boolean;
-  /** Epoch ms of the deadline, once a shutdown began. */
-  readonly deadline: number | undefined;
+  /** Grace period, kill time and deadline in force, and where each came from. */
+  readonly timing: Timing;
   ready(): void;
   register(participant: Participant): () => void;
-  shutdown(trigger?: string, request?: ShutdownRequest): Promise<ShutdownSummary>;
+  /** A string is a manual shutdown with that reason. @default 'manual' */
+  shutdown(trigger?: Trigger | string, request?: ShutdownRequest): Promise<ShutdownSummary>;
   fatal(error: unknown): Promise<ShutdownSummary>;
-  /** Move the deadline earlier when a better kill time is known (never later). */
-  tightenDeadline(killAt: number): void;
+  /** A better-known kill time (the API's, the pod spec's): the deadline moves earlier, never later. */
+  tightenKillTime(killAt: number, source: Exclude<KillTimeSource, 'grace-period'>): void;
   /**
-   * Replace the grace period, e.g. with the pod's own `terminationGracePeriodSeconds` when none was
+   * Use another grace period, e.g. the pod's own `terminationGracePeriodSeconds` when none was
    * configured. During a shutdown the deadline moves with it, earlier or later.
    */
-  setGracePeriod(ms: number): void;
-  readonly gracePeriodMs: number;
+  adoptGracePeriod(ms: number, source: GracePeriodSource): void;
   /** Leave now: a second signal. Emits the summary (outcome `forced`) and exits with `code`. */
   forceExit(code: number, reason: string): void;
   /**
@@ -165,18 +183,6 @@ const NOT_FAILURE_PHASES: ReadonlySet<PhaseName> = new Set(['propagate']);
  * (a blocked event loop). Below it lies the ordinary lateness of a timer on a busy machine.
  */
 const PHASE_OVERRUN_TOLERANCE_MS = 100;
-/** The watchdog acts at most this long after the report slice ends (less with a small margin). */
-const HARD_EXIT_AFTER_REPORT_MS = 100;
-
-/** The times of a shutdown whose phases must end at `deadlineAt`; see the timeline at the top. */
-export function deadlineTimes(deadlineAt: number, safetyMarginMs: number): DeadlineTimes {
-  const reportUntil = deadlineAt + safetyMarginMs / 2;
-  return {
-    deadlineAt,
-    reportUntil,
-    hardExitAt: reportUntil + Math.min(HARD_EXIT_AFTER_REPORT_MS, safetyMarginMs / 4),
-  };
-}
 
 export function createLifecycle(options: LifecycleOptions): Lifecycle {
   const now = options.now ?? Date.now;
@@ -190,12 +196,12 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   let running: Promise<ShutdownSummary> | undefined;
   let exited = false;
 
-  let gracePeriodMs = options.gracePeriodMs;
-  let terminationStartedAt: number | undefined;
+  let timing = options.timing;
+  /** The deadline the timer is armed for (it follows `timing.deadlineAt` until the deadline fired). */
   let deadlineAt: number | undefined;
-  /** The tightest deadline `tightenDeadline` asked for; the grace period never moves past it. */
-  let tightenedAt: number | undefined;
   let deadlineTimer: NodeJS.Timeout | undefined;
+  /** Epoch ms each phase of the running shutdown started, in order: which one the deadline hit. */
+  const phaseStarts: [PhaseName, number][] = [];
   const deadlineController = new AbortController();
 
   function emit<E extends keyof LifecycleEvents>(event: E, payload: LifecycleEvents[E]): void {
@@ -215,11 +221,26 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     emit('state', { state, previous });
   }
 
+  /** Take a new timing; while a shutdown runs and its deadline has not fired, the timer follows it. */
+  function setTiming(next: Timing): void {
+    if (running !== undefined && exited) return;
+    // A deadline that fired never moves later; an earlier kill time still moves the report slice
+    // and the watchdog's hard exit (the exit phase runs past the deadline).
+    const fired = running !== undefined && deadlineController.signal.aborted;
+    if (fired && (next.deadlineAt === undefined || next.deadlineAt >= (deadlineAt ?? Infinity))) return;
+    timing = next;
+    if (running !== undefined && next.deadlineAt !== undefined) armDeadline(next.deadlineAt);
+  }
+
   function armDeadline(at: number): void {
     if (at !== deadlineAt) {
       deadlineAt = at;
-      const times = deadlineTimes(at, options.safetyMarginMs);
-      emit('deadline', { ...times, trigger: shutdownTrigger, startedAt: shutdownStartedAt ?? now() });
+      const times = deadlineTimes(at, timing.safetyMarginMs);
+      emit('deadline', {
+        ...times,
+        trigger: triggerLabel(shutdownTrigger),
+        startedAt: shutdownStartedAt ?? now(),
+      });
     }
     clearTimeout(deadlineTimer);
     const wait = at - now();
@@ -269,7 +290,7 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
 
   let forced = 0;
   let shutdownStartedAt: number | undefined;
-  let shutdownTrigger = 'manual';
+  let shutdownTrigger: Trigger = { kind: 'manual', reason: 'manual' };
   let summary: ShutdownSummary | undefined;
   const failures: ParticipantResult[] = [];
   const phaseDurations: Partial<Record<PhaseName, number>> = {};
@@ -280,7 +301,7 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     fn: PhaseFn,
     current: PhaseName,
     phaseSignal: AbortSignal,
-    trigger: string,
+    trigger: Trigger,
   ): Promise<ParticipantResult> {
     const start = now();
     const signal =
@@ -290,7 +311,8 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     const ctx: PhaseContext = {
       phase: current,
       signal,
-      trigger,
+      trigger: triggerLabel(trigger),
+      triggerKind: trigger.kind,
       deadline: deadlineAt ?? now(),
       reportForced: (count) => {
         if (count > 0) forced += count;
@@ -337,12 +359,13 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   async function runPhase(
     current: PhaseName,
     budgetMs: number,
-    trigger: string,
+    trigger: Trigger,
     boundByDeadline = true,
   ): Promise<void> {
     phase = current;
     const start = now();
     phaseStartedAt = start;
+    phaseStarts.push([current, start]);
     emit('phase', { phase: current, status: 'start', durationMs: 0 });
     const phaseController = new AbortController();
     const budgetTimer = setTimeout(() => phaseController.abort(), Math.max(0, budgetMs));
@@ -395,15 +418,26 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     return 'clean';
   }
 
-  function buildSummary(trigger: string, startedAt: number, outcome: ShutdownOutcome): ShutdownSummary {
+  /** The phase running at `at`: the last one that started by then. */
+  function phaseRunningAt(at: number): PhaseName | undefined {
+    let found: PhaseName | undefined;
+    for (const [name, startedAt] of phaseStarts) if (startedAt <= at && name !== 'exit') found = name;
+    return found;
+  }
+
+  function buildSummary(trigger: Trigger, startedAt: number, outcome: ShutdownOutcome): ShutdownSummary {
     const codes = options.exitCodes;
     const exitCode = fatalError ? codes.fatal : outcome === 'clean' ? codes.clean : codes.incomplete;
+    const deadlinePhase =
+      outcome === 'deadline' && deadlineAt !== undefined ? phaseRunningAt(deadlineAt) : undefined;
     return {
-      trigger,
+      trigger: triggerLabel(trigger),
+      triggerKind: trigger.kind,
       outcome,
       exitCode,
       startedAt,
       deadlineAt: deadlineAt ?? startedAt,
+      ...(deadlinePhase === undefined ? {} : { deadlinePhase }),
       durationMs: now() - startedAt,
       phases: { ...phaseDurations },
       forced,
@@ -428,8 +462,11 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     const phases = { ...phaseDurations };
     const unfinished = phase !== undefined && phases[phase] === undefined ? phase : undefined;
     if (unfinished !== undefined && phaseStartedAt !== undefined) phases[unfinished] = now() - phaseStartedAt;
+    const deadlinePhase =
+      outcome === 'deadline' && deadlineAt !== undefined ? phaseRunningAt(deadlineAt) : base.deadlinePhase;
     return {
       ...base,
+      ...(deadlinePhase === undefined ? {} : { deadlinePhase }),
       outcome,
       exitCode: exitCode ?? base.exitCode,
       phases,
@@ -454,16 +491,15 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   }
 
   async function run(
-    trigger: string,
+    trigger: Trigger,
     request: ShutdownRequest,
     skipPropagation: boolean,
   ): Promise<ShutdownSummary> {
     const startedAt = now();
     shutdownStartedAt = startedAt;
     shutdownTrigger = trigger;
-    terminationStartedAt = request.terminationStartedAt ?? startedAt;
-    const killAt = terminationStartedAt + gracePeriodMs;
-    armDeadline(killAt - options.safetyMarginMs);
+    timing = beginShutdown(timing, request.terminationStartedAt ?? startedAt);
+    armDeadline(timing.deadlineAt ?? startedAt);
     setState('draining');
     const budgets = options.budgets;
     await runPhase('unready', budgets.unready, trigger);
@@ -473,15 +509,25 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     summary = buildSummary(trigger, startedAt, outcomeSoFar());
     // The exit phase (final scrape, push, last event) may use half the safety margin, so a shutdown
     // that hit the deadline can still report it; the other half stays between us and SIGKILL.
-    const exitEnd = (deadlineAt ?? now()) + options.safetyMarginMs / 2;
+    const exitEnd = (deadlineAt ?? now()) + timing.safetyMarginMs / 2;
     if (!exited) await runPhase('exit', Math.max(0, exitEnd - now()), trigger, false);
     const final = { ...summary, phases: { ...phaseDurations } };
     finish(final);
     return final;
   }
 
-  function shutdown(trigger = 'manual', request: ShutdownRequest = {}): Promise<ShutdownSummary> {
-    running ??= run(trigger, request, trigger === 'fatal');
+  function shutdown(
+    trigger: Trigger | string = 'manual',
+    request: ShutdownRequest = {},
+  ): Promise<ShutdownSummary> {
+    if (running) return running;
+    const typed: Trigger = typeof trigger === 'string' ? { kind: 'manual', reason: trigger } : trigger;
+    // Assigned before run() starts, so setTiming sees a running shutdown from its first phase on.
+    let resolveRunning!: (summary: Promise<ShutdownSummary>) => void;
+    running = new Promise<ShutdownSummary>((resolve) => {
+      resolveRunning = resolve;
+    });
+    resolveRunning(run(typed, request, typed.kind === 'fatal'));
     return running;
   }
 
@@ -490,34 +536,24 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     live = false;
     emit('warning', { message: `fatal: ${errorText(error)}` });
     const fatalDeadline = now() + options.fatalTimeoutMs;
-    if (running) {
-      tightenDeadline(fatalDeadline + options.safetyMarginMs);
-      return running;
-    }
-    const result = shutdown('fatal');
-    tightenDeadline(fatalDeadline + options.safetyMarginMs);
+    const result = running ?? shutdown({ kind: 'fatal' });
+    setTiming(tightenForFatal(timing, fatalDeadline));
     return result;
   }
 
-  function tightenDeadline(killAt: number): void {
-    const at = killAt - options.safetyMarginMs;
-    tightenedAt = Math.min(tightenedAt ?? at, at);
-    if (deadlineAt === undefined || at < deadlineAt) armDeadline(at);
+  function tightenKillTime(killAt: number, source: Exclude<KillTimeSource, 'grace-period'>): void {
+    setTiming(tightenKill(timing, killAt, source));
   }
 
-  function setGracePeriod(ms: number): void {
+  function adoptGracePeriod(ms: number, source: GracePeriodSource): void {
     if (!Number.isFinite(ms) || ms <= 0) {
       throw new KubegraceError(
         'ERR_KUBEGRACE_INVALID_OPTION',
         `grace period must be a positive number of ms, received ${ms}`,
       );
     }
-    gracePeriodMs = ms;
-    // A deadline that already fired stays fired; one tightened (fatal, the kubelet's kill time) stays
-    // at least that tight: the grace period only moves the deadline it set itself.
-    if (terminationStartedAt === undefined || exited || deadlineController.signal.aborted) return;
-    const at = terminationStartedAt + ms - options.safetyMarginMs;
-    armDeadline(tightenedAt === undefined ? at : Math.min(at, tightenedAt));
+    // A deadline that already fired stays fired (setTiming); a tighter kill time (the API's) stays.
+    setTiming(adoptGrace(timing, ms, source));
   }
 
   function forceExit(code: number, reason: string): void {
@@ -540,18 +576,15 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     get started() {
       return started;
     },
-    get deadline() {
-      return deadlineAt;
+    get timing() {
+      return timing;
     },
     ready,
     register,
     shutdown,
     fatal,
-    tightenDeadline,
-    setGracePeriod,
-    get gracePeriodMs() {
-      return gracePeriodMs;
-    },
+    tightenKillTime,
+    adoptGracePeriod,
     forceExit,
     expire,
     exiting,

@@ -45,9 +45,7 @@ export interface DrainOptions {
 }
 
 export interface ProbeOptions {
-  /** Serve `/livez`, `/readyz`, `/startupz` on a management port of their own. @default true */
-  readonly enabled?: boolean;
-  /** Management port; 0 picks a free one. @default 9000 */
+  /** Management port (probes, `/prestop`, `/metrics`); 0 picks a free one. @default 9000 */
   readonly port?: number;
   /** Address to listen on; `''` is every interface, IPv4 and IPv6. @default '' */
   readonly host?: string;
@@ -91,12 +89,18 @@ export interface KubegraceSettings {
   readonly unreadyTimeoutMs?: number;
   readonly propagation?: PropagationOptions;
   readonly drain?: DrainOptions;
-  /** Budget of the cleanup phase (`onShutdown` hooks, in reverse order). @default 5000 */
+  /** Budget of the cleanup phase (`onCleanup` hooks, in reverse order). @default 5000 */
   readonly cleanupTimeoutMs?: number;
   /** Default time limit of one hook. @default 5000 */
   readonly hookTimeoutMs?: number;
   /** Budget of `fatal(error)`: a short shutdown without the propagation wait. @default 5000 */
   readonly fatalTimeoutMs?: number;
+  /**
+   * Run the management server on `probes.port`: the probes (`/livez`, `/readyz`, `/startupz`),
+   * `/prestop` and `/metrics`. `false` runs none of them (host the probes yourself with
+   * `kubegrace/express`). @default true
+   */
+  readonly managementServer?: boolean;
   readonly probes?: ProbeOptions;
   /** Signals that start a shutdown. @default ['SIGTERM', 'SIGINT'] */
   readonly signals?: readonly NodeJS.Signals[];
@@ -176,7 +180,12 @@ export const settingSpecs: readonly SettingSpec[] = [
   spec('cleanupTimeoutMs', ms, 5000, 'budget of the cleanup phase'),
   spec('hookTimeoutMs', ms, 5000, 'default time limit of one hook'),
   spec('fatalTimeoutMs', ms, 5000, 'budget of fatal(error)'),
-  spec('probes.enabled', { type: 'boolean' }, true, 'serve probes on the management port'),
+  spec(
+    'managementServer',
+    { type: 'boolean' },
+    true,
+    'run the management server (probes, /prestop, /metrics)',
+  ),
   spec('probes.port', { type: 'port' }, 9000, 'management port (0: any free port)'),
   spec('probes.host', { type: 'string' }, '', "listen address ('' = all, IPv4 and IPv6)"),
   spec('probes.checkTimeoutMs', ms, 1000, 'time limit of each check'),
@@ -219,6 +228,7 @@ export interface ResolvedSettings {
   readonly cleanupTimeoutMs: number;
   readonly hookTimeoutMs: number;
   readonly fatalTimeoutMs: number;
+  readonly managementServer: boolean;
   readonly probes: Required<ProbeOptions>;
   readonly signals: readonly NodeJS.Signals[];
   readonly secondSignal: 'force' | 'ignore';
@@ -298,9 +308,22 @@ export function settingName(
 ): string {
   const s = settingSpecs.find((spec) => spec.path === path);
   if (s === undefined) return path;
-  if (getPath(options as Record<string, unknown>, path) !== undefined) return path;
-  if (env[s.env] !== undefined && env[s.env] !== '') return s.env;
+  const source = settingSource(path, options, env);
+  if (source === 'option') return path;
+  if (source === 'env') return s.env;
   return `${path} (or ${s.env})`;
+}
+
+/** Where `resolveSettings` took a setting from: the option, its variable, or the default. */
+export function settingSource(
+  path: string,
+  options: KubegraceSettings,
+  env: Readonly<Record<string, string | undefined>>,
+): 'option' | 'env' | 'default' {
+  if (getPath(options as Record<string, unknown>, path) !== undefined) return 'option';
+  const s = settingSpecs.find((spec) => spec.path === path);
+  if (s !== undefined && env[s.env] !== undefined && env[s.env] !== '') return 'env';
+  return 'default';
 }
 
 const HOST_NAME =
@@ -406,6 +429,9 @@ function parseEnv(s: SettingSpec, raw: string): unknown {
   }
 }
 
+/** Options that changed name, with their new one: an old name gets a clear error, not a guess. */
+const RENAMED: Readonly<Record<string, string>> = { 'probes.enabled': 'managementServer' };
+
 function rejectUnknown(value: Record<string, unknown>, prefix: string, extra: ReadonlySet<string>): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalidOption(prefix === '' ? 'options' : prefix.slice(0, -1), 'an object', value);
@@ -418,6 +444,14 @@ function rejectUnknown(value: Record<string, unknown>, prefix: string, extra: Re
     if (branch && value[key] !== undefined) {
       rejectUnknown(value[key] as Record<string, unknown>, `${path}.`, extra);
     } else if (!leaf && !branch) {
+      const renamed = RENAMED[path];
+      if (renamed !== undefined) {
+        throw new KubegraceError(
+          'ERR_KUBEGRACE_INVALID_OPTION',
+          `${path} was renamed to ${renamed} (CHANGELOG, Unreleased)`,
+          { option: path },
+        );
+      }
       const hint = didYouMean(path, [...optionPaths(), ...extra]);
       throw new KubegraceError(
         'ERR_KUBEGRACE_INVALID_OPTION',

@@ -7,7 +7,7 @@ function recordingLogger(): Logger & { warnings: string[] } {
   return { warnings, info() {}, error() {}, warn: (message) => void warnings.push(message) };
 }
 
-const quiet = { handleSignals: false, probes: { enabled: false }, exit: () => {} } as const;
+const quiet = { handleSignals: false, managementServer: false, exit: () => {} } as const;
 
 describe('createKubegrace', () => {
   it('warns once about KUBEGRACE_* variables it does not know, naming them', () => {
@@ -32,14 +32,14 @@ describe('createKubegrace', () => {
   });
 
   it('reports where the grace period came from', () => {
-    assert.equal(createKubegrace({ ...quiet, logger: false, env: {} }).gracePeriodSource, 'default');
+    assert.equal(createKubegrace({ ...quiet, logger: false, env: {} }).timing.gracePeriodSource, 'default');
     assert.equal(
-      createKubegrace({ ...quiet, logger: false, env: { KUBEGRACE_GRACE_PERIOD_SECONDS: '40' } })
+      createKubegrace({ ...quiet, logger: false, env: { KUBEGRACE_GRACE_PERIOD_SECONDS: '40' } }).timing
         .gracePeriodSource,
       'env',
     );
     assert.equal(
-      createKubegrace({ ...quiet, logger: false, env: {}, gracePeriodSeconds: 40 }).gracePeriodSource,
+      createKubegrace({ ...quiet, logger: false, env: {}, gracePeriodSeconds: 40 }).timing.gracePeriodSource,
       'option',
     );
   });
@@ -47,8 +47,8 @@ describe('createKubegrace', () => {
   it('rejects bad hooks, servers and exit functions with errors that name them', () => {
     const kg = createKubegrace({ ...quiet, logger: false, env: {} });
     assert.throws(
-      () => kg.onShutdown('close' as never),
-      /^KubegraceError: onShutdown hook must be a function, received "close"$/,
+      () => kg.onCleanup('close' as never),
+      /^KubegraceError: onCleanup hook must be a function, received "close"$/,
     );
     assert.throws(
       () => kg.beforeShutdown(() => {}, { timeoutMs: -1 }),
@@ -60,7 +60,7 @@ describe('createKubegrace', () => {
     );
     assert.throws(
       () => kg.addManagementRoute('/x', () => {}),
-      /the management server is disabled \(probes.enabled: false\)/,
+      /the management server is disabled \(managementServer: false\)/,
     );
     assert.throws(
       () => createKubegrace({ ...quiet, logger: false, env: {}, exit: 1 as never }),
@@ -77,7 +77,7 @@ describe('createKubegrace', () => {
 
   it('methods work detached and the summary reaches the exit function', async () => {
     const codes: number[] = [];
-    const { ready, shutdown, lease, onShutdown } = createKubegrace({
+    const { ready, shutdown, lease, onCleanup } = createKubegrace({
       ...quiet,
       logger: false,
       env: {},
@@ -87,7 +87,7 @@ describe('createKubegrace', () => {
     ready();
     const held = lease('job');
     let closed = false;
-    onShutdown(() => void (closed = true));
+    onCleanup(() => void (closed = true));
     setTimeout(() => held.release(), 100);
     const summary = await shutdown('manual');
     assert.equal(summary.outcome, 'clean');
@@ -105,7 +105,7 @@ describe('createKubegrace', () => {
       handleSignals: false,
       logger,
       exit: () => undefined,
-      probes: { enabled: false },
+      managementServer: false,
       observer: {
         requestStarted() {
           throw new Error('observer bug');

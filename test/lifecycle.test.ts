@@ -2,17 +2,20 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createLifecycle, type LifecycleOptions, type PhaseName } from '../src/lifecycle.js';
+import { createTiming } from '../src/timing.js';
 
-function setup(overrides: Partial<LifecycleOptions> = {}) {
+function setup(
+  overrides: Partial<LifecycleOptions> & { gracePeriodMs?: number; safetyMarginMs?: number } = {},
+) {
   const exits: number[] = [];
+  const { gracePeriodMs = 10_000, safetyMarginMs = 100, ...rest } = overrides;
   const lifecycle = createLifecycle({
     budgets: { unready: 500, propagate: 500, drain: 500, cleanup: 500 },
-    gracePeriodMs: 10_000,
-    safetyMarginMs: 100,
+    timing: createTiming({ gracePeriodMs, gracePeriodSource: 'option', safetyMarginMs }),
     fatalTimeoutMs: 1000,
     exitCodes: { clean: 0, incomplete: 1, fatal: 70 },
     exit: (code) => exits.push(code),
-    ...overrides,
+    ...rest,
   });
   return { lifecycle, exits };
 }
@@ -176,18 +179,18 @@ describe('lifecycle', () => {
       drain: (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)),
     });
     const done = lifecycle.shutdown();
-    const original = lifecycle.deadline ?? 0;
-    lifecycle.tightenDeadline(Date.now() + 1_000_000);
-    assert.equal(lifecycle.deadline, original, 'a later kill time is ignored');
-    lifecycle.tightenDeadline(Date.now() + 300);
-    assert.ok((lifecycle.deadline ?? Infinity) < original);
+    const original = lifecycle.timing.deadlineAt ?? 0;
+    lifecycle.tightenKillTime(Date.now() + 1_000_000, 'deletion');
+    assert.equal(lifecycle.timing.deadlineAt, original, 'a later kill time is ignored');
+    lifecycle.tightenKillTime(Date.now() + 300, 'deletion');
+    assert.ok((lifecycle.timing.deadlineAt ?? Infinity) < original);
     const start = Date.now();
     const summary = await done;
     assert.ok(Date.now() - start < 1000);
     assert.equal(summary.outcome, 'deadline');
   });
 
-  it('setGracePeriod moves a running deadline either way, from the termination start', async () => {
+  it('adoptGracePeriod moves a running deadline either way, from the termination start', async () => {
     const { lifecycle } = setup({ gracePeriodMs: 10_000, safetyMarginMs: 100 });
     lifecycle.register({
       name: 'slow',
@@ -195,21 +198,25 @@ describe('lifecycle', () => {
     });
     const startedAt = Date.now() - 1000;
     const done = lifecycle.shutdown('SIGTERM', { terminationStartedAt: startedAt });
-    assert.equal(lifecycle.deadline, startedAt + 10_000 - 100);
-    lifecycle.setGracePeriod(60_000);
-    assert.equal(lifecycle.deadline, startedAt + 60_000 - 100, 'a longer pod grace period extends it');
-    assert.equal(lifecycle.gracePeriodMs, 60_000);
-    lifecycle.setGracePeriod(1500);
+    assert.equal(lifecycle.timing.deadlineAt, startedAt + 10_000 - 100);
+    lifecycle.adoptGracePeriod(60_000, 'pod');
+    assert.equal(
+      lifecycle.timing.deadlineAt,
+      startedAt + 60_000 - 100,
+      'a longer pod grace period extends it',
+    );
+    assert.equal(lifecycle.timing.gracePeriodMs, 60_000);
+    lifecycle.adoptGracePeriod(1500, 'pod');
     const summary = await done;
     assert.equal(summary.outcome, 'deadline');
     assert.equal(summary.deadlineAt, startedAt + 1500 - 100);
     assert.throws(
-      () => lifecycle.setGracePeriod(0),
+      () => lifecycle.adoptGracePeriod(0, 'pod'),
       /grace period must be a positive number of ms, received 0/,
     );
   });
 
-  it('setGracePeriod never moves a deadline past what tightenDeadline or a fired deadline fixed', async () => {
+  it('adoptGracePeriod never moves a deadline past what tightenKillTime or a fired deadline fixed', async () => {
     const { lifecycle } = setup({ gracePeriodMs: 10_000, safetyMarginMs: 100 });
     lifecycle.register({
       name: 'slow',
@@ -218,15 +225,23 @@ describe('lifecycle', () => {
     const startedAt = Date.now();
     const done = lifecycle.shutdown('SIGTERM', { terminationStartedAt: startedAt });
     // The kubelet's kill time (from the deletion) arrives first, then the pod's longer grace period.
-    lifecycle.tightenDeadline(startedAt + 600);
-    lifecycle.setGracePeriod(60_000);
-    assert.equal(lifecycle.deadline, startedAt + 600 - 100, 'the tighter kill time still holds');
-    lifecycle.setGracePeriod(300);
-    assert.equal(lifecycle.deadline, startedAt + 300 - 100, 'a shorter grace period still tightens it');
+    lifecycle.tightenKillTime(startedAt + 600, 'deletion');
+    lifecycle.adoptGracePeriod(60_000, 'pod');
+    assert.equal(lifecycle.timing.deadlineAt, startedAt + 600 - 100, 'the tighter kill time still holds');
+    lifecycle.adoptGracePeriod(300, 'pod');
+    assert.equal(
+      lifecycle.timing.deadlineAt,
+      startedAt + 300 - 100,
+      'a shorter grace period still tightens it',
+    );
     const summary = await done;
     assert.equal(summary.outcome, 'deadline');
-    lifecycle.setGracePeriod(60_000);
-    assert.equal(lifecycle.deadline, startedAt + 300 - 100, 'a deadline that fired stays where it fired');
+    lifecycle.adoptGracePeriod(60_000, 'pod');
+    assert.equal(
+      lifecycle.timing.deadlineAt,
+      startedAt + 300 - 100,
+      'a deadline that fired stays where it fired',
+    );
   });
 
   it('counts what participants force and reports outcome forced', async () => {
@@ -365,7 +380,7 @@ describe('lifecycle', () => {
     lifecycle.on('deadline', (d) => seen.push(d));
     lifecycle.register({ name: 'slow', drain: () => delay(50) });
     const done = lifecycle.shutdown('SIGTERM', { terminationStartedAt: 1_000_000 });
-    lifecycle.tightenDeadline(1_005_000);
+    lifecycle.tightenKillTime(1_005_000, 'deletion');
     await done;
     assert.deepEqual(
       seen.map((d) => [d.deadlineAt, d.reportUntil, d.hardExitAt, d.trigger]),

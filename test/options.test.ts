@@ -77,7 +77,7 @@ const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
     /^hookTimeoutMs must be a non-negative integer \(ms\), received an array of length 0$/,
   ],
   ['fatalTimeoutMs', {}, /^fatalTimeoutMs must be a non-negative integer \(ms\), received an object$/],
-  ['probes.enabled', 1, /^probes.enabled must be true or false, received 1$/],
+  ['managementServer', 1, /^managementServer must be true or false, received 1$/],
   ['probes.port', 70000, /^probes.port must be an integer port from 0 to 65535, received 70000$/],
   ['probes.host', 127, /^probes.host must be a string, received 127$/],
   // A last label that is a number makes the resolver read a legacy IPv4 form: `1.5` is 1.0.0.5.

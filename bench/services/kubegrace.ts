@@ -27,12 +27,13 @@ if (process.env.BENCH_STATS === '1') reportStats();
 await kubegrace.start();
 if (process.env.BENCH_KUBERNETES === '1') {
   // Loaded only here: the other benchmarks' pods should not pay for it at start-up.
-  const { watchKubernetes } = await import('../../src/kubernetes/index.js');
+  const { kubernetes } = await import('../../src/kubernetes/index.js');
   const serviceAccountDir = process.env.BENCH_SERVICE_ACCOUNT_DIR;
-  await watchKubernetes(kubegrace, {
-    logger: eventLogger(),
-    ...(serviceAccountDir === undefined ? {} : { serviceAccountDir }),
-  });
+  await kubegrace.use(
+    kubernetes({
+      ...(serviceAccountDir === undefined ? {} : { serviceAccountDir }),
+    }),
+  );
 }
 await app.listen({ path: '/readyz', managementPort: kubegrace.managementAddress?.port ?? null });
 kubegrace.ready();

@@ -15,7 +15,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createKubegrace } from '../../src/index.js';
-import { createRegistryParticipant } from '../../src/registry/index.js';
+import { registry } from '../../src/registry/index.js';
 import { createEtcdRegistry } from '../../src/registry/etcd/index.js';
 
 const port = Number(process.env.PORT ?? 8080);
@@ -29,15 +29,16 @@ await kg.start();
 server.listen(port, () => {
   const { port: bound } = server.address() as AddressInfo;
   // The registered port must be the bound one, so the registry is created once listening.
-  const registry = createEtcdRegistry({
+  const etcd = createEtcdRegistry({
     serviceName: process.env.KUBEGRACE_REGISTRY_SERVICE_NAME ?? 'example-etcd',
     port: bound,
   });
   // Registers when the service becomes ready; deregisters in the unready phase, with retries
   // inside the phase budget; a failed deregistration makes the exit code non-zero.
-  kg.addParticipant(createRegistryParticipant(registry, { onWarning: (message) => console.error(message) }));
+  // Warnings go to kubegrace's logger (JSON lines on stderr).
+  kg.use(registry(etcd));
   console.log(
-    `example etcd listening on :${bound}, management on :${kg.managementAddress?.port}, key ${registry.key}`,
+    `example etcd listening on :${bound}, management on :${kg.managementAddress?.port}, key ${etcd.key}`,
   );
   kg.ready();
 });

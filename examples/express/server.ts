@@ -50,4 +50,4 @@ const server = app.listen(port, () => {
 });
 kg.attach(server);
 // Runs in the cleanup phase, after the drain: no request can still need the pool.
-kg.onShutdown(() => pool.end(), { name: 'db-pool' });
+kg.onCleanup(() => pool.end(), { name: 'db-pool' });

@@ -32,7 +32,7 @@ db.on('error', (error: Error) => {
   void kg.fatal(error);
 });
 kg.addLivenessCheck('db', () => db.connected);
-kg.onShutdown(() => console.log('cleanup ran: closing what is left of the pool'), { name: 'db' });
+kg.onCleanup(() => console.log('cleanup ran: closing what is left of the pool'), { name: 'db' });
 
 const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost');

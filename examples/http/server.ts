@@ -15,8 +15,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createKubegrace } from '../../src/index.js';
-import { watchKubernetes } from '../../src/kubernetes/index.js';
-import { instrument } from '../../src/metrics/index.js';
+import { kubernetes } from '../../src/kubernetes/index.js';
+import { metrics } from '../../src/metrics/index.js';
 
 const port = Number(process.env.PORT ?? 8080);
 const pod = process.env.POD_NAME ?? 'local';
@@ -38,11 +38,11 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
 }
 
 const kg = createKubegrace();
-instrument(kg); // kubegrace_* metrics on the management port's /metrics, until the very end
+kg.use(metrics()); // kubegrace_* metrics on the management port's /metrics, until the very end
 const server = createServer(handle);
 kg.attach(server); // Connection: close during the shutdown, then a drain without resets
 await kg.start(); // management server, SIGTERM/SIGINT handlers
-await watchKubernetes(kg); // enabled: false outside a cluster
+await kg.use(kubernetes()); // enabled: false outside a cluster
 
 server.listen(port, () => {
   const { port: bound } = server.address() as AddressInfo;

@@ -397,7 +397,7 @@ function probeFindings(container: ContainerLike, settings: ResolvedSettings, ser
       fix: `add readinessProbe: { httpGet: { path: /readyz, port: ${settings.probes.port} }, periodSeconds: 2, failureThreshold: 2 }`,
     });
   }
-  if (settings.probes.enabled) {
+  if (settings.managementServer) {
     const ports = Array.isArray((container as { ports?: unknown }).ports)
       ? (container as { ports: { name?: unknown; containerPort?: unknown }[] }).ports
       : [];

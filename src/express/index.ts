@@ -4,26 +4,18 @@
  */
 import express from 'express';
 import type { RequestHandler, Router } from 'express';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RouteHandler } from '../probes/handler.js';
+import { hostOf } from '../host.js';
+import type { Kubegrace } from '../kubegrace.js';
 
 export type { RouteHandler } from '../probes/handler.js';
-
-/** The part of a kubegrace instance these helpers need. */
-export interface KubegraceLike {
-  /** `/livez`, `/readyz`, `/startupz` (from `createProbeRoutes`). */
-  readonly probeRoutes: ReadonlyMap<string, RouteHandler>;
-  /** Counts the request as in flight until it ends; true means it was already answered (503 while draining). */
-  trackRequest(req: IncomingMessage, res: ServerResponse): boolean;
-}
 
 /**
  * GET and HEAD on `/livez`, `/readyz`, `/startupz`, with the management server's semantics (405 for
  * other methods). Paths match exactly, as they do on the management server.
  */
-export function probeRouter(kg: KubegraceLike): Router {
+export function probeRouter(kg: Kubegrace): Router {
   const router = express.Router({ caseSensitive: true, strict: true });
-  for (const [path, handler] of kg.probeRoutes) {
+  for (const [path, handler] of hostOf(kg, 'probeRouter(kg)').probeRoutes) {
     // `all`, so the handler itself answers 405 with `Allow` instead of the app's 404.
     router.all(path, (req, res, next) => {
       Promise.resolve()
@@ -39,8 +31,8 @@ export function probeRouter(kg: KubegraceLike): Router {
  * middleware is mounted: the kubelet's probes are not traffic, must not hold the drain open, and
  * `/livez` must never get the drain's 503.
  */
-export function trackRequests(kg: KubegraceLike): RequestHandler {
-  const probePaths = new Set(kg.probeRoutes.keys());
+export function trackRequests(kg: Kubegrace): RequestHandler {
+  const probePaths = new Set(hostOf(kg, 'trackRequests(kg)').probeRoutes.keys());
   return (req, res, next) => {
     if (probePaths.has(req.path)) {
       next();

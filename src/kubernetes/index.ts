@@ -1,6 +1,6 @@
 /** `kubegrace/kubernetes`: the own pod, its EndpointSlices and Events through the Kubernetes API. */
-export { watchKubernetes } from './integration.js';
-export type { KubegraceHost, KubernetesIntegration, KubernetesOptions, PodTiming } from './integration.js';
+export { kubernetes } from './integration.js';
+export type { KubernetesIntegration, KubernetesOptions, PodTiming } from './integration.js';
 export type { KubeClientModule, KubeConfigLike } from './client.js';
 export type { PodIdentity } from './detect.js';
 export type { EndpointRef } from './endpoints.js';

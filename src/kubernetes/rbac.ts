@@ -24,7 +24,7 @@ export const RBAC_RULES: Readonly<Record<KubeResource, RbacRule>> = {
     apiGroup: 'discovery.k8s.io',
     resource: 'endpointslices',
     verbs: ['list', 'watch'],
-    without: 'the propagation wait relies on the quiet period alone',
+    without: 'the propagation wait judges the silence alone, without the EndpointSlice confirmation',
   },
   events: {
     apiGroup: '',
@@ -43,7 +43,7 @@ export function qualifiedResource(resource: KubeResource): string {
 /**
  * `cannot watch endpointslices.discovery.k8s.io in namespace shop: add verbs [list, watch] on
  * endpointslices (discovery.k8s.io) to the Role bound to this pod's service account (docs/rbac.yaml);
- * until then the propagation wait relies on the quiet period alone`
+ * until then the propagation wait judges the silence alone, without the EndpointSlice confirmation`
  */
 export function forbiddenMessage(failure: ApiFailure): string {
   const rule = RBAC_RULES[failure.resource];

@@ -1,12 +1,11 @@
 /**
  * `kubegrace/metrics`: Prometheus metrics for kubegrace through prom-client (an optional peer
- * dependency: only this entry point loads it).
+ * dependency: only this entry point loads it). `kg.use(metrics())`.
  */
-export { instrument } from './instrument.js';
+export { metrics } from './instrument.js';
 export type {
   DeregistrationOutcome,
   FinalScrapeOptions,
-  InstrumentTarget,
   KubegraceMetrics,
   MetricsOptions,
   PushgatewayOptions,

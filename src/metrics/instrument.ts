@@ -1,17 +1,15 @@
 /**
- * `instrument(kg)`: kubegrace's metrics for one instance. It feeds the shared collectors from the
+ * `kg.use(metrics())`: kubegrace's metrics for one instance. It feeds the shared collectors from the
  * lifecycle's events and the drain observer, serves `/metrics` on the management port until the
  * process ends, and in the exit phase records the outcome, waits (if asked) for one more scrape so
  * Prometheus sees how the pod's last shutdown went, and pushes the figures to a Pushgateway.
+ * The options are read in `options.ts`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { register as globalRegistry, type Registry } from 'prom-client';
 import type { DrainObserver } from '../drain/observer.js';
-import { invalidOption, KubegraceError } from '../errors.js';
-import { MAX_TIMER_MS } from '../options.js';
-import type { Kubegrace } from '../kubegrace.js';
+import { KubegraceError } from '../errors.js';
+import { defineIntegration, type Host, type Integration } from '../host.js';
 import {
   errorText,
   type LifecycleState,
@@ -20,69 +18,30 @@ import {
   type ShutdownSummary,
 } from '../lifecycle.js';
 import type { RouteHandler } from '../probes/handler.js';
-import { processEnv } from '../process.js';
 import { settle } from '../wait.js';
 import {
   CLOSE_REASONS,
-  DEREGISTRATION_OUTCOMES,
   getCollectors,
   METRICS,
   PROTOCOLS,
   STATES,
   type DeregistrationOutcome,
 } from './collectors.js';
-import { push, validatePushUrl } from './pushgateway.js';
+import {
+  resolveMetricsOptions,
+  type MetricsOptions,
+  type ResolvedMetricsOptions,
+  type ResolvedPushgateway,
+} from './options.js';
+import { push } from './pushgateway.js';
 
-export interface FinalScrapeOptions {
-  /**
-   * Longest wait for a scrape after the shutdown's outcome is recorded; the shutdown deadline
-   * bounds it as well. Set it a little above the scrape interval. @default 15000
-   */
-  readonly timeoutMs?: number;
-}
-
-export interface PushgatewayOptions {
-  /** Base URL, e.g. `http://prometheus-pushgateway.monitoring:9091`. */
-  readonly url: string;
-  /** The `job` grouping label. */
-  readonly job: string;
-  /** @default env POD_NAMESPACE, then the service account's namespace file */
-  readonly namespace?: string;
-  /** @default env POD_NAME, then the host name (the pod name in Kubernetes) */
-  readonly pod?: string;
-  /** Longest time the push may take; the shutdown deadline bounds it as well. @default 5000 */
-  readonly timeoutMs?: number;
-}
-
-export interface MetricsOptions {
-  /** Where the collectors live. @default prom-client's global registry */
-  readonly registry?: Registry;
-  /**
-   * Path of the metrics endpoint on the management server; `false` to serve the registry yourself
-   * (mount `handler`). When the management server is disabled and no path is given, nothing is served.
-   * @default '/metrics'
-   */
-  readonly path?: string | false;
-  /** Hold the exit phase until one scrape has seen the final figures. @default off */
-  readonly finalScrape?: boolean | FinalScrapeOptions;
-  /** Push the final figures to a Pushgateway in the exit phase. @default off */
-  readonly pushgateway?: PushgatewayOptions;
-  /** Environment for `POD_NAMESPACE` / `POD_NAME`. @default process.env */
-  readonly env?: Readonly<Record<string, string | undefined>>;
-}
-
+export type { FinalScrapeOptions, MetricsOptions, PushgatewayOptions } from './options.js';
 export type { DeregistrationOutcome };
 
 export interface KubegraceMetrics {
   readonly registry: Registry;
   /** Serves the registry (GET and HEAD); scrapes through it count for the final-scrape wait. */
   readonly handler: RouteHandler;
-  /**
-   * Record one deregistration; fits the registry participants' `onDeregistration` option as it is.
-   * Participants named `registry:<name>` are recorded without it (their `unready` or `cleanup`
-   * result); a registry reported here is not also recorded that way.
-   */
-  observeDeregistration(registry: string, outcome: DeregistrationOutcome, seconds: number): void;
   /** This instance's figures of the shutdown so far, as written into the summary log line. */
   figures(): ShutdownFigures;
   /** Stop feeding the metrics and serving them; the metrics stay registered for other instances. */
@@ -111,58 +70,32 @@ export interface ShutdownFigures {
   };
 }
 
-/** The part of a kubegrace instance metrics need (a structural type, so fakes are easy to write). */
-export type InstrumentTarget = Pick<
-  Kubegrace,
-  | 'settings'
-  | 'lifecycle'
-  | 'on'
-  | 'addObserver'
-  | 'addParticipant'
-  | 'addManagementRoute'
-  | 'addSummaryFields'
-> &
-  Partial<Pick<Kubegrace, 'propagation'>>;
-
-const DEFAULT_FINAL_SCRAPE_TIMEOUT_MS = 15_000;
-const DEFAULT_PUSH_TIMEOUT_MS = 5_000;
-/** Participants named like this deregister in `unready` or `cleanup`; that result is recorded. */
-export const REGISTRY_PARTICIPANT_PREFIX = 'registry:';
-const DEREGISTRATION_BY_STATUS = { ok: 'success', error: 'failed', timeout: 'timeout' } as const;
 const PARTICIPANT_NAME = 'metrics';
-const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
-const instrumented = new WeakSet<object>();
+/**
+ * The metrics integration, for `kg.use()`; returns the instance's metrics handle. Options are checked
+ * here, at once. One per kubegrace instance.
+ */
+export function metrics(options: MetricsOptions = {}): Integration<KubegraceMetrics> {
+  const resolved = resolveMetricsOptions(options);
+  return defineIntegration('metrics', (host) => instrument(host, resolved));
+}
 
-export function instrument(kg: InstrumentTarget, options: MetricsOptions = {}): KubegraceMetrics {
-  if (typeof options !== 'object' || options === null) {
-    throw invalidOption('metrics options', 'an object', options);
-  }
-  const registry = options.registry ?? globalRegistry;
-  if (typeof (registry as Partial<Registry> | undefined)?.getSingleMetric !== 'function') {
-    throw invalidOption('registry', 'a prom-client Registry', registry);
-  }
-  if (instrumented.has(kg.lifecycle)) {
+function instrument(host: Host, options: ResolvedMetricsOptions): KubegraceMetrics {
+  if (host.installed.has('metrics')) {
     throw new KubegraceError(
       'ERR_KUBEGRACE_INVALID_STATE',
-      'this kubegrace instance is instrumented already; call detach() on the first instrument() first',
+      'this kubegrace instance has metrics already; call detach() on the first metrics handle first',
     );
   }
-  if (options.env !== undefined && (typeof options.env !== 'object' || options.env === null)) {
-    throw invalidOption('env', 'an object of environment variables', options.env);
-  }
-  const finalScrapeMs = resolveFinalScrape(options.finalScrape);
-  const pushTarget = options.pushgateway
-    ? resolvePushgateway(options.pushgateway, options.env ?? processEnv())
-    : undefined;
-  const path = options.path ?? (kg.settings.probes.enabled ? '/metrics' : false);
-  if (path !== false && (typeof path !== 'string' || !path.startsWith('/'))) {
-    throw invalidOption('path', "a path starting with '/' or false", path);
-  }
+  const registry = options.registry ?? globalRegistry;
+  const finalScrapeMs = options.finalScrapeMs;
+  const pushTarget = options.pushgateway;
+  const path = options.path ?? (host.settings.managementServer ? '/metrics' : false);
 
   const c = getCollectors(registry);
-  const strategy = kg.settings.propagation.strategy;
-  const lifecycle = kg.lifecycle;
+  const strategy = host.settings.propagation.strategy;
+  const lifecycle = host.lifecycle;
 
   let state: LifecycleState = lifecycle.state;
   let inflight = 0;
@@ -170,8 +103,6 @@ export function instrument(kg: InstrumentTarget, options: MetricsOptions = {}): 
   const requestsByPhase: Partial<Record<PhaseName, number>> = {};
   const closedByReason: Record<string, number> = {};
   const deregistrations: { registry: string; outcome: string; durationMs: number }[] = [];
-  // Registries that report for themselves; their participant results are not counted again.
-  const selfReported = new Set<string>();
   let propagationWaitMs: number | undefined;
   let finalScrape: ShutdownFigures['finalScrape'];
   let pushed: ShutdownFigures['pushgateway'];
@@ -186,7 +117,8 @@ export function instrument(kg: InstrumentTarget, options: MetricsOptions = {}): 
     c.contribute('lifecycleState', (add) => {
       for (const s of STATES) add({ state: s }, s === state ? 1 : 0);
     }),
-    c.contribute('gracePeriod', (add) => add({}, kg.settings.gracePeriodSeconds)),
+    // The grace period in force: the pod's own once kubegrace/kubernetes adopted it.
+    c.contribute('gracePeriod', (add) => add({}, lifecycle.timing.gracePeriodMs / 1000)),
     c.contribute('inflightRequests', (add) => add({}, inflight)),
     c.contribute('openConnections', (add) => {
       for (const protocol of PROTOCOLS) add({ protocol }, open[protocol] ?? 0);
@@ -218,43 +150,36 @@ export function instrument(kg: InstrumentTarget, options: MetricsOptions = {}): 
       }
     },
   };
-  removers.push(kg.addObserver(observer));
+  removers.push(host.addObserver(observer));
 
   removers.push(
-    kg.on('state', (event) => {
+    lifecycle.on('state', (event) => {
       state = event.state;
     }),
-    kg.on('phase', ({ phase, status, durationMs }) => {
+    lifecycle.on('phase', ({ phase, status, durationMs }) => {
       if (status !== 'end') return;
       c.phaseDuration.observe({ phase }, durationMs / 1000);
       if (phase === 'propagate') {
         propagationWaitMs = durationMs;
         // Without a report (a host that does not give one): a fixed wait ends by its delay, else unknown.
-        const endedBy = kg.propagation?.endedBy ?? (strategy === 'fixed' ? 'fixed' : 'unknown');
+        const endedBy = host.propagation?.endedBy ?? (strategy === 'fixed' ? 'fixed' : 'unknown');
         c.propagationWait.observe({ strategy, ended_by: endedBy }, durationMs / 1000);
       }
     }),
-    kg.on('participant', (result) => {
+    lifecycle.on('participant', (result) => {
       if (result.name === PARTICIPANT_NAME && result.phase === 'exit') return;
       c.hookDuration.observe({ participant: result.name, outcome: result.status }, result.durationMs / 1000);
-      const registry = result.name.startsWith(REGISTRY_PARTICIPANT_PREFIX)
-        ? result.name.slice(REGISTRY_PARTICIPANT_PREFIX.length)
-        : undefined;
-      if (
-        registry &&
-        (result.phase === 'unready' || result.phase === 'cleanup') &&
-        !selfReported.has(registry)
-      ) {
-        recordDeregistration(registry, DEREGISTRATION_BY_STATUS[result.status], result.durationMs / 1000);
-      }
     }),
+    host.onDeregistration(({ registry: name, outcome, seconds }) =>
+      recordDeregistration(name, outcome, seconds),
+    ),
     // A second signal skips the exit phase: record here, though the process leaves at once.
-    kg.on('shutdown', (summary) => record(summary)),
-    kg.addSummaryFields(() => ({ ...figures() })),
+    lifecycle.on('shutdown', (summary) => record(summary)),
+    host.addSummaryFields(() => ({ ...figures() })),
   );
 
   removers.push(
-    kg.addParticipant({
+    host.addParticipant({
       name: PARTICIPANT_NAME,
       exit: async (ctx) => {
         if (ctx.summary) record(ctx.summary);
@@ -291,26 +216,14 @@ export function instrument(kg: InstrumentTarget, options: MetricsOptions = {}): 
       for (const wake of scrapeWaiters) wake();
     });
   };
-  if (path !== false) removers.push(kg.addManagementRoute(path, handler));
-  instrumented.add(lifecycle);
+  if (path !== false) removers.push(host.addManagementRoute(path, handler));
+  host.installed.add('metrics');
 
   function record(summary: ShutdownSummary): void {
     if (recorded) return;
     recorded = true;
     c.shutdownDuration.observe({ outcome: summary.outcome }, summary.durationMs / 1000);
     c.shutdowns.inc({ trigger: summary.trigger, outcome: summary.outcome });
-  }
-
-  function observeDeregistration(name: string, outcome: DeregistrationOutcome, seconds: number): void {
-    if (typeof name !== 'string' || name === '') throw invalidOption('registry', 'a non-empty string', name);
-    if (!DEREGISTRATION_OUTCOMES.includes(outcome)) {
-      throw invalidOption('outcome', DEREGISTRATION_OUTCOMES.map((o) => `'${o}'`).join(', '), outcome);
-    }
-    if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
-      throw invalidOption('seconds', 'a non-negative number', seconds);
-    }
-    selfReported.add(name);
-    recordDeregistration(name, outcome, seconds);
   }
 
   function recordDeregistration(name: string, outcome: DeregistrationOutcome, seconds: number): void {
@@ -376,74 +289,13 @@ export function instrument(kg: InstrumentTarget, options: MetricsOptions = {}): 
   return {
     registry,
     handler,
-    observeDeregistration,
     figures,
     detach() {
       if (detached) return;
       detached = true;
       for (const remove of removers.splice(0)) remove();
-      instrumented.delete(lifecycle);
+      host.installed.delete('metrics');
       for (const wake of scrapeWaiters) wake();
     },
   };
-}
-
-function resolveFinalScrape(option: MetricsOptions['finalScrape']): number | undefined {
-  if (option === undefined || option === false) return undefined;
-  if (option === true) return DEFAULT_FINAL_SCRAPE_TIMEOUT_MS;
-  if (typeof option !== 'object' || option === null) {
-    throw invalidOption('finalScrape', 'true, false or { timeoutMs }', option);
-  }
-  const timeoutMs = option.timeoutMs ?? DEFAULT_FINAL_SCRAPE_TIMEOUT_MS;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMER_MS) {
-    throw invalidOption('finalScrape.timeoutMs', `an integer from 0 to ${MAX_TIMER_MS} (ms)`, timeoutMs);
-  }
-  return timeoutMs;
-}
-
-interface ResolvedPushgateway {
-  readonly url: string;
-  readonly job: string;
-  readonly namespace: string;
-  readonly pod: string;
-  readonly timeoutMs: number;
-}
-
-function resolvePushgateway(
-  option: PushgatewayOptions,
-  env: Readonly<Record<string, string | undefined>>,
-): ResolvedPushgateway {
-  if (typeof option !== 'object' || option === null) throw invalidOption('pushgateway', 'an object', option);
-  validatePushUrl(option.url);
-  if (typeof option.job !== 'string' || option.job === '') {
-    throw invalidOption('pushgateway.job', 'a non-empty string', option.job);
-  }
-  const namespace = option.namespace ?? nonEmpty(env.POD_NAMESPACE) ?? serviceAccountNamespace();
-  if (namespace === undefined || typeof namespace !== 'string' || namespace === '') {
-    throw invalidOption(
-      'pushgateway.namespace',
-      'a namespace (or POD_NAMESPACE from the Downward API, or an in-cluster service account)',
-      option.namespace,
-    );
-  }
-  const pod = option.pod ?? nonEmpty(env.POD_NAME) ?? hostname();
-  if (typeof pod !== 'string' || pod === '')
-    throw invalidOption('pushgateway.pod', 'a non-empty string', pod);
-  const timeoutMs = option.timeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMER_MS) {
-    throw invalidOption('pushgateway.timeoutMs', `an integer from 0 to ${MAX_TIMER_MS} (ms)`, timeoutMs);
-  }
-  return { url: option.url, job: option.job, namespace, pod, timeoutMs };
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function serviceAccountNamespace(): string | undefined {
-  try {
-    return nonEmpty(readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8'));
-  } catch {
-    return undefined;
-  }
 }

@@ -6,7 +6,7 @@
 import { hostname, networkInterfaces } from 'node:os';
 import { invalidOption } from '../errors.js';
 import { processEnv } from '../process.js';
-import { createSettingReader, type Env, type SettingReader } from './settings.js';
+import { createSettingReader, type Env, type SettingReader } from '../settings.js';
 
 /** Identity options every adapter takes. */
 export interface InstanceOptions {

@@ -10,7 +10,7 @@ import { invalidOption } from '../errors.js';
 import { processEnv } from '../process.js';
 import { createRegistryCaller, pause, settleBy } from './calls.js';
 import { isRegistryTimeout, registryError, type Registry } from './registry.js';
-import { createSettingReader, type Env } from './settings.js';
+import { createSettingReader, type Env } from '../settings.js';
 
 export type DeregistrationOutcome = 'success' | 'failed' | 'timeout';
 

@@ -4,19 +4,34 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import express from 'express';
 import { probeRouter, trackRequests } from '../../src/express/index.js';
-import type { KubegraceLike } from '../../src/express/index.js';
+import { setHost, type Host } from '../../src/host.js';
+import type { Kubegrace } from '../../src/kubegrace.js';
 import { createLifecycle } from '../../src/lifecycle.js';
 import type { Lifecycle } from '../../src/lifecycle.js';
 import { createCheckSet } from '../../src/probes/checks.js';
 import type { CheckSet } from '../../src/probes/checks.js';
 import { createProbeRoutes } from '../../src/probes/handler.js';
 import { get, type Reply } from '../support/http.js';
+import { createTiming } from '../../src/timing.js';
 
 const request = (port: number, path: string, method = 'GET'): Promise<Reply> => get(port, path, { method });
 
+/**
+ * A kubegrace stand-in for what the helpers use: `trackRequest` (public) and the probe routes (from
+ * the package-private host, registered here as createKubegrace does).
+ */
+function standIn(
+  probeRoutes: Host['probeRoutes'],
+  trackRequest: (req: IncomingMessage, res: ServerResponse) => boolean,
+): Kubegrace {
+  const kg = { trackRequest } as unknown as Kubegrace;
+  setHost(kg, { probeRoutes } as unknown as Host);
+  return kg;
+}
+
 /** A kubegrace stand-in: a real lifecycle and real probe routes; trackRequest counts and can refuse. */
 function createFakeKubegrace(): {
-  kg: KubegraceLike;
+  kg: Kubegrace;
   lifecycle: Lifecycle;
   readiness: CheckSet;
   tracked: string[];
@@ -27,8 +42,7 @@ function createFakeKubegrace(): {
   const held = new Promise<void>((resolve) => (release = resolve));
   const lifecycle = createLifecycle({
     budgets: { unready: 20_000, propagate: 20_000, drain: 20_000, cleanup: 20_000 },
-    gracePeriodMs: 120_000,
-    safetyMarginMs: 0,
+    timing: createTiming({ gracePeriodMs: 120_000, gracePeriodSource: 'option', safetyMarginMs: 0 }),
     fatalTimeoutMs: 20_000,
     exitCodes: { clean: 0, incomplete: 1, fatal: 70 },
     exit: () => {},
@@ -46,15 +60,12 @@ function createFakeKubegrace(): {
   });
   const tracked: string[] = [];
   const refuse = { value: false };
-  const kg: KubegraceLike = {
-    probeRoutes,
-    trackRequest(req: IncomingMessage, res: ServerResponse) {
-      tracked.push(req.url ?? '');
-      if (!refuse.value) return false;
-      res.writeHead(503, { 'retry-after': '1', connection: 'close' }).end('draining');
-      return true;
-    },
-  };
+  const kg = standIn(probeRoutes, (req, res) => {
+    tracked.push(req.url ?? '');
+    if (!refuse.value) return false;
+    res.writeHead(503, { 'retry-after': '1', connection: 'close' }).end('draining');
+    return true;
+  });
   return { kg, lifecycle, readiness, tracked, refuse, release };
 }
 
@@ -157,12 +168,11 @@ describe('trackRequests', () => {
   it('passes an error thrown by trackRequest to express', async () => {
     const app = express();
     app.use(
-      trackRequests({
-        probeRoutes: new Map(),
-        trackRequest: () => {
+      trackRequests(
+        standIn(new Map(), () => {
           throw new Error('tracker broke');
-        },
-      }),
+        }),
+      ),
     );
     app.get('/work', (_req, res) => {
       res.end('ran');

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createKubegrace } from '../../src/kubegrace.js';
 import type { KubeClientModule } from '../../src/kubernetes/client.js';
-import { watchKubernetes, type KubernetesIntegration } from '../../src/kubernetes/index.js';
+import { kubernetes, type KubernetesIntegration } from '../../src/kubernetes/index.js';
 import {
   captureLog,
   clientMajors,
@@ -27,7 +27,7 @@ const BUDGET_MS = 200 + MAX_MS + 500 + 500;
 
 interface Case {
   readonly name: string;
-  /** Before `watchKubernetes`. */
+  /** Before `kubernetes`. */
   readonly before?: (fake: FakeKubeApi) => void | Promise<void>;
   /** After the integration is up, before the shutdown. */
   readonly during?: (fake: FakeKubeApi, k: KubernetesIntegration) => void | Promise<void>;
@@ -79,7 +79,7 @@ const cases: Case[] = [
     name: '403 on endpointslices',
     before: (fake) => fake.forbid('endpointslices', ['list', 'watch']),
     warning:
-      /^cannot list endpointslices\.discovery\.k8s\.io in namespace shop: add verbs \[list, watch\] on endpointslices \(discovery\.k8s\.io\) to the Role bound to this pod's service account \(docs\/rbac\.yaml\); until then the propagation wait relies on the quiet period alone$/,
+      /^cannot list endpointslices\.discovery\.k8s\.io in namespace shop: add verbs \[list, watch\] on endpointslices \(discovery\.k8s\.io\) to the Role bound to this pod's service account \(docs\/rbac\.yaml\); until then the propagation wait judges the silence alone, without the EndpointSlice confirmation$/,
   },
   {
     name: '403 on pods',
@@ -134,9 +134,9 @@ async function runCase(client: KubeClientModule, c: Case): Promise<void> {
   const exits: number[] = [];
   const kg = createKubegrace({
     handleSignals: false,
-    logger: false,
+    logger: log.logger,
     exit: (code) => exits.push(code),
-    probes: { enabled: false },
+    managementServer: false,
     gracePeriodSeconds: 8,
     unreadyTimeoutMs: 200,
     propagation: { quietPeriodMs: QUIET_MS, maxMs: MAX_MS, proxyAllowanceMs: QUIET_MS },
@@ -152,18 +152,19 @@ async function runCase(client: KubeClientModule, c: Case): Promise<void> {
     const kubeConfig = new client.KubeConfig();
     kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
     const startedAt = Date.now();
-    k = await watchKubernetes(kg, {
-      kubeConfig,
-      client,
-      podName: pod.name,
-      namespace: 'shop',
-      env: {},
-      requestTimeoutMs: REQUEST_TIMEOUT_MS,
-      logger: log.logger,
-      retry: { initialMs: 100, maxMs: 500 },
-    });
+    k = await kg.use(
+      kubernetes({
+        kubeConfig,
+        client,
+        podName: pod.name,
+        namespace: 'shop',
+        env: {},
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        retry: { initialMs: 100, maxMs: 500 },
+      }),
+    );
     const startup = Date.now() - startedAt;
-    assert.ok(startup <= REQUEST_TIMEOUT_MS + 700, `watchKubernetes resolved after ${startup} ms`);
+    assert.ok(startup <= REQUEST_TIMEOUT_MS + 700, `kubernetes resolved after ${startup} ms`);
     if (c.during) {
       const integration = k;
       await waitFor(() => integration.endpoints.length > 0, 'the endpoint to be seen');

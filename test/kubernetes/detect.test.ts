@@ -13,7 +13,7 @@ import { createKubegrace } from '../../src/kubegrace.js';
 import { KubegraceError } from '../../src/errors.js';
 import type { KubeClientModule, KubeConfigLike } from '../../src/kubernetes/client.js';
 import { detectCluster, podIdentity } from '../../src/kubernetes/detect.js';
-import { watchKubernetes } from '../../src/kubernetes/index.js';
+import { kubernetes } from '../../src/kubernetes/index.js';
 import { captureLog, seedPod, startFakeKubeApi } from '../support/fake-kube-api.js';
 
 // Compile-time proof that both majors fit the structural types the integration is written against.
@@ -27,7 +27,7 @@ function kubegrace(overrides: Parameters<typeof createKubegrace>[0] = {}) {
     handleSignals: false,
     logger: false,
     exit: () => {},
-    probes: { enabled: false },
+    managementServer: false,
     gracePeriodSeconds: 30,
     ...overrides,
   });
@@ -104,14 +104,14 @@ describe('podIdentity', () => {
   });
 });
 
-describe('watchKubernetes', () => {
+describe('kubernetes', () => {
   it('outside a cluster it stays off and never loads the client', async () => {
     const untouchable = new Proxy({} as KubeClientModule, {
       get(_target, property) {
         throw new Error(`the client module was used outside a cluster (${String(property)})`);
       },
     });
-    const k = await watchKubernetes(kubegrace(), { env: {}, client: untouchable, logger: false });
+    const k = await kubegrace({ logger: false }).use(kubernetes({ env: {}, client: untouchable }));
     assert.equal(k.enabled, false);
     assert.equal(k.reason, 'not running in a cluster: KUBERNETES_SERVICE_HOST is not set');
     await k.stop();
@@ -121,16 +121,17 @@ describe('watchKubernetes', () => {
     const fake = await startFakeKubeApi();
     const pod = seedPod(fake, { graceSeconds: 30, namespace: 'payments' });
     const log = captureLog();
-    const k = await watchKubernetes(kubegrace(), {
-      env: {
-        KUBERNETES_SERVICE_HOST: '127.0.0.1',
-        KUBERNETES_SERVICE_PORT: String(fake.port),
-        POD_NAME: pod.name,
-      },
-      serviceAccountDir: fake.serviceAccountDir('payments'),
-      logger: log.logger,
-      requestTimeoutMs: 2000,
-    });
+    const k = await kubegrace({ logger: log.logger }).use(
+      kubernetes({
+        env: {
+          KUBERNETES_SERVICE_HOST: '127.0.0.1',
+          KUBERNETES_SERVICE_PORT: String(fake.port),
+          POD_NAME: pod.name,
+        },
+        serviceAccountDir: fake.serviceAccountDir('payments'),
+        requestTimeoutMs: 2000,
+      }),
+    );
     try {
       assert.equal(k.enabled, true);
       assert.equal(k.reason, 'in cluster');
@@ -169,14 +170,15 @@ describe('watchKubernetes', () => {
       // 2 + 10 + 2 + 5 + 1 = 20 s fits the configured 20 s; with the 8 s preStop read from the pod it does not.
       const kg = kubegrace({ gracePeriodSeconds: 20, drain: { timeoutMs: 2000 } });
       await assert.rejects(
-        watchKubernetes(kg, {
-          kubeConfig,
-          client: K8s,
-          podName: 'web-1',
-          namespace: 'shop',
-          env: {},
-          logger: false,
-        }),
+        kg.use(
+          kubernetes({
+            kubeConfig,
+            client: K8s,
+            podName: 'web-1',
+            namespace: 'shop',
+            env: {},
+          }),
+        ),
         (error: unknown) => {
           assert.ok(error instanceof KubegraceError);
           assert.equal(error.code, 'ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE');
@@ -194,19 +196,21 @@ describe('watchKubernetes', () => {
       // budgetCheck 'warn' logs the same message once and carries on.
       const log = captureLog();
       const warnKg = kubegrace({
+        logger: log.logger,
         gracePeriodSeconds: 20,
         drain: { timeoutMs: 2000 },
         budgetCheck: 'warn',
         preStopSleepSeconds: 8,
       });
-      const k = await watchKubernetes(warnKg, {
-        kubeConfig,
-        client: K8s,
-        podName: 'web-1',
-        namespace: 'shop',
-        env: {},
-        logger: log.logger,
-      });
+      const k = await warnKg.use(
+        kubernetes({
+          kubeConfig,
+          client: K8s,
+          podName: 'web-1',
+          namespace: 'shop',
+          env: {},
+        }),
+      );
       assert.equal(k.enabled, true);
       assert.equal(log.warnings().length, 1);
       assert.match(
@@ -226,14 +230,15 @@ describe('watchKubernetes', () => {
     const kubeConfig = new K8s.KubeConfig();
     kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
     const log = captureLog();
-    const k = await watchKubernetes(kubegrace({ gracePeriodSeconds: 30, drain: { timeoutMs: 2000 } }), {
-      kubeConfig,
-      client: K8s,
-      podName: pod.name,
-      namespace: 'shop',
-      env: {},
-      logger: log.logger,
-    });
+    const k = await kubegrace({ logger: log.logger, gracePeriodSeconds: 30, drain: { timeoutMs: 2000 } }).use(
+      kubernetes({
+        kubeConfig,
+        client: K8s,
+        podName: pod.name,
+        namespace: 'shop',
+        env: {},
+      }),
+    );
     try {
       assert.deepEqual(log.warnings(), [
         `pod shop/${pod.name} (container app): gracePeriodSeconds (KUBEGRACE_GRACE_PERIOD_SECONDS) is 30 s but ` +
@@ -246,11 +251,11 @@ describe('watchKubernetes', () => {
   });
 
   it('rejects bad options with the option, what was expected and what came', async () => {
-    await assert.rejects(watchKubernetes(kubegrace(), { requestTimeoutMs: -5 }), {
+    await assert.rejects(kubegrace().use(kubernetes({ requestTimeoutMs: -5 })), {
       code: 'ERR_KUBEGRACE_INVALID_OPTION',
       message: 'kubernetes requestTimeoutMs must be an integer from 1 to 2147483647 (ms), received -5',
     });
-    await assert.rejects(watchKubernetes(kubegrace(), { enabled: 'yes' as never }), {
+    await assert.rejects(kubegrace().use(kubernetes({ enabled: 'yes' as never })), {
       message: `kubernetes enabled must be 'auto', true or false, received "yes"`,
     });
   });

@@ -17,7 +17,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import * as k8s1 from '@kubernetes/client-node';
 import { createKubegrace, type KubegraceOptions } from '../../src/kubegrace.js';
 import type { KubeClientModule } from '../../src/kubernetes/client.js';
-import { watchKubernetes, type KubernetesOptions } from '../../src/kubernetes/index.js';
+import { kubernetes, type KubernetesOptions } from '../../src/kubernetes/index.js';
 import type { Logger } from '../../src/log.js';
 import {
   eventMicros,
@@ -44,7 +44,9 @@ function capture(): Captured {
   return {
     logger: { info: at('info'), warn: at('warn'), error: at('error') },
     lines,
-    warnings: () => lines.filter((l) => l.level === 'warn').map((l) => l.msg),
+    // The integration's own warnings; the instance's other lines share the logger.
+    warnings: () =>
+      lines.filter((l) => l.level === 'warn' && l.fields.component === 'kubernetes').map((l) => l.msg),
   };
 }
 
@@ -52,11 +54,12 @@ function capture(): Captured {
 function makeKubegrace(overrides: Partial<KubegraceOptions> = {}) {
   const exits: number[] = [];
   const phases: { phase: string; status: string; at: number }[] = [];
+  const captured = capture();
   const kg = createKubegrace({
     handleSignals: false,
-    logger: false,
+    logger: captured.logger,
     exit: (code) => exits.push(code),
-    probes: { enabled: false },
+    managementServer: false,
     gracePeriodSeconds: 8,
     safetyMarginMs: 1000,
     unreadyTimeoutMs: 200,
@@ -71,7 +74,7 @@ function makeKubegrace(overrides: Partial<KubegraceOptions> = {}) {
     assert.ok(found, `phase ${phase} ${status} was not seen`);
     return found.at;
   };
-  return { kg, exits, phases, phaseAt };
+  return { kg, exits, phases, phaseAt, captured };
 }
 
 interface Cluster {
@@ -136,7 +139,6 @@ function integrationOptions(
   driver: ClusterDriver,
   client: KubeClientModule,
   pod: { name: string },
-  captured: Captured,
 ): KubernetesOptions {
   return {
     kubeConfig: driver.kubeConfig(client),
@@ -145,7 +147,6 @@ function integrationOptions(
     namespace: driver.namespace,
     env: {},
     requestTimeoutMs: 1500,
-    logger: captured.logger,
     retry: { initialMs: 100, maxMs: 1000 },
   };
 }
@@ -159,9 +160,8 @@ const scenarios: Scenario[] = [
       // The handler the chart's preStop.action auto picks: the sleep action from 1.30, exec before.
       const sleepAction = driver.serverVersion.minor >= 30;
       assert.deepEqual(Object.keys(pod.preStop ?? {}), [sleepAction ? 'sleep' : 'exec']);
-      const { kg } = makeKubegrace({ preStopSleepSeconds: 1 });
-      const captured = capture();
-      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, captured));
+      const { kg, captured } = makeKubegrace({ preStopSleepSeconds: 1 });
+      const k = await kg.use(kubernetes(integrationOptions(driver, client, pod)));
       try {
         assert.equal(k.enabled, true);
         assert.equal(k.identity.uid, pod.uid, 'the UID comes from the API');
@@ -190,8 +190,7 @@ const scenarios: Scenario[] = [
     async run(driver, client) {
       const pod = await driver.createPod({ graceSeconds: 8, preStopSleepSeconds: 2 });
       const { kg, exits } = makeKubegrace({ preStopSleepSeconds: 2 });
-      const captured = capture();
-      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, captured));
+      const k = await kg.use(kubernetes(integrationOptions(driver, client, pod)));
       try {
         const started = new Promise<number>((resolve) =>
           kg.on('state', ({ state }) => state === 'draining' && resolve(Date.now())),
@@ -208,7 +207,7 @@ const scenarios: Scenario[] = [
           startedAt - deletedAt < 1000,
           `the shutdown started ${startedAt - deletedAt} ms after the delete`,
         );
-        const deadline = kg.lifecycle.deadline;
+        const deadline = kg.timing.deadlineAt;
         assert.ok(deadline !== undefined);
         const error = deadline + kg.settings.safetyMarginMs - killAt;
         const tolerance = 100 + driver.clockToleranceMs;
@@ -233,15 +232,15 @@ const scenarios: Scenario[] = [
     async run(driver, client) {
       const pod = await driver.createPod({ graceSeconds: 8, preStopSleepSeconds: 2 });
       // Configured as if nobody told kubegrace about the preStop sleep: the spec read through the API fixes it.
-      const { kg } = makeKubegrace();
-      const captured = capture();
-      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, captured));
+      const { kg, captured } = makeKubegrace();
+      const k = await kg.use(kubernetes(integrationOptions(driver, client, pod)));
       try {
         assert.match(captured.warnings().join('\n'), /KUBEGRACE_PRE_STOP_SLEEP_SECONDS=2/);
         const sigtermAt = Date.now();
-        const done = kg.shutdown('SIGTERM');
+        // As the process handler does for the kubelet's signal (handleSignals is off here).
+        const done = kg.shutdown({ kind: 'signal', signal: 'SIGTERM' });
         await delay(20);
-        const deadline = kg.lifecycle.deadline as number;
+        const deadline = kg.timing.deadlineAt as number;
         const expected = sigtermAt - 2000 + 8000 - kg.settings.safetyMarginMs;
         assert.ok(
           Math.abs(deadline - expected) <= 50,
@@ -258,9 +257,8 @@ const scenarios: Scenario[] = [
     async run(driver, client) {
       const pod = await driver.createPod({ graceSeconds: 8 });
       const slice = await driver.addEndpoints(pod);
-      const { kg, phaseAt } = makeKubegrace();
-      const captured = capture();
-      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, captured));
+      const { kg, phaseAt, captured } = makeKubegrace();
+      const k = await kg.use(kubernetes(integrationOptions(driver, client, pod)));
       try {
         await waitFor(() => k.endpoints.some((e) => e.ready), 'the endpoint to be seen ready');
         const done = kg.shutdown('SIGTERM');
@@ -293,7 +291,7 @@ const scenarios: Scenario[] = [
       const pod = await driver.createPod({ graceSeconds: 8 });
       const slice = await driver.addEndpoints(pod);
       const { kg, phaseAt } = makeKubegrace();
-      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, capture()));
+      const k = await kg.use(kubernetes(integrationOptions(driver, client, pod)));
       try {
         await waitFor(() => k.endpoints.some((e) => e.ready), 'the endpoint to be seen ready');
         const done = kg.shutdown('SIGTERM');
@@ -321,7 +319,7 @@ const scenarios: Scenario[] = [
       const pod = await driver.createPod({ graceSeconds: 8 });
       const slice = await driver.addEndpoints(pod);
       const { kg } = makeKubegrace();
-      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, capture()));
+      const k = await kg.use(kubernetes(integrationOptions(driver, client, pod)));
       try {
         await waitFor(() => k.endpoints.some((e) => e.ready), 'the endpoint to be seen ready');
         const done = kg.shutdown('SIGTERM');
@@ -367,7 +365,7 @@ const scenarios: Scenario[] = [
         drain: { timeoutMs: 3000 },
         propagation: { quietPeriodMs: 200, maxMs: 1000 },
       });
-      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, capture()));
+      const k = await kg.use(kubernetes(integrationOptions(driver, client, pod)));
       try {
         await waitFor(() => k.watching.pod, 'the pod watch to open');
         kg.lease('report-export'); // never released: the drain waits for it until the deadline
@@ -418,7 +416,7 @@ const scenarios: Scenario[] = [
     async run(driver, client) {
       const pod = await driver.createPod({ graceSeconds: 8 });
       const { kg, exits } = makeKubegrace();
-      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, capture()));
+      const k = await kg.use(kubernetes(integrationOptions(driver, client, pod)));
       try {
         kg.lease('report-export'); // never released: abandoned when the drain budget (0.5 s) ends
         const summary = await kg.shutdown('SIGTERM');
@@ -459,7 +457,7 @@ const scenarios: Scenario[] = [
       const pod = await driver.createPod({ graceSeconds: 8 });
       const slice = await driver.addEndpoints(pod, { publishNotReadyAddresses: true });
       const { kg } = makeKubegrace();
-      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, capture()));
+      const k = await kg.use(kubernetes(integrationOptions(driver, client, pod)));
       try {
         await waitFor(() => k.endpoints.some((e) => e.ready), 'the endpoint to be seen ready');
         const done = kg.shutdown('SIGTERM');
@@ -487,7 +485,7 @@ const scenarios: Scenario[] = [
       assert.ok(fake);
       const pod = await driver.createPod({ graceSeconds: 8 });
       const { kg } = makeKubegrace();
-      const k = await watchKubernetes(kg, integrationOptions(driver, client, pod, capture()));
+      const k = await kg.use(kubernetes(integrationOptions(driver, client, pod)));
       try {
         await waitFor(() => k.watching.pod, 'the pod watch to open');
         // The first Event is answered slowest: posted side by side, later ones would be stored first.

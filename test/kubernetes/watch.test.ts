@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createKubegrace } from '../../src/kubegrace.js';
 import type { KubeClientModule } from '../../src/kubernetes/client.js';
-import { watchKubernetes, type KubernetesIntegration } from '../../src/kubernetes/index.js';
+import { kubernetes, type KubernetesIntegration } from '../../src/kubernetes/index.js';
 import {
   captureLog,
   clientMajors,
@@ -40,30 +40,31 @@ async function setup(
   const pod = seedPod(fake);
   seed?.(fake);
   const exits: number[] = [];
+  const log = captureLog();
   const kg = createKubegrace({
     handleSignals: false,
-    logger: false,
+    logger: log.logger,
     exit: (code) => exits.push(code),
-    probes: { enabled: false },
+    managementServer: false,
     gracePeriodSeconds: 8,
     unreadyTimeoutMs: 200,
     propagation: { quietPeriodMs: 200, maxMs: 3000, proxyAllowanceMs: 500 },
     drain: { timeoutMs: 300 },
     cleanupTimeoutMs: 300,
   });
-  const log = captureLog();
   const kubeConfig = new client.KubeConfig();
   kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
-  const k = await watchKubernetes(kg, {
-    kubeConfig,
-    client,
-    podName: pod.name,
-    namespace: 'shop',
-    env: {},
-    requestTimeoutMs: 1000,
-    logger: log.logger,
-    retry: { initialMs: 50, maxMs: 300 },
-  });
+  const k = await kg.use(
+    kubernetes({
+      kubeConfig,
+      client,
+      podName: pod.name,
+      namespace: 'shop',
+      env: {},
+      requestTimeoutMs: 1000,
+      retry: { initialMs: 50, maxMs: 300 },
+    }),
+  );
   await waitFor(() => fake.openWatches === 2, 'both watches to open');
   return {
     fake,

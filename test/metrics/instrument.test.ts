@@ -4,7 +4,8 @@ import { Agent, createServer, request, type Server } from 'node:http';
 import { afterEach, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { createKubegrace, type Kubegrace, type KubegraceOptions } from '../../src/index.js';
-import { instrument } from '../../src/metrics/index.js';
+import { metrics as metricsIntegration } from '../../src/metrics/index.js';
+import { registry as registryIntegration, type Registry as Registry_ } from '../../src/registry/index.js';
 
 interface LogLine {
   readonly level: string;
@@ -76,11 +77,11 @@ function value(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-describe('instrument(kg)', () => {
+describe('kg.use(metricsIntegration())', () => {
   it('serves the registry on /metrics of the management port (GET, HEAD; other methods 405)', async () => {
     const { kg, url } = await service();
     const registry = new Registry();
-    instrument(kg, { registry });
+    kg.use(metricsIntegration({ registry }));
     kg.ready();
     const res = await fetch(url('/metrics?x=1'));
     assert.equal(res.status, 200);
@@ -99,7 +100,7 @@ describe('instrument(kg)', () => {
 
   it('takes another path, or none; with probes disabled it serves nothing and does not throw', async () => {
     const { kg, url } = await service();
-    const metrics = instrument(kg, { registry: new Registry(), path: '/internal/metrics' });
+    const metrics = kg.use(metricsIntegration({ registry: new Registry(), path: '/internal/metrics' }));
     assert.equal((await fetch(url('/internal/metrics'))).status, 200);
     assert.equal((await fetch(url('/metrics'))).status, 404);
     metrics.detach();
@@ -109,17 +110,19 @@ describe('instrument(kg)', () => {
       logger: false,
       handleSignals: false,
       exit: () => {},
-      probes: { enabled: false },
+      managementServer: false,
     });
     cleanup.push(() => quiet.destroy());
-    const unserved = instrument(quiet, { registry: new Registry() });
+    const unserved = quiet.use(metricsIntegration({ registry: new Registry() }));
     assert.equal(typeof unserved.handler, 'function');
     assert.throws(
       () =>
-        instrument(createKubegrace({ logger: false, probes: { enabled: false } }), {
-          registry: new Registry(),
-          path: '/metrics',
-        }),
+        createKubegrace({ logger: false, managementServer: false }).use(
+          metricsIntegration({
+            registry: new Registry(),
+            path: '/metrics',
+          }),
+        ),
       {
         code: 'ERR_KUBEGRACE_INVALID_STATE',
       },
@@ -130,11 +133,11 @@ describe('instrument(kg)', () => {
     const registry = new Registry();
     const a = await service();
     const b = await service();
-    const ma = instrument(a.kg, { registry });
-    instrument(b.kg, { registry });
-    assert.throws(() => instrument(a.kg, { registry }), {
+    const ma = a.kg.use(metricsIntegration({ registry }));
+    b.kg.use(metricsIntegration({ registry }));
+    assert.throws(() => a.kg.use(metricsIntegration({ registry })), {
       code: 'ERR_KUBEGRACE_INVALID_STATE',
-      message: /instrumented already/,
+      message: /has metrics already/,
     });
     a.kg.ready();
     let text = await registry.metrics();
@@ -144,7 +147,7 @@ describe('instrument(kg)', () => {
     text = await registry.metrics();
     assert.equal(value(text, 'kubegrace_lifecycle_state{state="ready"}'), 0);
     assert.equal(value(text, 'kubegrace_lifecycle_state{state="starting"}'), 1);
-    instrument(a.kg, { registry, path: '/metrics2' }); // after detach the instance may be instrumented again
+    a.kg.use(metricsIntegration({ registry, path: '/metrics2' })); // after detach the instance may be instrumented again
     text = await registry.metrics();
     assert.equal(value(text, 'kubegrace_lifecycle_state{state="ready"}'), 1);
   });
@@ -152,29 +155,42 @@ describe('instrument(kg)', () => {
   it('records a shutdown under keep-alive load: phases, requests and closes, hooks, registries, outcome', async () => {
     const registry = new Registry();
     const { kg, logs } = await service({ propagation: { strategy: 'fixed', delayMs: 400 } });
-    const metrics = instrument(kg, { registry });
+    kg.use(metricsIntegration({ registry }));
     const { port } = await appServer(kg);
     kg.beforeShutdown(() => new Promise((resolve) => setTimeout(resolve, 20)), { name: 'stop-consumers' });
-    kg.onShutdown(
+    kg.onCleanup(
       () => {
         throw new Error('pool already closed');
       },
       { name: 'close-pool' },
     );
-    // Recorded from their participant results: one deregisters in unready, one after the drain.
-    kg.addParticipant({
-      name: 'registry:etcd',
-      unready: () => new Promise((resolve) => setTimeout(resolve, 30)),
+    // Registries report each deregistration to the instance, where metrics record it: one in unready
+    // (30 ms), one after the drain, one that fails.
+    const fake = (name: string, deregister: () => Promise<void>): Registry_ => ({
+      name,
+      register: async () => {},
+      deregister,
     });
-    kg.addParticipant({ name: 'registry:nacos', cleanup: () => undefined });
-    // Reports for itself, like the registry participants' onDeregistration: counted once, not twice.
-    kg.addParticipant({
-      name: 'registry:consul',
-      unready: () => {
-        metrics.observeDeregistration('consul', 'failed', 0.25);
-        throw new Error('consul answered 500');
-      },
-    });
+    kg.use(
+      registryIntegration(
+        fake('etcd', () => new Promise((resolve) => setTimeout(resolve, 30))),
+        { register: false },
+      ),
+    );
+    kg.use(
+      registryIntegration(
+        fake('nacos', async () => {}),
+        { register: false, deregister: 'afterDrain' },
+      ),
+    );
+    kg.use(
+      registryIntegration(
+        fake('consul', async () => {
+          throw new Error('consul answered 500');
+        }),
+        { register: false, retries: 0 },
+      ),
+    );
     kg.ready();
 
     const agent = new Agent({ keepAlive: true, maxSockets: 2 });
@@ -270,7 +286,7 @@ describe('instrument(kg)', () => {
   it('with finalScrape, the exit phase waits for a scrape that sees the outcome', async () => {
     const { kg, logs, url } = await service();
     const registry = new Registry();
-    const metrics = instrument(kg, { registry, finalScrape: { timeoutMs: 20_000 } });
+    const metrics = kg.use(metricsIntegration({ registry, finalScrape: { timeoutMs: 20_000 } }));
     kg.ready();
     let settled = false;
     const exitStarted = new Promise<void>((resolve) => {
@@ -293,7 +309,7 @@ describe('instrument(kg)', () => {
 
   it('a final scrape that never comes ends quietly at its limit', async () => {
     const { kg } = await service();
-    const metrics = instrument(kg, { registry: new Registry(), finalScrape: { timeoutMs: 200 } });
+    const metrics = kg.use(metricsIntegration({ registry: new Registry(), finalScrape: { timeoutMs: 200 } }));
     kg.ready();
     const started = Date.now();
     const summary = await kg.shutdown('SIGTERM');
@@ -306,7 +322,9 @@ describe('instrument(kg)', () => {
 
   it('the final-scrape wait never outlasts the shutdown deadline', async () => {
     const { kg } = await service({ gracePeriodSeconds: 2, safetyMarginMs: 500, budgetCheck: 'off' });
-    const metrics = instrument(kg, { registry: new Registry(), finalScrape: { timeoutMs: 60_000 } });
+    const metrics = kg.use(
+      metricsIntegration({ registry: new Registry(), finalScrape: { timeoutMs: 60_000 } }),
+    );
     kg.ready();
     const started = Date.now();
     const summary = await kg.shutdown('SIGTERM');
@@ -321,28 +339,27 @@ describe('instrument(kg)', () => {
   it('validates its options with messages that name them', async () => {
     const { kg } = await service();
     const registry = new Registry();
-    assert.throws(() => instrument(kg, { registry, finalScrape: { timeoutMs: -1 } }), {
+    assert.throws(() => kg.use(metricsIntegration({ registry, finalScrape: { timeoutMs: -1 } })), {
       code: 'ERR_KUBEGRACE_INVALID_OPTION',
       message: 'finalScrape.timeoutMs must be an integer from 0 to 2147483647 (ms), received -1',
     });
-    assert.throws(() => instrument(kg, { registry, pushgateway: { url: 'ftp://x', job: 'web' } }), {
-      message: /^pushgateway\.url must be an http:\/\/ or https:\/\/ URL, received "ftp:\/\/x"$/,
-    });
-    assert.throws(() => instrument(kg, { registry, pushgateway: { url: 'http://127.0.0.1:1', job: '' } }), {
-      message: /^pushgateway\.job must be a non-empty string/,
-    });
-    assert.throws(() => instrument(kg, { registry, path: 'metrics' }), {
+    assert.throws(
+      () => kg.use(metricsIntegration({ registry, pushgateway: { url: 'ftp://x', job: 'web' } })),
+      {
+        message: /^pushgateway\.url must be an http:\/\/ or https:\/\/ URL, received "ftp:\/\/x"$/,
+      },
+    );
+    assert.throws(
+      () => kg.use(metricsIntegration({ registry, pushgateway: { url: 'http://127.0.0.1:1', job: '' } })),
+      {
+        message: /^pushgateway\.job must be a non-empty string/,
+      },
+    );
+    assert.throws(() => kg.use(metricsIntegration({ registry, path: 'metrics' })), {
       message: /^path must be a path starting with '\/'/,
     });
-    assert.throws(() => instrument(kg, { registry: {} as Registry }), {
+    assert.throws(() => kg.use(metricsIntegration({ registry: {} as Registry })), {
       message: /^registry must be a prom-client Registry/,
-    });
-    const metrics = instrument(kg, { registry });
-    assert.throws(() => metrics.observeDeregistration('etcd', 'maybe' as 'success', 1), {
-      message: /^outcome must be/,
-    });
-    assert.throws(() => metrics.observeDeregistration('etcd', 'success', -1), {
-      message: /^seconds must be/,
     });
   });
 });

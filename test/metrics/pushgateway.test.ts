@@ -5,7 +5,11 @@ import { createServer, type Server } from 'node:http';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Counter, Registry } from 'prom-client';
 import { createKubegrace, type Kubegrace, type KubegraceOptions } from '../../src/index.js';
-import { instrument, type MetricsOptions } from '../../src/metrics/index.js';
+import {
+  metrics as metricsIntegration,
+  type KubegraceMetrics,
+  type MetricsOptions,
+} from '../../src/metrics/index.js';
 import { groupingPath } from '../../src/metrics/pushgateway.js';
 import {
   eventually,
@@ -28,18 +32,18 @@ afterEach(async () => {
 function shutdownWith(
   metricsOptions: MetricsOptions,
   options: KubegraceOptions = {},
-): { kg: Kubegrace; warnings: string[]; metrics: ReturnType<typeof instrument> } {
+): { kg: Kubegrace; warnings: string[]; metrics: KubegraceMetrics } {
   const warnings: string[] = [];
   const kg = createKubegrace({
     logger: { info() {}, warn: (message) => warnings.push(message), error() {} },
     handleSignals: false,
     exit: () => {},
-    probes: { enabled: false },
+    managementServer: false,
     propagation: { strategy: 'fixed', delayMs: 0 },
     ...options,
   });
   cleanup.push(() => kg.destroy());
-  const metrics = instrument(kg, metricsOptions);
+  const metrics = kg.use(metricsIntegration(metricsOptions));
   kg.ready();
   return { kg, warnings, metrics };
 }
@@ -187,16 +191,18 @@ describe('Pushgateway push limits', () => {
       logger: false,
       handleSignals: false,
       exit: () => {},
-      probes: { enabled: false },
+      managementServer: false,
     });
     cleanup.push(() => kg.destroy());
     assert.throws(
       () =>
-        instrument(kg, {
-          registry: new Registry(),
-          pushgateway: { url: 'http://127.0.0.1:9091', job: 'web' },
-          env: {},
-        }),
+        kg.use(
+          metricsIntegration({
+            registry: new Registry(),
+            pushgateway: { url: 'http://127.0.0.1:9091', job: 'web' },
+            env: {},
+          }),
+        ),
       { code: 'ERR_KUBEGRACE_INVALID_OPTION', message: /^pushgateway\.namespace must be a namespace/ },
     );
   });

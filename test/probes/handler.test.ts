@@ -10,6 +10,7 @@ import { createProbeRoutes } from '../../src/probes/handler.js';
 import { createManagementServer } from '../../src/probes/server.js';
 import type { ManagementServer } from '../../src/probes/server.js';
 import { get, type Reply } from '../support/http.js';
+import { createTiming } from '../../src/timing.js';
 
 const request = (port: number, path: string, method = 'GET'): Promise<Reply> => get(port, path, { method });
 
@@ -39,8 +40,7 @@ function createHarness(options: {
   );
   const lifecycle = createLifecycle({
     budgets: { unready: 20_000, propagate: 20_000, drain: 20_000, cleanup: 20_000 },
-    gracePeriodMs: 120_000,
-    safetyMarginMs: 0,
+    timing: createTiming({ gracePeriodMs: 120_000, gracePeriodSource: 'option', safetyMarginMs: 0 }),
     fatalTimeoutMs: 20_000,
     exitCodes: { clean: 0, incomplete: 1, fatal: 70 },
     exit: () => {},

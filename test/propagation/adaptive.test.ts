@@ -16,6 +16,7 @@ function context(signal: AbortSignal = new AbortController().signal, deadline = 
     phase: 'propagate',
     signal,
     trigger: 'SIGTERM',
+    triggerKind: 'signal',
     deadline,
     reportForced: () => undefined,
     warn: (message) => warnings.push(message),
@@ -208,7 +209,7 @@ describe('createKubegrace: what ended the propagation wait', () => {
       handleSignals: false,
       logger: { info: record, warn: record, error: record },
       exit: () => undefined,
-      probes: { enabled: false },
+      managementServer: false,
       propagation: { quietPeriodMs: 30, maxMs: 500 },
     });
     kg.ready();

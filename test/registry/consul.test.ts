@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createConsulRegistry, type ConsulRegistryOptions } from '../../src/registry/consul/index.js';
-import { createRegistryParticipant, type RegistryParticipantOptions } from '../../src/registry/index.js';
+import {
+  createRegistryParticipant,
+  type RegistryParticipantOptions,
+} from '../../src/registry/participant.js';
 import {
   assertFailedOnBudget,
   createHarness,

@@ -26,7 +26,7 @@ import {
   type DeregistrationOutcome,
   type RegistryParticipant,
   type RegistryParticipantOptions,
-} from '../../src/registry/index.js';
+} from '../../src/registry/participant.js';
 import { etcdSkipReason, startEtcd, startTcpProxy, type EtcdServer, type TcpProxy } from '../support/etcd.js';
 
 const skip = etcdSkipReason();
@@ -123,7 +123,7 @@ function setup(
     exit: (code) => exits.push(code),
     handleSignals: false,
     logger: false,
-    probes: { enabled: false },
+    managementServer: false,
   });
   kg.on('warning', ({ message }) => warnings.push(message));
   const registry = createEtcdRegistry({
@@ -321,19 +321,24 @@ describe('etcd registry against a real etcd', { skip, concurrency: false }, () =
         `
 import { createServer } from 'node:http';
 import { createKubegrace } from ${JSON.stringify(src('index.js'))};
-import { createRegistryParticipant } from ${JSON.stringify(src('registry/index.js'))};
+import { registry } from ${JSON.stringify(src('registry/index.js'))};
 import { createEtcdRegistry } from ${JSON.stringify(src('registry/etcd/index.js'))};
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
-const kg = createKubegrace({ ...${JSON.stringify(BUDGET)}, logger: false, probes: { enabled: false } });
-const participant = createRegistryParticipant(
+// Every warning, the lifecycle's and the registry's, comes through the instance's logger.
+const logger = { info() {}, warn: (message) => out({ event: 'warning', message }), error() {} };
+const kg = createKubegrace({ ...${JSON.stringify(BUDGET)}, logger, managementServer: false });
+const etcd = kg.use(registry(
   createEtcdRegistry({ endpoints: [process.env.ETCD_URL], serviceName: 'checkout', instanceId: 'child-1',
     address: '10.0.0.9', port: 8080, ttlSeconds: 2, env: {} }),
-  { env: {}, callTimeoutMs: 400, retryBackoffMs: 50,
-    onDeregistration: (registry, outcome, seconds) => out({ event: 'deregistration', outcome, seconds }),
-    onWarning: (message) => out({ event: 'warning', message }) },
-);
-kg.on('warning', ({ message }) => out({ event: 'warning', message }));
-kg.addParticipant(participant);
+  { env: {}, callTimeoutMs: 400, retryBackoffMs: 50 },
+));
+// The deregistration's result, as metrics record it.
+const OUTCOME = { ok: 'success', error: 'failed', timeout: 'timeout' };
+kg.on('participant', (r) => {
+  if (r.name === 'registry:etcd' && r.phase === 'unready') {
+    out({ event: 'deregistration', outcome: OUTCOME[r.status], seconds: r.durationMs / 1000 });
+  }
+});
 // A real service's server: it is what keeps the process alive (kubegrace's own timers are unref'd).
 const server = createServer((req, res) => res.end('ok'));
 kg.attach(server);
@@ -343,7 +348,7 @@ await kg.start();
 kg.ready();
 out({ event: 'started' });
 const poll = setInterval(() => {
-  if (participant.registered) {
+  if (etcd.registered) {
     out({ event: 'registered' });
     clearInterval(poll);
   }

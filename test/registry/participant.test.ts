@@ -6,10 +6,10 @@ import { createLifecycle, type Lifecycle, type LifecycleOptions } from '../../sr
 import {
   createRegistryParticipant,
   type DeregistrationOutcome,
-  type Registry,
-  type RegistryCall,
   type RegistryParticipantOptions,
-} from '../../src/registry/index.js';
+} from '../../src/registry/participant.js';
+import type { Registry, RegistryCall } from '../../src/registry/index.js';
+import { createTiming } from '../../src/timing.js';
 
 interface Script {
   readonly registry: Registry;
@@ -72,8 +72,7 @@ function lifecycle(overrides: Partial<LifecycleOptions> = {}): Lifecycle & { exi
   const exits: number[] = [];
   const l = createLifecycle({
     budgets: { unready: 500, propagate: 50, drain: 50, cleanup: 500 },
-    gracePeriodMs: 10_000,
-    safetyMarginMs: 1000,
+    timing: createTiming({ gracePeriodMs: 10_000, gracePeriodSource: 'option', safetyMarginMs: 1000 }),
     fatalTimeoutMs: 2000,
     exitCodes: { clean: 0, incomplete: 1, fatal: 70 },
     exit: (code) => exits.push(code),
@@ -199,7 +198,7 @@ describe('registry participant', () => {
     const [first, second] = script.calls;
     assert.ok(first && second);
     assert.equal(first.signal.aborted, true, 'the first attempt was cut at its time limit');
-    assert.ok(second.deadline <= (l.deadline ?? 0));
+    assert.ok(second.deadline <= (l.timing.deadlineAt ?? 0));
     assert.equal(outcomes[0]?.[1], 'success');
     assert.equal(summary.outcome, 'clean');
   });

@@ -22,8 +22,8 @@ import { UsageError } from '../../src/cli/flags.js';
 import { prestopCommand, prestopHelp } from '../../src/cli/prestop.js';
 import { describe as shown, KubegraceError } from '../../src/errors.js';
 import { createKubegrace, type KubegraceOptions } from '../../src/kubegrace.js';
-import { watchKubernetes, type KubernetesOptions } from '../../src/kubernetes/index.js';
-import { instrument, type MetricsOptions, type PushgatewayOptions } from '../../src/metrics/index.js';
+import { kubernetes, type KubernetesOptions } from '../../src/kubernetes/index.js';
+import { metrics, type MetricsOptions, type PushgatewayOptions } from '../../src/metrics/index.js';
 import {
   resolveSettings,
   settingSpecs,
@@ -33,7 +33,7 @@ import {
 import { createConsulRegistry } from '../../src/registry/consul/index.js';
 import { createEtcdRegistry } from '../../src/registry/etcd/index.js';
 import { createEurekaRegistry } from '../../src/registry/eureka/index.js';
-import { createRegistryParticipant, type Registry as ServiceRegistry } from '../../src/registry/index.js';
+import { registry, type Registry as ServiceRegistry } from '../../src/registry/index.js';
 import { createNacosRegistry } from '../../src/registry/nacos/index.js';
 import { spawnEventChild } from '../support/child.js';
 import { startFakeConsul, startFakeEureka, startFakeNacos } from '../support/fake-registries.js';
@@ -207,16 +207,16 @@ describe('bad input: the options of createKubegrace that are not settings', () =
       const options =
         option === 'options'
           ? value
-          : { handleSignals: false, probes: { enabled: false }, env: {}, [option]: value };
+          : { handleSignals: false, managementServer: false, env: {}, [option]: value };
       rejects(() => createKubegrace(options as KubegraceOptions), message);
     });
   }
 
   it('a hook time limit too long for a timer, names that are not text, a broken observer added later', () => {
-    const kg = createKubegrace({ logger: false, handleSignals: false, probes: { enabled: false }, env: {} });
+    const kg = createKubegrace({ logger: false, handleSignals: false, managementServer: false, env: {} });
     rejects(
-      () => kg.onShutdown(() => {}, { timeoutMs: 2 ** 31 }),
-      /^onShutdown timeoutMs must be at most 2147483647 \(ms\), received 2147483648$/,
+      () => kg.onCleanup(() => {}, { timeoutMs: 2 ** 31 }),
+      /^onCleanup timeoutMs must be at most 2147483647 \(ms\), received 2147483648$/,
     );
     rejects(() => kg.onDrain(() => {}, { name: 5 as never }), /^onDrain name must be a string, received 5$/);
     rejects(() => kg.lease(7 as never), /^lease name must be a non-empty string, received 7$/);
@@ -244,7 +244,7 @@ describe('bad input: the options of createKubegrace that are not settings', () =
     createKubegrace({
       logger,
       handleSignals: false,
-      probes: { enabled: false },
+      managementServer: false,
       env: { KUBEGRACE_DRAIN_TIMEOUT: '100', KUBEGRACE_NOTHING_LIKE_IT: '1' },
     });
     assert.deepEqual(warnings, [
@@ -443,13 +443,15 @@ describe('bad input: no secret in any error or log line', () => {
           const kg = createKubegrace({
             logger: false,
             handleSignals: false,
-            probes: { enabled: false },
+            managementServer: false,
             env: {},
           });
-          return instrument(kg, {
-            registry: new Registry(),
-            pushgateway: { url: `ftp://job:${SECRET}@pgw:9091`, job: 'web' },
-          });
+          return kg.use(
+            metrics({
+              registry: new Registry(),
+              pushgateway: { url: `ftp://job:${SECRET}@pgw:9091`, job: 'web' },
+            }),
+          );
         },
         /^pushgateway\.url must be an http:\/\/ or https:\/\/ URL, received "ftp:\/\/\*\*\*@pgw:9091"$/,
       ],
@@ -491,7 +493,7 @@ const stubRegistry: ServiceRegistry = {
 function build(factory: Factory, env: Record<string, string>): unknown {
   switch (factory) {
     case 'participant':
-      return createRegistryParticipant(stubRegistry, { env });
+      return registry(stubRegistry, { env });
     case 'consul':
       return createConsulRegistry({ env });
     case 'etcd':
@@ -832,8 +834,8 @@ const KUBERNETES_INVALID: readonly (readonly [
   value: unknown,
   message: RegExp,
 ])[] = [
-  ['enabled', 'yes', /^kubernetes enabled must be 'auto', true or false, received "yes"$/],
-  ['enabled', 1, /^kubernetes enabled must be 'auto', true or false, received 1$/],
+  ['enabled', 'yes', /^kubernetes enabled must be one of 'auto', true, false, received "yes"$/],
+  ['enabled', 1, /^kubernetes enabled must be one of 'auto', true, false, received 1$/],
   [
     'kubeConfig',
     {},
@@ -841,11 +843,15 @@ const KUBERNETES_INVALID: readonly (readonly [
   ],
   ['kubeConfig', null, /^kubernetes kubeConfig must be a KubeConfig .*, received null$/],
   ['client', 'k8s', /^kubernetes client must be the @kubernetes\/client-node module .*, received "k8s"$/],
-  ['podName', 42, /^kubernetes podName must be a string, received 42$/],
-  ['namespace', {}, /^kubernetes namespace must be a string, received an object$/],
-  ['podUid', true, /^kubernetes podUid must be a string, received true$/],
-  ['podIp', 10, /^kubernetes podIp must be a string, received 10$/],
-  ['containerName', [], /^kubernetes containerName must be a string, received an array of length 0$/],
+  ['podName', 42, /^kubernetes podName must be a non-empty string, received 42$/],
+  ['namespace', {}, /^kubernetes namespace must be a non-empty string, received an object$/],
+  ['podUid', true, /^kubernetes podUid must be a non-empty string, received true$/],
+  ['podIp', 10, /^kubernetes podIp must be a non-empty string, received 10$/],
+  [
+    'containerName',
+    [],
+    /^kubernetes containerName must be a non-empty string, received an array of length 0$/,
+  ],
   [
     'requestTimeoutMs',
     0,
@@ -865,14 +871,14 @@ const KUBERNETES_INVALID: readonly (readonly [
   ['watchDeletion', 'false', /^kubernetes watchDeletion must be true or false, received "false"$/],
   ['confirmPropagation', 0, /^kubernetes confirmPropagation must be true or false, received 0$/],
   ['events', 'no', /^kubernetes events must be true or false, received "no"$/],
+  // The integration writes to the instance's logger; the old option says where it went.
   [
-    'logger',
-    'console',
-    /^kubernetes logger must be false or an object with info, warn and error functions, received "console"$/,
+    'logger' as keyof KubernetesOptions,
+    false,
+    /^kubernetes logger is not an option any more: the integration writes to the kubegrace instance’s logger/,
   ],
-  ['logger', { info: () => {} }, /^kubernetes logger must be false or an object with info, warn and error/],
   ['env', 'POD_NAME=x', /^kubernetes env must be an object of environment variables, received "POD_NAME=x"$/],
-  ['serviceAccountDir', 5, /^kubernetes serviceAccountDir must be a string, received 5$/],
+  ['serviceAccountDir', 5, /^kubernetes serviceAccountDir must be a non-empty string, received 5$/],
   ['retry', 'fast', /^kubernetes retry must be \{ initialMs, maxMs \}, received "fast"$/],
   [
     'retry',
@@ -916,20 +922,28 @@ const kubernetesCovered: [Exclude<keyof KubernetesOptions, (typeof KUBERNETES_OP
   : never = true;
 
 describe('bad input: Kubernetes options', () => {
-  it('has a row for every option of watchKubernetes', () => {
+  it('has a row for every option of kubernetes', () => {
     assert.equal(kubernetesCovered, true);
     assert.deepEqual(withoutRow(KUBERNETES_OPTIONS, KUBERNETES_INVALID), []);
   });
 
   for (const [option, value, message] of KUBERNETES_INVALID) {
-    it(`kubernetes ${option} = ${shown(value)} is rejected`, async () => {
-      const kg = createKubegrace({ logger: false, handleSignals: false, probes: { enabled: false } });
-      await assert.rejects(watchKubernetes(kg, { [option]: value }), (error: unknown) => {
-        assert.ok(error instanceof KubegraceError);
-        assert.equal(error.code, 'ERR_KUBEGRACE_INVALID_OPTION');
-        assert.match(error.message, message);
-        return true;
-      });
+    it(`kubernetes ${option} = ${shown(value)} is rejected`, () => {
+      // At the call, before anything is plugged in or any client loaded.
+      assert.throws(
+        () => kubernetes({ [option]: value }),
+        (error: unknown) => {
+          assert.ok(error instanceof KubegraceError);
+          assert.equal(error.code, 'ERR_KUBEGRACE_INVALID_OPTION');
+          assert.match(error.message, message);
+          assert.equal(
+            error.option,
+            message.source.match(/^\^(kubernetes [\w.]+)/)?.[1],
+            'the option as data',
+          );
+          return true;
+        },
+      );
     });
   }
 });
@@ -971,7 +985,7 @@ const METRICS_INVALID: readonly (readonly [label: string, options: unknown, mess
   [
     'pushgateway.namespace',
     { pushgateway: { url: 'http://pgw', job: 'web', namespace: 5 } },
-    /^pushgateway.namespace must be a namespace .*, received 5$/,
+    /^pushgateway.namespace must be a non-empty string, received 5$/,
   ],
   [
     'pushgateway.pod',
@@ -1005,19 +1019,19 @@ const METRICS_OPTIONS: readonly string[] = [
 ];
 
 describe('bad input: metrics options', () => {
-  it('has a row for every option of instrument()', () => {
+  it('has a row for every option of .use(metrics())', () => {
     assert.equal(metricsCovered, true);
     assert.deepEqual(withoutRow(METRICS_OPTIONS, METRICS_INVALID), []);
   });
 
   for (const [label, options, message] of METRICS_INVALID) {
     it(`instrument ${label} = ${JSON.stringify(options)} is rejected`, () => {
-      const kg = createKubegrace({ logger: false, handleSignals: false, probes: { enabled: false } });
+      const kg = createKubegrace({ logger: false, handleSignals: false, managementServer: false });
       const opts =
         typeof options === 'object' && options !== null && !('registry' in options)
           ? { registry: new Registry(), ...options }
           : options;
-      rejects(() => instrument(kg, opts as MetricsOptions), message);
+      rejects(() => kg.use(metrics(opts as MetricsOptions)), message);
     });
   }
 });

@@ -11,8 +11,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { createKubegrace } from '../../src/kubegrace.js';
 import type { KubeClientModule } from '../../src/kubernetes/client.js';
-import { watchKubernetes } from '../../src/kubernetes/index.js';
-import { instrument } from '../../src/metrics/index.js';
+import { kubernetes } from '../../src/kubernetes/index.js';
+import { metrics } from '../../src/metrics/index.js';
 import { metricValue } from '../support/fault-child.js';
 import { get } from '../support/http.js';
 import {
@@ -111,7 +111,7 @@ async function runCase(client: KubeClientModule, c: Case): Promise<void> {
   const exits: number[] = [];
   const kg = createKubegrace({
     handleSignals: false,
-    logger: false,
+    logger: log.logger,
     exit: (code) => exits.push(code),
     probes: { port: 0, host: '127.0.0.1' },
     gracePeriodSeconds: 8,
@@ -120,7 +120,7 @@ async function runCase(client: KubeClientModule, c: Case): Promise<void> {
     drain: { timeoutMs: 500 },
     cleanupTimeoutMs: 500,
   });
-  instrument(kg, { registry: new Registry(), finalScrape: { timeoutMs: 2000 } });
+  kg.use(metrics({ registry: new Registry(), finalScrape: { timeoutMs: 2000 } }));
   const phases = new Map<string, number>();
   kg.on('phase', ({ phase, status, durationMs }) => status === 'end' && phases.set(phase, durationMs));
   const propagating = new Promise<void>((resolve) =>
@@ -128,16 +128,17 @@ async function runCase(client: KubeClientModule, c: Case): Promise<void> {
   );
   const kubeConfig = new client.KubeConfig();
   kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
-  const k = await watchKubernetes(kg, {
-    kubeConfig,
-    client,
-    podName: pod.name,
-    namespace: 'shop',
-    env: {},
-    requestTimeoutMs: REQUEST_TIMEOUT_MS,
-    logger: log.logger,
-    retry: { initialMs: 50, maxMs: 300 },
-  });
+  const k = await kg.use(
+    kubernetes({
+      kubeConfig,
+      client,
+      podName: pod.name,
+      namespace: 'shop',
+      env: {},
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      retry: { initialMs: 50, maxMs: 300 },
+    }),
+  );
   try {
     await kg.start();
     kg.ready();

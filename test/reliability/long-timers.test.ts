@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createLifecycle } from '../../src/lifecycle.js';
+import { createTiming } from '../../src/timing.js';
 
 describe('long timers', () => {
   it('a grace period of a year arms the deadline once, without TimeoutOverflowWarning', async () => {
@@ -15,8 +16,11 @@ describe('long timers', () => {
     let releaseHook: () => void = () => undefined;
     const lifecycle = createLifecycle({
       budgets: { unready: 100, propagate: 0, drain: 100, cleanup: 100 },
-      gracePeriodMs: 365 * 24 * 3600 * 1000,
-      safetyMarginMs: 1000,
+      timing: createTiming({
+        gracePeriodMs: 365 * 24 * 3600 * 1000,
+        gracePeriodSource: 'option',
+        safetyMarginMs: 1000,
+      }),
       fatalTimeoutMs: 1000,
       exitCodes: { clean: 0, incomplete: 1, fatal: 70 },
       exit: () => undefined,
@@ -29,7 +33,7 @@ describe('long timers', () => {
       lifecycle.ready();
       const done = lifecycle.shutdown('SIGTERM');
       // Pod grace periods from the API are not bounded by the option resolver.
-      lifecycle.setGracePeriod(10 * 365 * 24 * 3600 * 1000);
+      lifecycle.adoptGracePeriod(10 * 365 * 24 * 3600 * 1000, 'pod');
       await delay(50);
       assert.equal(lifecycle.state, 'draining', 'the deadline did not fire at once');
       releaseHook();

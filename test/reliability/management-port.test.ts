@@ -11,7 +11,7 @@ import { after, afterEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { createKubegrace, type Kubegrace, type KubegraceOptions } from '../../src/index.js';
-import { instrument } from '../../src/metrics/index.js';
+import { metrics } from '../../src/metrics/index.js';
 import { startFaultService, type FaultChild } from '../support/fault-child.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -90,7 +90,7 @@ const bodyOf = (answer: string): string => answer.slice(answer.indexOf('\r\n\r\n
 describe('management port hardening', () => {
   it('probes and /metrics answer GET and HEAD only; every other method gets 405 with Allow', async () => {
     const { kg, port } = await management();
-    instrument(kg, { registry: new Registry() });
+    kg.use(metrics({ registry: new Registry() }));
     kg.ready();
     for (const path of ['/livez', '/readyz', '/startupz', '/metrics']) {
       assert.deepEqual(statuses(await raw(port, request('GET', path))), [200], `GET ${path}`);
@@ -120,7 +120,7 @@ describe('management port hardening', () => {
 
   it('gives nothing away: no Server or X-Powered-By header, no stack, no check errors, no versions', async () => {
     const { kg, port } = await management();
-    instrument(kg, { registry: new Registry() });
+    kg.use(metrics({ registry: new Registry() }));
     kg.addReadinessCheck('db', () => {
       throw new Error('password=hunter2 at db.internal:5432');
     });

@@ -27,6 +27,7 @@ export function phaseContext(phase: PhaseName): TestPhase {
     phase,
     signal: controller.signal,
     trigger: 'test',
+    triggerKind: 'manual',
     deadline: Date.now() + 30_000,
     reportForced: (count) => forced.push(count),
     warn: (message) => warnings.push(message),

@@ -600,7 +600,7 @@ export function createHarness(options: Partial<KubegraceOptions> = {}): Harness 
     exit: (code) => exits.push(code),
     handleSignals: false,
     logger: false,
-    probes: { enabled: false },
+    managementServer: false,
   });
   kg.on('warning', ({ message }) => warnings.push(message));
   return { kg, exits, warnings, outcomes, onDeregistration: (...args) => outcomes.push(args) };

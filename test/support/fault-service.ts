@@ -30,7 +30,7 @@ import { readdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { Registry } from 'prom-client';
 import { createKubegrace, type Participant, type PhaseName } from '../../src/index.js';
-import { instrument } from '../../src/metrics/index.js';
+import { metrics as metricsIntegration } from '../../src/metrics/index.js';
 
 const env = process.env;
 const emit = (payload: Record<string, unknown>): void => {
@@ -47,7 +47,19 @@ const METRICS_SHOWN = [
 ];
 
 const kg = createKubegrace({
-  ...(env.FAULT_LOGGER === 'json' ? {} : { logger: false as const }),
+  // Without the JSON logger, warnings that come through the logger (an integration's, outside a
+  // phase) are emitted like the lifecycle's own.
+  ...(env.FAULT_LOGGER === 'json'
+    ? {}
+    : {
+        logger: {
+          info: () => {},
+          warn: (message: string, fields?: Readonly<Record<string, unknown>>) => {
+            if (fields?.component !== undefined) emit({ event: 'warning', message });
+          },
+          error: () => {},
+        },
+      }),
   probes: { port: 0, host: env.FAULT_PROBES_HOST ?? '127.0.0.1' },
   // The metrics as they stand when the process leaves, whatever the way out (a forced exit skips
   // the exit phase, so no scrape can see its outcome).
@@ -57,10 +69,12 @@ const kg = createKubegrace({
       .finally(() => process.exit(code));
   },
 });
-const metrics = instrument(kg, {
-  registry,
-  ...(env.FAULT_FINAL_SCRAPE_MS ? { finalScrape: { timeoutMs: Number(env.FAULT_FINAL_SCRAPE_MS) } } : {}),
-});
+kg.use(
+  metricsIntegration({
+    registry,
+    ...(env.FAULT_FINAL_SCRAPE_MS ? { finalScrape: { timeoutMs: Number(env.FAULT_FINAL_SCRAPE_MS) } } : {}),
+  }),
+);
 
 kg.on('state', ({ state }) => emit({ event: 'state', state }));
 kg.on('phase', ({ phase, status, durationMs }) => emit({ event: 'phase', phase, status, durationMs }));
@@ -147,7 +161,7 @@ if (hookKind !== undefined) {
   const options = { name: `fault-${hookKind}`, timeoutMs };
   if (phase === 'unready') kg.beforeShutdown(fn, options);
   else if (phase === 'drain') kg.onDrain(fn, options);
-  else kg.onShutdown(fn, options);
+  else kg.onCleanup(fn, options);
 }
 
 const ignoring = env.FAULT_PARTICIPANT_IGNORES_SIGNAL as Exclude<PhaseName, 'exit'> | undefined;
@@ -173,13 +187,10 @@ if (env.FAULT_BLOCK_LOOP_MS !== undefined) {
 }
 
 if (env.FAULT_REGISTRY === 'consul') {
-  const { createRegistryParticipant } = await import('../../src/registry/index.js');
+  const { registry: registryIntegration } = await import('../../src/registry/index.js');
   const { createConsulRegistry } = await import('../../src/registry/consul/index.js');
-  const participant = createRegistryParticipant(createConsulRegistry(), {
-    onDeregistration: metrics.observeDeregistration,
-    onWarning: (message) => emit({ event: 'warning', message }),
-  });
-  kg.addParticipant(participant);
+  // Its warnings outside a phase go to kubegrace's logger; metrics get its deregistration.
+  kg.use(registryIntegration(createConsulRegistry()));
 }
 
 server.listen(0, '127.0.0.1', () => {

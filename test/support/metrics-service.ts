@@ -17,7 +17,7 @@
  */
 import { createServer } from 'node:http';
 import { createKubegrace } from '../../src/index.js';
-import { instrument } from '../../src/metrics/index.js';
+import { metrics as metricsIntegration } from '../../src/metrics/index.js';
 
 const env = process.env;
 const scenario = env.METRICS_SCENARIO ?? 'clean';
@@ -55,10 +55,14 @@ kg.on('shutdown', (summary) =>
   }),
 );
 
-const metrics = instrument(kg, {
-  ...(env.METRICS_FINAL_SCRAPE_MS ? { finalScrape: { timeoutMs: Number(env.METRICS_FINAL_SCRAPE_MS) } } : {}),
-  ...(env.METRICS_PUSHGATEWAY_URL ? { pushgateway: { url: env.METRICS_PUSHGATEWAY_URL, job: 'web' } } : {}),
-});
+const metrics = kg.use(
+  metricsIntegration({
+    ...(env.METRICS_FINAL_SCRAPE_MS
+      ? { finalScrape: { timeoutMs: Number(env.METRICS_FINAL_SCRAPE_MS) } }
+      : {}),
+    ...(env.METRICS_PUSHGATEWAY_URL ? { pushgateway: { url: env.METRICS_PUSHGATEWAY_URL, job: 'web' } } : {}),
+  }),
+);
 
 const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost');
@@ -67,7 +71,7 @@ const server = createServer((req, res) => {
 kg.attach(server);
 
 kg.beforeShutdown(() => sleep(20), { name: 'stop-consumers' });
-kg.onShutdown(() => sleep(50), { name: 'close-db-pool' });
+kg.onCleanup(() => sleep(50), { name: 'close-db-pool' });
 if (scenario === 'deadline') {
   kg.lease('stuck-job');
   // Like a registry client whose request is aborted: it rejects when its time is up.

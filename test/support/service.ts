@@ -46,7 +46,7 @@ if (hang !== undefined) {
   const hookOptions = { name: `hang-${hang}`, timeoutMs: Number(env.FIXTURE_HOOK_TIMEOUT_MS ?? 500) };
   if (hang === 'unready') kg.beforeShutdown(never, hookOptions);
   if (hang === 'drain') kg.onDrain(never, hookOptions);
-  if (hang === 'cleanup') kg.onShutdown(never, hookOptions);
+  if (hang === 'cleanup') kg.onCleanup(never, hookOptions);
 }
 if (env.FIXTURE_HOLD_LEASE === '1') kg.lease('forever');
 if (env.FIXTURE_THROW_DURING_DRAIN) {

@@ -10,7 +10,7 @@ import { invalidOption, KubegraceError } from '../../errors.js';
 import { processEnv } from '../../process.js';
 import { resolveInstanceIdentity, type InstanceIdentity, type InstanceOptions } from '../identity.js';
 import { registryError, type HeartbeatResult, type Registry, type RegistryCall } from '../registry.js';
-import { createSettingReader } from '../settings.js';
+import { createSettingReader } from '../../settings.js';
 
 export interface EtcdRegistryOptions extends InstanceOptions {
   /**

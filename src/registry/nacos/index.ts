@@ -12,7 +12,7 @@ import { processEnv } from '../../process.js';
 import { parseJson, rejected, send, type HttpResponse } from '../http.js';
 import { resolveInstanceIdentity, type InstanceIdentity, type InstanceOptions } from '../identity.js';
 import type { HeartbeatResult, Registry, RegistryCall } from '../registry.js';
-import { createSettingReader } from '../settings.js';
+import { createSettingReader } from '../../settings.js';
 
 export interface NacosRegistryOptions extends InstanceOptions {
   /**

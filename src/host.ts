@@ -1,0 +1,106 @@
+/**
+ * What kubegrace's own integrations (`kubegrace/kubernetes`, `kubegrace/metrics`,
+ * `kubegrace/registry`, `kubegrace/express`) reach inside an instance for: the seams that are not part
+ * of the public `Kubegrace` interface. Private to the package: not exported from any entry point.
+ *
+ * An integration is a value made by one of those subpaths and handed to `kg.use(integration)`; `use`
+ * gives it this host. One way in for every integration, each with the instance's logger.
+ */
+import type { RouteHandler } from './probes/handler.js';
+import type { DrainObserver } from './drain/observer.js';
+import type { Lifecycle, Participant } from './lifecycle.js';
+import type { Logger } from './log.js';
+import type { ResolvedSettings } from './options.js';
+import type { PropagationConfirmation, PropagationReport } from './propagation/adaptive.js';
+import { describe, KubegraceError } from './errors.js';
+
+/** How a registry deregistration went; metrics record it. */
+export type DeregistrationOutcome = 'success' | 'failed' | 'timeout';
+
+export interface DeregistrationReport {
+  readonly registry: string;
+  readonly outcome: DeregistrationOutcome;
+  readonly seconds: number;
+}
+
+export interface Host {
+  readonly settings: ResolvedSettings;
+  /** The instance's logger: integrations write here, never to a logger of their own. */
+  readonly logger: Logger;
+  /** State, phase, timing (kill time, deadline, grace period) and their changes. */
+  readonly lifecycle: Lifecycle;
+  /** `/livez`, `/readyz`, `/startupz`, for hosting them on the app's own port. */
+  readonly probeRoutes: ReadonlyMap<string, RouteHandler>;
+  /** How the last propagation wait ended, once it did. */
+  readonly propagation: PropagationReport | undefined;
+  addParticipant(participant: Participant): () => void;
+  /** Another condition the adaptive propagation wait must see before it ends. */
+  addPropagationConfirmation(confirmation: PropagationConfirmation): () => void;
+  addObserver(observer: DrainObserver): () => void;
+  /** Fails with `ERR_KUBEGRACE_INVALID_STATE` when the management server is disabled. */
+  addManagementRoute(path: string, handler: RouteHandler): () => void;
+  /** Fields for the one `shutdown complete` log line; the core's own win on a clash. */
+  addSummaryFields(fields: () => Readonly<Record<string, unknown>>): () => void;
+  /** A registry integration reports each deregistration here… */
+  reportDeregistration(report: DeregistrationReport): void;
+  /** …and metrics listen. */
+  onDeregistration(listener: (report: DeregistrationReport) => void): () => void;
+  /** Integrations installed once per instance (metrics) mark themselves here. */
+  readonly installed: Set<string>;
+}
+
+declare const integrationBrand: unique symbol;
+
+/**
+ * Something `kg.use()` plugs in: made by `kubernetes()`, `metrics()` or `registry()`. `use` returns
+ * what the integration gives back (`T`): a handle to inspect or stop it.
+ */
+export interface Integration<T> {
+  /** Names the integration in errors and logs. */
+  readonly name: string;
+  /** Not part of the API: the integrations' factories set it. */
+  readonly [integrationBrand]?: T;
+}
+
+const installers = new WeakMap<object, (host: Host) => unknown>();
+
+/** Make an integration: `install` runs once, when it is given to `kg.use()`. */
+export function defineIntegration<T>(name: string, install: (host: Host) => T): Integration<T> {
+  const integration: Integration<T> = Object.freeze({ name });
+  installers.set(integration, install);
+  return integration;
+}
+
+/** Run an integration's install against a host; a value not made by `defineIntegration` is refused. */
+export function installIntegration<T>(integration: Integration<T>, host: Host): T {
+  const install =
+    typeof integration === 'object' && integration !== null ? installers.get(integration) : undefined;
+  if (install === undefined) {
+    throw new KubegraceError(
+      'ERR_KUBEGRACE_INVALID_OPTION',
+      'use(integration) takes what kubernetes(), metrics() or registry() return ' +
+        `(from kubegrace/kubernetes, kubegrace/metrics, kubegrace/registry), received ${describe(integration)}`,
+      { option: 'integration' },
+    );
+  }
+  return install(host) as T;
+}
+
+const hosts = new WeakMap<object, Host>();
+
+export function setHost(instance: object, host: Host): void {
+  hosts.set(instance, host);
+}
+
+/** The host behind a kubegrace instance; for the package's own helpers (`kubegrace/express`). */
+export function hostOf(instance: unknown, caller: string): Host {
+  const host = typeof instance === 'object' && instance !== null ? hosts.get(instance) : undefined;
+  if (host === undefined) {
+    throw new KubegraceError(
+      'ERR_KUBEGRACE_INVALID_OPTION',
+      `${caller} takes the instance createKubegrace() returned, received ${describe(instance)}`,
+      { option: 'kg' },
+    );
+  }
+  return host;
+}
