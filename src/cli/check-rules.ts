@@ -3,6 +3,7 @@
  * grants (terminationGracePeriodSeconds, or a systemd unit's TimeoutStopSec), and the probe and
  * setting mistakes that undo a graceful shutdown. Every finding carries its fix.
  */
+import { KubegraceError } from '../errors.js';
 import { defaults, resolveSettings, settingSpecs, type ResolvedSettings } from '../options.js';
 import {
   DEFAULT_GRACE_SECONDS,
@@ -195,7 +196,9 @@ function settingsFrom(env: Readonly<Record<string, string>>): {
       return { settings: resolveSettings({}, usable), findings };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      const culprit = settingSpecs.find((s) => message.startsWith(`${s.env} `))?.env;
+      // The error carries the variable at fault as data.
+      const named = error instanceof KubegraceError ? error.option : undefined;
+      const culprit = settingSpecs.find((s) => s.env === named)?.env;
       findings.push({
         severity: 'error',
         code: 'invalid-setting',
