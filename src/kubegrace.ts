@@ -1,4 +1,9 @@
-/** The factory that wires the pure lifecycle to the edges: process, probes, servers, leases, hooks. */
+/**
+ * The factory that wires the pure lifecycle to the edges: process, probes, servers, leases, hooks.
+ * Over ~400 lines because the public `Kubegrace` interface (documented member by member) sits next to
+ * the factory that implements it, so one can be read against the other; its own-option checks live in
+ * `own-options.ts`, the observer fan-out in `observers.ts`, the integrations' host in `host.ts`.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -21,12 +26,10 @@ import {
 import { createJsonLogger, silentLogger, type Logger } from './log.js';
 import {
   checkBudget,
-  didYouMean,
   MAX_TIMER_MS,
   resolveSettings,
   settingName,
   settingSource,
-  settingSpecs,
   type KubegraceSettings,
   type ResolvedSettings,
 } from './options.js';
@@ -38,6 +41,8 @@ import {
   type Integration,
 } from './host.js';
 import { createTiming, type Timing, type Trigger } from './timing.js';
+import { createObserverFanout } from './observers.js';
+import { optionalName, validateObserver, validateOwnOptions, warnUnknownVariables } from './own-options.js';
 import { createCheckSet, createEventLoopLagCheck, type Check } from './probes/checks.js';
 import { createProbeRoutes, type RouteHandler } from './probes/handler.js';
 import { createPrestopRoute, PRESTOP_PATH } from './probes/prestop-route.js';
@@ -196,59 +201,8 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     (lifecycle.state === 'draining' && lifecycle.phase !== 'unready' && lifecycle.phase !== 'propagate');
 
   const activity = createTrafficActivity();
-  // Connections open on the attached servers: the adaptive wait treats a pod with none, and no new
-  // connection in its rate window, as idle.
-  let openConnections = 0;
-  const observers = new Set<DrainObserver>(options.observer ? [options.observer] : []);
-  // One observer handed to every drainer; it fans out to whatever was added, before or after attach.
-  // No closure per call: requestStarted/Finished run on every request.
-  // An observer that throws must not cost a request or the drain's bookkeeping: warn once, go on.
-  let observerWarned = false;
-  const observerThrew = (error: unknown): void => {
-    if (observerWarned) return;
-    observerWarned = true;
-    logger.warn(`an observer threw (further errors are not logged; requests go on): ${errorText(error)}`);
-  };
-  const observer: DrainObserver = {
-    requestStarted() {
-      for (const o of observers) {
-        try {
-          o.requestStarted?.();
-        } catch (error) {
-          observerThrew(error);
-        }
-      }
-    },
-    requestFinished() {
-      for (const o of observers) {
-        try {
-          o.requestFinished?.();
-        } catch (error) {
-          observerThrew(error);
-        }
-      }
-    },
-    connectionOpened(protocol) {
-      openConnections++;
-      for (const o of observers) {
-        try {
-          o.connectionOpened?.(protocol);
-        } catch (error) {
-          observerThrew(error);
-        }
-      }
-    },
-    connectionClosed(protocol, reason) {
-      if (openConnections > 0) openConnections--;
-      for (const o of observers) {
-        try {
-          o.connectionClosed?.(protocol, reason);
-        } catch (error) {
-          observerThrew(error);
-        }
-      }
-    },
-  };
+  const fanout = createObserverFanout(options.observer, logger);
+  const { observer, observers } = fanout;
 
   const tracker = createRequestTracker({
     isShuttingDown: shuttingDown,
@@ -278,7 +232,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
           proxyAllowanceMs: propagation.proxyAllowanceMs,
           rateWindowMs: propagation.rateWindowMs,
           activity,
-          openConnections: () => openConnections,
+          openConnections: () => fanout.openConnections,
           confirmations: () => [...confirmations],
           onEnd: propagationEnded,
         }),
@@ -577,87 +531,4 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   };
   setHost(kg, host);
   return kg;
-}
-
-/** The options that are not settings: functions and objects, checked before anything uses them. */
-function validateOwnOptions(options: KubegraceOptions): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw invalidOption('options', 'an object', options);
-  }
-  const { env, exit, handleSignals, logger, observer } = options as Record<string, unknown>;
-  if (env !== undefined && (typeof env !== 'object' || env === null || Array.isArray(env))) {
-    throw invalidOption('env', 'an object of environment variables (like process.env)', env);
-  }
-  if (exit !== undefined && typeof exit !== 'function') {
-    throw invalidOption('exit', 'a function (code: number) => void', exit);
-  }
-  if (handleSignals !== undefined && typeof handleSignals !== 'boolean') {
-    throw invalidOption('handleSignals', 'true or false', handleSignals);
-  }
-  if (logger !== undefined && logger !== false && !hasMethods(logger, ['info', 'warn', 'error'])) {
-    throw invalidOption('logger', 'false or an object with info, warn and error functions', logger);
-  }
-  if (observer !== undefined) validateObserver(observer, 'observer');
-}
-
-const OBSERVER_METHODS = [
-  'requestStarted',
-  'requestFinished',
-  'connectionOpened',
-  'connectionClosed',
-] as const;
-
-/** An observer runs on every request: one that cannot be called would crash the first request. */
-function validateObserver(observer: unknown, name: string): void {
-  if (typeof observer !== 'object' || observer === null || Array.isArray(observer)) {
-    throw invalidOption(name, `an object with any of ${OBSERVER_METHODS.join(', ')}`, observer);
-  }
-  for (const method of OBSERVER_METHODS) {
-    const fn = (observer as Record<string, unknown>)[method];
-    if (fn !== undefined && typeof fn !== 'function') {
-      throw invalidOption(`${name}.${method}`, 'a function', fn);
-    }
-  }
-}
-
-/** `{ name? }` options of attach(): an object, and a name (it labels logs and metrics) that is text. */
-function optionalName(options: unknown, method: string): void {
-  if (typeof options !== 'object' || options === null) {
-    throw invalidOption(`${method} options`, 'an object', options);
-  }
-  const { name } = options as { name?: unknown };
-  if (name !== undefined && (typeof name !== 'string' || name === '')) {
-    throw invalidOption(`${method} name`, 'a non-empty string', name);
-  }
-}
-
-function hasMethods(value: unknown, methods: readonly string[]): boolean {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function')
-  );
-}
-
-// Variables other kubegrace modules read; anything else with the prefix is probably a typo.
-const OTHER_PREFIXES = ['KUBEGRACE_REGISTRY_', 'KUBEGRACE_TEST_'];
-const RENAMED_VARIABLES: Readonly<Record<string, string>> = {
-  KUBEGRACE_PROBES_ENABLED: 'KUBEGRACE_MANAGEMENT_SERVER',
-};
-
-function warnUnknownVariables(env: Readonly<Record<string, string | undefined>>, logger: Logger): void {
-  const known = new Set(settingSpecs.map((s) => s.env));
-  const unknown = Object.keys(env).filter(
-    (name) =>
-      name.startsWith('KUBEGRACE_') && !known.has(name) && !OTHER_PREFIXES.some((p) => name.startsWith(p)),
-  );
-  if (unknown.length > 0) {
-    const named = unknown.map((name) => {
-      const renamed = RENAMED_VARIABLES[name];
-      if (renamed !== undefined) return `${name} (renamed to ${renamed})`;
-      const hint = didYouMean(name, known);
-      return hint === undefined ? name : `${name} (did you mean ${hint}?)`;
-    });
-    logger.warn(`ignoring unknown environment variable(s) ${named.join(', ')}: kubegrace --help lists them`);
-  }
 }

@@ -1,3 +1,9 @@
+/**
+ * The core's settings: one table (`settingSpecs`) of every option with its kind, default and
+ * variable, and the one resolver (option, then variable, then default) with the cross-setting checks
+ * and the budget. Over ~400 lines because the table is the single source of truth that the README
+ * tables, `--help`, `kubegrace check` and the docs tests read; split, they would need two.
+ */
 import { isIP } from 'node:net';
 import { invalidOption, KubegraceError } from './errors.js';
 

@@ -2,6 +2,9 @@
  * The rules of `kubegrace check`: the timing budget of each container against the time its platform
  * grants (terminationGracePeriodSeconds, or a systemd unit's TimeoutStopSec), and the probe and
  * setting mistakes that undo a graceful shutdown. Every finding carries its fix.
+ *
+ * Over ~400 lines because it is a catalogue: one small function per rule, each read on its own;
+ * `check.ts` and `check-sources.ts` hold the command and the manifest reading.
  */
 import { KubegraceError } from '../errors.js';
 import { defaults, resolveSettings, settingSpecs, type ResolvedSettings } from '../options.js';

@@ -1,4 +1,7 @@
 /**
+ * Over ~400 lines because every call the integration makes (list, watch, create Event) is here with
+ * its classification of failures for both client majors; the waist is worth keeping in one place.
+ *
  * The narrow waist between kubegrace and `@kubernetes/client-node`. Only what majors 1.4 and 2.x both
  * offer is used (KubeConfig.loadFromOptions/makeApiClient, the object-style CoreV1Api and
  * DiscoveryV1Api, Watch), typed structurally so a KubeConfig from either major fits, and every call
