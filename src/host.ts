@@ -9,6 +9,7 @@
 import type { RouteHandler } from './probes/handler.js';
 import type { DrainObserver } from './drain/observer.js';
 import type { Lifecycle, Participant } from './lifecycle.js';
+import type { Kubegrace } from './kubegrace.js';
 import type { Logger } from './log.js';
 import type { ResolvedSettings } from './options.js';
 import type { PropagationConfirmation, PropagationReport } from './propagation/adaptive.js';
@@ -34,6 +35,10 @@ export interface Host {
   /** How the last propagation wait ended, once it did. */
   readonly propagation: PropagationReport | undefined;
   addParticipant(participant: Participant): () => void;
+  /** `kg.attach`: drain this server; returns the detacher (`kubegrace/fastify` attaches the app's). */
+  readonly attach: Kubegrace['attach'];
+  /** `kg.trackRequest`: count a request in flight; true when kubegrace answered it (503 in the drain). */
+  readonly trackRequest: Kubegrace['trackRequest'];
   /** Another condition the adaptive propagation wait must see before it ends. */
   addPropagationConfirmation(confirmation: PropagationConfirmation): () => void;
   addObserver(observer: DrainObserver): () => void;

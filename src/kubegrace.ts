@@ -446,6 +446,8 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       return propagationReport;
     },
     addParticipant: (participant) => lifecycle.register(participant),
+    attach,
+    trackRequest: (req, res) => tracker.track(req, res),
     addPropagationConfirmation(confirmation) {
       confirmations.add(confirmation);
       return () => confirmations.delete(confirmation);
