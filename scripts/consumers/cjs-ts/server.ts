@@ -5,19 +5,20 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createKubegrace } from 'kubegrace';
-import type { KubegraceLike } from 'kubegrace/express';
+import { kubernetes, type KubernetesIntegration } from 'kubegrace/kubernetes';
 
 async function main(): Promise<void> {
   const kg = createKubegrace({ probes: { port: 0, host: '127.0.0.1' } });
-  // The subpath's types resolve too (a type-only import: this service does not use express).
-  const probeTarget: KubegraceLike = kg;
   const server = createServer((_req, res) => res.end('hello'));
   kg.attach(server);
   await kg.start();
+  // A subpath through the one plug-in shape, at run time and in both type-check modes. Turned off, so
+  // nothing is loaded: @kubernetes/client-node is not installed here.
+  const cluster: KubernetesIntegration = await kg.use(kubernetes({ enabled: false }));
   server.listen(0, '127.0.0.1', () => {
     kg.ready();
     console.log(
-      `listening ${(server.address() as AddressInfo).port} (${probeTarget.probeRoutes.size} probe routes)`,
+      `listening ${(server.address() as AddressInfo).port} (kubernetes: ${cluster.enabled ? 'on' : cluster.reason})`,
     );
   });
 }
