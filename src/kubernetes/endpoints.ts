@@ -167,7 +167,8 @@ export function endpointConfirmation(options: ConfirmationOptions): PropagationC
   const { tracker, listWatch } = options;
   return async (signal) => {
     if (signal.aborted) return false;
-    let timedOut = false;
+    /** True only while the unknownForMs check runs: a later reconnect must not count as no answer. */
+    let atUnknownLimit = false;
     let confirmed = false;
     const decided = (): boolean => {
       if (!options.identified()) {
@@ -183,7 +184,7 @@ export function endpointConfirmation(options: ConfirmationOptions): PropagationC
         options.onDegraded('failure');
         return true;
       }
-      if (timedOut && !(listWatch.synced && listWatch.connected)) {
+      if (atUnknownLimit && !(listWatch.synced && listWatch.connected)) {
         options.onDegraded('no-answer');
         return true;
       }
@@ -193,10 +194,11 @@ export function endpointConfirmation(options: ConfirmationOptions): PropagationC
       isDone: decided,
       subscribe(onChange) {
         const unsubscribe = listWatch.subscribe(onChange);
-        // Not a limit of the wait: past it, a watch that is still not synced and connected counts as no answer.
+        // Not a limit of the wait: one look at whether the watch has answered by then.
         const timer = setTimeout(() => {
-          timedOut = true;
+          atUnknownLimit = true;
           onChange();
+          atUnknownLimit = false;
         }, options.unknownForMs).unref();
         return () => {
           unsubscribe();
