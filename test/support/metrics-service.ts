@@ -18,6 +18,7 @@
 import { createServer } from 'node:http';
 import { createKubegrace } from '../../src/index.js';
 import { metrics as metricsIntegration } from '../../src/metrics/index.js';
+import { registry, type Registry } from '../../src/registry/index.js';
 
 const env = process.env;
 const scenario = env.METRICS_SCENARIO ?? 'clean';
@@ -72,19 +73,26 @@ kg.attach(server);
 
 kg.beforeShutdown(() => sleep(20), { name: 'stop-consumers' });
 kg.onCleanup(() => sleep(50), { name: 'close-db-pool' });
+// A registry through the one plug-in shape: its deregistration reaches the metrics by itself.
+const consul = (deregister: Registry['deregister']): Registry => ({
+  name: 'consul',
+  register: async () => {},
+  deregister,
+});
 if (scenario === 'deadline') {
   kg.lease('stuck-job');
   // Like a registry client whose request is aborted: it rejects when its time is up.
-  kg.addParticipant({
-    name: 'registry:consul',
-    timeoutMs: 200,
-    unready: async (ctx) => {
-      await sleep(60_000, ctx.signal);
-      throw new Error('deregistration aborted');
-    },
-  });
+  kg.use(
+    registry(
+      consul(async (call) => {
+        await sleep(60_000, call.signal);
+        throw new Error('deregistration aborted');
+      }),
+      { callTimeoutMs: 200, retries: 0 },
+    ),
+  );
 } else {
-  kg.addParticipant({ name: 'registry:consul', unready: () => sleep(30) });
+  kg.use(registry(consul(() => sleep(30))));
 }
 
 const listen = (s: ReturnType<typeof createServer>): Promise<number> =>
