@@ -4,11 +4,13 @@
  */
 export { createKubegrace } from './kubegrace.js';
 export type {
+  AttachOptions,
   Hook,
   HookOptions,
   Kubegrace,
   KubegraceOptions,
   WebSocketClientLike,
+  WebSocketAttachOptions,
   WebSocketServerLike,
 } from './kubegrace.js';
 export type {
@@ -34,7 +36,8 @@ export type {
 export { KubegraceError } from './errors.js';
 export type { KubegraceErrorCode } from './errors.js';
 export type { Lease } from './drain/leases.js';
-export type { DrainObserver, CloseReason, ConnectionProtocol } from './drain/observer.js';
+export type { DrainObserver, CloseReason, ConnectionProtocol, PacedProtocol } from './drain/observer.js';
+export type { PacedStep } from './drain/pacer.js';
 export type { Check } from './probes/checks.js';
 export type { RouteHandler } from './probes/handler.js';
 export type { PropagationReport } from './propagation/adaptive.js';

@@ -90,6 +90,25 @@ export interface KubegraceOptions extends KubegraceSettings {
   readonly observer?: DrainObserver;
 }
 
+export interface AttachOptions {
+  /** Participant name. @default 'http' */
+  readonly name?: string;
+  /**
+   * The last event each `text/event-stream` response gets before the drain ends it at a message
+   * boundary, e.g. `() => 'retry: 2000'`; `undefined` for none. Called once per stream.
+   */
+  readonly lastEvent?: (req: IncomingMessage) => string | undefined;
+}
+
+export interface WebSocketAttachOptions {
+  /** Participant name. @default 'websocket' */
+  readonly name?: string;
+  /** Reason sent with the close code; at most 123 bytes of UTF-8. @default 'server shutting down' */
+  readonly closeReason?: string;
+  /** 1001 (Going Away) or 1012 (Service Restart). @default 1001 */
+  readonly closeCode?: 1001 | 1012;
+}
+
 export interface HookOptions {
   readonly name?: string;
   /** This hook's own time limit. @default hookTimeoutMs */
@@ -122,12 +141,12 @@ export interface Kubegrace {
   /** The service is ready: `/readyz` and `/startupz` turn 200. */
   ready(): void;
   /** Drain this `node:http`, `node:https` or `node:http2` server on shutdown. */
-  attach(server: AnyServer, options?: { readonly name?: string }): () => void;
-  /** Close this `ws` server's clients with 1001 after the propagation wait. */
-  attachWebSocketServer(
-    wss: WebSocketServerLike,
-    options?: { readonly name?: string; readonly closeReason?: string },
-  ): () => void;
+  attach(server: AnyServer, options?: AttachOptions): () => void;
+  /**
+   * Close this `ws` server's clients with 1001 (or `closeCode` 1012) after the propagation wait, paced
+   * over `drain.pacingWindowMs` (docs/drain.md).
+   */
+  attachWebSocketServer(wss: WebSocketServerLike, options?: WebSocketAttachOptions): () => void;
   /** Hold the drain open until `release()`: background jobs, queue messages. */
   lease(name: string): Lease;
   /** Runs in the `unready` phase: stop consumers, stop taking jobs. */
@@ -201,6 +220,8 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     (lifecycle.state === 'draining' && lifecycle.phase !== 'unready' && lifecycle.phase !== 'propagate');
 
   const activity = createTrafficActivity();
+  /** How every drainer spreads the closes of long-lived connections (drain/pacer.ts). */
+  const pacing = { windowMs: settings.drain.pacingWindowMs, budgetMs: settings.drain.timeoutMs };
   const fanout = createObserverFanout(options.observer, logger);
   const { observer, observers } = fanout;
 
@@ -346,7 +367,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     };
   }
 
-  function attach(server: AnyServer, attachOptions: { readonly name?: string } = {}): () => void {
+  function attach(server: AnyServer, attachOptions: AttachOptions = {}): () => void {
     if (typeof (server as { on?: unknown }).on !== 'function' || !('listen' in server)) {
       throw new KubegraceError(
         'ERR_KUBEGRACE_UNSUPPORTED_SERVER',
@@ -354,24 +375,35 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       );
     }
     optionalName(attachOptions, 'attach');
+    if (attachOptions.lastEvent !== undefined && typeof attachOptions.lastEvent !== 'function') {
+      throw invalidOption(
+        'attach lastEvent',
+        'a function (req) => string | undefined',
+        attachOptions.lastEvent,
+      );
+    }
     const drainer: ServerDrainer = createHttpDrainer(server, {
       name: attachOptions.name ?? 'http',
       tracker,
       activity,
       observer,
+      pacing,
+      ...(attachOptions.lastEvent === undefined ? {} : { lastEvent: attachOptions.lastEvent }),
     });
     return keep(drainer, drainer.detach);
   }
 
   function attachWebSocketServer(
     wss: WebSocketServerLike,
-    wsOptions: { readonly name?: string; readonly closeReason?: string } = {},
+    wsOptions: WebSocketAttachOptions = {},
   ): () => void {
     optionalName(wsOptions, 'attachWebSocketServer');
     // The drainer is typed against `ws` itself; every `ws` server fits WebSocketServerLike.
     const drainer = createWebSocketDrainer(wss as Parameters<typeof createWebSocketDrainer>[0], {
       name: wsOptions.name ?? 'websocket',
       ...(wsOptions.closeReason === undefined ? {} : { closeReason: wsOptions.closeReason }),
+      ...(wsOptions.closeCode === undefined ? {} : { closeCode: wsOptions.closeCode }),
+      pacing,
       observer,
     });
     return keep(drainer, drainer.detach);

@@ -64,6 +64,15 @@ export function createObserverFanout(initial: DrainObserver | undefined, logger:
         }
       }
     },
+    pacedClose(protocol, step) {
+      for (const o of observers) {
+        try {
+          o.pacedClose?.(protocol, step);
+        } catch (error) {
+          observerThrew(error);
+        }
+      }
+    },
   };
   return {
     observer,

@@ -48,6 +48,14 @@ export interface DrainOptions {
   readonly rejectDuringDrain?: boolean;
   /** `Retry-After` seconds sent with those 503s. @default 1 */
   readonly retryAfterSeconds?: number;
+  /**
+   * Spread the closes of long-lived connections (WebSockets, HTTP/2 sessions, event streams,
+   * Socket.IO) over at most this long, oldest first with jitter, so their clients do not all reconnect
+   * to the surviving pods at once. Never more than half the drain budget left, and a pod with few
+   * connections (under 100 a second of window) still closes them at once; 0 closes all at once
+   * (docs/drain.md). @default 5000
+   */
+  readonly pacingWindowMs?: number;
 }
 
 export interface ProbeOptions {
@@ -183,6 +191,7 @@ export const settingSpecs: readonly SettingSpec[] = [
   spec('drain.timeoutMs', ms, 10000, 'budget of the drain phase'),
   spec('drain.rejectDuringDrain', { type: 'boolean' }, false, '503 + Retry-After during drain'),
   spec('drain.retryAfterSeconds', { type: 'seconds' }, 1, 'Retry-After of those 503s'),
+  spec('drain.pacingWindowMs', ms, 5000, 'spread long-lived closes over at most this (0: at once)'),
   spec('cleanupTimeoutMs', ms, 5000, 'budget of the cleanup phase'),
   spec('hookTimeoutMs', ms, 5000, 'default time limit of one hook'),
   spec('fatalTimeoutMs', ms, 5000, 'budget of fatal(error)'),

@@ -33,6 +33,7 @@ const OBSERVER_METHODS = [
   'requestFinished',
   'connectionOpened',
   'connectionClosed',
+  'pacedClose',
 ] as const;
 
 /** An observer runs on every request: one that cannot be called would crash the first request. */

@@ -5,7 +5,9 @@
  *   (the tracker sets it, Node closes the socket after that response); HTTP/2 sessions get a
  *   graceful GOAWAY (open ones at once, new ones after their first stream).
  * - drain: close only the listener, end idle HTTP/1 sockets with FIN, end busy ones after their
- *   response, GOAWAY what is left, and wait. When the signal aborts, destroy what remains.
+ *   response, and wait. When the signal aborts, destroy what remains.
+ * The long-lived ones are paced (pacer.ts): HTTP/2 GOAWAYs from `unready` on, and server-sent event
+ * streams (event-streams.ts), ended at a message boundary from the drain on.
  *
  * Connections are tracked here (HTTP/2 sessions in http2-sessions.ts) rather than left to
  * `server.close()`: HTTP/2 `close()` sends GOAWAY only from Node 24, and HTTP/1 `close()` destroys
@@ -21,8 +23,10 @@ import { KubegraceError } from '../errors.js';
 import type { Participant, PhaseContext } from '../lifecycle.js';
 import type { TrafficActivity } from '../propagation/activity.js';
 import { createNotifier, settle } from '../wait.js';
+import { endEventStream, isEventStream, watchEventStream, type LastEvent } from './event-streams.js';
 import { createSessionSet } from './http2-sessions.js';
 import type { CloseReason, DrainObserver } from './observer.js';
+import { createPacer, type PacingOptions } from './pacer.js';
 import type { RequestTracker, SocketLedger } from './requests.js';
 
 export type DrainableServer = http.Server | https.Server | Http2Server | Http2SecureServer;
@@ -41,6 +45,10 @@ export interface HttpDrainerOptions {
   /** Noted for every new connection or session, for the adaptive propagation strategy. */
   readonly activity: TrafficActivity;
   readonly observer?: DrainObserver;
+  /** How HTTP/2 sessions and event streams are spread (pacer.ts); without it, all at once. */
+  readonly pacing?: PacingOptions;
+  /** The last event an event stream gets before the drain ends it (`text/event-stream`). */
+  readonly lastEvent?: LastEvent;
 }
 
 /**
@@ -61,6 +69,8 @@ interface SocketState {
   boundary: boolean;
   /** `performance.now()` at accept: a socket this young may still be sending its first request. */
   readonly openedAt: number;
+  /** The drain ended an event stream on it: its close counts as `event_stream_end`. */
+  eventStream: boolean;
 }
 
 /**
@@ -111,6 +121,7 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
       closing: undefined,
       boundary: false,
       openedAt: performance.now(),
+      eventStream: false,
     };
     http1.set(socket, state);
     (socket as DrainedSocket)[kSocketState] = state;
@@ -147,9 +158,10 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
     tracker.closeLedger(state.ledger);
     http1.delete(this);
     (this as DrainedSocket)[kSocketState] = undefined;
+    const reason = state.closing ?? (state.boundary ? 'response_boundary' : undefined);
     observer?.connectionClosed?.(
       'http1',
-      state.closing ?? (state.boundary ? 'response_boundary' : undefined),
+      state.eventStream && reason !== undefined && reason !== 'forced' ? 'event_stream_end' : reason,
     );
     checkEmpty();
   }
@@ -219,11 +231,40 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   if (kind !== 'http2') server.on(connectionEvent, onConnection as (socket: Socket) => void);
   if (kind === 'http2' || kind === 'http2-secure') server.on('session', sessions.add as (s: unknown) => void);
 
-  function unready(): void {
+  const pacing = options.pacing ?? { windowMs: 0, budgetMs: 0 };
+  const { lastEvent } = options;
+  // Two pacers: the GOAWAYs' window counts from the start of the shutdown, the streams' from the drain.
+  const sessionPacer = createPacer(pacing);
+  const streamPacer = createPacer(pacing);
+  let sessionPacing: Promise<void> | undefined;
+
+  /** The HTTP/1 sockets whose current response is an event stream, oldest first; each now watched. */
+  function eventStreams(): [Socket, SocketState][] {
+    const found: [Socket, SocketState][] = [];
+    for (const entry of http1) {
+      const res = entry[1].ledger.current;
+      if (res === undefined || !isEventStream(res)) continue;
+      watchEventStream(res, lastEvent);
+      found.push(entry);
+    }
+    return found;
+  }
+
+  function endStream([, state]: [Socket, SocketState]): boolean {
+    const res = state.ledger.current;
+    if (res === undefined || !endEventStream(res)) return false;
+    state.eventStream = true;
+    return true;
+  }
+
+  function unready(ctx?: PhaseContext): void {
     if (stage !== 'serving') return;
     stage = 'unready';
     tracker.shutdownStarted();
-    sessions.goawayAll();
+    // From here on a stream's writes show where its messages end.
+    eventStreams();
+    // Not cut by the unready budget: the GOAWAYs go on into the drain, whose signal forces the rest.
+    sessionPacing = sessions.goawayPaced(sessionPacer, ctx === undefined ? {} : { deadline: ctx.deadline });
   }
 
   function drain(ctx: PhaseContext): Promise<void> {
@@ -232,8 +273,20 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   }
 
   async function startDrain(ctx: PhaseContext): Promise<void> {
-    unready();
+    unready(ctx);
     stage = 'draining';
+    const streamPacing = streamPacer
+      .pace(
+        eventStreams(),
+        (entry, step) => {
+          if (endStream(entry)) observer?.pacedClose?.('event_stream', step);
+        },
+        ctx,
+      )
+      // Streams that began during the drain are ended at the window's end, at once.
+      .then(() => {
+        if (!ctx.signal.aborted) for (const entry of eventStreams()) endStream(entry);
+      });
     // When a stalled loop let the propagation budget run out, the kernel holds connections that
     // queued meanwhile; closing the listener would reset them. Node accepts them one poll phase at
     // a time, so the listener closes only after a loop turn in which none was accepted.
@@ -263,7 +316,8 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
           }, LATE_CONNECTION_GRACE_MS - age).unref();
         }
       }
-      sessions.goawayAll();
+      // Sessions opened during the propagation wait; the paced ones keep their turn.
+      sessions.goawayUnpaced();
       connectionsChanged.notify();
     });
 
@@ -286,6 +340,7 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
         ctx.reportForced(destroyRemaining());
       },
     });
+    await Promise.all([streamPacing, sessionPacing]);
     if (dropped > 0) {
       ctx.reportForced(dropped);
       ctx.warn(`${dropped} request(s) pipelined on closing connections were left unanswered`);

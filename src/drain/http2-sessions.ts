@@ -5,6 +5,7 @@
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { TrafficActivity } from '../propagation/activity.js';
 import type { DrainObserver } from './observer.js';
+import type { PaceContext, Pacer } from './pacer.js';
 
 /** Stream id of the GOAWAY shutdown notice: the largest there is, so nothing is refused yet. */
 const SHUTDOWN_NOTICE_STREAM_ID = 2 ** 31 - 1;
@@ -21,6 +22,10 @@ export interface SessionSet {
    * a GOAWAY before any stream would turn away a client that connected to send a request.
    */
   goawayAll(): void;
+  /** `goawayAll()` spread over the pacer's window, oldest session first. */
+  goawayPaced(pacer: Pacer, ctx: PaceContext): Promise<void>;
+  /** GOAWAY to every open session that no paced GOAWAY is waiting for (opened since). */
+  goawayUnpaced(): void;
   /** Destroys every session still open; returns how many. */
   destroyAll(): number;
   /** Stops watching every session (detach). */
@@ -40,6 +45,8 @@ export interface SessionSetOptions {
 interface SessionState {
   sawStream: boolean;
   goaway: boolean;
+  /** A paced GOAWAY is on its way. */
+  paced: boolean;
   readonly onStream: (stream: ServerHttp2Stream) => void;
   readonly onStreamClose: () => void;
   readonly onClose: () => void;
@@ -53,6 +60,7 @@ export function createSessionSet(options: SessionSetOptions): SessionSet {
     const state: SessionState = {
       sawStream: false,
       goaway: false,
+      paced: false,
       onStream(stream) {
         state.sawStream = true;
         // While serving nothing per stream: only a session opened during the shutdown needs to
@@ -94,6 +102,22 @@ export function createSessionSet(options: SessionSetOptions): SessionSet {
     },
     goawayAll() {
       for (const [session, state] of sessions) goaway(session, state);
+    },
+    goawayPaced(pacer, ctx) {
+      const waiting = [...sessions].filter(([, state]) => !state.goaway);
+      for (const [, state] of waiting) state.paced = true;
+      return pacer.pace(
+        waiting,
+        ([session, state], step) => {
+          if (state.goaway || sessions.get(session) !== state) return;
+          observer?.pacedClose?.('http2', step);
+          goaway(session, state);
+        },
+        ctx,
+      );
+    },
+    goawayUnpaced() {
+      for (const [session, state] of sessions) if (!state.paced) goaway(session, state);
     },
     destroyAll() {
       let count = 0;

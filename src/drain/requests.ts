@@ -74,6 +74,8 @@ export type LedgerDone = (res: ServerResponse, socket: Socket) => void;
 export interface SocketLedger {
   /** Responses on this socket not yet finished (more than one only with pipelining). */
   readonly inflight: number;
+  /** The response being written now, if any (an event stream stays here until it ends). */
+  readonly current: ServerResponse | undefined;
 }
 
 export interface RequestTrackerOptions {

@@ -1,7 +1,8 @@
 /**
- * The drainer for `ws` WebSocketServers. After the propagation wait (the drain phase) every client
- * gets close code 1001 (Going Away) and reconnects elsewhere; a client that still connects during
- * the drain gets 1001 at once. The server itself is left open: closing it would answer new upgrade
+ * The drainer for `ws` WebSocketServers. After the propagation wait (the drain phase) the clients get
+ * close code 1001 (Going Away) or 1012 (Service Restart), paced (pacer.ts): oldest first, spread over
+ * a window, so they do not all reconnect to the surviving pods at once; a client that still connects
+ * during the drain gets its close at once. The server itself is left open: closing it would answer new upgrade
  * requests with 503 (a refusal), and its HTTP listener belongs to the HTTP drainer.
  *
  * `ws` is an optional peer: only its types are imported.
@@ -11,6 +12,7 @@ import { invalidOption } from '../errors.js';
 import type { Participant, PhaseContext } from '../lifecycle.js';
 import { createNotifier, settle } from '../wait.js';
 import type { CloseReason, DrainObserver } from './observer.js';
+import { createPacer, type PacingOptions } from './pacer.js';
 
 export interface WebSocketDrainer extends Participant {
   /** Clients connected and not yet closed. */
@@ -25,9 +27,17 @@ export interface WebSocketDrainerOptions {
   readonly observer?: DrainObserver;
   /** Reason sent with close code 1001; at most 123 bytes of UTF-8. @default 'server shutting down' */
   readonly closeReason?: string;
+  /**
+   * Close code: 1001 (Going Away) or 1012 (Service Restart, which tells a client the service will be
+   * back: some reconnect at once on it). @default 1001
+   */
+  readonly closeCode?: number;
+  /** How the closes are spread (pacer.ts); without it, all at once. */
+  readonly pacing?: PacingOptions;
 }
 
 const GOING_AWAY = 1001;
+const SERVICE_RESTART = 1012;
 // WebSocket.OPEN; `ws` is imported for its types only.
 const OPEN = 1;
 /** A close frame's payload is at most 125 bytes, two of which carry the code (RFC 6455 §5.5). */
@@ -43,7 +53,13 @@ export function createWebSocketDrainer(
   if (typeof closeReason !== 'string' || Buffer.byteLength(closeReason) > MAX_REASON_BYTES) {
     throw invalidOption('closeReason', `a string of at most ${MAX_REASON_BYTES} bytes`, closeReason);
   }
-  /** Each open client and the reason kubegrace closed it for, once it did. */
+  const closeCode = options.closeCode ?? GOING_AWAY;
+  if (closeCode !== GOING_AWAY && closeCode !== SERVICE_RESTART) {
+    throw invalidOption('closeCode', '1001 (Going Away) or 1012 (Service Restart)', closeCode);
+  }
+  const closedAs: CloseReason = closeCode === GOING_AWAY ? 'websocket_1001' : 'websocket_1012';
+  const pacer = createPacer(options.pacing ?? { windowMs: 0, budgetMs: 0 });
+  /** Each open client (oldest first) and the reason kubegrace closed it for, once it did. */
   const clients = new Map<WebSocket, CloseReason | undefined>();
   let draining: Promise<void> | undefined;
   let stage: 'serving' | 'draining' = 'serving';
@@ -63,8 +79,8 @@ export function createWebSocketDrainer(
     if (clients.get(ws) !== undefined) return;
     // A client that is already closing started the close itself: leave its reason unset.
     if (ws.readyState !== OPEN) return;
-    clients.set(ws, 'websocket_1001');
-    ws.close(GOING_AWAY, closeReason);
+    clients.set(ws, closedAs);
+    ws.close(closeCode, closeReason);
   }
 
   function onConnection(ws: WebSocket): void {
@@ -86,7 +102,16 @@ export function createWebSocketDrainer(
 
   async function startDrain(ctx: PhaseContext): Promise<void> {
     stage = 'draining';
-    for (const ws of clients.keys()) goAway(ws);
+    // Paced, oldest first; the settle below forces what the signal cut short.
+    const pacing = pacer.pace(
+      [...clients.keys()],
+      (ws, step) => {
+        if (clients.get(ws) !== undefined || ws.readyState !== OPEN) return;
+        observer?.pacedClose?.('websocket', step);
+        goAway(ws);
+      },
+      ctx,
+    );
     await settle({
       // Detached: nothing is tracked any more, so nothing is left to wait for.
       isDone: () => clients.size === 0 || !attached,
@@ -104,6 +129,7 @@ export function createWebSocketDrainer(
         ctx.reportForced(count);
       },
     });
+    await pacing;
   }
 
   function detach(): void {

@@ -12,7 +12,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { KubegraceError } from '../errors.js';
 import { PHASES, type LifecycleState, type ShutdownOutcome } from '../lifecycle.js';
-import type { CloseReason, ConnectionProtocol } from '../drain/observer.js';
+import type { CloseReason, ConnectionProtocol, PacedProtocol } from '../drain/observer.js';
+import type { PacedStep } from '../drain/pacer.js';
 
 /**
  * Seconds. prom-client's default buckets stop at 10 s; shutdowns last up to the grace period
@@ -31,8 +32,12 @@ export const CLOSE_REASONS: readonly CloseReason[] = [
   'idle',
   'goaway',
   'websocket_1001',
+  'websocket_1012',
+  'event_stream_end',
   'forced',
 ];
+export const PACED_PROTOCOLS: readonly PacedProtocol[] = ['websocket', 'http2', 'event_stream', 'socket_io'];
+export const PACED_STEPS: readonly PacedStep[] = ['paced', 'window_end'];
 /** Outcome of one hook: the participant's status. */
 export type HookOutcome = 'ok' | 'error' | 'timeout';
 /** Outcome of one deregistration, in the registry participants' own words. */
@@ -93,8 +98,14 @@ export const METRICS = {
   connectionsClosed: {
     name: 'kubegrace_connections_closed_total',
     type: 'counter',
-    help: 'Connections kubegrace closed, by how: at a response boundary, idle, GOAWAY, WebSocket 1001, or forced.',
+    help: 'Connections kubegrace closed, by how: at a response boundary, idle, GOAWAY, WebSocket 1001 or 1012, an event stream ended at a message boundary, or forced.',
     labelNames: ['reason'],
+  },
+  pacedCloses: {
+    name: 'kubegrace_paced_closes_total',
+    type: 'counter',
+    help: 'Long-lived connections the paced drain closed, by protocol and step: in their slot of the window (paced) or at its end or at once (window_end).',
+    labelNames: ['protocol', 'step'],
   },
   propagationWait: {
     name: 'kubegrace_propagation_wait_seconds',
@@ -143,6 +154,7 @@ export interface Collectors {
   readonly shutdownDuration: Histogram<'outcome'>;
   readonly requestsDuringShutdown: Counter<'phase'>;
   readonly connectionsClosed: Counter<'reason'>;
+  readonly pacedCloses: Counter<'protocol' | 'step'>;
   readonly propagationWait: Histogram<'strategy' | 'ended_by'>;
   readonly deregistrationDuration: Histogram<'registry' | 'outcome'>;
   readonly hookDuration: Histogram<'participant' | 'outcome'>;
@@ -193,6 +205,7 @@ export function getCollectors(registry: Registry): Collectors {
     shutdownDuration: histogram(METRICS.shutdownDuration),
     requestsDuringShutdown: counter(METRICS.requestsDuringShutdown),
     connectionsClosed: counter(METRICS.connectionsClosed),
+    pacedCloses: counter(METRICS.pacedCloses),
     propagationWait: histogram(METRICS.propagationWait),
     deregistrationDuration: histogram(METRICS.deregistrationDuration),
     hookDuration: histogram(METRICS.hookDuration),
@@ -222,6 +235,9 @@ function zeroKnownSeries(c: Collectors, created: ReadonlySet<string>): void {
     for (const outcome of OUTCOMES) c.shutdownDuration.zero({ outcome });
   }
   for (const reason of CLOSE_REASONS) c.connectionsClosed.inc({ reason }, 0);
+  for (const protocol of PACED_PROTOCOLS) {
+    for (const step of PACED_STEPS) c.pacedCloses.inc({ protocol, step }, 0);
+  }
 }
 
 function existing<M>(registry: Registry, spec: MetricSpec): M | undefined {

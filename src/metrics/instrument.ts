@@ -149,6 +149,9 @@ function instrument(host: Host, options: ResolvedMetricsOptions): KubegraceMetri
         closedByReason[reason] = (closedByReason[reason] ?? 0) + 1;
       }
     },
+    pacedClose(protocol, step) {
+      c.pacedCloses.inc({ protocol, step });
+    },
   };
   removers.push(host.addObserver(observer));
 

@@ -7,7 +7,13 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PhaseContext, PhaseName } from '../../src/lifecycle.js';
-import type { CloseReason, ConnectionProtocol, DrainObserver } from '../../src/drain/observer.js';
+import type {
+  CloseReason,
+  ConnectionProtocol,
+  DrainObserver,
+  PacedProtocol,
+} from '../../src/drain/observer.js';
+import type { PacedStep } from '../../src/drain/pacer.js';
 import { createRequestTracker, type RequestTracker } from '../../src/drain/requests.js';
 
 export interface TestPhase {
@@ -40,6 +46,7 @@ export interface RecordingObserver extends Required<DrainObserver> {
   readonly opened: ConnectionProtocol[];
   readonly closed: { protocol: ConnectionProtocol; reason: CloseReason | undefined }[];
   readonly requests: { started: number; finished: number };
+  readonly paced: { protocol: PacedProtocol; step: PacedStep }[];
   /** How many connections of `protocol` closed for `reason`. */
   count(protocol: ConnectionProtocol, reason: CloseReason | undefined): number;
 }
@@ -48,10 +55,13 @@ export function recordingObserver(): RecordingObserver {
   const opened: ConnectionProtocol[] = [];
   const closed: { protocol: ConnectionProtocol; reason: CloseReason | undefined }[] = [];
   const requests = { started: 0, finished: 0 };
+  const paced: { protocol: PacedProtocol; step: PacedStep }[] = [];
   return {
     opened,
     closed,
     requests,
+    paced,
+    pacedClose: (protocol, step) => void paced.push({ protocol, step }),
     requestStarted: () => void requests.started++,
     requestFinished: () => void requests.finished++,
     connectionOpened: (protocol) => void opened.push(protocol),

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { closeSchedule, createPacer, MIN_RATE_PER_SECOND, pacingWindow } from '../../src/drain/pacer.js';
+
+describe('pacer', () => {
+  it('sizes the window: at once for a few connections, capped by the option and half the budget left', () => {
+    const options = { windowMs: 5000, budgetMs: 10_000 };
+    // A few connections: count / MIN_RATE_PER_SECOND, i.e. well under a second.
+    assert.equal(pacingWindow(5, options, 0, 0), (5 / MIN_RATE_PER_SECOND) * 1000);
+    assert.equal(pacingWindow(1, options, 0, 0), 0);
+    assert.equal(pacingWindow(20_000, options, 0, 0), 5000);
+    // Half of what is left of the budget: 3 s into a 10 s budget leaves 7 s, so 3.5 s.
+    assert.equal(pacingWindow(20_000, options, 0, 3000), 3500);
+    // The deadline comes before the budget's end.
+    assert.equal(pacingWindow(20_000, options, 0, 0, 2000), 1000);
+    assert.equal(pacingWindow(20_000, { windowMs: 0, budgetMs: 10_000 }, 0, 0), 0);
+    assert.equal(pacingWindow(20_000, options, 0, 12_000), 0);
+  });
+
+  it('schedules one jittered close per slot, in order, inside the window', () => {
+    const times = closeSchedule(1000, 2000);
+    assert.equal(times.length, 1000);
+    for (let i = 0; i < times.length; i++) {
+      const t = times[i] as number;
+      assert.ok(t >= i * 2 && t <= (i + 1) * 2, `close ${i} at ${t} is outside its slot`);
+    }
+    // Jitter: not every close at the start of its slot.
+    assert.ok(times.some((t, i) => t !== i * 2));
+    assert.deepEqual(closeSchedule(3, 0), [0, 0, 0]);
+  });
+
+  it('closes oldest first, spread over the window, and the rest at once when the signal fires', async () => {
+    let clock = 0;
+    const pacer = createPacer({ windowMs: 1000, budgetMs: 10_000, now: () => clock, random: () => 0.5 });
+    const items = Array.from({ length: 300 }, (_, i) => i);
+    const closed: { item: number; at: number; step: string }[] = [];
+    const controller = new AbortController();
+    // A fake clock that runs 20x faster than the timers the pacer sleeps on.
+    const ticker = setInterval(() => (clock += 100), 5);
+    try {
+      await pacer.pace(items, (item, step) => closed.push({ item, at: clock, step }), {
+        signal: controller.signal,
+      });
+    } finally {
+      clearInterval(ticker);
+    }
+    assert.deepEqual(
+      closed.map((c) => c.item),
+      items,
+      'every item, oldest first',
+    );
+    assert.ok(closed.some((c) => c.step === 'paced'));
+    // Spread: the first and last closes are most of the window apart.
+    assert.ok((closed.at(-1)?.at ?? 0) - (closed[0]?.at ?? 0) >= 500);
+
+    const aborted = createPacer({ windowMs: 60_000, budgetMs: 600_000 });
+    const seen: number[] = [];
+    const stop = new AbortController();
+    const running = aborted.pace(items, (item) => seen.push(item), { signal: stop.signal });
+    stop.abort();
+    await running;
+    assert.ok(seen.length < items.length, 'the signal ends the pacing: the drainer forces the rest');
+  });
+});
