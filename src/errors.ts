@@ -11,7 +11,9 @@ export type KubegraceErrorCode =
   | 'ERR_KUBEGRACE_REGISTRY_REJECTED'
   | 'ERR_KUBEGRACE_REGISTRY_TIMEOUT'
   | 'ERR_KUBEGRACE_DEREGISTRATION_FAILED'
-  | 'ERR_KUBEGRACE_MISSING_PEER';
+  | 'ERR_KUBEGRACE_MISSING_PEER'
+  /** `kubegrace/cluster`: a worker was killed at the deadline or exited non-zero during the shutdown. */
+  | 'ERR_KUBEGRACE_WORKER_FAILED';
 
 /** The one error class of kubegrace: a stable `code` and an optional `cause`. */
 export class KubegraceError extends Error {

@@ -41,6 +41,19 @@ export interface Host {
   readonly trackRequest: Kubegrace['trackRequest'];
   /** Another condition the adaptive propagation wait must see before it ends. */
   addPropagationConfirmation(confirmation: PropagationConfirmation): () => void;
+  /** `kg.addReadinessCheck` (`kubegrace/cluster`: the pod is ready when every worker is). */
+  readonly addReadinessCheck: Kubegrace['addReadinessCheck'];
+  /**
+   * A new connection on another process of the pod (a `kubegrace/cluster` worker), noted now: the
+   * propagation decision judges the silence of the whole pod, not of this process alone.
+   */
+  noteConnection(): void;
+  /**
+   * Let another process decide when traffic has moved away (a cluster worker follows its primary):
+   * the propagate phase awaits `wait` instead of this instance's own strategy; the report it returns
+   * is this instance's propagation report.
+   */
+  followPropagation(wait: (signal: AbortSignal) => Promise<PropagationReport | undefined>): void;
   addObserver(observer: DrainObserver): () => void;
   /** Fails with `ERR_KUBEGRACE_INVALID_STATE` when the management server is disabled. */
   addManagementRoute(path: string, handler: RouteHandler): () => void;

@@ -243,7 +243,8 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   const propagationEnded = (report: PropagationReport): void => {
     propagationReport = report;
   };
-  lifecycle.register(
+  let propagationLeader: ((signal: AbortSignal) => Promise<PropagationReport | undefined>) | undefined;
+  const ownPropagation =
     propagation.strategy === 'fixed'
       ? createFixedPropagation(propagation.delayMs, propagationEnded)
       : createAdaptivePropagation({
@@ -256,8 +257,15 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
           openConnections: () => fanout.openConnections,
           confirmations: () => [...confirmations],
           onEnd: propagationEnded,
-        }),
-  );
+        });
+  lifecycle.register({
+    ...ownPropagation,
+    async propagate(ctx) {
+      if (propagationLeader === undefined) return ownPropagation.propagate?.(ctx);
+      const report = await propagationLeader(ctx.signal);
+      if (report !== undefined) propagationEnded(report);
+    },
+  });
 
   const leases = createLeases();
   lifecycle.register(leases);
@@ -483,6 +491,11 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     addPropagationConfirmation(confirmation) {
       confirmations.add(confirmation);
       return () => confirmations.delete(confirmation);
+    },
+    addReadinessCheck: (name, check) => readiness.add(name, check),
+    noteConnection: () => activity.noteConnection(),
+    followPropagation(wait) {
+      propagationLeader = wait;
     },
     addObserver,
     addManagementRoute,

@@ -1,0 +1,125 @@
+/**
+ * `clusterWorker()`: kubegrace in a `node:cluster` worker, as a participant of the primary's
+ * shutdown. The worker keeps its own drain (requests, connections, leases, hooks) but not the pod's
+ * lifecycle: it has no management server (the primary serves the probes), reports its state and its
+ * new connections to the primary, starts its shutdown when the primary's begins (on the primary's
+ * deadline), and stops accepting only when the primary says traffic has moved away.
+ */
+import cluster from 'node:cluster';
+import { KubegraceError } from '../errors.js';
+import { defineIntegration, type Host, type Integration } from '../host.js';
+import type { PropagationReport } from '../propagation/adaptive.js';
+import { createSettingReader } from '../settings.js';
+import type { Trigger } from '../timing.js';
+import { createNotifier, settle } from '../wait.js';
+import { isPrimaryMessage, type TimingMessage, type WorkerMessage } from './messages.js';
+
+/** No options yet: everything comes from the primary (and the environment it shares). */
+export type ClusterWorkerOptions = Readonly<Record<string, never>>;
+
+export interface ClusterWorker {
+  /** `cluster.worker.id`. */
+  readonly id: number;
+}
+
+/** Kubegrace in a `node:cluster` worker: `kg.use(clusterWorker())`. */
+export function clusterWorker(options: ClusterWorkerOptions = {}): Integration<ClusterWorker> {
+  createSettingReader({}).object('cluster worker options', options, 'an object');
+  return defineIntegration('cluster-worker', (host) => install(host));
+}
+
+function install(host: Host): ClusterWorker {
+  const worker = cluster.worker;
+  if (!cluster.isWorker || worker === undefined) {
+    throw new KubegraceError(
+      'ERR_KUBEGRACE_INVALID_STATE',
+      'clusterWorker() runs in a node:cluster worker; this process is the primary (use clusterPrimary())',
+    );
+  }
+  if (host.settings.managementServer) {
+    throw new KubegraceError(
+      'ERR_KUBEGRACE_INVALID_OPTION',
+      'managementServer must be false in a cluster worker (the primary serves the probes and /prestop; ' +
+        'clusterPrimary() sets KUBEGRACE_MANAGEMENT_SERVER=false for the workers it forks), received true',
+      { option: 'managementServer' },
+    );
+  }
+  const { lifecycle } = host;
+  const send = (message: WorkerMessage): void => {
+    if (worker.isConnected()) worker.send(message, () => {});
+  };
+
+  let fromPrimary = false;
+  let propagated: { report: PropagationReport | undefined } | undefined;
+  let primaryGone = false;
+  const changed = createNotifier();
+
+  function applyTiming(timing: TimingMessage): void {
+    if (lifecycle.timing.gracePeriodMs !== timing.gracePeriodMs) {
+      lifecycle.adoptGracePeriod(timing.gracePeriodMs, timing.gracePeriodSource);
+    }
+    if (timing.killAtSource !== 'grace-period') lifecycle.tightenKillTime(timing.killAt, timing.killAtSource);
+  }
+
+  const onMessage = (message: unknown): void => {
+    if (!isPrimaryMessage(message)) return;
+    if (message.type === 'shutdown') {
+      fromPrimary = true;
+      void lifecycle.shutdown(message.trigger, { terminationStartedAt: message.timing.startedAt });
+      applyTiming(message.timing);
+    } else if (message.type === 'timing') {
+      applyTiming(message.timing);
+    } else {
+      propagated = { report: message.report };
+    }
+    changed.notify();
+  };
+  worker.on('message', onMessage);
+  // The primary is gone (crashed, killed): nobody will tell this worker when to drain.
+  const onDisconnect = (): void => {
+    primaryGone = true;
+    void lifecycle.shutdown('primary gone');
+    changed.notify();
+  };
+  worker.on('disconnect', onDisconnect);
+
+  lifecycle.on('state', ({ state }) => send({ kubegrace: 'cluster', type: 'state', state }));
+  send({ kubegrace: 'cluster', type: 'state', state: lifecycle.state });
+
+  // New connections go to the primary's propagation decision, batched per turn of the event loop.
+  let pending = 0;
+  const flush = (): void => {
+    const count = pending;
+    pending = 0;
+    if (count > 0) send({ kubegrace: 'cluster', type: 'connections', count });
+  };
+  host.addObserver({
+    connectionOpened() {
+      if (pending++ === 0) setImmediate(flush).unref();
+    },
+  });
+
+  host.addParticipant({
+    name: 'cluster-primary',
+    unready(ctx) {
+      // Signalled itself (a signal to the whole group, Ctrl-C): the pod is leaving; the primary leads.
+      if (!fromPrimary) {
+        const trigger: Trigger =
+          ctx.triggerKind === 'signal'
+            ? { kind: 'signal', signal: ctx.trigger as NodeJS.Signals }
+            : { kind: 'manual', reason: ctx.trigger };
+        send({ kubegrace: 'cluster', type: 'shutdown', trigger });
+      }
+    },
+  });
+  host.followPropagation(async (signal) => {
+    await settle({
+      isDone: () => propagated !== undefined || primaryGone,
+      subscribe: changed.subscribe,
+      signal,
+    });
+    return propagated?.report;
+  });
+
+  return { id: worker.id };
+}

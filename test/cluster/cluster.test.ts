@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { spawnEventChild, type ChildEvent, type EventChild } from '../support/child.js';
+
+const SERVICE = fileURLToPath(new URL('../support/cluster-service.ts', import.meta.url));
+
+const children = new Set<EventChild>();
+after(() => {
+  for (const child of children) child.kill();
+});
+
+async function pod(
+  env: Record<string, string>,
+): Promise<EventChild & { port: number; managementPort: number }> {
+  const child = await spawnEventChild(
+    process.execPath,
+    ['--import', 'tsx', SERVICE],
+    {
+      KUBEGRACE_GRACE_PERIOD_SECONDS: '8',
+      KUBEGRACE_PROPAGATION_QUIET_PERIOD_MS: '500',
+      KUBEGRACE_PROPAGATION_MAX_MS: '2000',
+      KUBEGRACE_DRAIN_TIMEOUT_MS: '1500',
+      KUBEGRACE_CLEANUP_TIMEOUT_MS: '1000',
+      ...env,
+    },
+    20_000,
+  );
+  children.add(child);
+  return {
+    ...child,
+    port: child.listening.port as number,
+    managementPort: child.listening.managementPort as number,
+  };
+}
+
+function get(port: number, path: string, agent?: Agent): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, ...(agent ? { agent } : {}) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Keep-alive clients until `stopped()` (the endpoints dropped the pod) or `limit` requests each. */
+function load(port: number, clients: number, stopped: () => boolean) {
+  const answeredBy = new Map<string, number>();
+  const failures: string[] = [];
+  let ok = 0;
+  const agents = Array.from({ length: clients }, () => new Agent({ keepAlive: true, maxSockets: 1 }));
+  const done = Promise.all(
+    agents.map(async (agent) => {
+      for (let i = 0; i < 2000 && !stopped(); i++) {
+        try {
+          const { status, body } = await get(port, '/?ms=40', agent);
+          if (status === 200) {
+            ok++;
+            answeredBy.set(body, (answeredBy.get(body) ?? 0) + 1);
+          } else failures.push(`status ${status}`);
+        } catch (error) {
+          failures.push((error as Error).message);
+        }
+      }
+      agent.destroy();
+    }),
+  );
+  return { done, failures, answeredBy, ok: () => ok };
+}
+
+const summaryOf = (events: ChildEvent[], worker?: number): ChildEvent | undefined =>
+  events.find((e) => e.msg === 'shutdown complete' && e.worker === worker);
+
+describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () => {
+  it('loses no request across SIGTERM under keep-alive load; /readyz is 503 at once; exits 0 with every worker', async () => {
+    const child = await pod({});
+    const readyAgent = new Agent({ keepAlive: true, maxSockets: 1 });
+    assert.equal((await get(child.managementPort, '/readyz', readyAgent)).status, 200);
+
+    let routedAway = false;
+    const traffic = load(child.port, 4, () => routedAway);
+    while (traffic.ok() < 100) await new Promise((resolve) => setTimeout(resolve, 20));
+
+    child.process.kill('SIGTERM');
+    // The pod's readiness, whichever worker would have answered: the primary's, from the start.
+    const readyz: { sentAt: number; status: number }[] = [];
+    for (let i = 0; i < 20; i++) {
+      const sentAt = Date.now();
+      readyz.push({ sentAt, status: (await get(child.managementPort, '/readyz', readyAgent)).status });
+    }
+    // The endpoints drop the pod a little after the signal; pooled clients then stop sending.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    routedAway = true;
+    await traffic.done;
+    const exit = await child.exited;
+    readyAgent.destroy();
+
+    assert.deepEqual(traffic.failures, [], 'no failed request');
+    assert.equal(
+      traffic.answeredBy.size,
+      2,
+      `both workers served: ${[...traffic.answeredBy.keys()].join(', ')}`,
+    );
+    // From the moment the primary took the signal, never a 200 again (a signal is delivered a
+    // moment after kill(); the probes sent before that may still see 200).
+    const draining = child.events.find(
+      (e) => e.worker === undefined && e.event === 'state' && e.state === 'draining',
+    );
+    assert.ok(draining);
+    const statuses = readyz.map((r) => r.status).join(' ');
+    assert.ok(
+      readyz.filter((r) => r.sentAt >= draining.t).every((r) => r.status === 503),
+      `/readyz after SIGTERM: ${statuses}`,
+    );
+    assert.match(statuses, /^(200 )*(503 ?)+$/, 'once 503, /readyz stays 503');
+    assert.equal(readyz.at(-1)?.status, 503);
+    assert.equal(exit.code, 0, child.stderr.join(''));
+    const summary = summaryOf(child.events);
+    assert.ok(summary, 'the primary wrote its summary');
+    assert.equal(summary.outcome, 'clean');
+    const workers = summary.workers as { id: number; exitCode: number }[];
+    assert.deepEqual(
+      workers.map((w) => w.exitCode),
+      [0, 0],
+    );
+    // Each worker drained after the primary's propagation wait, and only then.
+    const propagated = child.events.find(
+      (e) => e.worker === undefined && e.phase === 'drain' && e.status === 'start',
+    );
+    assert.ok(propagated);
+    for (const id of [1, 2]) {
+      const drain = child.events.find((e) => e.worker === id && e.phase === 'drain' && e.status === 'start');
+      assert.ok(drain && drain.t >= propagated.t, `worker ${id} drained after the primary's propagation`);
+      assert.equal(summaryOf(child.events, id)?.outcome, 'clean');
+    }
+    // The primary's propagation decision saw the workers' new connections.
+    const propagation = summary.propagation as { newConnections: number; endedBy: string };
+    assert.ok(propagation.newConnections > 0, JSON.stringify(propagation));
+  });
+
+  it("kills a worker that hangs when the primary's cleanup ends (at the deadline at the latest) and exits 1", async () => {
+    const child = await pod({ FIXTURE_HANG_WORKER: '1' });
+    child.process.kill('SIGTERM');
+    const exit = await child.exited;
+    assert.equal(exit.code, 1);
+    const summary = summaryOf(child.events);
+    assert.ok(summary, child.stderr.join(''));
+    assert.equal(summary.outcome, 'failed', JSON.stringify(summary));
+    assert.equal(summary.forced, 1);
+    const workers = summary.workers as { id: number; exitCode: number; killed?: boolean }[];
+    assert.deepEqual(
+      workers.map((w) => [w.id, w.killed === true, w.exitCode]),
+      [
+        [1, true, 137],
+        [2, false, 0],
+      ],
+    );
+    const failures = summary.failures as { name: string; error: string }[];
+    assert.ok(
+      failures.some(
+        (f) => f.name === 'cluster-workers' && /worker 1 killed when the cleanup phase ended/.test(f.error),
+      ),
+    );
+  });
+
+  it('counts a worker that dies during the drain without waiting for it, and exits 1', async () => {
+    const child = await pod({ FIXTURE_CRASH_WORKER: '2' });
+    child.process.kill('SIGTERM');
+    const exit = await child.exited;
+    assert.equal(exit.code, 1);
+    const summary = summaryOf(child.events);
+    assert.ok(summary, child.stderr.join(''));
+    const workers = summary.workers as { id: number; exitCode: number }[];
+    assert.deepEqual(
+      workers.map((w) => [w.id, w.exitCode]),
+      [
+        [1, 0],
+        [2, 3],
+      ],
+    );
+  });
+});
