@@ -37,8 +37,13 @@ interface WatchedResponse extends ServerResponse {
 export function isEventStream(res: ServerResponse): boolean {
   if (!res.headersSent || res.writableEnded) return false;
   const type = res.getHeader('content-type');
-  return typeof type === 'string' && type.toLowerCase().startsWith('text/event-stream');
+  if (typeof type === 'string') return type.toLowerCase().startsWith('text/event-stream');
+  // writeHead(status, headers) without setHeader() keeps the headers only in the text it sent.
+  const sent = (res as { _header?: unknown })._header;
+  return typeof sent === 'string' && EVENT_STREAM_HEADER.test(sent);
 }
+
+const EVENT_STREAM_HEADER = /\r\ncontent-type:[ \t]*text\/event-stream/i;
 
 function endsAtBoundary(chunk: unknown): boolean | undefined {
   let tail: string;

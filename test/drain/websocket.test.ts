@@ -88,6 +88,54 @@ describe('websocket drainer', () => {
     }
   });
 
+  it('paces the closes over the window, oldest first, with 1012 when asked, and none forced', async () => {
+    const observer = recordingObserver();
+    const server = http.createServer();
+    const wss = new WebSocketServer({ server });
+    const wsDrainer = createWebSocketDrainer(wss, {
+      observer,
+      closeCode: 1012,
+      pacing: { windowMs: 5000, budgetMs: 10_000 },
+    });
+    const port = await listen(server);
+    const clients: Client[] = [];
+    // 150 clients: above what the pacer closes at once (100 a second of window).
+    for (let i = 0; i < 150; i++) clients.push(await wsClient(port));
+    const order: number[] = [];
+    clients.forEach((client, i) => void client.closed.then(() => order.push(i)));
+    try {
+      const phase = phaseContext('drain');
+      await wsDrainer.drain?.(phase.ctx);
+      for (const client of clients) {
+        assert.deepEqual(await client.closed, { code: 1012, reason: 'server shutting down' });
+        assert.deepEqual(client.errors, []);
+      }
+      assert.deepEqual(phase.forced, []);
+      assert.equal(observer.count('websocket', 'websocket_1012'), 150);
+      const paced = observer.paced.filter((p) => p.protocol === 'websocket');
+      assert.equal(paced.length, 150);
+      assert.ok(
+        paced.some((p) => p.step === 'paced'),
+        'spread over the window, not all at its end',
+      );
+      // Oldest first: the first client heard its close before the last one did.
+      assert.ok(order.indexOf(0) < order.indexOf(149));
+    } finally {
+      for (const client of clients) client.ws.terminate();
+      wsDrainer.detach();
+      wss.close();
+      await closeHard(server);
+    }
+  });
+
+  it('refuses a close code other than 1001 or 1012, naming the option', () => {
+    const wss = new WebSocketServer({ noServer: true });
+    assert.throws(() => createWebSocketDrainer(wss, { closeCode: 1000 }), {
+      code: 'ERR_KUBEGRACE_INVALID_OPTION',
+      message: /closeCode.*1001.*1012.*1000/,
+    });
+  });
+
   it('a client that connects during the drain gets 1001 at once', async () => {
     const server = http.createServer();
     const wss = new WebSocketServer({ server });

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import { describe, it } from 'node:test';
+import { createHttpDrainer } from '../../src/drain/http.js';
+import { createTrafficActivity } from '../../src/propagation/activity.js';
+import {
+  closeHard,
+  delay,
+  listen,
+  phaseContext,
+  recordingObserver,
+  trackerWithFlags,
+} from '../support/drain-fixtures.js';
+
+interface StreamClient {
+  /** Resolves with the whole body once the server ended the response; rejects on a reset. */
+  readonly body: Promise<string>;
+}
+
+function streamClient(port: number): Promise<StreamClient> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({
+      host: '127.0.0.1',
+      port,
+      path: '/events',
+      agent: new http.Agent({ keepAlive: true }),
+    });
+    req.once('error', reject);
+    req.once('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      const body = new Promise<string>((done, fail) => {
+        res.once('end', () => done(text));
+        res.once('aborted', () => fail(new Error('response aborted (reset)')));
+        res.once('error', fail);
+      });
+      body.catch(() => undefined);
+      resolve({ body });
+    });
+  });
+}
+
+describe('event streams in the drain', () => {
+  it('ends every text/event-stream at a message boundary, after the last event, with nothing lost', async () => {
+    const observer = recordingObserver();
+    const { tracker, flags } = trackerWithFlags();
+    /** Every event each stream's write() accepted, in order. */
+    const accepted: string[][] = [];
+    const timers = new Set<NodeJS.Timeout>();
+    const server = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      const mine: string[] = [];
+      accepted.push(mine);
+      let n = 0;
+      const timer = setInterval(() => {
+        if (res.writableEnded) return;
+        n++;
+        if (n % 3 === 0) {
+          // An event in two writes: the drain must not end the stream between them.
+          res.write(`id: ${n}\n`);
+          setImmediate(() => {
+            if (!res.writableEnded) {
+              res.write(`data: half ${n}\n\n`);
+              mine.push(`id: ${n}\ndata: half ${n}`);
+            }
+          });
+        } else {
+          res.write(`id: ${n}\ndata: event ${n}\n\n`);
+          mine.push(`id: ${n}\ndata: event ${n}`);
+        }
+      }, 2);
+      timers.add(timer);
+      res.on('close', () => clearInterval(timer));
+    });
+    const drainer = createHttpDrainer(server, {
+      tracker,
+      activity: createTrafficActivity(),
+      observer,
+      pacing: { windowMs: 5000, budgetMs: 10_000 },
+      lastEvent: () => 'event: reconnect\ndata: elsewhere',
+    });
+    const port = await listen(server);
+    const clients = await Promise.all(Array.from({ length: 5 }, () => streamClient(port)));
+    try {
+      await delay(50);
+      flags.shuttingDown = true;
+      await drainer.unready?.(phaseContext('unready').ctx);
+      await delay(30);
+      flags.draining = true;
+      const phase = phaseContext('drain');
+      // The budget, so that a drain that waits for the streams fails the test instead of hanging it.
+      setTimeout(phase.abort, 8000).unref();
+      await drainer.drain?.(phase.ctx);
+      assert.deepEqual(phase.forced, [], 'nothing forced: the drain did not wait for its budget');
+
+      const bodies = await Promise.all(clients.map((c) => c.body));
+      const received = bodies.map((body) => {
+        assert.ok(body.endsWith('\n\n'), 'the stream ended at a message boundary');
+        return body.slice(0, -2).split('\n\n');
+      });
+      for (const events of received) {
+        assert.equal(events.at(-1), 'event: reconnect\ndata: elsewhere', 'the last event came last');
+      }
+      // Every event a stream accepted reached its client, in order, and nothing else did.
+      const sent = accepted.map((events) => events.join('|')).sort();
+      const got = received.map((events) => events.slice(0, -1).join('|')).sort();
+      assert.deepEqual(got, sent);
+      assert.ok(
+        received.every((events) => events.length > 2),
+        'events flowed before the drain',
+      );
+      assert.equal(observer.count('http1', 'event_stream_end'), 5);
+      assert.equal(observer.paced.filter((p) => p.protocol === 'event_stream').length, 5);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      drainer.detach();
+      await closeHard(server);
+    }
+  });
+});
