@@ -36,6 +36,7 @@ describe('collectors', () => {
       kubegrace_open_connections: ['gauge', ['protocol']],
       kubegrace_requests_during_shutdown_total: ['counter', ['phase']],
       kubegrace_connections_closed_total: ['counter', ['reason']],
+      kubegrace_paced_closes_total: ['counter', ['protocol', 'step']],
       kubegrace_propagation_wait_seconds: ['histogram', ['strategy', 'ended_by']],
       kubegrace_registry_deregistration_duration_seconds: ['histogram', ['registry', 'outcome']],
       kubegrace_hook_duration_seconds: ['histogram', ['participant', 'outcome']],
@@ -64,8 +65,11 @@ describe('collectors', () => {
       );
     }
     const closed = await series(registry, METRICS.connectionsClosed.name);
-    assert.equal(closed.size, 5);
+    assert.equal(closed.size, 7);
     assert.ok([...closed.values()].every((v) => v === 0));
+    const paced = await series(registry, METRICS.pacedCloses.name);
+    assert.equal(paced.size, 8, 'four protocols by two steps');
+    assert.ok([...paced.values()].every((v) => v === 0));
     const during = await series(registry, METRICS.requestsDuringShutdown.name);
     assert.equal(during.size, 5);
   });
