@@ -1,0 +1,11 @@
+/** docs/frameworks.md, hono: the snippet runs as shown, serves, and shuts down clean on SIGTERM. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runSnippet } from './snippet.js';
+
+describe('hono with kubegrace attached (docs/frameworks.md)', () => {
+  it('serves under keep-alive load across SIGTERM and exits 0 with a clean summary', async () => {
+    const { outcome } = await runSnippet('hono.ts');
+    assert.equal(outcome, 'clean');
+  });
+});

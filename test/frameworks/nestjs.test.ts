@@ -1,0 +1,12 @@
+/** docs/frameworks.md, nestjs: the snippet runs as shown, serves, and shuts down clean on SIGTERM. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runSnippet } from './snippet.js';
+
+describe('nestjs with kubegrace attached (docs/frameworks.md)', () => {
+  it('serves under keep-alive load across SIGTERM and exits 0 with a clean summary', async () => {
+    const { outcome, stdout } = await runSnippet('nestjs.ts');
+    assert.equal(outcome, 'clean');
+    assert.ok(stdout.includes('nest shutdown hooks ran'), 'app.close() ran in cleanup');
+  });
+});
