@@ -24,9 +24,11 @@ import {
   type SourcedTerm,
 } from '../kubernetes/pod-timing.js';
 import {
+  PM2_DEFAULT_KILL_TIMEOUT_MS,
   SYSTEMD_DEFAULT_TIMEOUT_STOP_MS,
   type Location,
   type PodTemplate,
+  type Pm2App,
   type SystemdUnit,
 } from './check-sources.js';
 
@@ -57,6 +59,7 @@ export const FINDING_CODES = [
   'prestop-unknown-duration',
   'unresolved-env',
   'pid1-signal-wrapper',
+  'pm2-cluster-mode',
 ] as const;
 
 export type FindingCode = (typeof FINDING_CODES)[number];
@@ -545,5 +548,63 @@ function unitReport(unit: SystemdUnit): ContainerReport {
     container: 'service',
     timing,
     findings,
+  };
+}
+
+/** A PM2 app as `pm2-runtime` runs it: PID 1 sends `kill_signal`, then SIGKILL after `kill_timeout`. */
+export function checkPm2App(
+  app: Pm2App,
+  options: { readonly all: boolean } = { all: false },
+): { readonly report: ContainerReport | undefined; readonly skipped: SkippedWorkload | undefined } {
+  if (!options.all && !Object.keys(app.env).some((key) => key.startsWith('KUBEGRACE_'))) {
+    return {
+      report: undefined,
+      skipped: {
+        location: app.location,
+        kind: 'pm2 app',
+        name: app.name,
+        reason: 'no sign of kubegrace (no KUBEGRACE_* in env or env_production); --all checks it anyway',
+      },
+    };
+  }
+  // PM2 kills the app kill_timeout after its signal: that, not the pod's grace period, is the limit.
+  const { timing, settings, findings } = timingFindings({
+    env: app.env,
+    unresolved: undefined,
+    graceMs: app.killTimeoutMs ?? PM2_DEFAULT_KILL_TIMEOUT_MS,
+    graceField: 'kill_timeout',
+    graceExplicit: app.killTimeoutMs !== undefined,
+    preStop: { kind: 'none' },
+  });
+  // pm2 stops an app with SIGINT unless kill_signal says otherwise.
+  const signal = (app.killSignal ?? 'SIGINT').replace(/^(?!SIG)/, 'SIG');
+  if (!(settings.signals as readonly string[]).includes(signal)) {
+    findings.push({
+      severity: 'error',
+      code: 'kill-signal',
+      message: `pm2 stops the app with ${signal}${app.killSignal === undefined ? ' (its default)' : ' (kill_signal)'}, which is not one of the signals kubegrace shuts down on (${settings.signals.join(', ')})`,
+      fix: `set kill_signal to SIGTERM or add ${signal} to KUBEGRACE_SIGNALS`,
+    });
+  }
+  if (app.clusterMode) {
+    findings.push({
+      severity: 'error',
+      code: 'pm2-cluster-mode',
+      message:
+        'pm2 cluster mode (exec_mode cluster or instances > 1): the instances share the management port through pm2, so /readyz answers for whichever instance pm2 picks and /prestop reaches one',
+      fix: 'run one fork-mode instance; for several cores make it a node:cluster primary with kubegrace/cluster (docs/pm2.md)',
+    });
+  }
+  return {
+    report: {
+      location: app.location,
+      kind: 'pm2 app',
+      name: app.name,
+      namespace: undefined,
+      container: 'app',
+      timing,
+      findings,
+    },
+    skipped: undefined,
   };
 }

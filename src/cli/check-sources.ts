@@ -353,3 +353,56 @@ function splitQuoted(value: string): string[] {
   }
   return out;
 }
+
+// ---------------------------------------------------------------- PM2 ecosystem files
+
+export interface Pm2App {
+  readonly location: Location;
+  readonly name: string;
+  /** `kill_timeout` in ms; undefined when unset (PM2's default, 1600 ms). */
+  readonly killTimeoutMs: number | undefined;
+  readonly killSignal: string | undefined;
+  readonly env: Readonly<Record<string, string>>;
+  /** `instances` > 1 or `exec_mode: cluster`: the instances share their ports through PM2. */
+  readonly clusterMode: boolean;
+}
+
+/** PM2's own default for `kill_timeout` (`PM2_KILL_TIMEOUT`). */
+export const PM2_DEFAULT_KILL_TIMEOUT_MS = 1600;
+
+/**
+ * The apps of a PM2 ecosystem file in JSON or YAML (`{ "apps": [...] }`); undefined when the text is
+ * not one. An `ecosystem.config.js` is code: it is not run here.
+ */
+export function parsePm2Ecosystem(file: string, text: string): readonly Pm2App[] | undefined {
+  let parsed: unknown;
+  try {
+    parsed = parseAllDocuments(text)[0]?.toJS() as unknown;
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const { apps } = parsed as { apps?: unknown };
+  if (!Array.isArray(apps) || 'apiVersion' in parsed) return undefined;
+  return apps
+    .filter((app): app is Record<string, unknown> => typeof app === 'object' && app !== null)
+    .map((app, index) => {
+      const env: Record<string, string> = {};
+      for (const source of [app.env, app.env_production]) {
+        if (typeof source !== 'object' || source === null) continue;
+        for (const [key, value] of Object.entries(source)) {
+          if (['string', 'number', 'boolean'].includes(typeof value)) env[key] = String(value);
+        }
+      }
+      const instances = app.instances;
+      const many = typeof instances === 'number' ? instances > 1 || instances <= 0 : instances !== undefined;
+      return {
+        location: { file, line: undefined, source: undefined },
+        name: typeof app.name === 'string' ? app.name : `apps[${index}]`,
+        killTimeoutMs: typeof app.kill_timeout === 'number' ? app.kill_timeout : undefined,
+        killSignal: typeof app.kill_signal === 'string' ? app.kill_signal : undefined,
+        env,
+        clusterMode: app.exec_mode === 'cluster' || app.exec_mode === 'cluster_mode' || many,
+      };
+    });
+}

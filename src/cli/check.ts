@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { formatSeconds } from '../kubernetes/pod-timing.js';
 import {
   checkPod,
+  checkPm2App,
   checkUnit,
   type ContainerReport,
   type Finding,
@@ -18,6 +19,7 @@ import {
 import {
   looksLikeSystemdUnit,
   parseManifests,
+  parsePm2Ecosystem,
   parseSystemdUnit,
   type Location,
   type SourceProblem,
@@ -33,7 +35,9 @@ sleep + unready + propagation + drain + cleanup + safety margin, with its KUBEGR
 terminationGracePeriodSeconds (TimeoutStopSec for a unit), and flags probes on the wrong endpoint, a
 missing readiness probe, a propagation wait the grace period cannot hold,
 KUBEGRACE_GRACE_PERIOD_SECONDS differing from the grace period, and npm, yarn or a shell as PID 1
-without a preStop that reaches kubegrace. Each finding comes with its fix. \`-\` reads standard input.
+without a preStop that reaches kubegrace. A PM2 ecosystem file in JSON or YAML ({"apps": [...]}) is
+checked as pm2-runtime runs it: the budget against kill_timeout (default 1600 ms), the signal pm2
+sends (kill_signal, default SIGINT), and cluster mode. Each finding comes with its fix. \`-\` reads standard input.
 A directory is searched recursively for *.yaml, *.yml, *.json (those with an apiVersion) and
 *.service files; hidden directories, node_modules and Helm charts (a Chart.yaml: check their
 \`helm template\` output instead) are left out.
@@ -180,6 +184,15 @@ export async function runCheck(
       }
       continue;
     }
+    const pm2Apps = /\.(json|ya?ml)$/.test(file) || file === '-' ? parsePm2Ecosystem(name, text) : undefined;
+    if (pm2Apps !== undefined) {
+      for (const app of pm2Apps) {
+        const checked = checkPm2App(app, { all });
+        if (checked.report) containers.push(checked.report);
+        if (checked.skipped) skipped.push(checked.skipped);
+      }
+      continue;
+    }
     // A JSON file found in a directory is a manifest only if it says so (package.json, tsconfig.json…).
     if (fromDirectory && file.endsWith('.json') && !text.includes('"apiVersion"')) continue;
     const manifests = parseManifests(name, text);
@@ -258,8 +271,8 @@ export function formatHuman(result: CheckResult): string[] {
   }
   for (const c of result.containers) {
     const subject =
-      c.kind === 'systemd unit'
-        ? `systemd unit ${c.name}`
+      c.kind === 'systemd unit' || c.kind === 'pm2 app'
+        ? `${c.kind} ${c.name}`
         : `${c.kind} ${c.namespace === undefined ? '' : `${c.namespace}/`}${c.name}, container ${c.container}`;
     if (lines.length > 0) lines.push('');
     lines.push(`${where(c.location)}: ${subject}`);
