@@ -33,7 +33,17 @@ import { startWebSocketLoad, type ResendingLoad } from './loads/websocket.js';
 import { markdownTable, median } from './report.js';
 import type { Protocol } from './services/app.js';
 
-const TOOLS = ['kubegrace', 'naive', 'sleep', 'terminus', 'lightship', 'http-terminator'] as const;
+const TOOLS = [
+  'kubegrace',
+  'naive',
+  'sleep',
+  'terminus',
+  'lightship',
+  'http-terminator',
+  // A multi-process pod: a node:cluster primary and 2 workers, with kubegrace/cluster and the naive way.
+  'kubegrace-cluster',
+  'naive-cluster',
+] as const;
 type Tool = (typeof TOOLS)[number];
 
 const WORK = {

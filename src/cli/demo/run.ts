@@ -161,7 +161,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const ARRIVAL_WINDOW_MS = 5000;
 
 function serviceEnv(options: ScenarioOptions): Record<string, string> {
-  if (options.service !== 'kubegrace') return { ...options.env };
+  // kubegrace-cluster: the bench's multi-process pod (a node:cluster primary with kubegrace/cluster).
+  if (options.service !== 'kubegrace' && options.service !== 'kubegrace-cluster') return { ...options.env };
   const setting = (name: string, value: string | number | undefined): Record<string, string> =>
     value === undefined ? {} : { [name]: String(value) };
   return {
