@@ -55,6 +55,8 @@ export interface Host {
    */
   followPropagation(wait: (signal: AbortSignal) => Promise<PropagationReport | undefined>): void;
   addObserver(observer: DrainObserver): () => void;
+  /** The observer the drainers report to (metrics and the open-connection count): `kubegrace/grpc` reports its sessions here. */
+  readonly observer: DrainObserver;
   /** Fails with `ERR_KUBEGRACE_INVALID_STATE` when the management server is disabled. */
   addManagementRoute(path: string, handler: RouteHandler): () => void;
   /** Fields for the one `shutdown complete` log line; the core's own win on a clash. */

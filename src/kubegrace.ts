@@ -498,6 +498,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       propagationLeader = wait;
     },
     addObserver,
+    observer,
     addManagementRoute,
     addSummaryFields(fields) {
       summaryFields.add(fields);

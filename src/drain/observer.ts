@@ -4,7 +4,7 @@
  */
 import type { PacedStep } from './pacer.js';
 
-export type ConnectionProtocol = 'http1' | 'http2' | 'websocket';
+export type ConnectionProtocol = 'http1' | 'http2' | 'websocket' | 'grpc';
 
 /**
  * Why kubegrace closed a connection: the `reason` label of `kubegrace_connections_closed_total`.

@@ -26,7 +26,7 @@ export const DURATION_BUCKETS: readonly number[] = Object.freeze([
 
 export const STATES: readonly LifecycleState[] = ['starting', 'ready', 'draining', 'stopped'];
 export const OUTCOMES: readonly ShutdownOutcome[] = ['clean', 'deadline', 'forced', 'failed'];
-export const PROTOCOLS: readonly ConnectionProtocol[] = ['http1', 'http2', 'websocket'];
+export const PROTOCOLS: readonly ConnectionProtocol[] = ['http1', 'http2', 'websocket', 'grpc'];
 export const CLOSE_REASONS: readonly CloseReason[] = [
   'response_boundary',
   'idle',

@@ -1,0 +1,310 @@
+/**
+ * `kubegrace/grpc`: `kg.use(grpc(server))` for an `@grpc/grpc-js` server. It adds a
+ * `grpc.health.v1.Health` service driven by kubegrace's readiness and liveness, and drains the server:
+ * it keeps accepting through the propagation wait, then `tryShutdown()` (GOAWAY, in-flight calls
+ * finish); at the budget or the deadline the calls left are refused with RST_STREAM REFUSED_STREAM,
+ * which grpc-js clients report as `UNAVAILABLE`, counted as forced.
+ *
+ * New HTTP/2 sessions feed the propagation decision and `kubegrace_open_connections{protocol="grpc"}`.
+ * grpc-js keeps its HTTP/2 servers private (`http2Servers`); kubegrace listens on them for sessions
+ * and streams, and without them (a grpc-js that renamed the field) still drains, warning once.
+ *
+ * Structural types, no import of grpc-js: the app's own copy is the only one.
+ */
+import type { Http2Server, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import { constants as http2Constants } from 'node:http2';
+import { describe, invalidOption } from '../errors.js';
+import { defineIntegration, type Host, type Integration } from '../host.js';
+import type { PhaseContext } from '../lifecycle.js';
+import { settle } from '../wait.js';
+import { healthServiceDefinition, SERVING_STATUS, type ServingStatusCode } from './health.js';
+
+export { healthServiceDefinition } from './health.js';
+
+/** The part of a grpc-js `Server` kubegrace uses; every `new grpc.Server()` fits. */
+export interface GrpcServerLike {
+  addService(service: object, implementation: object): void;
+  tryShutdown(callback: (error?: Error) => void): void;
+  forceShutdown(): void;
+}
+
+export interface GrpcOptions {
+  /**
+   * Service names whose health follows readiness, besides the overall `""`; any other name gets
+   * `NOT_FOUND` from `Check` and `SERVICE_UNKNOWN` from `Watch`. @default []
+   */
+  readonly services?: readonly string[];
+  /** The health service name that follows liveness (SERVING while draining). @default 'liveness' */
+  readonly livenessService?: string;
+  /** Add the `grpc.health.v1.Health` service to the server. @default true */
+  readonly health?: boolean;
+  /** Names the server in logs and the summary. @default 'grpc' */
+  readonly name?: string;
+}
+
+export interface GrpcHandle {
+  /** The health status kubegrace answers now for `service` (`""`: overall). */
+  status(service?: string): 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
+  /** Stop draining the server (the health service stays on it, answering NOT_SERVING from then on). */
+  detach(): void;
+}
+
+const STATUS_NOT_FOUND = 5;
+
+interface Call {
+  readonly request: { service: string };
+  write(message: { status: ServingStatusCode }): unknown;
+  end(): unknown;
+  on(event: 'cancelled', listener: () => void): unknown;
+}
+
+/** A grpc-js server for `kg.use()`: options are checked here, at once. Use it before `bindAsync()`'s callback starts serving. */
+export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integration<GrpcHandle> {
+  if (
+    typeof server !== 'object' ||
+    server === null ||
+    typeof server.addService !== 'function' ||
+    typeof server.tryShutdown !== 'function' ||
+    typeof server.forceShutdown !== 'function'
+  ) {
+    throw invalidOption('grpc(server)', 'a grpc-js Server (new grpc.Server())', server);
+  }
+  if (typeof options !== 'object' || options === null)
+    throw invalidOption('grpc options', 'an object', options);
+  const services = options.services ?? [];
+  if (!Array.isArray(services) || !services.every((s) => typeof s === 'string')) {
+    throw invalidOption('grpc services', 'an array of service names (strings)', services);
+  }
+  const livenessService = options.livenessService ?? 'liveness';
+  if (typeof livenessService !== 'string' || livenessService === '' || services.includes(livenessService)) {
+    throw invalidOption(
+      'grpc livenessService',
+      'a non-empty service name that is not one of services (liveness must not follow readiness)',
+      livenessService,
+    );
+  }
+  const name = options.name ?? 'grpc';
+  if (typeof name !== 'string' || name === '') throw invalidOption('grpc name', 'a non-empty string', name);
+  const health = options.health ?? true;
+  if (typeof health !== 'boolean') throw invalidOption('grpc health', 'a boolean', health);
+  const readinessServices = new Set(['', ...services]);
+
+  return defineIntegration(`grpc:${name}`, (host: Host): GrpcHandle => {
+    let detached = false;
+    const statusOf = (service: string): ServingStatusCode => {
+      if (service === livenessService)
+        return host.lifecycle.live ? SERVING_STATUS.SERVING : SERVING_STATUS.NOT_SERVING;
+      if (!readinessServices.has(service)) return SERVING_STATUS.SERVICE_UNKNOWN;
+      return host.lifecycle.state === 'ready' && !detached
+        ? SERVING_STATUS.SERVING
+        : SERVING_STATUS.NOT_SERVING;
+    };
+
+    const watchers = new Map<Call, ServingStatusCode>();
+    const tellWatchers = (): void => {
+      for (const [call, last] of watchers) {
+        const now = statusOf(call.request.service);
+        if (now === last) continue;
+        watchers.set(call, now);
+        call.write({ status: now });
+      }
+    };
+    const endWatchers = (): void => {
+      tellWatchers();
+      for (const call of watchers.keys()) call.end();
+      watchers.clear();
+    };
+    const offState = host.lifecycle.on('state', tellWatchers);
+    const offPhase = host.lifecycle.on('phase', tellWatchers);
+
+    if (health) {
+      server.addService(healthServiceDefinition, {
+        check(
+          call: Call,
+          callback: (
+            error: { code: number; details: string } | null,
+            value?: { status: ServingStatusCode },
+          ) => void,
+        ) {
+          const status = statusOf(call.request.service);
+          if (status === SERVING_STATUS.SERVICE_UNKNOWN) {
+            callback({
+              code: STATUS_NOT_FOUND,
+              details: `unknown service ${JSON.stringify(call.request.service)}`,
+            });
+          } else callback(null, { status });
+        },
+        watch(call: Call) {
+          const status = statusOf(call.request.service);
+          call.write({ status });
+          if (host.lifecycle.phase === 'drain' || host.lifecycle.state === 'stopped') {
+            call.end();
+            return;
+          }
+          watchers.set(call, status);
+          call.on('cancelled', () => watchers.delete(call));
+        },
+      });
+    }
+
+    // Sessions and streams, read from grpc-js's HTTP/2 servers.
+    const sessions = new Set<ServerHttp2Session>();
+    const streams = new Set<ServerHttp2Stream>();
+    let closeReason: 'goaway' | 'forced' | undefined;
+    const changed = new Set<() => void>();
+    const notify = (): void => {
+      for (const listener of changed) listener();
+    };
+    const hooked = new WeakSet<Http2Server>();
+    let privateWarned = false;
+    const hookServers = (): void => {
+      const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+      if (!(servers instanceof Map)) {
+        if (!privateWarned) {
+          privateWarned = true;
+          host.logger.warn(
+            `${name}: this grpc-js keeps no http2Servers map; new connections do not feed the propagation wait ` +
+              'and calls cut at the deadline are not counted (the drain still runs)',
+          );
+        }
+        return;
+      }
+      for (const http2Server of servers.keys() as IterableIterator<Http2Server>) {
+        if (hooked.has(http2Server)) continue;
+        hooked.add(http2Server);
+        http2Server.on('session', onSession);
+        http2Server.on('stream', onStream);
+      }
+    };
+    function onSession(session: ServerHttp2Session): void {
+      if (detached) return;
+      sessions.add(session);
+      host.noteConnection();
+      host.observer.connectionOpened?.('grpc');
+      session.once('close', () => {
+        sessions.delete(session);
+        host.observer.connectionClosed?.('grpc', closeReason);
+        notify();
+      });
+    }
+    function onStream(stream: ServerHttp2Stream, headers: Record<string, unknown>): void {
+      if (detached) return;
+      if (headers[':path'] === healthServiceDefinition.Watch.path) return;
+      streams.add(stream);
+      stream.once('close', () => {
+        streams.delete(stream);
+        notify();
+      });
+    }
+    hookServers();
+    // grpc-js creates its HTTP/2 servers in bindAsync: hook the ones it made after kg.use().
+    const bindable = server as unknown as { bindAsync?: (...args: unknown[]) => unknown };
+    const originalBind = bindable.bindAsync;
+    if (typeof originalBind === 'function') {
+      bindable.bindAsync = (...args: unknown[]) => {
+        const callback = args[2];
+        if (typeof callback === 'function') {
+          args[2] = (...result: unknown[]) => {
+            hookServers();
+            return (callback as (...a: unknown[]) => unknown)(...result);
+          };
+        }
+        return originalBind.apply(server, args);
+      };
+    }
+
+    /** End a call with status UNAVAILABLE (14), which clients and their retry policies retry. */
+    function endUnavailable(stream: ServerHttp2Stream): void {
+      const status = { 'grpc-status': '14', 'grpc-message': 'server shutting down' };
+      try {
+        if (!stream.headersSent) {
+          stream.respond(
+            { ':status': 200, 'content-type': 'application/grpc', ...status },
+            { endStream: true },
+          );
+        } else {
+          // grpc-js responds with waitForTrailers: ending the stream asks for the trailers.
+          stream.once('wantTrailers', () => stream.sendTrailers(status));
+          stream.end();
+        }
+      } catch {
+        stream.close(http2Constants.NGHTTP2_REFUSED_STREAM);
+      }
+    }
+
+    async function drain(ctx: PhaseContext): Promise<void> {
+      hookServers();
+      closeReason = 'goaway';
+      let shutDown = false;
+      server.tryShutdown(() => {
+        shutDown = true;
+        notify();
+      });
+      let forced = 0;
+      const end = await settle({
+        isDone: () => {
+          // Watch streams must not hold the drain: end them once the other calls are done.
+          if (streams.size === 0) endWatchers();
+          return shutDown;
+        },
+        subscribe: (onChange) => {
+          changed.add(onChange);
+          return () => changed.delete(onChange);
+        },
+        signal: ctx.signal,
+        force: () => {
+          closeReason = 'forced';
+          forced = streams.size;
+          for (const stream of streams) endUnavailable(stream);
+          endWatchers();
+        },
+      });
+      if (end !== 'done') {
+        // Let the RST_STREAMs go out before the sessions are destroyed (grpc-js cancels with CANCEL).
+        await settle({
+          isDone: () => streams.size === 0,
+          subscribe: (onChange) => {
+            changed.add(onChange);
+            return () => changed.delete(onChange);
+          },
+          timeoutMs: 100,
+        });
+        server.forceShutdown();
+      }
+      if (end !== 'done') {
+        ctx.reportForced(forced);
+        ctx.warn(
+          `${forced} gRPC call(s) still running at the ${end === 'timeout' ? 'time limit' : 'budget or deadline'}: ended with UNAVAILABLE`,
+        );
+      }
+    }
+
+    const removeParticipant = host.addParticipant({
+      name,
+      unready: () => tellWatchers(),
+      drain,
+    });
+
+    return {
+      status(service = '') {
+        if (typeof service !== 'string')
+          throw invalidOption('status(service)', 'a string', describe(service));
+        const code = statusOf(service);
+        return code === SERVING_STATUS.SERVING
+          ? 'SERVING'
+          : code === SERVING_STATUS.NOT_SERVING
+            ? 'NOT_SERVING'
+            : 'SERVICE_UNKNOWN';
+      },
+      detach() {
+        if (detached) return;
+        detached = true;
+        removeParticipant();
+        offState();
+        offPhase();
+        endWatchers();
+        if (originalBind !== undefined) bindable.bindAsync = originalBind;
+      },
+    };
+  });
+}

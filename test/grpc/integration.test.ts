@@ -1,0 +1,245 @@
+/**
+ * kubegrace/grpc with the real grpc-js server and client on loopback: the health service follows the
+ * lifecycle (NOT_SERVING from the start of the shutdown, before the propagation wait ends; liveness
+ * SERVING throughout), calls keep being served through the propagation wait, Watch streams are told
+ * and ended, an in-flight stream finishes across the GOAWAY, and one held past the drain budget ends
+ * with UNAVAILABLE and a forced (exit 1) shutdown.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import * as grpcJs from '@grpc/grpc-js';
+import { createKubegrace, type Kubegrace, type PhaseName, type ShutdownSummary } from '../../src/index.js';
+import { grpc, healthServiceDefinition } from '../../src/grpc/index.js';
+
+const echoDefinition = {
+  Ping: {
+    path: '/test.Echo/Ping',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: Buffer) => value,
+    requestDeserialize: (bytes: Buffer) => bytes,
+    responseSerialize: (value: Buffer) => value,
+    responseDeserialize: (bytes: Buffer) => bytes,
+  },
+  Ticks: {
+    path: '/test.Echo/Ticks',
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: (value: Buffer) => value,
+    requestDeserialize: (bytes: Buffer) => bytes,
+    responseSerialize: (value: Buffer) => value,
+    responseDeserialize: (bytes: Buffer) => bytes,
+  },
+} as const;
+
+const NO_RETRIES = { 'grpc.enable_retries': 0 };
+
+interface Harness {
+  readonly kg: Kubegrace;
+  readonly server: grpcJs.Server;
+  readonly address: string;
+  phase(): PhaseName | undefined;
+  readonly warnings: string[];
+}
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** ticks: how many 20 ms ticks a Ticks stream sends before it ends (a number in the request). */
+async function harness(options: { delayMs: number; drainMs: number }): Promise<Harness> {
+  const warnings: string[] = [];
+  const codes: number[] = [];
+  const kg = createKubegrace({
+    env: {},
+    handleSignals: false,
+    managementServer: false,
+    exit: (code) => codes.push(code),
+    logger: { info: () => {}, warn: (message) => warnings.push(message), error: () => {} },
+    propagation: { strategy: 'fixed', delayMs: options.delayMs },
+    drain: { timeoutMs: options.drainMs },
+  });
+  const server = new grpcJs.Server();
+  server.addService(echoDefinition, {
+    Ping: (_call: unknown, callback: (e: null, v: Buffer) => void) => callback(null, Buffer.from('pong')),
+    Ticks: (call: grpcJs.ServerWritableStream<Buffer, Buffer>) => {
+      const count = call.request.readUInt32BE(0);
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (call.cancelled) return clearInterval(timer);
+        call.write(Buffer.from([sent]));
+        if (++sent >= count) {
+          clearInterval(timer);
+          call.end();
+        }
+      }, 20);
+    },
+  });
+  kg.use(grpc(server, { services: ['test.Echo'] }));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpcJs.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  let current: PhaseName | undefined;
+  kg.on('phase', ({ phase, status }) => {
+    if (status === 'start') current = phase;
+  });
+  cleanups.push(
+    () => server.forceShutdown(),
+    () => kg.destroy(),
+  );
+  kg.ready();
+  return { kg, server, address: `127.0.0.1:${port}`, phase: () => current, warnings };
+}
+
+const Health = grpcJs.makeGenericClientConstructor(healthServiceDefinition, 'Health');
+const Echo = grpcJs.makeGenericClientConstructor(echoDefinition, 'Echo');
+
+function client<T extends typeof Health>(Ctor: T, address: string): InstanceType<T> {
+  const made = new Ctor(address, grpcJs.credentials.createInsecure(), NO_RETRIES) as InstanceType<T>;
+  cleanups.push(() => made.close());
+  return made;
+}
+
+function check(health: grpcJs.Client, service: string): Promise<number> {
+  return new Promise((resolve, reject) =>
+    (health as unknown as Record<string, (...a: unknown[]) => void>).Check!(
+      { service },
+      (error: grpcJs.ServiceError | null, value: { status: number }) =>
+        error ? reject(error) : resolve(value.status),
+    ),
+  );
+}
+
+function ping(echo: grpcJs.Client): Promise<void> {
+  return new Promise((resolve, reject) =>
+    (echo as unknown as Record<string, (...a: unknown[]) => void>).Ping!(Buffer.alloc(0), (error: unknown) =>
+      error ? reject(error) : resolve(),
+    ),
+  );
+}
+
+function ticks(echo: grpcJs.Client, count: number): Promise<{ received: number; code: number }> {
+  const request = Buffer.alloc(4);
+  request.writeUInt32BE(count);
+  const call = (echo as unknown as Record<string, (r: Buffer) => grpcJs.ClientReadableStream<Buffer>>).Ticks!(
+    request,
+  );
+  let received = 0;
+  call.on('data', () => received++);
+  return new Promise((resolve) => {
+    call.on('status', (status) => resolve({ received, code: status.code }));
+    call.on('error', () => {});
+  });
+}
+
+const SERVING = 1;
+const NOT_SERVING = 2;
+
+describe('kubegrace/grpc', () => {
+  it('answers Check from the lifecycle: overall and per service, NOT_FOUND for others, liveness SERVING while draining', async () => {
+    const h = await harness({ delayMs: 400, drainMs: 2000 });
+    const health = client(Health, h.address);
+    const echo = client(Echo, h.address);
+    assert.equal(await check(health, ''), SERVING);
+    assert.equal(await check(health, 'test.Echo'), SERVING);
+    assert.equal(await check(health, 'liveness'), SERVING);
+    await assert.rejects(
+      check(health, 'nope'),
+      (error: grpcJs.ServiceError) => error.code === grpcJs.status.NOT_FOUND,
+    );
+
+    const done = h.kg.shutdown('test');
+    // The shutdown has started: before the propagation wait ends, health already says NOT_SERVING,
+    // liveness still SERVING, and calls on a new connection are still served.
+    assert.equal(await check(health, ''), NOT_SERVING);
+    assert.equal(await check(health, 'test.Echo'), NOT_SERVING);
+    assert.equal(await check(health, 'liveness'), SERVING);
+    const fresh = client(Echo, h.address);
+    await ping(fresh);
+    await ping(echo);
+    assert.notEqual(h.phase(), 'drain');
+    assert.notEqual(h.phase(), 'cleanup');
+    const summary: ShutdownSummary = await done;
+    assert.equal(summary.outcome, 'clean');
+  });
+
+  it('tells Watch streams NOT_SERVING at the start of the shutdown and ends them in the drain', async () => {
+    const h = await harness({ delayMs: 300, drainMs: 2000 });
+    const health = client(Health, h.address);
+    const seen: { status: number; phase: PhaseName | undefined }[] = [];
+    const watch = (
+      health as unknown as Record<string, (r: object) => grpcJs.ClientReadableStream<{ status: number }>>
+    ).Watch!({
+      service: '',
+    });
+    const ended = new Promise<number>((resolve) => watch.on('status', (status) => resolve(status.code)));
+    watch.on('error', () => {});
+    const first = new Promise<void>((resolve) =>
+      watch.on('data', (message: { status: number }) => {
+        seen.push({ status: message.status, phase: h.phase() });
+        resolve();
+      }),
+    );
+    await first;
+    const summary = await h.kg.shutdown('test');
+    assert.equal(await ended, grpcJs.status.OK);
+    assert.equal(summary.outcome, 'clean');
+    assert.deepEqual(
+      seen.map((s) => s.status),
+      [SERVING, NOT_SERVING],
+    );
+    // Told before the drain began: in the unready phase or the propagation wait.
+    assert.ok(
+      seen[1]?.phase === 'unready' || seen[1]?.phase === 'propagate',
+      `told in ${String(seen[1]?.phase)}`,
+    );
+  });
+
+  it('lets a stream in flight finish across the drain, with zero failed calls under a unary loop', async () => {
+    const h = await harness({ delayMs: 300, drainMs: 5000 });
+    const echo = client(Echo, h.address);
+    const stream = ticks(echo, 30);
+    let ok = 0;
+    let failed = 0;
+    let stop = false;
+    const loop = (async () => {
+      for (let i = 0; i < 2000 && !stop; i++) {
+        try {
+          await ping(echo);
+          ok++;
+        } catch {
+          failed++;
+          break;
+        }
+      }
+    })();
+    const summary = await h.kg.shutdown('test');
+    stop = true;
+    await loop;
+    const result = await stream;
+    assert.equal(summary.outcome, 'clean');
+    assert.deepEqual(result, { received: 30, code: grpcJs.status.OK });
+    assert.ok(ok > 0);
+    // The loop stops at its first failure: one after the listener closed is expected, none before.
+    assert.ok(failed <= 1);
+  });
+
+  it('ends a stream held past the drain budget with UNAVAILABLE and reports it forced (exit 1)', async () => {
+    const h = await harness({ delayMs: 100, drainMs: 400 });
+    const echo = client(Echo, h.address);
+    const stream = ticks(echo, 100_000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const summary = await h.kg.shutdown('test');
+    const result = await stream;
+    assert.equal(result.code, grpcJs.status.UNAVAILABLE, h.warnings.join('\n'));
+    assert.ok(result.received > 0);
+    assert.equal(summary.exitCode, 1);
+    assert.ok(
+      h.warnings.some((w) => /UNAVAILABLE/.test(w)),
+      h.warnings.join('\n'),
+    );
+  });
+});
