@@ -7,7 +7,6 @@
  */
 import cluster from 'node:cluster';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createKubegrace } from '../../src/kubegrace.js';
 import { clusterPrimary, clusterWorker } from '../../src/cluster/index.js';
 import {
@@ -17,15 +16,12 @@ import {
   reportLifecycle,
   writeEvent,
 } from '../../src/cli/demo/pod-events.js';
+import { freePort } from './free-port.js';
 
 const pod = process.env.DEMO_POD_NAME ?? process.env.BENCH_POD_NAME ?? 'pod';
 
 if (cluster.isPrimary) {
-  // A free port for the workers to share: the primary listens on their behalf.
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
+  const port = await freePort();
 
   const kubegrace = createKubegrace({ logger: eventLogger() });
   reportLifecycle(kubegrace);

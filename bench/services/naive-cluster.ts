@@ -5,16 +5,13 @@
  */
 import cluster from 'node:cluster';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { exitWithParent, handleWork, writeEvent } from '../../src/cli/demo/pod-events.js';
+import { freePort } from './free-port.js';
 
 const pod = process.env.DEMO_POD_NAME ?? process.env.BENCH_POD_NAME ?? 'pod';
 
 if (cluster.isPrimary) {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
+  const port = await freePort();
   const workers = [0, 1].map(() => cluster.fork({ BENCH_CLUSTER_PORT: String(port) }));
   process.on('SIGTERM', () => {
     writeEvent({ event: 'signal', signal: 'SIGTERM' });
