@@ -7,6 +7,7 @@
  * way endpoints stop pointing at a terminating pod only after a propagation lag. A failed request is
  * any error or non-2xx answer.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Agent, request } from 'node:http';
@@ -297,4 +298,23 @@ export async function loadThenTerminate(
   const result = await within(load.stop(), 15_000, `${example.name}: the requests in flight`);
   const exit = await within(example.exited, 20_000, `${example.name}: exit after SIGTERM`);
   return { load: result, exit, signalledAt };
+}
+
+/**
+ * `loadThenTerminate`, then what every example owes: no failed request, requests sent after SIGTERM
+ * served, exit 0, a clean summary without failures (a cleanup hook that threw would show there).
+ */
+export async function assertServedThroughShutdown(
+  example: RunningExample,
+  options: Parameters<typeof loadThenTerminate>[1],
+): Promise<LoadResult> {
+  const { load, exit } = await loadThenTerminate(example, options);
+  assert.deepEqual(load.failures, [], example.output());
+  assert.ok(load.ok > 20, `only ${load.ok} requests answered`);
+  assert.ok(load.okAfterSignal > 0, 'requests sent after SIGTERM must still be served');
+  assert.equal(exit.code, 0, example.output());
+  const summary = example.summary();
+  assert.equal(summary?.outcome, 'clean', example.output());
+  assert.deepEqual(summary?.failures, []);
+  return load;
 }
