@@ -45,6 +45,8 @@ const TOOLS = [
   'naive-cluster',
 ] as const;
 type Tool = (typeof TOOLS)[number];
+/** The cluster pods serve HTTP/1.1 `/work` only: they run when `--tool` names them. */
+const DEFAULT_TOOLS = TOOLS.filter((tool) => !tool.endsWith('-cluster'));
 
 const WORK = {
   short: { protocol: 'http1', requestMs: 50, longShare: 0, longMs: 3000, label: 'HTTP/1.1 50 ms' },
@@ -115,7 +117,7 @@ function parse(argv: readonly string[]) {
     newConnections:
       v['new-conns'] === undefined ? undefined : integerFlag('new-conns', v['new-conns'], 0, 1000),
     warmupMs: v.warmup === undefined ? undefined : durationFlag('warmup', v.warmup, 60_000),
-    tools: list(v.tool, TOOLS, (s) => choiceFlag('tool', s, TOOLS)),
+    tools: list(v.tool, DEFAULT_TOOLS, (s) => choiceFlag('tool', s, TOOLS)),
     replicas: v.replicas === undefined ? 2 : integerFlag('replicas', v.replicas, 1, 5),
     grace: v.grace === undefined ? 30 : integerFlag('grace', v.grace, 1, 600, 's'),
     repeat: v.repeat === undefined ? 1 : integerFlag('repeat', v.repeat, 1, 20),
@@ -154,7 +156,7 @@ ${TRAFFIC_SHAPES.map(
   --lag <list>          propagation lags (with nodes, the slowest node's), e.g. 500,2s,8s
   --work <list>         short (HTTP/1.1 50 ms), mixed (10 % of them 3 s), ws (WebSocket echoes),
                         h2 (HTTP/2 streams)
-  --tool <list>         ${TOOLS.join(', ')} (default all)
+  --tool <list>         ${TOOLS.join(', ')} (default all but the *-cluster pods: HTTP/1.1 only)
   --replicas <n>        old pods rolled per tool and scenario (default 2)
   --concurrency <n>     keep-alive client loops, WebSocket clients or HTTP/2 stream loops (default: the shape's)
   --new-conns <n>       new clients per second, each on a fresh connection (default: the shape's)
