@@ -160,6 +160,25 @@ for (const [major, create] of MAJORS) {
       assert.deepEqual(order, ['slow answered', 'onClose']);
     });
 
+    it('detach() takes the server and app.close() out of the shutdown', async () => {
+      const { kg } = harness({ delayMs: 50 });
+      const app = create();
+      let closed = false;
+      app.addHook('onClose', async () => {
+        closed = true;
+      });
+      const handle = kg.use(fastifyApp(app));
+      const port = await listen(app);
+      kg.ready();
+      handle.detach();
+      await kg.shutdown('test');
+      assert.equal(closed, false, 'kubegrace did not close the app');
+      // The listener was not kubegrace's to close any more.
+      assert.equal((await get(port, '/nothing')).status, 404);
+      await app.close();
+      assert.equal(closed, true);
+    });
+
     it('refuses to plug in once the app listens, saying where kg.use() belongs', async () => {
       const { kg } = harness();
       const app = create();
