@@ -183,4 +183,22 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
       ],
     );
   });
+
+  it('a signal that reaches a worker (sent to the whole group) makes the primary lead the shutdown of the pod', async () => {
+    const child = await pod({});
+    const [firstWorker] = child.listening.workers as number[];
+    assert.ok(firstWorker);
+    process.kill(firstWorker, 'SIGTERM');
+    const exit = await child.exited;
+    assert.equal(exit.code, 0, child.stderr.join(''));
+    const summary = summaryOf(child.events);
+    assert.ok(summary, 'the primary shut down and wrote its summary');
+    assert.equal(summary.trigger, 'SIGTERM');
+    assert.equal(summary.outcome, 'clean');
+    const workers = summary.workers as { exitCode: number }[];
+    assert.deepEqual(
+      workers.map((w) => w.exitCode),
+      [0, 0],
+    );
+  });
 });
