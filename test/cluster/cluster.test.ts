@@ -75,6 +75,16 @@ function load(port: number, clients: number, stopped: () => boolean) {
 const summaryOf = (events: ChildEvent[], worker?: number): ChildEvent | undefined =>
   events.find((e) => e.msg === 'shutdown complete' && e.worker === worker);
 
+/** A pod given SIGTERM: its exit code is `code`; returns the primary's summary line. */
+async function terminated(env: Record<string, string>, code: number): Promise<ChildEvent> {
+  const child = await pod(env);
+  child.process.kill('SIGTERM');
+  assert.equal((await child.exited).code, code, child.stderr.join(''));
+  const summary = summaryOf(child.events);
+  assert.ok(summary, child.stderr.join(''));
+  return summary;
+}
+
 describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () => {
   it('loses no request across SIGTERM under keep-alive load; /readyz is 503 at once; exits 0 with every worker', async () => {
     const child = await pod({});
@@ -143,12 +153,7 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
   });
 
   it("kills a worker that hangs when the primary's cleanup ends (at the deadline at the latest) and exits 1", async () => {
-    const child = await pod({ FIXTURE_HANG_WORKER: '1' });
-    child.process.kill('SIGTERM');
-    const exit = await child.exited;
-    assert.equal(exit.code, 1);
-    const summary = summaryOf(child.events);
-    assert.ok(summary, child.stderr.join(''));
+    const summary = await terminated({ FIXTURE_HANG_WORKER: '1' }, 1);
     assert.equal(summary.outcome, 'failed', JSON.stringify(summary));
     assert.equal(summary.forced, 1);
     const workers = summary.workers as { id: number; exitCode: number; killed?: boolean }[];
@@ -168,12 +173,7 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
   });
 
   it('counts a worker that dies during the drain without waiting for it, and exits 1', async () => {
-    const child = await pod({ FIXTURE_CRASH_WORKER: '2' });
-    child.process.kill('SIGTERM');
-    const exit = await child.exited;
-    assert.equal(exit.code, 1);
-    const summary = summaryOf(child.events);
-    assert.ok(summary, child.stderr.join(''));
+    const summary = await terminated({ FIXTURE_CRASH_WORKER: '2' }, 1);
     const workers = summary.workers as { id: number; exitCode: number }[];
     assert.deepEqual(
       workers.map((w) => [w.id, w.exitCode]),
