@@ -64,6 +64,7 @@ const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
     2 ** 31,
     /^drain.timeoutMs must be at most 2147483647 \(ms; about 24\.8 days, the longest timer Node arms\), received 2147483648$/,
   ],
+  ['drain.pacingWindowMs', 2.5, /^drain.pacingWindowMs must be a non-negative integer \(ms\), received 2.5$/],
   ['drain.rejectDuringDrain', 'yes', /^drain.rejectDuringDrain must be true or false, received "yes"$/],
   [
     'drain.retryAfterSeconds',

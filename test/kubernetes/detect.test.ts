@@ -250,13 +250,15 @@ describe('kubernetes', () => {
     }
   });
 
-  it('rejects bad options with the option, what was expected and what came', async () => {
-    await assert.rejects(kubegrace().use(kubernetes({ requestTimeoutMs: -5 })), {
+  it('rejects bad options with the option, what was expected and what came', () => {
+    // kubernetes() checks its options when it is called, before kg.use() sees the integration.
+    assert.throws(() => kubernetes({ requestTimeoutMs: -5 }), {
       code: 'ERR_KUBEGRACE_INVALID_OPTION',
       message: 'kubernetes requestTimeoutMs must be an integer from 1 to 2147483647 (ms), received -5',
     });
-    await assert.rejects(kubegrace().use(kubernetes({ enabled: 'yes' as never })), {
-      message: `kubernetes enabled must be 'auto', true or false, received "yes"`,
+    assert.throws(() => kubernetes({ enabled: 'yes' as never }), {
+      code: 'ERR_KUBEGRACE_INVALID_OPTION',
+      message: `kubernetes enabled must be one of 'auto', true, false, received "yes"`,
     });
   });
 });
