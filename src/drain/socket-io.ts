@@ -1,0 +1,120 @@
+/**
+ * The drainer for a Socket.IO server (`kg.attachSocketIo(io)`): it works on the engine.io
+ * connections under it. In the drain each is closed the way engine.io closes a session itself —
+ * after its buffered packets are flushed, so no message the server emitted is lost — and the
+ * client, told `transport close`, reconnects (with its own backoff) through the Service to another
+ * pod. A `disconnect()` of the Socket.IO socket would instead tell the client not to reconnect.
+ *
+ * WebSocket sessions are paced (pacer.ts). Long-polling sessions are closed at once when the drain
+ * begins: the listener is closed then, so a polling client's next request would find nothing to
+ * connect to; its pending poll carries the close instead. Sessions opened during the drain are
+ * closed at once. At the signal what is left is closed without flushing and counted as forced.
+ *
+ * `socket.io` is an optional peer: only structural types here.
+ */
+import type { Participant, PhaseContext } from '../lifecycle.js';
+import { createNotifier, settle } from '../wait.js';
+import type { DrainObserver } from './observer.js';
+import { createPacer, type PacingOptions } from './pacer.js';
+
+/** The part of an engine.io `Socket` kubegrace uses. */
+export interface EngineSocketLike {
+  readonly readyState: string;
+  readonly transport?: { readonly name?: string };
+  close(discard?: boolean): unknown;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+/** The part of a Socket.IO `Server` kubegrace uses: its engine.io server. */
+export interface SocketIoServerLike {
+  readonly engine: {
+    readonly clients: Readonly<Record<string, EngineSocketLike>>;
+    on(event: 'connection', listener: (socket: EngineSocketLike) => void): unknown;
+    off(event: 'connection', listener: (socket: EngineSocketLike) => void): unknown;
+  };
+}
+
+export interface SocketIoDrainer extends Participant {
+  /** Engine.io sessions open now. */
+  readonly sessions: number;
+  detach(): void;
+}
+
+export interface SocketIoDrainerOptions {
+  /** Participant name. @default 'socket.io' */
+  readonly name?: string;
+  readonly observer?: DrainObserver;
+  readonly pacing?: PacingOptions;
+}
+
+export function createSocketIoDrainer(
+  io: SocketIoServerLike,
+  options: SocketIoDrainerOptions = {},
+): SocketIoDrainer {
+  const { observer } = options;
+  const engine = io.engine;
+  const pacer = createPacer(options.pacing ?? { windowMs: 0, budgetMs: 0 });
+  const changed = createNotifier();
+  let draining: Promise<void> | undefined;
+  let stage: 'serving' | 'draining' = 'serving';
+  let attached = true;
+
+  const open = (): EngineSocketLike[] =>
+    Object.values(engine.clients).filter((s) => s.readyState === 'open' || s.readyState === 'opening');
+
+  function onConnection(socket: EngineSocketLike): void {
+    socket.once('close', () => changed.notify());
+    if (stage === 'draining') socket.close();
+  }
+  engine.on('connection', onConnection);
+  for (const socket of Object.values(engine.clients)) socket.once('close', () => changed.notify());
+
+  function closeSession(socket: EngineSocketLike, step: 'paced' | 'window_end'): void {
+    if (socket.readyState !== 'open') return;
+    observer?.pacedClose?.('socket_io', step);
+    socket.close();
+  }
+
+  function drain(ctx: PhaseContext): Promise<void> {
+    draining ??= startDrain(ctx);
+    return draining;
+  }
+
+  async function startDrain(ctx: PhaseContext): Promise<void> {
+    stage = 'draining';
+    const sessions = open();
+    const polling = sessions.filter((s) => s.transport?.name === 'polling');
+    for (const socket of polling) closeSession(socket, 'window_end');
+    const pacing = pacer.pace(
+      sessions.filter((s) => s.transport?.name !== 'polling'),
+      closeSession,
+      ctx,
+    );
+    await settle({
+      isDone: () => !attached || Object.keys(engine.clients).length === 0,
+      subscribe: changed.subscribe,
+      signal: ctx.signal,
+      force() {
+        const left = Object.values(engine.clients);
+        for (const socket of left) socket.close(true);
+        ctx.reportForced(left.length);
+      },
+    });
+    await pacing;
+  }
+
+  function detach(): void {
+    attached = false;
+    engine.off('connection', onConnection);
+    changed.notify();
+  }
+
+  return {
+    name: options.name ?? 'socket.io',
+    drain,
+    get sessions() {
+      return Object.keys(engine.clients).length;
+    },
+    detach,
+  };
+}
