@@ -12,7 +12,7 @@
  */
 import { defineIntegration, type Host, type Integration } from '../host.js';
 import { killTimeFromPodSpec } from '../timing.js';
-import { settle } from '../wait.js';
+import { settle, settlePromise } from '../wait.js';
 import { createKubeApi, loadClientModule, type KubeApi, type KubeConfigLike } from './client.js';
 import {
   detectCluster,
@@ -214,7 +214,7 @@ async function connect(host: Host, o: ResolvedKubernetesOptions): Promise<Kubern
         // Events, the deadline Warning among them, go out here.
         if (ctx.summary && recorder && !warnings.unavailable) {
           for (const line of finalEvents(ctx.summary)) record(line, ctx.signal);
-          await eventsSettled(recorder, { signal: ctx.signal });
+          await settlePromise(recorder.settled(), { signal: ctx.signal });
         }
         stopWatches();
       },
@@ -233,7 +233,7 @@ async function connect(host: Host, o: ResolvedKubernetesOptions): Promise<Kubern
   }
   async function stop(): Promise<void> {
     stopAll();
-    if (recorder) await eventsSettled(recorder, { timeoutMs: o.requestTimeoutMs });
+    if (recorder) await settlePromise(recorder.settled(), { timeoutMs: o.requestTimeoutMs });
   }
 
   // ---- start-up: wait for the own pod (bounded), then check the budget against its real spec.
@@ -295,28 +295,6 @@ async function connect(host: Host, o: ResolvedKubernetesOptions): Promise<Kubern
     stop,
     [Symbol.asyncDispose]: stop,
   };
-}
-
-/** Until every Event recorded so far was answered or given up on, or the limit. */
-async function eventsSettled(
-  recorder: EventRecorder,
-  limit: { readonly signal?: AbortSignal; readonly timeoutMs?: number },
-): Promise<void> {
-  let settled = false;
-  await settle({
-    isDone: () => settled,
-    subscribe(onChange) {
-      let live = true;
-      void recorder.settled().then(() => {
-        settled = true;
-        if (live) onChange();
-      });
-      return () => {
-        live = false;
-      };
-    },
-    ...limit,
-  });
 }
 
 function disabled(reason: string, identity: PodIdentity): KubernetesIntegration {
