@@ -22,6 +22,14 @@ import { integerFlag, parseFlags, UsageError } from '../src/cli/flags.js';
 import { killAllPods, startPod, type Pod } from '../src/cli/demo/pod.js';
 import type { TimedPodEvent } from '../src/cli/demo/pod-events.js';
 import { buildServices, servicePath } from './build-services.js';
+import {
+  clientEntry,
+  realtimeClients,
+  realtimeRun,
+  realtimeTools,
+  runTable,
+  summary,
+} from './loads/realtime.js';
 import { markdownTable, median } from './report.js';
 
 const args = parseFlags('bench:scale', process.argv.slice(2), {
@@ -31,6 +39,9 @@ const args = parseFlags('bench:scale', process.argv.slice(2), {
   'keep-alive': { type: 'string' },
   websockets: { type: 'string' },
   repeat: { type: 'string' },
+  scenario: { type: 'string' },
+  tool: { type: 'string' },
+  ports: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const);
 
@@ -382,10 +393,23 @@ async function main(): Promise<void> {
   const port = args.port === undefined ? 0 : integerFlag('port', args.port, 1, 65535);
   if (args.role === 'keep-alive') return keepAliveClients(port, total);
   if (args.role === 'websocket') return webSocketClients(port, total);
+  if (args.role === 'realtime') {
+    return realtimeClients(
+      total,
+      (args.ports ?? '').split(',').map((p) => integerFlag('ports', p, 1, 65535)),
+    );
+  }
   if (args.help) {
-    console.log('Usage: npm run bench:scale -- [--keep-alive 10000] [--websockets 1000] [--repeat 3]');
+    console.log(
+      'Usage: npm run bench:scale -- [--keep-alive 10000] [--websockets 1000] [--repeat 3]\n' +
+        '       npm run bench:scale -- --scenario realtime [--websockets 20000] [--repeat 2] [--tool kubegrace,...]',
+    );
     return;
   }
+  if (args.scenario !== undefined && args.scenario !== 'realtime' && args.scenario !== 'drain') {
+    throw new UsageError(`--scenario must be drain or realtime, received ${args.scenario}`);
+  }
+  if (args.scenario === 'realtime') return realtime();
   const keepAlive =
     args['keep-alive'] === undefined ? 10_000 : integerFlag('keep-alive', args['keep-alive'], 1, 100_000);
   const webSockets =
@@ -481,6 +505,60 @@ async function main(): Promise<void> {
     `\nbar (drained in under 2 s after drain start, zero failures, exit 0): ${met ? 'met' : 'MISSED'}` +
       `\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
+}
+
+/** The realtime scenario (issue 18): see bench/loads/realtime.ts. */
+async function realtime(): Promise<void> {
+  const total =
+    args.websockets === undefined ? 20_000 : integerFlag('websockets', args.websockets, 2, 100_000);
+  const repeat = args.repeat === undefined ? 2 : integerFlag('repeat', args.repeat, 1, 20);
+  const names = args.tool === undefined ? realtimeTools.map((t) => t.name) : args.tool.split(',');
+  const tools = names.map((name) => {
+    const tool = realtimeTools.find((t) => t.name === name);
+    if (tool === undefined) {
+      throw new UsageError(
+        `--tool must name tools among ${realtimeTools.map((t) => t.name).join(', ')}, received ${name}`,
+      );
+    }
+    return tool;
+  });
+  const limit = fdLimit();
+  // A surviving pod may end up holding every client; each client process holds 5,000.
+  if (limit < total + 200) {
+    throw new UsageError(
+      `ulimit -n is ${limit}: a surviving pod may hold every client (${total}). ` +
+        `Raise it for this shell (ulimit -n 65536, or prlimit --nofile=65536 --pid $$) and run again.`,
+    );
+  }
+  const started = Date.now();
+  buildServices();
+  console.log(
+    `scale, realtime: ${total} WebSocket clients on 2 old pods per tool, ${tools.length} tool(s) one after ` +
+      `another, ${repeat} run(s), ulimit -n ${limit}`,
+  );
+  const runs: Awaited<ReturnType<typeof realtimeRun>>[][] = [];
+  for (let i = 0; i < repeat; i++) {
+    const results = [];
+    // Each run starts with the next tool, so a slow moment of the machine does not always land on the same one.
+    for (let k = 0; k < tools.length; k++) {
+      const tool = tools[(i + k) % tools.length] as (typeof tools)[number];
+      const result = await realtimeRun(tool, total, clientEntry());
+      console.log(
+        `  run ${i + 1} ${tool.name}: peak ${result.peakPer100Ms}/100 ms, ${result.peakPerSecond}/s, ` +
+          `old pods exit ${result.oldPods.map((p) => `${p.sigtermToExitMs.toFixed(0)} ms` + (p.outcome ? ` (${p.outcome})` : '')).join(', ')}, ` +
+          `failures ${JSON.stringify(result.failures)}, not back ${result.stillDisconnected}, failed to open ${result.failedToOpen}`,
+      );
+      results.push(result);
+    }
+    results.sort((a, b) => names.indexOf(a.tool) - names.indexOf(b.tool));
+    runs.push(results);
+    console.log(`\nrun ${i + 1}:`);
+    for (const line of runTable(results)) console.log(line);
+    console.log('');
+  }
+  console.log('medians:');
+  for (const line of summary(runs)) console.log(line);
+  console.log(`total ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
 try {

@@ -1,0 +1,454 @@
+/**
+ * The realtime scenario of the scale benchmark (issue 18): old pods holding many idle WebSocket
+ * clients are rolled, and the clients reconnect through a Service table to the surviving pods, the
+ * way real clients do: a clean close (1000, 1001, 1012) reconnects after a small jitter (0–100 ms),
+ * anything else after a 1 s backoff (plus the jitter) and counts as a failure.
+ *
+ * Per tool and run: 2 old pods (the tool's service) and 2 surviving pods
+ * (`services/realtime-survivor.ts`, which count the WebSockets they accept in 100 ms bins). The
+ * clients (in their own processes) open to the old pods; the survivors join the table; then the
+ * rollout: old pod i gets SIGTERM at i × 1 s, and its endpoint leaves the table 500 ms after its
+ * SIGTERM (propagation). The run ends when every old pod has exited and every client is connected
+ * again, or 10 s after the grace period.
+ *
+ * Figures: the peak reconnect rate the survivors see together (the most connections in one 100 ms
+ * bin, and in any 1 s, i.e. 10 consecutive bins), each old pod's SIGTERM → exit, whether it exited
+ * inside its budget (exit 0 before the kubelet's SIGKILL at the grace period), and the clients'
+ * failures (closes other than 1000/1001/1012, failed reconnects), by kind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
+import { startPod, type Pod, type PodExit } from '../../src/cli/demo/pod.js';
+import type { TimedPodEvent } from '../../src/cli/demo/pod-events.js';
+import { servicePath } from '../build-services.js';
+import { markdownTable, median } from '../report.js';
+
+/** Reconnect jitter after a clean close (uniform in [0, this)). */
+const JITTER_MS = 100;
+/** Backoff after a failure (a close other than 1000/1001/1012, a refused or failed connect). */
+const FAILURE_BACKOFF_MS = 1000;
+/** Connections a client process opens at once while setting up. */
+const OPEN_CONCURRENCY = 100;
+const BIN_MS = 100;
+const OLD_PODS = 2;
+const SURVIVORS = 2;
+/** One client process per this many clients. */
+const CLIENTS_PER_PROCESS = 5000;
+/** A Deployment's next step (a replacement's readiness) and the endpoint removal's lag. */
+const STEP_MS = 1000;
+const LAG_MS = 500;
+/** The kubegrace pods' propagation wait (fixed): longer than the lag, so no client lands on a draining pod. */
+const PROPAGATION_MS = 1000;
+const GRACE_SECONDS = 30;
+
+const CLEAN_CODES = new Set([1000, 1001, 1012]);
+
+export interface RealtimeTool {
+  readonly name: string;
+  readonly script: string;
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** The tools side by side: kubegrace paced (its default), kubegrace all at once, and the anchors. */
+export const realtimeTools: readonly RealtimeTool[] = [
+  { name: 'kubegrace', script: 'kubegrace', env: {} },
+  { name: 'kubegrace-all-at-once', script: 'kubegrace', env: { KUBEGRACE_DRAIN_PACING_WINDOW_MS: '0' } },
+  { name: 'ws-close-all', script: 'ws-close-all', env: { BENCH_CLOSE_DELAY_MS: String(PROPAGATION_MS) } },
+  { name: 'terminus', script: 'terminus', env: {} },
+  { name: 'http-terminator', script: 'http-terminator', env: {} },
+  { name: 'lightship', script: 'lightship', env: {} },
+];
+
+interface ClientReport {
+  readonly opened: number;
+  readonly failedToOpen: Record<string, number>;
+  readonly connected: number;
+  readonly cleanCloses: number;
+  readonly reconnects: number;
+  readonly failures: Record<string, number>;
+}
+
+const count = (map: Record<string, number>, key: string): void => {
+  map[key] = (map[key] ?? 0) + 1;
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A client process (`--role realtime`): `total` WebSockets, opened round robin over `ports`. Reads
+ * `{"table":[ports]}` (the Service's endpoints now) and `report` lines on stdin; writes `{"ready"}`
+ * once open and `{"report"}` when asked.
+ */
+export async function realtimeClients(total: number, ports: readonly number[]): Promise<void> {
+  let table = [...ports];
+  let next = 0;
+  let opened = 0;
+  let connected = 0;
+  let cleanCloses = 0;
+  let reconnects = 0;
+  const failedToOpen: Record<string, number> = {};
+  const failures: Record<string, number> = {};
+  const pick = (): number => table[next++ % table.length] as number;
+
+  /** One connection; `initial` ones are the set-up (a failure there is not retried). */
+  const connect = (initial: boolean, resolve?: () => void): void => {
+    const ws = new WebSocket(`ws://127.0.0.1:${pick()}/`, { perMessageDeflate: false });
+    let open = false;
+    let error: string | undefined;
+    ws.on('error', (e: NodeJS.ErrnoException) => {
+      error ??= e.code ?? e.message;
+    });
+    ws.once('open', () => {
+      open = true;
+      connected++;
+      if (initial) opened++;
+      else reconnects++;
+      // Resubscribe, as a realtime client does on every connection.
+      ws.send('{"id":1,"ms":0}');
+      resolve?.();
+    });
+    ws.once('close', (code) => {
+      if (!open) {
+        if (initial) {
+          count(failedToOpen, error ?? `close ${code}`);
+          resolve?.();
+          return;
+        }
+        count(failures, `reconnect failed: ${error ?? `close ${code}`}`);
+        setTimeout(() => connect(false), FAILURE_BACKOFF_MS + Math.random() * JITTER_MS);
+        return;
+      }
+      connected--;
+      if (CLEAN_CODES.has(code) && error === undefined) {
+        cleanCloses++;
+        setTimeout(() => connect(false), Math.random() * JITTER_MS);
+      } else {
+        count(failures, `close ${code}${error === undefined ? '' : ` (${error})`}`);
+        setTimeout(() => connect(false), FAILURE_BACKOFF_MS + Math.random() * JITTER_MS);
+      }
+    });
+  };
+
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line === 'report') {
+      const report: ClientReport = { opened, failedToOpen, connected, cleanCloses, reconnects, failures };
+      process.stdout.write(`${JSON.stringify({ report })}\n`);
+      return;
+    }
+    const message = JSON.parse(line) as { table?: number[] };
+    if (message.table !== undefined && message.table.length > 0) table = message.table;
+  });
+  // The harness holds stdin: its end means the harness is gone.
+  process.stdin.once('end', () => process.exit(0));
+
+  for (let done = 0; done < total;) {
+    const batch = Math.min(OPEN_CONCURRENCY, total - done);
+    await Promise.all(Array.from({ length: batch }, () => new Promise<void>((r) => connect(true, r))));
+    done += batch;
+  }
+  process.stdout.write(`${JSON.stringify({ ready: opened, failedToOpen })}\n`);
+}
+
+interface ClientProcess {
+  readonly ready: Promise<number>;
+  report(): Promise<ClientReport>;
+  table(ports: readonly number[]): void;
+  kill(): void;
+}
+
+function startClients(entry: string, total: number, ports: readonly number[]): ClientProcess {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', entry, '--role', 'realtime', '--count', String(total), '--ports', ports.join(',')],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const waiting: ((r: ClientReport) => void)[] = [];
+  let onReady: (n: number) => void = () => {};
+  const ready = new Promise<number>((resolve, reject) => {
+    onReady = resolve;
+    child.once('close', (code) =>
+      reject(new Error(`realtime clients exited with code ${code} while opening`)),
+    );
+  });
+  ready.catch(() => {});
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const message = JSON.parse(line) as { ready?: number; report?: ClientReport };
+    if (message.ready !== undefined) onReady(message.ready);
+    if (message.report !== undefined) waiting.shift()?.(message.report);
+  });
+  return {
+    ready,
+    report: () =>
+      new Promise((resolve) => {
+        waiting.push(resolve);
+        child.stdin!.write('report\n');
+      }),
+    table: (table) => child.stdin!.write(`${JSON.stringify({ table })}\n`),
+    kill: () => child.kill('SIGKILL'),
+  };
+}
+
+export interface OldPodResult {
+  readonly sigtermToExitMs: number;
+  /** kubegrace only: the drain phase's start to the exit. */
+  readonly drainToExitMs: number | undefined;
+  readonly exitCode: number;
+  readonly killed: boolean;
+  /** Exit 0 before the grace period's SIGKILL. */
+  readonly insideBudget: boolean;
+  /** kubegrace only: its summary's outcome and forced count. */
+  readonly outcome: string | undefined;
+}
+
+export interface RealtimeResult {
+  readonly tool: string;
+  readonly clients: number;
+  readonly failedToOpen: number;
+  readonly peakPer100Ms: number;
+  readonly peakPerSecond: number;
+  /** Connections the survivors accepted from the first SIGTERM on. */
+  readonly accepted: number;
+  /** First SIGTERM → the last bin with a connection on a survivor. */
+  readonly spreadMs: number;
+  readonly oldPods: readonly OldPodResult[];
+  readonly cleanCloses: number;
+  readonly reconnected: number;
+  readonly stillDisconnected: number;
+  readonly failures: Record<string, number>;
+}
+
+/** The most in one bin and in any 10 consecutive bins (1 s). */
+export function peaks(bins: ReadonlyMap<number, number>): { per100Ms: number; perSecond: number } {
+  let per100Ms = 0;
+  let perSecond = 0;
+  for (const [start, n] of bins) {
+    per100Ms = Math.max(per100Ms, n);
+    let second = 0;
+    for (let k = 0; k < 1000 / BIN_MS; k++) second += bins.get(start + k * BIN_MS) ?? 0;
+    perSecond = Math.max(perSecond, second);
+  }
+  return { per100Ms, perSecond };
+}
+
+async function survivorBins(pod: Pod, events: TimedPodEvent[]): Promise<Map<number, number>> {
+  const from = events.length;
+  pod.send('bins');
+  for (let waited = 0; waited < 10_000; waited += 20) {
+    const found = events.slice(from).find((e) => e.event === 'log' && e.msg === 'bins');
+    if (found?.event === 'log') {
+      return new Map(Object.entries(found.fields ?? {}).map(([k, v]) => [Number(k), Number(v)]));
+    }
+    await sleep(20);
+  }
+  throw new Error(`no bins from ${pod.name}`);
+}
+
+/** One tool through one rollout. `entry` is the script that runs a client process. */
+export async function realtimeRun(tool: RealtimeTool, total: number, entry: string): Promise<RealtimeResult> {
+  const pods: Pod[] = [];
+  const clients: ClientProcess[] = [];
+  try {
+    const start = (name: string, script: string, env: Record<string, string>, events: TimedPodEvent[]) =>
+      startPod({
+        name,
+        kind: tool.name,
+        script: servicePath(script),
+        graceSeconds: GRACE_SECONDS,
+        env: {
+          BENCH_PROTOCOL: 'ws',
+          KUBEGRACE_PROBES_PORT: '0',
+          KUBEGRACE_PROBES_HOST: '127.0.0.1',
+          KUBEGRACE_GRACE_PERIOD_SECONDS: String(GRACE_SECONDS),
+          KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+          KUBEGRACE_PROPAGATION_DELAY_MS: String(PROPAGATION_MS),
+          ...env,
+        },
+        onEvent: (event) => events.push(event),
+      });
+    const oldEvents = Array.from({ length: OLD_PODS }, (): TimedPodEvent[] => []);
+    const survivorEvents = Array.from({ length: SURVIVORS }, (): TimedPodEvent[] => []);
+    const old = await Promise.all(
+      oldEvents.map((events, i) => start(`${tool.name}-old-${i}`, tool.script, tool.env, events)),
+    );
+    pods.push(...old);
+    const survivors = await Promise.all(
+      survivorEvents.map((events, i) => start(`${tool.name}-new-${i}`, 'realtime-survivor', {}, events)),
+    );
+    pods.push(...survivors);
+    await Promise.all(pods.map((p) => p.waitReady()));
+
+    const oldPorts = old.map((p) => p.endpoint.port);
+    const processes = Math.ceil(total / CLIENTS_PER_PROCESS);
+    for (let i = 0; i < processes; i++) {
+      const share = Math.floor(total / processes) + (i < total % processes ? 1 : 0);
+      // Each process starts its round robin on a different old pod.
+      clients.push(
+        startClients(entry, share, [...oldPorts.slice(i % OLD_PODS), ...oldPorts.slice(0, i % OLD_PODS)]),
+      );
+    }
+    const opened = (await Promise.all(clients.map((c) => c.ready))).reduce((a, b) => a + b, 0);
+    const setup = await Promise.all(clients.map((c) => c.report()));
+    const failedToOpen = setup.reduce(
+      (n, r) => n + Object.values(r.failedToOpen).reduce((a, b) => a + b, 0),
+      0,
+    );
+
+    // The replacements are ready: the table lists old and new, then the rollout.
+    let table = [...oldPorts, ...survivors.map((p) => p.endpoint.port)];
+    for (const c of clients) c.table(table);
+    await sleep(1000);
+    const firstSigterm = Date.now();
+    const exits: Promise<PodExit>[] = [];
+    for (const [i, pod] of old.entries()) {
+      if (i > 0) await sleep(STEP_MS);
+      exits.push(pod.terminate());
+      setTimeout(() => {
+        table = table.filter((port) => port !== pod.endpoint.port);
+        for (const c of clients) c.table(table);
+      }, LAG_MS);
+    }
+    const exited = await Promise.all(exits);
+    // Every client back, or 10 s after the grace period.
+    const deadline = firstSigterm + GRACE_SECONDS * 1000 + 10_000;
+    let reports = await Promise.all(clients.map((c) => c.report()));
+    while (reports.reduce((n, r) => n + r.connected, 0) < opened && Date.now() < deadline) {
+      await sleep(250);
+      reports = await Promise.all(clients.map((c) => c.report()));
+    }
+    // Late stragglers' bins settle.
+    await sleep(200);
+
+    const bins = new Map<number, number>();
+    for (const [i, pod] of survivors.entries()) {
+      for (const [bin, n] of await survivorBins(pod, survivorEvents[i] as TimedPodEvent[])) {
+        if (bin + BIN_MS <= firstSigterm) continue;
+        bins.set(bin, (bins.get(bin) ?? 0) + n);
+      }
+    }
+    const { per100Ms, perSecond } = peaks(bins);
+    const last = Math.max(firstSigterm, ...bins.keys());
+    const failures: Record<string, number> = {};
+    for (const r of reports)
+      for (const [k, n] of Object.entries(r.failures)) failures[k] = (failures[k] ?? 0) + n;
+    return {
+      tool: tool.name,
+      clients: opened,
+      failedToOpen,
+      peakPer100Ms: per100Ms,
+      peakPerSecond: perSecond,
+      accepted: [...bins.values()].reduce((a, b) => a + b, 0),
+      spreadMs: last + BIN_MS - firstSigterm,
+      oldPods: exited.map((exit, i) => {
+        const pod = old[i] as Pod;
+        const events = oldEvents[i] as TimedPodEvent[];
+        const drain = events.find((e) => e.event === 'phase' && e.phase === 'drain' && e.status === 'start');
+        const summary = events.find((e) => e.event === 'summary');
+        return {
+          sigtermToExitMs: exit.exitedAt - (pod.sigtermAt ?? exit.exitedAt),
+          drainToExitMs: drain === undefined ? undefined : exit.exitedAt - drain.at,
+          exitCode: exit.exitCode,
+          killed: exit.killed,
+          insideBudget: !exit.killed && exit.exitCode === 0,
+          outcome: summary?.event === 'summary' ? `${summary.outcome}, forced ${summary.forced}` : undefined,
+        };
+      }),
+      cleanCloses: reports.reduce((n, r) => n + r.cleanCloses, 0),
+      reconnected: reports.reduce((n, r) => n + r.reconnects, 0),
+      stillDisconnected: opened - reports.reduce((n, r) => n + r.connected, 0),
+      failures,
+    };
+  } finally {
+    for (const c of clients) c.kill();
+    for (const p of pods) p.kill();
+  }
+}
+
+const kinds = (map: Record<string, number>): string => {
+  const entries = Object.entries(map);
+  return entries.length === 0 ? '**0**' : entries.map(([k, n]) => `${k} ${n}`).join(', ');
+};
+
+const totalFailures = (r: RealtimeResult): number => Object.values(r.failures).reduce((a, b) => a + b, 0);
+
+/** The table of one run, one row per tool. */
+export function runTable(results: readonly RealtimeResult[]): string[] {
+  return markdownTable(
+    [
+      'tool',
+      'clients',
+      'peak reconnects / 100 ms',
+      'peak / s',
+      'old pods SIGTERM → exit',
+      'inside budget',
+      'reconnected (clean closes)',
+      'failures',
+    ],
+    results.map((r) => [
+      r.tool,
+      String(r.clients),
+      `**${r.peakPer100Ms}**`,
+      String(r.peakPerSecond),
+      r.oldPods.map((p) => `${(p.sigtermToExitMs / 1000).toFixed(2)} s`).join(', '),
+      r.oldPods
+        .map((p) => (p.insideBudget ? 'yes' : `no (exit ${p.exitCode}${p.killed ? ', SIGKILL' : ''})`))
+        .join(', '),
+      `${r.reconnected} (${r.cleanCloses})${r.stillDisconnected > 0 ? `, ${r.stillDisconnected} not back` : ''}`,
+      kinds(r.failures),
+    ]),
+  );
+}
+
+/** Medians per tool over the runs, the paced/all-at-once ratio, and the bar. */
+export function summary(runs: readonly (readonly RealtimeResult[])[]): string[] {
+  const tools = [...new Set(runs.flat().map((r) => r.tool))];
+  const lines = markdownTable(
+    [
+      'tool',
+      'peak / 100 ms (median; runs)',
+      'peak / s (median; runs)',
+      'old pod exit (median)',
+      'failures (all runs)',
+    ],
+    tools.map((tool) => {
+      const mine = runs.flatMap((run) => run.filter((r) => r.tool === tool));
+      const failed = mine.reduce((n, r) => n + totalFailures(r), 0);
+      return [
+        tool,
+        `**${median(mine.map((r) => r.peakPer100Ms))}** (${mine.map((r) => r.peakPer100Ms).join(', ')})`,
+        `${median(mine.map((r) => r.peakPerSecond))} (${mine.map((r) => r.peakPerSecond).join(', ')})`,
+        `${(median(mine.flatMap((r) => r.oldPods.map((p) => p.sigtermToExitMs))) / 1000).toFixed(2)} s`,
+        failed === 0 ? '**0**' : mine.map((r) => kinds(r.failures)).join('; '),
+      ];
+    }),
+  );
+  const ratios: number[] = [];
+  let met = true;
+  for (const run of runs) {
+    const paced = run.find((r) => r.tool === 'kubegrace');
+    const all = run.find((r) => r.tool === 'kubegrace-all-at-once');
+    if (paced === undefined || all === undefined) continue;
+    const ratio = paced.peakPer100Ms / Math.max(1, all.peakPer100Ms);
+    ratios.push(ratio);
+    met &&=
+      totalFailures(paced) === 0 &&
+      paced.stillDisconnected === 0 &&
+      ratio <= 0.2 &&
+      paced.oldPods.every((p) => p.insideBudget);
+  }
+  lines.push('');
+  if (ratios.length === 0) {
+    lines.push('bar: not judged (needs kubegrace and kubegrace-all-at-once in the same run)');
+  } else {
+    lines.push(
+      `paced / all-at-once peak per 100 ms, per run: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)})`,
+      `bar (kubegrace paced, every run: zero failures, every client back, peak ≤ 1/5 of all at once, every old pod inside its budget): ${met ? 'met' : 'MISSED'}`,
+    );
+  }
+  return lines;
+}
+
+export function clientEntry(): string {
+  return fileURLToPath(new URL('../scale.ts', import.meta.url));
+}
