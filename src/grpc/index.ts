@@ -50,6 +50,8 @@ export interface GrpcHandle {
 }
 
 const STATUS_NOT_FOUND = 5;
+/** After a forced end, how long the sessions stay for the UNAVAILABLE trailers to leave before they are destroyed. */
+const FORCED_FLUSH_MS = 100;
 
 interface Call {
   readonly request: { service: string };
@@ -150,7 +152,11 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
     // Sessions and streams, read from grpc-js's HTTP/2 servers.
     const sessions = new Set<ServerHttp2Session>();
     const streams = new Set<ServerHttp2Stream>();
+    /** Health Watch streams: they do not hold the drain, and end with it. */
+    const watchStreams = new Set<ServerHttp2Stream>();
     let closeReason: 'goaway' | 'forced' | undefined;
+    /** The drain was cut short: cleanup destroys the sessions. */
+    let forcedDrain = false;
     const changed = new Set<() => void>();
     const notify = (): void => {
       for (const listener of changed) listener();
@@ -189,10 +195,10 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
     }
     function onStream(stream: ServerHttp2Stream, headers: Record<string, unknown>): void {
       if (detached) return;
-      if (headers[':path'] === healthServiceDefinition.Watch.path) return;
-      streams.add(stream);
+      const set = headers[':path'] === healthServiceDefinition.Watch.path ? watchStreams : streams;
+      set.add(stream);
       stream.once('close', () => {
-        streams.delete(stream);
+        set.delete(stream);
         notify();
       });
     }
@@ -236,12 +242,12 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
       hookServers();
       closeReason = 'goaway';
       let shutDown = false;
+      forcedDrain = false;
       server.tryShutdown(() => {
         shutDown = true;
         notify();
       });
-      let forced = 0;
-      const end = await settle({
+      await settle({
         isDone: () => {
           // Watch streams must not hold the drain: end them once the other calls are done.
           if (streams.size === 0) endWatchers();
@@ -252,37 +258,42 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
           return () => changed.delete(onChange);
         },
         signal: ctx.signal,
+        // Synchronous: the lifecycle gives an aborted participant one turn of the event loop. The
+        // sessions stay until cleanup, so that the trailers written here can leave.
         force: () => {
           closeReason = 'forced';
-          forced = streams.size;
+          const forced = streams.size;
           for (const stream of streams) endUnavailable(stream);
           endWatchers();
+          ctx.reportForced(forced);
+          ctx.warn(
+            `${forced} gRPC call(s) still running at the drain budget or the deadline: ended with UNAVAILABLE`,
+          );
+          forcedDrain = true;
         },
       });
-      if (end !== 'done') {
-        // Let the RST_STREAMs go out before the sessions are destroyed (grpc-js cancels with CANCEL).
-        await settle({
-          isDone: () => streams.size === 0,
-          subscribe: (onChange) => {
-            changed.add(onChange);
-            return () => changed.delete(onChange);
-          },
-          timeoutMs: 100,
-        });
-        server.forceShutdown();
-      }
-      if (end !== 'done') {
-        ctx.reportForced(forced);
-        ctx.warn(
-          `${forced} gRPC call(s) still running at the ${end === 'timeout' ? 'time limit' : 'budget or deadline'}: ended with UNAVAILABLE`,
-        );
-      }
+    }
+
+    /** After a forced drain: the UNAVAILABLE trailers and Watch ends leave, then the sessions are destroyed. */
+    async function cleanup(ctx: PhaseContext): Promise<void> {
+      if (!forcedDrain) return;
+      await settle({
+        isDone: () => streams.size === 0 && watchStreams.size === 0,
+        subscribe: (onChange) => {
+          changed.add(onChange);
+          return () => changed.delete(onChange);
+        },
+        signal: ctx.signal,
+        timeoutMs: FORCED_FLUSH_MS,
+      });
+      server.forceShutdown();
     }
 
     const removeParticipant = host.addParticipant({
       name,
       unready: () => tellWatchers(),
       drain,
+      cleanup,
     });
 
     return {

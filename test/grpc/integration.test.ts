@@ -10,29 +10,7 @@ import { afterEach, describe, it } from 'node:test';
 import * as grpcJs from '@grpc/grpc-js';
 import { createKubegrace, type Kubegrace, type PhaseName, type ShutdownSummary } from '../../src/index.js';
 import { grpc, healthServiceDefinition } from '../../src/grpc/index.js';
-
-const echoDefinition = {
-  Ping: {
-    path: '/test.Echo/Ping',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (value: Buffer) => value,
-    requestDeserialize: (bytes: Buffer) => bytes,
-    responseSerialize: (value: Buffer) => value,
-    responseDeserialize: (bytes: Buffer) => bytes,
-  },
-  Ticks: {
-    path: '/test.Echo/Ticks',
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: (value: Buffer) => value,
-    requestDeserialize: (bytes: Buffer) => bytes,
-    responseSerialize: (value: Buffer) => value,
-    responseDeserialize: (bytes: Buffer) => bytes,
-  },
-} as const;
-
-const NO_RETRIES = { 'grpc.enable_retries': 0 };
+import { Echo, echoDefinition, echoImplementation, NO_RETRIES, ping, ticks } from '../support/grpc-echo.js';
 
 interface Harness {
   readonly kg: Kubegrace;
@@ -47,7 +25,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** ticks: how many 20 ms ticks a Ticks stream sends before it ends (a number in the request). */
 async function harness(options: { delayMs: number; drainMs: number }): Promise<Harness> {
   const warnings: string[] = [];
   const codes: number[] = [];
@@ -61,21 +38,7 @@ async function harness(options: { delayMs: number; drainMs: number }): Promise<H
     drain: { timeoutMs: options.drainMs },
   });
   const server = new grpcJs.Server();
-  server.addService(echoDefinition, {
-    Ping: (_call: unknown, callback: (e: null, v: Buffer) => void) => callback(null, Buffer.from('pong')),
-    Ticks: (call: grpcJs.ServerWritableStream<Buffer, Buffer>) => {
-      const count = call.request.readUInt32BE(0);
-      let sent = 0;
-      const timer = setInterval(() => {
-        if (call.cancelled) return clearInterval(timer);
-        call.write(Buffer.from([sent]));
-        if (++sent >= count) {
-          clearInterval(timer);
-          call.end();
-        }
-      }, 20);
-    },
-  });
+  server.addService(echoDefinition, echoImplementation);
   kg.use(grpc(server, { services: ['test.Echo'] }));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpcJs.ServerCredentials.createInsecure(), (error, bound) =>
@@ -95,7 +58,6 @@ async function harness(options: { delayMs: number; drainMs: number }): Promise<H
 }
 
 const Health = grpcJs.makeGenericClientConstructor(healthServiceDefinition, 'Health');
-const Echo = grpcJs.makeGenericClientConstructor(echoDefinition, 'Echo');
 
 function client<T extends typeof Health>(Ctor: T, address: string): InstanceType<T> {
   const made = new Ctor(address, grpcJs.credentials.createInsecure(), NO_RETRIES) as InstanceType<T>;
@@ -111,28 +73,6 @@ function check(health: grpcJs.Client, service: string): Promise<number> {
         error ? reject(error) : resolve(value.status),
     ),
   );
-}
-
-function ping(echo: grpcJs.Client): Promise<void> {
-  return new Promise((resolve, reject) =>
-    (echo as unknown as Record<string, (...a: unknown[]) => void>).Ping!(Buffer.alloc(0), (error: unknown) =>
-      error ? reject(error) : resolve(),
-    ),
-  );
-}
-
-function ticks(echo: grpcJs.Client, count: number): Promise<{ received: number; code: number }> {
-  const request = Buffer.alloc(4);
-  request.writeUInt32BE(count);
-  const call = (echo as unknown as Record<string, (r: Buffer) => grpcJs.ClientReadableStream<Buffer>>).Ticks!(
-    request,
-  );
-  let received = 0;
-  call.on('data', () => received++);
-  return new Promise((resolve) => {
-    call.on('status', (status) => resolve({ received, code: status.code }));
-    call.on('error', () => {});
-  });
 }
 
 const SERVING = 1;

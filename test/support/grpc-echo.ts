@@ -1,0 +1,58 @@
+/**
+ * A tiny gRPC service for the kubegrace/grpc tests (raw bytes, no proto): `Ping` (unary) and `Ticks`
+ * (server streaming: one message per 20 ms, as many as the request's uint32 says, 0 for no end).
+ */
+import * as grpcJs from '@grpc/grpc-js';
+
+const raw = {
+  requestSerialize: (value: Buffer) => value,
+  requestDeserialize: (bytes: Buffer) => bytes,
+  responseSerialize: (value: Buffer) => value,
+  responseDeserialize: (bytes: Buffer) => bytes,
+};
+
+export const echoDefinition = {
+  Ping: { path: '/test.Echo/Ping', requestStream: false, responseStream: false, ...raw },
+  Ticks: { path: '/test.Echo/Ticks', requestStream: false, responseStream: true, ...raw },
+} as const;
+
+export const echoImplementation = {
+  Ping: (_call: unknown, callback: (error: null, value: Buffer) => void) =>
+    callback(null, Buffer.from('pong')),
+  Ticks: (call: grpcJs.ServerWritableStream<Buffer, Buffer>) => {
+    const count = call.request.readUInt32BE(0);
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (call.cancelled) return clearInterval(timer);
+      call.write(Buffer.from([sent & 0xff]));
+      if (++sent === count) {
+        clearInterval(timer);
+        call.end();
+      }
+    }, 20);
+  },
+};
+
+export const Echo = grpcJs.makeGenericClientConstructor(echoDefinition, 'Echo');
+export const NO_RETRIES = { 'grpc.enable_retries': 0 };
+
+type Methods = Record<string, (...args: unknown[]) => unknown>;
+
+export function ping(echo: grpcJs.Client): Promise<void> {
+  return new Promise((resolve, reject) => {
+    (echo as unknown as Methods).Ping!(Buffer.alloc(0), (error: unknown) =>
+      error ? reject(error) : resolve(),
+    );
+  });
+}
+
+/** A Ticks call: resolves with the messages received and the status code it ended with. */
+export function ticks(echo: grpcJs.Client, count: number): Promise<{ received: number; code: number }> {
+  const request = Buffer.alloc(4);
+  request.writeUInt32BE(count);
+  const call = (echo as unknown as Methods).Ticks!(request) as grpcJs.ClientReadableStream<Buffer>;
+  let received = 0;
+  call.on('data', () => received++);
+  call.on('error', () => {});
+  return new Promise((resolve) => call.on('status', (status) => resolve({ received, code: status.code })));
+}
