@@ -28,6 +28,7 @@ import { TRAFFIC_SHAPES, trafficShapes, type TrafficShapeName } from '../src/cli
 import { defaults } from '../src/options.js';
 import { buildServices, servicePath } from './build-services.js';
 import { startFakeControlPlane, type FakeControlPlane } from './control-plane.js';
+import { startGrpcLoad, TICKS, type GrpcLoad } from './loads/grpc.js';
 import { startHttp2Load, type RetryingLoad } from './loads/http2.js';
 import { startWebSocketLoad, type ResendingLoad } from './loads/websocket.js';
 import { markdownTable, median } from './report.js';
@@ -45,6 +46,19 @@ const TOOLS = [
   'naive-cluster',
 ] as const;
 type Tool = (typeof TOOLS)[number];
+/**
+ * The gRPC pods (`--work grpc`): grpc-js servers, with kubegrace (`kg.use(grpc(server))`), the
+ * practice users have today (`server.tryShutdown()` on SIGTERM, as `naive`) and the same behind a
+ * `preStop: sleep 10` (as `sleep`). The other tools have no gRPC setup and skip gRPC scenarios.
+ */
+const GRPC_MODULES: Partial<Record<Tool, string>> = {
+  kubegrace: 'grpc-kubegrace',
+  naive: 'grpc-naive',
+  sleep: 'grpc-sleep',
+};
+const serves = (tool: Tool, protocol: WorkProtocol): boolean =>
+  protocol !== 'grpc' || GRPC_MODULES[tool] !== undefined;
+type WorkProtocol = Protocol | 'grpc';
 /** The cluster pods serve HTTP/1.1 `/work` only: they run when `--tool` names them. */
 const DEFAULT_TOOLS = TOOLS.filter((tool) => !tool.endsWith('-cluster'));
 
@@ -59,7 +73,14 @@ const WORK = {
   },
   ws: { protocol: 'ws', requestMs: 50, longShare: 0, longMs: 3000, label: 'WebSocket echo 50 ms' },
   h2: { protocol: 'h2', requestMs: 50, longShare: 0, longMs: 3000, label: 'HTTP/2 50 ms' },
-} as const satisfies Record<string, { protocol: Protocol; label: string } & Record<string, unknown>>;
+  grpc: {
+    protocol: 'grpc',
+    requestMs: 50,
+    longShare: 0,
+    longMs: 3000,
+    label: `gRPC unary 50 ms + streams ${TICKS} × 50 ms`,
+  },
+} as const satisfies Record<string, { protocol: WorkProtocol; label: string } & Record<string, unknown>>;
 type Work = keyof typeof WORK;
 const WORKS = Object.keys(WORK) as Work[];
 
@@ -155,7 +176,8 @@ ${TRAFFIC_SHAPES.map(
 ).join('\n')}
   --lag <list>          propagation lags (with nodes, the slowest node's), e.g. 500,2s,8s
   --work <list>         short (HTTP/1.1 50 ms), mixed (10 % of them 3 s), ws (WebSocket echoes),
-                        h2 (HTTP/2 streams)
+                        h2 (HTTP/2 streams), grpc (grpc-js unary and server-streaming calls,
+                        retries off; tools kubegrace, naive = tryShutdown(), sleep)
   --tool <list>         ${TOOLS.join(', ')} (default all but the *-cluster pods: HTTP/1.1 only)
   --replicas <n>        old pods rolled per tool and scenario (default 2)
   --concurrency <n>     keep-alive client loops, WebSocket clients or HTTP/2 stream loops (default: the shape's)
@@ -175,6 +197,8 @@ interface ToolResult {
   readonly result: ScenarioResult;
   /** WebSocket echoes resent after a clean close, HTTP/2 requests retried after REFUSED_STREAM. */
   readonly resent: number;
+  /** gRPC: each failed call, its status and when it ended relative to its pod's SIGTERM. */
+  readonly grpcFailures?: readonly { kind: string; details: string; pod: string; afterSigtermMs: number }[];
 }
 
 /** Negative over ideal: the pod left before it was safe to (and its clients paid for it). */
@@ -198,18 +222,21 @@ async function runTool(tool: Tool, scenario: Scenario, args: Args, seed: number)
     controlPlane = await startFakeControlPlane({ graceSeconds: args.grace });
   }
   let resending: ResendingLoad | RetryingLoad | undefined;
+  let grpcLoad: GrpcLoad | undefined;
   const clients: LoadFactory =
-    spec.protocol === 'ws'
-      ? (options, table) => (resending = startWebSocketLoad(options, table))
-      : spec.protocol === 'h2'
-        ? (options, table) => (resending = startHttp2Load(options, table))
-        : (options) => startLoad(options);
+    spec.protocol === 'grpc'
+      ? (options, table) => (grpcLoad = startGrpcLoad(options, table))
+      : spec.protocol === 'ws'
+        ? (options, table) => (resending = startWebSocketLoad(options, table))
+        : spec.protocol === 'h2'
+          ? (options, table) => (resending = startHttp2Load(options, table))
+          : (options) => startLoad(options);
   try {
     // kubegrace runs on its defaults: no propagation setting is passed.
     const { result } = await runScenario(
       {
         service: tool,
-        script: servicePath(tool),
+        script: servicePath(spec.protocol === 'grpc' ? (GRPC_MODULES[tool] ?? tool) : tool),
         env: { BENCH_PROTOCOL: spec.protocol },
         replicas: args.replicas,
         lagMs,
@@ -233,7 +260,23 @@ async function runTool(tool: Tool, scenario: Scenario, args: Args, seed: number)
       clients,
     );
     const resent = resending === undefined ? 0 : 'resent' in resending ? resending.resent : resending.retried;
-    return { scenario: scenario.label, traffic, lagMs, work, tool, result, resent };
+    const sigtermAt = new Map(result.pods.map((p) => [p.pod, p.sigtermAt]));
+    const grpcFailures = grpcLoad?.failures.map((f) => ({
+      kind: f.kind,
+      details: f.details,
+      pod: f.endpoint ?? '-',
+      afterSigtermMs: f.endpoint === undefined ? NaN : f.at - (sigtermAt.get(f.endpoint) ?? NaN),
+    }));
+    return {
+      scenario: scenario.label,
+      traffic,
+      lagMs,
+      work,
+      tool,
+      result,
+      resent,
+      ...(grpcFailures === undefined ? {} : { grpcFailures }),
+    };
   } finally {
     await controlPlane?.close();
   }
@@ -327,6 +370,37 @@ function podMiss(pod: PodResult, fastestClean: number | undefined): string | und
   );
 }
 
+/**
+ * Per gRPC run with failures: each status with its count and when the calls ended relative to their
+ * pod's SIGTERM (first..last); kubegrace's failures one by one with grpc-js's details.
+ */
+function grpcFailureLines(results: readonly ToolResult[]): string[] {
+  const lines: string[] = [];
+  for (const r of results) {
+    const failed = r.grpcFailures ?? [];
+    if (failed.length === 0) continue;
+    const byKind = new Map<string, number[]>();
+    for (const f of failed) byKind.set(f.kind, [...(byKind.get(f.kind) ?? []), f.afterSigtermMs]);
+    const kinds = [...byKind].map(([kind, times]) => {
+      const sorted = times.filter((t) => !Number.isNaN(t)).sort((a, b) => a - b);
+      const span =
+        sorted.length === 0
+          ? 'no pod'
+          : `${signed(sorted[0] ?? 0)}..${signed(sorted[sorted.length - 1] ?? 0)} s`;
+      return `${kind} ${times.length} (${span})`;
+    });
+    lines.push(`- ${r.scenario}, ${r.tool}: ${kinds.join(', ')}`);
+    if (r.tool === 'kubegrace') {
+      for (const f of failed) {
+        lines.push(
+          `  - ${f.pod} ${Number.isNaN(f.afterSigtermMs) ? '' : `${signed(f.afterSigtermMs)} s `}${f.kind}: ${f.details}`,
+        );
+      }
+    }
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
   const args = parse(process.argv.slice(2));
   if (args.help) {
@@ -349,12 +423,18 @@ async function main(): Promise<void> {
       const harnessDelay = monitorEventLoopDelay({ resolution: 5 });
       harnessDelay.enable();
       const run = (tool: Tool): Promise<ToolResult> => runTool(tool, scenario, args, round + 1);
+      const tools = args.tools.filter((tool) => serves(tool, WORK[scenario.work].protocol));
+      if (tools.length === 0) {
+        harnessDelay.disable();
+        console.log(`  ${scenario.label}: skipped, none of ${args.tools.join(', ')} serves it`);
+        break;
+      }
       let batch: ToolResult[];
       if (args.serial) {
         batch = [];
-        for (const tool of args.tools) batch.push(await run(tool));
+        for (const tool of tools) batch.push(await run(tool));
       } else {
-        batch = await Promise.all(args.tools.map(run));
+        batch = await Promise.all(tools.map(run));
       }
       harnessDelay.disable();
       results.push(...batch);
@@ -378,6 +458,11 @@ async function main(): Promise<void> {
   for (const line of summaryTable(results, args.tools)) console.log(line);
   console.log('\n');
   for (const line of detailTable(results)) console.log(line);
+  const grpcLines = grpcFailureLines(results);
+  if (grpcLines.length > 0) {
+    console.log("\nfailed gRPC calls, by status, ms from their pod's SIGTERM to the call's end:\n");
+    for (const line of grpcLines) console.log(line);
+  }
   console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 

@@ -1,0 +1,288 @@
+/**
+ * gRPC clients (@grpc/grpc-js, retries off so every failure is seen) behind the endpoint table,
+ * recorded like the HTTP loads (one record per call):
+ * - pooled clients, each one channel carrying `CALLS_PER_CHANNEL` closed-loop call loops
+ *   (`concurrency` loops in all): the first loop of each channel makes server-streaming `Ticks`
+ *   calls (`TICKS` messages, the work time apart), the others unary `Echo` calls answered after the
+ *   work time. A channel that got GOAWAY or lost its connection (it left READY) is closed and
+ *   replaced by a new one through the Service, as client pools do;
+ * - `newConnectionsPerSecond` new clients, each opening a channel for one unary call.
+ *
+ * Routing: the Service picks the endpoint of each new channel (`table.connect()`, which also counts
+ * the new connection for the pod's arrival rate); the table's own socket is destroyed before it
+ * connects (net defers the connect of an IP address to the next tick), and the grpc-js channel then
+ * opens its connection to that endpoint's address (grpc-js takes no socket from outside). Each
+ * channel has its own subchannel pool, so no two channels share a connection.
+ *
+ * Failed: every call that did not end with status OK (UNAVAILABLE from a refused connect or a
+ * refused stream, CANCELLED, DEADLINE_EXCEEDED after the work time + 10 s, ...), by status name;
+ * streaming calls as `stream <STATUS>`. `failures` keeps each one's time, pod and details.
+ */
+import * as grpcJs from '@grpc/grpc-js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ConnectionKind, EndpointTable } from '../../src/cli/demo/endpoint-table.js';
+import {
+  loadBasics,
+  startArrivals,
+  type Load,
+  type LoadOptions,
+  type RequestRecord,
+} from '../../src/cli/demo/load.js';
+import { benchServiceDefinition } from '../services/grpc-app.js';
+
+/** Calls in flight per pooled channel: one streaming loop and the rest unary. */
+const CALLS_PER_CHANNEL = 4;
+/** Messages per server-streaming call, the work time apart. */
+export const TICKS = 10;
+
+/** The channel options of every client: no retries (transparent ones included), a connection of its own. */
+export const CHANNEL_OPTIONS: grpcJs.ChannelOptions = {
+  'grpc.enable_retries': 0,
+  'grpc.use_local_subchannel_pool': 1,
+};
+
+export interface GrpcFailure {
+  /** Epoch ms (fractional) the call ended. */
+  readonly at: number;
+  readonly startedAt: number;
+  readonly endpoint: string | undefined;
+  readonly kind: string;
+  readonly details: string;
+}
+
+export interface GrpcLoad extends Load {
+  /** Every failed call, with grpc-js's details. */
+  readonly failures: readonly GrpcFailure[];
+  /** Channels replaced after they left READY (GOAWAY or a lost connection). */
+  readonly replaced: number;
+}
+
+const BenchClient = grpcJs.makeGenericClientConstructor(benchServiceDefinition, 'Bench');
+
+/** The methods makeGenericClientConstructor adds, typed. */
+interface BenchStub {
+  Echo(
+    request: { ms: number },
+    metadata: grpcJs.Metadata,
+    options: grpcJs.CallOptions,
+    callback: (error: grpcJs.ServiceError | null) => void,
+  ): grpcJs.ClientUnaryCall;
+  Ticks(
+    request: { count: number; ms: number },
+    metadata: grpcJs.Metadata,
+    options: grpcJs.CallOptions,
+  ): grpcJs.ClientReadableStream<unknown>;
+}
+
+interface Channel {
+  readonly client: grpcJs.Client;
+  readonly endpoint: string;
+  /** It left READY after being READY: replaced before its next call. */
+  gone: boolean;
+  closed: boolean;
+}
+
+type Outcome = { readonly failure?: undefined } | { readonly failure: string; readonly details: string };
+
+const statusName = (code: number): string => grpcJs.status[code] ?? `status ${code}`;
+
+export function startGrpcLoad(options: LoadOptions, table: EndpointTable): GrpcLoad {
+  const { now, timeoutMs, backoffMs, pickWork } = loadBasics(options);
+  const records: RequestRecord[] = [];
+  const failures: GrpcFailure[] = [];
+  const channels = new Set<Channel>();
+  let stopped = false;
+  let aborted = false;
+  let replaced = 0;
+
+  const bound = setTimeout(() => {
+    stopped = true;
+  }, options.maxDurationMs);
+  bound.unref();
+
+  function close(entry: Channel): void {
+    if (entry.closed) return;
+    entry.closed = true;
+    channels.delete(entry);
+    entry.client.close();
+  }
+
+  /** Follows the channel's state: once it was READY, any other state means the connection is gone. */
+  function follow(entry: Channel, wasReady: boolean): void {
+    const channel = entry.client.getChannel();
+    const state = channel.getConnectivityState(false);
+    if (wasReady && state !== grpcJs.connectivityState.READY) {
+      entry.gone = true;
+      return;
+    }
+    if (entry.closed) return;
+    channel.watchConnectivityState(state, Date.now() + 3_600_000, (error) => {
+      if (error === undefined && !entry.closed)
+        follow(entry, wasReady || state === grpcJs.connectivityState.READY);
+    });
+  }
+
+  function open(kind: ConnectionKind): Channel | undefined {
+    const connection = table.connect(kind);
+    if (connection === undefined) return undefined;
+    connection.socket.destroy();
+    const { host, port, name } = connection.endpoint;
+    const client = new BenchClient(`${host}:${port}`, grpcJs.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const entry: Channel = { client, endpoint: name, gone: false, closed: false };
+    channels.add(entry);
+    follow(entry, false);
+    return entry;
+  }
+
+  const usable = (entry: Channel | undefined): entry is Channel =>
+    entry !== undefined && !entry.gone && !entry.closed;
+
+  const deadline = (workMs: number): Date => new Date(Date.now() + timeoutMs + workMs);
+
+  function unary(entry: Channel, workMs: number): Promise<Outcome> {
+    return new Promise((resolve) => {
+      (entry.client as unknown as BenchStub).Echo(
+        { ms: workMs },
+        new grpcJs.Metadata(),
+        { deadline: deadline(workMs) },
+        (error) => resolve(error ? { failure: statusName(error.code), details: error.details } : {}),
+      );
+    });
+  }
+
+  function stream(entry: Channel, workMs: number): Promise<Outcome> {
+    return new Promise((resolve) => {
+      const call = (entry.client as unknown as BenchStub).Ticks(
+        { count: TICKS, ms: workMs },
+        new grpcJs.Metadata(),
+        {
+          deadline: deadline(workMs * TICKS),
+        },
+      );
+      let received = 0;
+      call.on('data', () => received++);
+      // 'error' carries a non-OK status; 'status' comes either way.
+      call.on('error', () => {});
+      call.on('status', (status: grpcJs.StatusObject) => {
+        if (status.code === grpcJs.status.OK && received === TICKS) resolve({});
+        else if (status.code === grpcJs.status.OK)
+          resolve({ failure: 'stream short', details: `${received} of ${TICKS} messages` });
+        else
+          resolve({
+            failure: `stream ${statusName(status.code)}`,
+            details: `${status.details} (after ${received} of ${TICKS} messages)`,
+          });
+      });
+    });
+  }
+
+  function push(record: RequestRecord, details?: string): void {
+    if (aborted) return;
+    records.push(record);
+    if (record.failure !== undefined) {
+      failures.push({
+        at: record.endedAt,
+        startedAt: record.startedAt,
+        endpoint: record.endpoint,
+        kind: record.failure,
+        details: details ?? '',
+      });
+    }
+    options.onRecord?.(record);
+  }
+
+  async function call(
+    loop: number,
+    streaming: boolean,
+    current: () => Channel | undefined,
+  ): Promise<boolean> {
+    const workMs = pickWork();
+    const startedAt = now();
+    const base = {
+      loop,
+      startedAt,
+      workMs: streaming ? workMs * TICKS : workMs,
+      reusedSocket: false,
+      connectionClose: false,
+    };
+    const entry = current();
+    if (entry === undefined) {
+      push(
+        { ...base, endedAt: now(), status: undefined, failure: 'UNAVAILABLE', endpoint: undefined },
+        'the Service has no endpoints',
+      );
+      return false;
+    }
+    const outcome = await (streaming ? stream(entry, workMs) : unary(entry, workMs));
+    push(
+      {
+        ...base,
+        endedAt: now(),
+        status: outcome.failure === undefined ? 200 : undefined,
+        failure: outcome.failure,
+        endpoint: entry.endpoint,
+      },
+      outcome.failure === undefined ? undefined : outcome.details,
+    );
+    return outcome.failure === undefined;
+  }
+
+  async function pooledClient(first: number, loops: number): Promise<void> {
+    let entry: Channel | undefined;
+    const current = (): Channel | undefined => {
+      if (!usable(entry)) {
+        if (entry !== undefined) {
+          close(entry);
+          replaced++;
+        }
+        entry = open('pooled');
+      }
+      return entry;
+    };
+    await Promise.all(
+      Array.from({ length: loops }, async (_, i) => {
+        while (!stopped) {
+          if (!(await call(first + i, i === 0, current)) && !stopped) await sleep(backoffMs);
+        }
+      }),
+    );
+    if (entry !== undefined) close(entry);
+  }
+
+  async function newClient(): Promise<void> {
+    const entry = open('new-client');
+    await call(-1, false, () => entry);
+    if (entry !== undefined) close(entry);
+  }
+
+  const arrivals = startArrivals(options, () => stopped, newClient);
+
+  const clients: Promise<void>[] = [];
+  for (let first = 0; first < options.concurrency; first += CALLS_PER_CHANNEL) {
+    clients.push(pooledClient(first, Math.min(CALLS_PER_CHANNEL, options.concurrency - first)));
+  }
+  const done = Promise.all(clients).then(async () => {
+    clearTimeout(bound);
+    arrivals.stop();
+    await arrivals.settled();
+  });
+
+  return {
+    records,
+    failures,
+    done,
+    get replaced() {
+      return replaced;
+    },
+    stop() {
+      stopped = true;
+      return done;
+    },
+    abort() {
+      stopped = true;
+      aborted = true;
+      arrivals.stop();
+      for (const entry of [...channels]) close(entry);
+    },
+  };
+}
