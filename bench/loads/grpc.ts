@@ -4,8 +4,9 @@
  * - pooled clients, each one channel carrying `CALLS_PER_CHANNEL` closed-loop call loops
  *   (`concurrency` loops in all): the first loop of each channel makes server-streaming `Ticks`
  *   calls (`TICKS` messages, the work time apart), the others unary `Echo` calls answered after the
- *   work time. A channel that got GOAWAY or lost its connection (it left READY) is closed and
- *   replaced by a new one through the Service, as client pools do;
+ *   work time. A channel that got GOAWAY or lost its connection (it left READY), or whose call
+ *   failed while it was not connected, is closed and replaced by a new one through the Service, as
+ *   client pools do (and as a channel to a ClusterIP reconnects through kube-proxy);
  * - `newConnectionsPerSecond` new clients, each opening a channel for one unary call.
  *
  * Routing: the Service picks the endpoint of each new channel (`table.connect()`, which also counts
@@ -214,6 +215,14 @@ export function startGrpcLoad(options: LoadOptions, table: EndpointTable): GrpcL
       return false;
     }
     const outcome = await (streaming ? stream(entry, workMs) : unary(entry, workMs));
+    // A failed call on a channel that is not connected (its connect was refused, or the connection
+    // dropped): the client's next connection goes through the Service again, not back to this pod.
+    if (
+      outcome.failure !== undefined &&
+      entry.client.getChannel().getConnectivityState(false) !== grpcJs.connectivityState.READY
+    ) {
+      entry.gone = true;
+    }
     push(
       {
         ...base,
