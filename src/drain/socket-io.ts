@@ -1,14 +1,18 @@
 /**
- * The drainer for a Socket.IO server (`kg.attachSocketIo(io)`): it works on the engine.io
+ * The drainer for a Socket.IO server (`kg.use(socketIo(io))`, kubegrace/socket.io): it works on the engine.io
  * connections under it. In the drain each is closed the way engine.io closes a session itself —
  * after its buffered packets are flushed, so no message the server emitted is lost — and the
  * client, told `transport close`, reconnects (with its own backoff) through the Service to another
  * pod. A `disconnect()` of the Socket.IO socket would instead tell the client not to reconnect.
  *
- * WebSocket sessions are paced (pacer.ts). Long-polling sessions are closed at once when the drain
- * begins: the listener is closed then, so a polling client's next request would find nothing to
- * connect to; its pending poll carries the close instead. Sessions opened during the drain are
- * closed at once. At the signal what is left is closed without flushing and counted as forced.
+ * Long-polling sessions are closed when the shutdown begins (`unready`): from then on every HTTP/1
+ * response carries `Connection: close`, so each poll comes on a new connection, which the Service
+ * sends to another pod once the endpoint is gone, where the session id is unknown (a transport
+ * error). Closed at once, their pending poll carries the close and the client's next handshake goes
+ * wherever the Service sends it. New polling sessions during the shutdown are closed at once.
+ * WebSocket sessions are one TCP connection each, kept through the propagation wait and paced in
+ * the drain (pacer.ts); the ones opened during the drain are closed at once. At the signal what is
+ * left is closed without flushing and counted as forced.
  *
  * `socket.io` is an optional peer: only structural types here.
  */
@@ -56,15 +60,16 @@ export function createSocketIoDrainer(
   const pacer = createPacer(options.pacing ?? { windowMs: 0, budgetMs: 0 });
   const changed = createNotifier();
   let draining: Promise<void> | undefined;
-  let stage: 'serving' | 'draining' = 'serving';
+  let stage: 'serving' | 'unready' | 'draining' = 'serving';
   let attached = true;
 
+  const isPolling = (socket: EngineSocketLike): boolean => socket.transport?.name === 'polling';
   const open = (): EngineSocketLike[] =>
     Object.values(engine.clients).filter((s) => s.readyState === 'open' || s.readyState === 'opening');
 
   function onConnection(socket: EngineSocketLike): void {
     socket.once('close', () => changed.notify());
-    if (stage === 'draining') socket.close();
+    if (stage === 'draining' || (stage === 'unready' && isPolling(socket))) socket.close();
   }
   engine.on('connection', onConnection);
   for (const socket of Object.values(engine.clients)) socket.once('close', () => changed.notify());
@@ -75,18 +80,25 @@ export function createSocketIoDrainer(
     socket.close();
   }
 
+  function unready(): void {
+    if (stage !== 'serving') return;
+    stage = 'unready';
+    for (const socket of open()) if (isPolling(socket)) closeSession(socket, 'window_end');
+  }
+
   function drain(ctx: PhaseContext): Promise<void> {
     draining ??= startDrain(ctx);
     return draining;
   }
 
   async function startDrain(ctx: PhaseContext): Promise<void> {
+    unready();
     stage = 'draining';
     const sessions = open();
-    const polling = sessions.filter((s) => s.transport?.name === 'polling');
-    for (const socket of polling) closeSession(socket, 'window_end');
+    // Polling sessions opened or left mid-upgrade since unready.
+    for (const socket of sessions) if (isPolling(socket)) closeSession(socket, 'window_end');
     const pacing = pacer.pace(
-      sessions.filter((s) => s.transport?.name !== 'polling'),
+      sessions.filter((s) => !isPolling(s)),
       closeSession,
       ctx,
     );
@@ -111,6 +123,7 @@ export function createSocketIoDrainer(
 
   return {
     name: options.name ?? 'socket.io',
+    unready,
     drain,
     get sessions() {
       return Object.keys(engine.clients).length;
