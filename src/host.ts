@@ -6,6 +6,7 @@
  * An integration is a value made by one of those subpaths and handed to `kg.use(integration)`; `use`
  * gives it this host. One way in for every integration, each with the instance's logger.
  */
+import type { CheckSet } from './probes/checks.js';
 import type { RouteHandler } from './probes/handler.js';
 import type { DrainObserver } from './drain/observer.js';
 import type { Lifecycle, Participant } from './lifecycle.js';
@@ -67,6 +68,18 @@ export interface Host {
   onDeregistration(listener: (report: DeregistrationReport) => void): () => void;
   /** Integrations installed once per instance (metrics) mark themselves here. */
   readonly installed: Set<string>;
+  /** This process's readiness checks (`kubegrace/cluster`: a worker runs its own for the primary's `/readyz`). */
+  readonly readinessChecks: Pick<CheckSet, 'run'>;
+  /** Where `kubegrace/metrics` and `kubegrace/cluster` meet (a primary serves its workers' metrics). */
+  readonly exposition: MetricsExposition;
+}
+
+/** The metrics endpoint's text, for `kubegrace/cluster`; both slots are empty until an integration fills them. */
+export interface MetricsExposition {
+  /** Set by `kubegrace/metrics`: this process's registry in the Prometheus text format. */
+  collect: (() => Promise<string>) | undefined;
+  /** Set by `clusterPrimary()`: what `/metrics` serves, given this process's own text. */
+  extend: ((own: string) => Promise<string>) | undefined;
 }
 
 declare const integrationBrand: unique symbol;

@@ -518,6 +518,8 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       return () => deregistrationListeners.delete(listener);
     },
     installed: new Set(),
+    readinessChecks: readiness,
+    exposition: { collect: undefined, extend: undefined },
   };
 
   function addObserver(added: DrainObserver): () => void {

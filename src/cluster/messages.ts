@@ -30,14 +30,27 @@ export type PrimaryMessage =
       readonly kubegrace: 'cluster';
       readonly type: 'propagated';
       readonly report: PropagationReport | undefined;
-    };
+    }
+  /** Questions for the pod's probes and `/metrics`, answered by `answer` with the same `id`. */
+  | { readonly kubegrace: 'cluster'; readonly type: 'ask'; readonly id: number; readonly about: Question };
+
+/** `readiness`: the worker's state and its own readiness checks; `metrics`: its registry's text. */
+export type Question = 'readiness' | 'metrics';
+
+/** A worker's answer: ready or not (with why), or its metrics text (empty without kubegrace/metrics). */
+export interface Answer {
+  readonly ready?: boolean;
+  readonly reason?: string;
+  readonly text?: string;
+}
 
 export type WorkerMessage =
   | { readonly kubegrace: 'cluster'; readonly type: 'state'; readonly state: LifecycleState }
   /** New connections on the worker since its last message. */
   | { readonly kubegrace: 'cluster'; readonly type: 'connections'; readonly count: number }
   /** The worker was signalled itself (a signal to the whole process group): the pod is leaving. */
-  | { readonly kubegrace: 'cluster'; readonly type: 'shutdown'; readonly trigger: Trigger };
+  | { readonly kubegrace: 'cluster'; readonly type: 'shutdown'; readonly trigger: Trigger }
+  | { readonly kubegrace: 'cluster'; readonly type: 'answer'; readonly id: number; readonly answer: Answer };
 
 type Tagged = { readonly kubegrace: 'cluster'; readonly type: string };
 
@@ -51,9 +64,9 @@ function isTagged(message: unknown): message is Tagged {
 }
 
 export function isPrimaryMessage(message: unknown): message is PrimaryMessage {
-  return isTagged(message) && ['shutdown', 'timing', 'propagated'].includes(message.type);
+  return isTagged(message) && ['shutdown', 'timing', 'propagated', 'ask'].includes(message.type);
 }
 
 export function isWorkerMessage(message: unknown): message is WorkerMessage {
-  return isTagged(message) && ['state', 'connections', 'shutdown'].includes(message.type);
+  return isTagged(message) && ['state', 'connections', 'shutdown', 'answer'].includes(message.type);
 }

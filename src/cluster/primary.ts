@@ -14,8 +14,15 @@ import type { LifecycleState, PhaseContext } from '../lifecycle.js';
 import { createSettingReader } from '../settings.js';
 import { signalExitCode } from '../process.js';
 import type { Timing, Trigger } from '../timing.js';
-import { createNotifier, settle } from '../wait.js';
-import { isWorkerMessage, type PrimaryMessage, type TimingMessage } from './messages.js';
+import { createNotifier, settle, timeLimitedSignal } from '../wait.js';
+import { mergeExposition } from './exposition.js';
+import {
+  isWorkerMessage,
+  type Answer,
+  type PrimaryMessage,
+  type Question,
+  type TimingMessage,
+} from './messages.js';
 
 export interface ClusterPrimaryOptions {
   /** How many workers to fork. Env `KUBEGRACE_CLUSTER_WORKERS`. @default os.availableParallelism() */
@@ -60,7 +67,12 @@ interface Tracked {
   /** It exited after the primary told the workers to shut down. */
   exitedInShutdown?: boolean;
   killed?: boolean;
+  /** Questions sent to it, by id, waiting for its answer (undefined: it left first). */
+  readonly pending: Map<number, (answer: Answer | undefined) => void>;
 }
+
+/** How long `/metrics` waits for a worker's text; a worker that does not answer is left out. */
+export const WORKER_METRICS_TIMEOUT_MS = 2000;
 
 function timingMessage(timing: Timing): TimingMessage | undefined {
   const { startedAt, killAt, killAtSource } = timing;
@@ -156,7 +168,7 @@ function install(
     // The primary serves the probes and /prestop: the workers' management servers stay off, and
     // their settings (budgets, grace period) are the primary's through the shared environment.
     const worker = cluster.fork({ ...config.extraEnv, KUBEGRACE_MANAGEMENT_SERVER: 'false' });
-    const t: Tracked = { worker, state: 'starting' };
+    const t: Tracked = { worker, state: 'starting', pending: new Map() };
     tracked.set(worker.id, t);
     worker.on('message', (message: unknown) => {
       if (!isWorkerMessage(message)) return;
@@ -166,6 +178,10 @@ function install(
           lifecycle.ready();
           resolveReady();
         }
+      } else if (message.type === 'answer') {
+        t.pending.get(message.id)?.(message.answer);
+        t.pending.delete(message.id);
+        return;
       } else if (message.type === 'connections') {
         for (let i = 0; i < message.count; i++) host.noteConnection();
       } else {
@@ -175,6 +191,8 @@ function install(
       changed.notify();
     });
     worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      for (const reply of t.pending.values()) reply(undefined);
+      t.pending.clear();
       if (t.killed) return;
       t.exitCode = code ?? (signal === null ? 1 : signalExitCode(signal));
       t.exitSignal = signal ?? undefined;
@@ -190,10 +208,54 @@ function install(
     });
   }
 
-  host.addReadinessCheck('cluster-workers', () => {
+  let nextQuestion = 0;
+  /** Ask a worker; undefined when it left or the signal fired first. */
+  function ask(t: Tracked, about: Question, signal: AbortSignal): Promise<Answer | undefined> {
+    const id = ++nextQuestion;
+    return new Promise((resolve) => {
+      const done = (answer: Answer | undefined): void => {
+        t.pending.delete(id);
+        signal.removeEventListener('abort', onAbort);
+        resolve(answer);
+      };
+      const onAbort = (): void => done(undefined);
+      if (signal.aborted || t.exitCode !== undefined || !t.worker.isConnected()) return done(undefined);
+      signal.addEventListener('abort', onAbort, { once: true });
+      t.pending.set(id, done);
+      t.worker.send({ kubegrace: 'cluster', type: 'ask', id, about } satisfies PrimaryMessage, (error) => {
+        if (error) done(undefined);
+      });
+    });
+  }
+
+  // The pod is ready when every live worker is: its state and its own readiness checks, asked at
+  // each probe (a worker that is not listening yet is 'starting').
+  host.addReadinessCheck('cluster-workers', async (signal) => {
     const running = live();
-    return running.length > 0 && running.every((t) => t.state === 'ready');
+    if (running.length === 0) throw new Error('no live worker');
+    const answers = await Promise.all(running.map((t) => ask(t, 'readiness', signal)));
+    const unready = running
+      .map((t, i) => ({ t, answer: answers[i] }))
+      .filter(({ answer }) => answer?.ready !== true)
+      .map(({ t, answer }) => `worker ${t.worker.id}: ${answer?.reason ?? 'no answer'}`);
+    if (unready.length > 0) throw new Error(`not ready: ${unready.join(', ')}`);
+    return true;
   });
+
+  // /metrics (with kubegrace/metrics in the primary): its own text and every live worker's.
+  host.exposition.extend = async (own) => {
+    const limit = timeLimitedSignal(new AbortController().signal, WORKER_METRICS_TIMEOUT_MS);
+    try {
+      const running = live();
+      const answers = await Promise.all(running.map((t) => ask(t, 'metrics', limit.signal)));
+      return mergeExposition([
+        { text: own },
+        ...running.map((t, i) => ({ text: answers[i]?.text ?? '', label: `worker="${t.worker.id}"` })),
+      ]);
+    } finally {
+      limit.dispose();
+    }
+  };
 
   lifecycle.on('deadline', () => {
     const timing = timingMessage(lifecycle.timing);

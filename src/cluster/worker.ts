@@ -12,7 +12,13 @@ import type { PropagationReport } from '../propagation/adaptive.js';
 import { createSettingReader } from '../settings.js';
 import type { Trigger } from '../timing.js';
 import { createNotifier, settle } from '../wait.js';
-import { isPrimaryMessage, type TimingMessage, type WorkerMessage } from './messages.js';
+import {
+  isPrimaryMessage,
+  type Answer,
+  type Question,
+  type TimingMessage,
+  type WorkerMessage,
+} from './messages.js';
 
 /** No options yet: everything comes from the primary (and the environment it shares). */
 export type ClusterWorkerOptions = Readonly<Record<string, never>>;
@@ -69,12 +75,40 @@ function install(host: Host): ClusterWorker {
       applyTiming(message.timing);
     } else if (message.type === 'timing') {
       applyTiming(message.timing);
+    } else if (message.type === 'ask') {
+      void answer(message.about).then(
+        (reply) => send({ kubegrace: 'cluster', type: 'answer', id: message.id, answer: reply }),
+        (error: unknown) =>
+          send({
+            kubegrace: 'cluster',
+            type: 'answer',
+            id: message.id,
+            answer: {
+              ready: false,
+              reason: error instanceof Error ? error.message : String(error),
+              text: '',
+            },
+          }),
+      );
+      return;
     } else {
       propagated = { report: message.report };
     }
     changed.notify();
   };
   worker.on('message', onMessage);
+
+  /** The primary's `/readyz` (this worker's state and own checks) and `/metrics` (its registry). */
+  async function answer(about: Question): Promise<Answer> {
+    if (about === 'metrics') return { text: host.exposition.collect ? await host.exposition.collect() : '' };
+    if (lifecycle.state !== 'ready') return { ready: false, reason: lifecycle.state };
+    const run = await host.readinessChecks.run(host.settings.probes.checkTimeoutMs);
+    // The shutdown may have begun while the checks ran.
+    if (lifecycle.state !== 'ready') return { ready: false, reason: lifecycle.state };
+    if (run.ok) return { ready: true };
+    const failed = run.results.filter((r) => !r.ok).map((r) => `${r.name}: ${r.error ?? 'failed'}`);
+    return { ready: false, reason: `check failed (${failed.join('; ')})` };
+  }
   // The primary is gone (crashed, killed): nobody will tell this worker when to drain.
   const onDisconnect = (): void => {
     primaryGone = true;

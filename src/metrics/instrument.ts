@@ -203,6 +203,8 @@ function instrument(host: Host, options: ResolvedMetricsOptions): KubegraceMetri
     let body: string;
     try {
       body = await registry.metrics();
+      // A cluster primary adds its workers' metrics (kubegrace/cluster).
+      if (host.exposition.extend) body = await host.exposition.extend(body);
     } catch {
       if (!res.headersSent) res.writeHead(500, { 'content-length': '0' }).end();
       return;
@@ -220,6 +222,12 @@ function instrument(host: Host, options: ResolvedMetricsOptions): KubegraceMetri
     });
   };
   if (path !== false) removers.push(host.addManagementRoute(path, handler));
+  // A cluster worker sends this to its primary, which serves it on the pod's /metrics.
+  const collect = (): Promise<string> => registry.metrics();
+  host.exposition.collect = collect;
+  removers.push(() => {
+    if (host.exposition.collect === collect) host.exposition.collect = undefined;
+  });
   host.installed.add('metrics');
 
   function record(summary: ShutdownSummary): void {

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { spawnEventChild, type ChildEvent, type EventChild } from '../support/child.js';
@@ -200,5 +203,118 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
       workers.map((w) => w.exitCode),
       [0, 0],
     );
+  });
+
+  it("serves on the primary's /metrics its own metrics and every worker's, each sample labelled by worker", async () => {
+    const child = await pod({ FIXTURE_METRICS: '1' });
+    // One request held in flight on whichever worker takes it.
+    const held = get(child.port, '/?ms=4000');
+    let text = '';
+    for (let i = 0; i < 100 && !/^kubegrace_inflight_requests\{worker="\d+"\} 1$/m.test(text); i++) {
+      const scraped = await get(child.managementPort, '/metrics');
+      assert.equal(scraped.status, 200);
+      text = scraped.body;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // Each family once: one HELP and one TYPE line, whoever exposes it.
+    assert.equal(text.match(/^# TYPE kubegrace_lifecycle_state /gm)?.length, 1, text);
+    assert.equal(text.match(/^# HELP kubegrace_inflight_requests /gm)?.length, 1, text);
+    for (const source of ['', 'worker="1",', 'worker="2",']) {
+      assert.ok(text.includes(`kubegrace_lifecycle_state{${source}state="ready"} 1`), `${source}\n${text}`);
+    }
+    const inflight = [...text.matchAll(/^kubegrace_inflight_requests\{worker="(\d+)"\} (\d+)$/gm)];
+    assert.deepEqual(inflight.map((m) => m[1]).sort(), ['1', '2'], text);
+    assert.equal(
+      inflight.reduce((sum, m) => sum + Number(m[2]), 0),
+      1,
+      'the request held on one worker, seen through the primary',
+    );
+    assert.match(text, /^kubegrace_inflight_requests 0$/m, "the primary's own series, unlabelled");
+    assert.equal((await held).status, 200);
+    child.process.kill('SIGTERM');
+    assert.equal((await child.exited).code, 0, child.stderr.join(''));
+  });
+
+  it("asks every worker's own readiness checks at each /readyz: one failing worker makes the pod unready", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kg-cluster-'));
+    const unready = join(dir, 'unready');
+    try {
+      const child = await pod({ FIXTURE_UNREADY_FILE: unready });
+      assert.equal((await get(child.managementPort, '/readyz')).status, 200);
+      writeFileSync(unready, '');
+      const failing = await get(child.managementPort, '/readyz');
+      assert.equal(failing.status, 503);
+      assert.equal((JSON.parse(failing.body) as { reason?: string }).reason, 'check_failed');
+      rmSync(unready);
+      assert.equal((await get(child.managementPort, '/readyz')).status, 200);
+      child.process.kill('SIGTERM');
+      assert.equal((await child.exited).code, 0, child.stderr.join(''));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is unready while a replacement worker is not listening yet, and ready once it is', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kg-cluster-'));
+    const hold = join(dir, 'hold');
+    try {
+      const child = await pod({ FIXTURE_HOLD_FILE: hold });
+      const [firstWorker] = child.listening.workers as number[];
+      assert.ok(firstWorker);
+      assert.equal((await get(child.managementPort, '/readyz')).status, 200);
+      writeFileSync(hold, '');
+      process.kill(firstWorker, 'SIGKILL');
+      await child.waitFor((e) => /^cluster worker 1 exited/.test(String(e.msg)));
+      const starting = await get(child.managementPort, '/readyz');
+      assert.equal(starting.status, 503, starting.body);
+      rmSync(hold);
+      await child.waitFor((e) => e.worker === 3 && e.event === 'state' && e.state === 'ready');
+      let status = 0;
+      for (let i = 0; i < 50 && status !== 200; i++) {
+        status = (await get(child.managementPort, '/readyz')).status;
+        if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(status, 200, 'ready again once the replacement reported ready');
+      child.process.kill('SIGTERM');
+      assert.equal((await child.exited).code, 0, child.stderr.join(''));
+      const workers = summaryOf(child.events)?.workers as { id: number; exitCode: number }[];
+      assert.deepEqual(
+        workers.map((w) => [w.id, w.exitCode]),
+        [
+          [1, 137],
+          [2, 0],
+          [3, 0],
+        ],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('kills a hanging worker at the deadline when the phase budgets reach past it, and exits 1 (outcome deadline)', async () => {
+    const started = Date.now();
+    const summary = await terminated(
+      {
+        FIXTURE_HANG_WORKER: '2',
+        // The pod's grace period is shorter than the budgets (a warning, not an error, here).
+        KUBEGRACE_BUDGET_CHECK: 'warn',
+        KUBEGRACE_GRACE_PERIOD_SECONDS: '4',
+        KUBEGRACE_DRAIN_TIMEOUT_MS: '30000',
+        KUBEGRACE_CLEANUP_TIMEOUT_MS: '30000',
+      },
+      1,
+    );
+    assert.equal(summary.outcome, 'deadline', JSON.stringify(summary));
+    const workers = summary.workers as { id: number; exitCode: number; killed?: boolean }[];
+    assert.deepEqual(
+      workers.map((w) => [w.id, w.killed === true, w.exitCode]),
+      [
+        [1, false, 0],
+        [2, true, 137],
+      ],
+    );
+    // Killed at the deadline, not at the end of the 30 s budgets: the pod left inside its grace period.
+    assert.ok(Date.now() - started < 30_000);
+    assert.ok((summary.durationMs as number) < 4000, JSON.stringify(summary));
   });
 });

@@ -9,12 +9,18 @@
  *   CLUSTER_WORKERS            how many workers (default 2)
  *   FIXTURE_HANG_WORKER=<id>   that worker blocks its event loop as soon as its shutdown begins
  *   FIXTURE_CRASH_WORKER=<id>  that worker exits with code 3 as soon as its shutdown begins
+ *   FIXTURE_METRICS=1          kubegrace/metrics in the primary and every worker
+ *   FIXTURE_UNREADY_FILE=<f>   each worker's own readiness check fails while that file exists
+ *   FIXTURE_HOLD_FILE=<f>      a worker that starts while that file exists waits for it to go
+ *                              before it listens and reports ready
  */
 import cluster from 'node:cluster';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createKubegrace, type Kubegrace } from '../../src/index.js';
 import { clusterPrimary, clusterWorker } from '../../src/cluster/index.js';
+import { metrics } from '../../src/metrics/index.js';
 
 const env = process.env;
 const workerId = cluster.worker?.id;
@@ -47,6 +53,7 @@ if (cluster.isPrimary) {
 
   const kg = createKubegrace({ logger, probes: { port: 0, host: '127.0.0.1' } });
   report(kg);
+  if (env.FIXTURE_METRICS === '1') kg.use(metrics());
   const pod = kg.use(
     clusterPrimary({ workers: Number(env.CLUSTER_WORKERS ?? 2), env: { FIXTURE_PORT: String(port) } }),
   );
@@ -62,6 +69,9 @@ if (cluster.isPrimary) {
   const kg = createKubegrace({ logger });
   report(kg);
   kg.use(clusterWorker());
+  if (env.FIXTURE_METRICS === '1') kg.use(metrics());
+  const unreadyFile = env.FIXTURE_UNREADY_FILE;
+  if (unreadyFile !== undefined) kg.addReadinessCheck('fixture-file', () => !existsSync(unreadyFile));
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const ms = Number(url.searchParams.get('ms') ?? 0);
@@ -80,6 +90,10 @@ if (cluster.isPrimary) {
     });
   }
   await kg.start();
+  const holdFile = env.FIXTURE_HOLD_FILE;
+  while (holdFile !== undefined && existsSync(holdFile))
+    await new Promise((resolve) => setTimeout(resolve, 20));
   await new Promise<void>((resolve) => server.listen(Number(env.FIXTURE_PORT), '127.0.0.1', resolve));
+  emit({ event: 'worker listening' });
   kg.ready();
 }
