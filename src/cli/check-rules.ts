@@ -52,6 +52,7 @@ export const FINDING_CODES = [
   'prestop-sleep-unset',
   'liveness-on-readyz',
   'readiness-on-livez',
+  'grpc-liveness-on-readiness',
   'missing-readiness-probe',
   'probe-port-mismatch',
   'invalid-setting',
@@ -97,6 +98,14 @@ const PROBE_PATHS = new Set(['/livez', '/readyz', '/startupz']);
 function probePath(probe: ProbeLike | null | undefined): string | undefined {
   const path = probe?.httpGet?.path;
   return typeof path === 'string' ? (path.split('?')[0] ?? path) : undefined;
+}
+
+/** The service a `grpc:` probe asks (`""`, the overall status, when it names none); undefined for other probes. */
+function grpcService(probe: ProbeLike | null | undefined): string | undefined {
+  const grpc = probe?.grpc;
+  if (typeof grpc !== 'object' || grpc === null) return undefined;
+  const service = (grpc as { service?: unknown }).service;
+  return typeof service === 'string' ? service : '';
 }
 
 /** Our own exec preStop (`kubegrace prestop`, `npx kubegrace prestop`, `/app/bin/kubegrace prestop`). */
@@ -395,6 +404,17 @@ function probeFindings(container: ContainerLike, settings: ResolvedSettings, ser
       message:
         'readinessProbe points at /livez: /livez stays 200 while draining, so the failing readiness never takes the pod out of its Services',
       fix: 'point readinessProbe.httpGet.path at /readyz',
+    });
+  }
+  const livenessGrpc = grpcService(container.livenessProbe);
+  const readinessGrpc = grpcService(container.readinessProbe);
+  // kubegrace/grpc: "" (the overall status) and the readiness services turn NOT_SERVING at SIGTERM.
+  if (livenessGrpc !== undefined && (livenessGrpc === '' || livenessGrpc === readinessGrpc)) {
+    findings.push({
+      severity: 'error',
+      code: 'grpc-liveness-on-readiness',
+      message: `livenessProbe asks gRPC health service ${JSON.stringify(livenessGrpc)}, ${livenessGrpc === '' ? 'the overall status, which follows readiness' : "the readiness probe's service"}: it turns NOT_SERVING on purpose during a shutdown (and while starting), so the kubelet restarts the draining container`,
+      fix: 'set livenessProbe.grpc.service to "liveness" (kubegrace/grpc\'s livenessService, SERVING while draining)',
     });
   }
   if (serving && !container.readinessProbe) {

@@ -120,13 +120,18 @@ export function find(rendered: Rendered, kind: string): Manifest[] {
   return rendered.docs.filter((d) => d.kind === kind);
 }
 
+export interface Probe {
+  readonly httpGet?: { readonly path?: string; readonly port?: unknown };
+  readonly grpc?: { readonly port?: unknown; readonly service?: string };
+}
+
 export interface ContainerSpec {
   readonly name: string;
   readonly env?: readonly { readonly name: string; readonly value?: string; readonly valueFrom?: unknown }[];
   readonly lifecycle?: { readonly preStop?: Record<string, unknown> };
-  readonly livenessProbe?: { readonly httpGet?: { readonly path?: string; readonly port?: unknown } };
-  readonly readinessProbe?: { readonly httpGet?: { readonly path?: string; readonly port?: unknown } };
-  readonly startupProbe?: { readonly httpGet?: { readonly path?: string; readonly port?: unknown } };
+  readonly livenessProbe?: Probe;
+  readonly readinessProbe?: Probe;
+  readonly startupProbe?: Probe;
   readonly ports?: readonly { readonly name?: string; readonly containerPort: number }[];
   readonly securityContext?: Record<string, unknown>;
   readonly [key: string]: unknown;

@@ -93,6 +93,38 @@ describe('charts/kubegrace-lib in a chart of your own', () => {
     assert.equal(older.spec.terminationGracePeriodSeconds, 38);
   });
 
+  it('switches the probes to gRPC: readiness and startup on the readiness service, liveness on its own', async () => {
+    const chart = teamChart('orders', {
+      kubegrace: { probes: { grpc: { enabled: true, port: 50051, readinessService: 'shop.Orders' } } },
+    });
+    const rendered = await render({ chart, kubeVersion: '1.31.0' });
+    assert.deepEqual(validateAll(rendered.docs), []);
+    const { container } = podOf(rendered);
+    assert.deepEqual(container.readinessProbe?.grpc, { port: 50051, service: 'shop.Orders' });
+    assert.deepEqual(container.startupProbe?.grpc, { port: 50051, service: 'shop.Orders' });
+    assert.deepEqual(container.livenessProbe?.grpc, { port: 50051, service: 'liveness' });
+    assert.equal(container.readinessProbe?.httpGet, undefined);
+    assert.equal((container.readinessProbe as Record<string, unknown>).periodSeconds, 2);
+    const result = await check(rendered.text);
+    assert.equal(result.errors + result.warnings, 0);
+
+    assert.match(
+      await renderError({
+        chart: teamChart('orders-no-port', {}),
+        set: { 'kubegrace.probes.grpc.enabled': true },
+      }),
+      /kubegrace\.probes\.grpc\.port must be set/,
+    );
+    assert.match(
+      await renderError({ chart, set: { 'kubegrace.probes.grpc.livenessService': 'shop.Orders' } }),
+      /kubegrace\.probes\.grpc\.livenessService must not be the readiness service \("shop\.Orders"\)/,
+    );
+    assert.match(
+      await renderError({ chart, set: { 'kubegrace.probes.grpc.port': 70000 } }),
+      /kubegrace\.probes\.grpc\.port must be an integer port from 1 to 65535, received 70000/,
+    );
+  });
+
   it('refuses what the library would refuse, in its words', async () => {
     const chart = teamChart('bad', {});
     assert.match(

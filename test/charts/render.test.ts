@@ -35,7 +35,9 @@ function valuesOf(file: string): {
   kubegrace?: {
     preStop?: { enabled?: boolean; action?: string; sleepSeconds?: number };
     downwardApi?: boolean;
+    probes?: { grpc?: { enabled?: boolean; readinessService?: string; livenessService?: string } };
   };
+  containerPort?: number;
   rbac?: { create?: boolean };
   strategy?: { rollingUpdate?: { maxUnavailable?: unknown } };
 } {
@@ -91,12 +93,28 @@ describe('charts/kubegrace: every ci values file on every Kubernetes version', (
         }
         assert.ok(!/\bsleep:/.test(rendered.text) || semverAtLeast(kubeVersion, 30));
 
-        // Probes on the management port, each on its own path.
         const port = Number(env.KUBEGRACE_PROBES_PORT);
-        assert.equal(container.livenessProbe?.httpGet?.path, '/livez');
-        assert.equal(container.readinessProbe?.httpGet?.path, '/readyz');
-        assert.equal(container.livenessProbe?.httpGet?.port, port);
-        assert.equal(container.readinessProbe?.httpGet?.port, port);
+        const grpc = values.kubegrace?.probes?.grpc;
+        if (grpc?.enabled) {
+          // gRPC probes on the app's port: readiness and startup on the readiness service,
+          // liveness on its own service, which follows liveness (SERVING while draining).
+          const readiness = { port: values.containerPort, service: grpc.readinessService ?? '' };
+          assert.deepEqual(container.readinessProbe?.grpc, readiness);
+          assert.deepEqual(container.startupProbe?.grpc, readiness);
+          assert.deepEqual(container.livenessProbe?.grpc, {
+            port: values.containerPort,
+            service: grpc.livenessService ?? 'liveness',
+          });
+          for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe]) {
+            assert.equal(probe?.httpGet, undefined);
+          }
+        } else {
+          // Probes on the management port, each on its own path.
+          assert.equal(container.livenessProbe?.httpGet?.path, '/livez');
+          assert.equal(container.readinessProbe?.httpGet?.path, '/readyz');
+          assert.equal(container.livenessProbe?.httpGet?.port, port);
+          assert.equal(container.readinessProbe?.httpGet?.port, port);
+        }
         assert.ok(container.ports?.some((p) => p.name === 'management' && p.containerPort === port));
 
         // Hardened pod.

@@ -77,6 +77,14 @@ const bad: BadCase[] = [
     line: 16,
   },
   {
+    file: 'grpc-liveness-on-readiness.yaml',
+    code: 'grpc-liveness-on-readiness',
+    message:
+      /^livenessProbe asks gRPC health service "shop\.Orders", the readiness probe's service: it turns NOT_SERVING on purpose during a shutdown/,
+    fix: /^set livenessProbe\.grpc\.service to "liveness"/,
+    line: 16,
+  },
+  {
     file: 'missing-readiness-probe.yaml',
     code: 'missing-readiness-probe',
     message: /^no readinessProbe: the pod counts as ready before it listens/,
@@ -243,6 +251,23 @@ describe('kubegrace check: each seeded mistake is flagged with its fix', () => {
       assert.ok(text.includes('          fix: '), 'human output carries the fix');
     });
   }
+
+  it('gRPC probes: liveness on the overall status is the same mistake; on its own service it is clean', async () => {
+    const codes = async (lines: string[]): Promise<string[]> => {
+      const result = await runCheck(['-'], { stdin: Readable.from([deployment('grpc', lines)]) });
+      return (result.containers[0]?.findings ?? []).map((f) => f.code);
+    };
+    // A later readinessProbe replaces the helper's (YAML keeps the last duplicate key here).
+    const readiness = 'readinessProbe: {grpc: {port: 50051}}';
+    assert.deepEqual(await codes([readiness, 'livenessProbe: {grpc: {port: 50051}}']), [
+      'grpc-liveness-on-readiness',
+    ]);
+    assert.deepEqual(await codes([readiness, 'livenessProbe: {grpc: {port: 50051, service: ""}}']), [
+      'grpc-liveness-on-readiness',
+    ]);
+    assert.deepEqual(await codes([readiness, 'livenessProbe: {grpc: {port: 50051, service: liveness}}']), []);
+    assert.deepEqual(await codes(['livenessProbe: {httpGet: {path: /livez, port: 9000}}']), []);
+  });
 
   it('malformed YAML: reported with its file, line and column, exit 1', async () => {
     const path = fixture('bad/malformed.yaml.txt');

@@ -60,6 +60,11 @@ probes:
     timeoutSeconds: 1
     successThreshold: 1
     failureThreshold: 30
+  grpc:
+    enabled: false
+    port: null
+    readinessService: ""
+    livenessService: liveness
 downwardApi: true
 {{- end -}}
 

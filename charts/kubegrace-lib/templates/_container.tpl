@@ -93,6 +93,10 @@ kubegrace-lib.ports: the management port as a container port named `management`,
 kubegrace-lib.probes: readinessProbe, livenessProbe and startupProbe on the management port, each
 unless disabled. Container-level keys:
   {{- include "kubegrace-lib.probes" . | nindent 10 }}
+With kubegrace.probes.grpc.enabled the three are Kubernetes `grpc:` probes of the
+grpc.health.v1.Health service kubegrace/grpc adds to the app's gRPC server: readiness and startup
+on probes.grpc.readinessService ("" is the overall status), liveness on probes.grpc.livenessService
+("liveness", SERVING while draining), on probes.grpc.port, else the chart's containerPort.
 */}}
 {{- define "kubegrace-lib.probes" -}}
 {{- include "kubegrace-lib.probesUntrimmed" . | trim -}}
@@ -102,13 +106,41 @@ unless disabled. Container-level keys:
 {{- $budget := include "kubegrace-lib.budget" . | fromYaml -}}
 {{- $c := include "kubegrace-lib.config" . | fromYaml -}}
 {{- $port := int64 $budget.settings.probesPort -}}
+{{- $grpc := $c.probes.grpc | default dict -}}
+{{- $grpcPort := 0 -}}
+{{- if $grpc.enabled -}}
+{{- $raw := $grpc.port -}}
+{{- if kindIs "invalid" $raw -}}{{- $raw = .Values.containerPort -}}{{- end -}}
+{{- if kindIs "invalid" $raw -}}
+{{- fail "kubegrace.probes.grpc.port must be set (the port of the gRPC server kubegrace/grpc adds the health service to): no port, and the chart has no containerPort value" -}}
+{{- end -}}
+{{- $grpcPort = include "kubegrace-lib.integer" (list "probes.grpc.port" $raw 1 "a port") | int64 -}}
+{{- if gt $grpcPort 65535 -}}
+{{- fail (printf "kubegrace.probes.grpc.port must be an integer port from 1 to 65535, received %v" $raw) -}}
+{{- end -}}
+{{- if not (kindIs "string" ($grpc.readinessService | default "")) -}}
+{{- fail (printf "kubegrace.probes.grpc.readinessService must be a service name (a string; \"\" is the overall status), received %v" $grpc.readinessService) -}}
+{{- end -}}
+{{- if or (not (kindIs "string" $grpc.livenessService)) (eq ($grpc.livenessService | toString) "") -}}
+{{- fail (printf "kubegrace.probes.grpc.livenessService must be a non-empty service name, received %v" $grpc.livenessService) -}}
+{{- end -}}
+{{- if eq $grpc.livenessService ($grpc.readinessService | default "") -}}
+{{- fail (printf "kubegrace.probes.grpc.livenessService must not be the readiness service (%q): liveness on readiness restarts every draining pod" $grpc.livenessService) -}}
+{{- end -}}
+{{- end -}}
 {{- range $field, $key := dict "readinessProbe" "readiness" "livenessProbe" "liveness" "startupProbe" "startup" }}
 {{- $probe := index $c.probes $key | default dict }}
 {{- if $probe.enabled }}
 {{ $field }}:
+  {{- if $grpc.enabled }}
+  grpc:
+    port: {{ $grpcPort }}
+    service: {{ (eq $key "liveness" | ternary $grpc.livenessService ($grpc.readinessService | default "")) | quote }}
+  {{- else }}
   httpGet:
     path: {{ $probe.path | quote }}
     port: {{ $port }}
+  {{- end }}
   {{- range $setting := list "initialDelaySeconds" "periodSeconds" "timeoutSeconds" "successThreshold" "failureThreshold" }}
   {{- if not (kindIs "invalid" (index $probe $setting)) }}
   {{ $setting }}: {{ include "kubegrace-lib.integer" (list (printf "probes.%s.%s" $key $setting) (index $probe $setting) 0 "seconds") }}
