@@ -25,9 +25,10 @@ const quick = [
 function demo(
   args: readonly string[],
   env: Readonly<Record<string, string>> = {},
+  timeout = 30_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const options = { timeout: 30_000, env: { ...process.env, ...env } };
+    const options = { timeout, env: { ...process.env, ...env } };
     execFile(process.execPath, [bin, 'demo', ...args], options, (error, stdout, stderr) => {
       resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
     });
@@ -131,5 +132,40 @@ describe('kubegrace demo', () => {
       assert.ok(html.includes(`data-marker="${marker}"`), marker);
     assert.match(html, /<tr><th scope="row">old-1<\/th><td>\d+<\/td><td>0<\/td>/);
     assert.match(html, /<th scope="row">requests \(all pods\)<\/th>/);
+  });
+
+  it('--cluster: the node:cluster pod with kubegrace/cluster loses nothing, the naive primary loses requests, each figure from the run', async () => {
+    const run = await demo([...quick, '--cluster'], {}, 60_000);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assert.match(
+      run.stdout,
+      /kubegrace-cluster: .*node:cluster primary \+ 2 workers with kubegrace\/cluster/,
+    );
+    assert.match(run.stdout, /naive-cluster: .*the primary forwards SIGTERM and exits/);
+    const line = (service: string): { requests: number; failed: number } => {
+      const m = new RegExp(`^ {2}${service}: (\\d+) requests, (\\d+) failed`, 'm').exec(run.stdout);
+      assert.ok(m, `${service} summary line in:\n${run.stdout}`);
+      return { requests: Number(m[1]), failed: Number(m[2]) };
+    };
+    const ours = line('kubegrace-cluster');
+    const naive = line('naive-cluster');
+    assert.ok(ours.requests > 50, `requests: ${ours.requests}`);
+    assert.equal(ours.failed, 0, run.stdout);
+    assert.ok(naive.failed > 0, `the naive primary lost none:\n${run.stdout}`);
+    // The comparison table repeats the run's own counts, column by column.
+    const row = (name: string): string[] => {
+      const m = new RegExp(`^ {2}${name} +(.*)$`, 'm').exec(run.stdout);
+      assert.ok(m, `${name} row in:\n${run.stdout}`);
+      return (m[1] ?? '').trim().split(/ {2,}/);
+    };
+    assert.deepEqual(row('requests'), [String(ours.requests), String(naive.requests)]);
+    assert.equal(row('failed')[0], '0');
+    assert.match(row('failed')[1] ?? '', new RegExp(`^${naive.failed}\\b`));
+    // The naive pod's losses are the old pod's, the one that got SIGTERM.
+    const oldPod = /naive-cluster: \d+ requests[^\n]*\n +old-1: [^\n]*; (\d+) requests, (\d+) failed/.exec(
+      run.stdout,
+    );
+    assert.ok(oldPod, run.stdout);
+    assert.equal(Number(oldPod[2]), naive.failed);
   });
 });

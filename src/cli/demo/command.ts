@@ -63,6 +63,9 @@ ${DEMO_TRAFFIC.map((shape) => `                               ${shape.padEnd(8)}
                              the other shapes)
   --tail <duration>          load after the last old pod exited (default ${demoDefaults.tailMs}ms)
   --compare naive            run the same scenario against a plain server.close() service too
+  --cluster                  a multi-process pod (a node:cluster primary and 2 workers): kubegrace/cluster
+                             side by side with the naive primary that forwards SIGTERM and exits
+                             (always compared; the workers do server.close())
   --report <file>            also write an HTML page with the shutdown's timeline
                              (with --compare, the naive run's goes next to it: report.html
                              becomes report.naive.html)
@@ -89,6 +92,7 @@ const flagSpec = {
   warmup: { type: 'string' },
   tail: { type: 'string' },
   compare: { type: 'string' },
+  cluster: { type: 'boolean' },
   report: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -98,6 +102,8 @@ export interface DemoArgs {
   readonly help: boolean;
   readonly json: boolean;
   readonly compare: 'naive' | undefined;
+  /** Multi-process pods: `kubegrace-cluster` and `naive-cluster` instead of the single-process services. */
+  readonly cluster: boolean;
   readonly report: string | undefined;
   readonly scenario: Omit<ScenarioOptions, 'service'>;
 }
@@ -115,6 +121,7 @@ export function parseDemoArgs(args: readonly string[]): DemoArgs {
     help: v.help === true,
     json: v.json === true,
     compare: v.compare === undefined ? undefined : choiceFlag('compare', v.compare, ['naive'] as const),
+    cluster: v.cluster === true,
     report: v.report === undefined ? undefined : fileFlag('report', v.report),
     scenario: {
       replicas: v.replicas === undefined ? d.replicas : integerFlag('replicas', v.replicas, 1, 5),
@@ -165,7 +172,11 @@ export async function demoCommand(args: readonly string[], io: CommandIo): Promi
     io.out(demoHelp.trimEnd());
     return 0;
   }
-  const services = parsed.compare ? (['kubegrace', parsed.compare] as const) : (['kubegrace'] as const);
+  const services: readonly string[] = parsed.cluster
+    ? ['kubegrace-cluster', 'naive-cluster']
+    : parsed.compare
+      ? ['kubegrace', parsed.compare]
+      : ['kubegrace'];
   const results: ScenarioResult[] = [];
   try {
     for (const service of services) {
@@ -186,7 +197,7 @@ export async function demoCommand(args: readonly string[], io: CommandIo): Promi
       }
       results.push(run.result);
       if (parsed.report !== undefined) {
-        const file = service === 'kubegrace' ? parsed.report : siblingPath(parsed.report, service);
+        const file = service === services[0] ? parsed.report : siblingPath(parsed.report, service);
         await writeFile(file, renderShutdownReport(htmlReportData(run)));
         if (!parsed.json) io.out(`  report: ${file}`);
       }

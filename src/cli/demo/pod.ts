@@ -14,7 +14,10 @@ import type { PodEvent, TimedPodEvent } from './pod-events.js';
 
 export interface PodOptions {
   readonly name: string;
-  /** `kubegrace` or `naive` for the demo's services; any label when `script` is given. */
+  /**
+   * `kubegrace`, `naive`, `kubegrace-cluster` or `naive-cluster` for the demo's services; any label
+   * when `script` is given.
+   */
   readonly kind: string;
   /**
    * The service module to run instead of the kind's own (`.ts` runs through tsx). It speaks the
@@ -78,11 +81,18 @@ export function killAllPods(): void {
   live.clear();
 }
 
+/** The demo's own service module for each kind (`kubegrace` and any other: `service`). */
+const SERVICE_MODULES: Readonly<Record<string, string>> = {
+  naive: 'naive-service',
+  // `--cluster`: a node:cluster primary and 2 workers, with kubegrace/cluster or the naive primary.
+  'kubegrace-cluster': 'cluster-service',
+  'naive-cluster': 'naive-cluster-service',
+};
+
 /** Run the services the way this module runs: compiled from dist, or TypeScript through tsx. */
 function serviceCommand(kind: string, script: string | undefined): { readonly args: readonly string[] } {
   const here = fileURLToPath(import.meta.url);
-  const entry =
-    script ?? join(dirname(here), `${kind === 'naive' ? 'naive-service' : 'service'}${extname(here)}`);
+  const entry = script ?? join(dirname(here), `${SERVICE_MODULES[kind] ?? 'service'}${extname(here)}`);
   return { args: extname(entry) === '.ts' ? ['--import', 'tsx', entry] : [entry] };
 }
 

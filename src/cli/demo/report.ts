@@ -170,13 +170,19 @@ export function describeScenario(s: ScenarioOptions): string {
   const strategy =
     s.service === 'naive'
       ? 'server.close() on SIGTERM'
-      : s.strategy === 'fixed'
-        ? `fixed ${s.delayMs} ms`
-        : `adaptive, quiet period ${s.quietPeriodMs} ms`;
+      : s.service === 'naive-cluster'
+        ? 'node:cluster primary + 2 workers: the primary forwards SIGTERM and exits, the workers server.close()'
+        : s.service === 'kubegrace-cluster'
+          ? `node:cluster primary + 2 workers with kubegrace/cluster, ${propagationText(s)}`
+          : propagationText(s);
   return (
     `${s.replicas} pod${s.replicas === 1 ? '' : 's'} rolled, lag ${s.lagMs} ms, ${work}, ` +
     `concurrency ${s.concurrency} + ${s.newConnectionsPerSecond} new connections/s, ${strategy}, grace ${s.graceSeconds} s`
   );
+}
+
+function propagationText(s: ScenarioOptions): string {
+  return s.strategy === 'fixed' ? `fixed ${s.delayMs} ms` : `adaptive, quiet period ${s.quietPeriodMs} ms`;
 }
 
 function failureText(result: ScenarioResult): string {

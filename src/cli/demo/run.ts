@@ -17,7 +17,7 @@ import type { TimedPodEvent } from './pod-events.js';
 import type { ReportPhase } from './report-html.js';
 
 export interface ScenarioOptions {
-  /** `kubegrace` or `naive` (the demo's services), or a label for `script`. */
+  /** `kubegrace`, `naive`, `kubegrace-cluster` or `naive-cluster` (the demo's services), or a label for `script`. */
   readonly service: string;
   /** The service module the pods run (benchmarks); default: the demo's own for `service`. */
   readonly script?: string;
@@ -338,6 +338,8 @@ function podResult(
 function phaseSpans(pod: Pod, sigtermAt: number, exitedAt: number): PhaseSpan[] {
   const at = (t: number): number => Math.round(t - sigtermAt);
   if (pod.kind === 'naive') return [{ name: 'server.close()', startMs: 0, endMs: at(exitedAt) }];
+  if (pod.kind === 'naive-cluster')
+    return [{ name: 'primary forwards SIGTERM, exits', startMs: 0, endMs: at(exitedAt) }];
   if (!pod.events.some((e) => e.event === 'phase'))
     return [{ name: 'shutdown', startMs: 0, endMs: at(exitedAt) }];
   const spans: PhaseSpan[] = [];
