@@ -1,9 +1,10 @@
 /**
  * `kubegrace/grpc`: `kg.use(grpc(server))` for an `@grpc/grpc-js` server. It adds a
  * `grpc.health.v1.Health` service driven by kubegrace's readiness and liveness, and drains the server:
- * it keeps accepting through the propagation wait, then `tryShutdown()` (GOAWAY, in-flight calls
- * finish); at the budget or the deadline the calls left are refused with RST_STREAM REFUSED_STREAM,
- * which grpc-js clients report as `UNAVAILABLE`, counted as forced.
+ * it keeps accepting through the propagation wait, then a GOAWAY notice and PING per session, then
+ * `tryShutdown()` (the final GOAWAY; in-flight calls finish); at the budget or the deadline the calls
+ * left end with status `UNAVAILABLE` (trailers), counted as forced, and the sessions are destroyed in
+ * the cleanup phase once those have left.
  *
  * New HTTP/2 sessions feed the propagation decision and `kubegrace_open_connections{protocol="grpc"}`.
  * grpc-js keeps its HTTP/2 servers private (`http2Servers`); kubegrace listens on them for sessions
@@ -52,6 +53,10 @@ export interface GrpcHandle {
 const STATUS_NOT_FOUND = 5;
 /** After a forced end, how long the sessions stay for the UNAVAILABLE trailers to leave before they are destroyed. */
 const FORCED_FLUSH_MS = 100;
+/** Stream id of the GOAWAY shutdown notice: the largest there is, so nothing is refused yet. */
+const SHUTDOWN_NOTICE_STREAM_ID = 2 ** 31 - 1;
+/** tryShutdown() follows the PING acks, or this long after the notices without them. */
+const PING_ACK_TIMEOUT_MS = 500;
 
 interface Call {
   readonly request: { service: string };
@@ -219,6 +224,23 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
       };
     }
 
+    const noticePending = new Set<ServerHttp2Session>();
+    function sendNotice(session: ServerHttp2Session): void {
+      if (session.closed || session.destroyed) return;
+      noticePending.add(session);
+      const acked = (): void => {
+        session.off('close', acked);
+        if (noticePending.delete(session)) notify();
+      };
+      session.once('close', acked);
+      try {
+        session.goaway(http2Constants.NGHTTP2_NO_ERROR, SHUTDOWN_NOTICE_STREAM_ID);
+        if (!session.ping(acked)) acked();
+      } catch {
+        acked();
+      }
+    }
+
     /** End a call with status UNAVAILABLE (14), which clients and their retry policies retry. */
     function endUnavailable(stream: ServerHttp2Stream): void {
       const status = { 'grpc-status': '14', 'grpc-message': 'server shutting down' };
@@ -228,9 +250,14 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
             { ':status': 200, 'content-type': 'application/grpc', ...status },
             { endStream: true },
           );
-        } else {
-          // grpc-js responds with waitForTrailers: ending the stream asks for the trailers.
-          stream.once('wantTrailers', () => stream.sendTrailers(status));
+        } else if (!stream.writableEnded) {
+          // grpc-js responds with waitForTrailers: ending the stream asks for the trailers. The
+          // handler may still write and fail, and grpc-js then queues trailers of its own: ours go
+          // first, theirs are dropped (a second sendTrailers throws, uncaught, in an event).
+          stream.prependOnceListener('wantTrailers', () => {
+            stream.removeAllListeners('wantTrailers');
+            if (!stream.sentTrailers) stream.sendTrailers(status);
+          });
           stream.end();
         }
       } catch {
@@ -243,6 +270,20 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
       closeReason = 'goaway';
       let shutDown = false;
       forcedDrain = false;
+      // tryShutdown()'s GOAWAY names the last stream the server has seen: a call the client sent a
+      // moment before would be refused, and a client with retries off reports it as failed. So first
+      // the notice (RFC 9113 §6.8): GOAWAY with the highest stream id and a PING; once the PING comes
+      // back every stream sent before the notice has arrived, and the client opens no more there.
+      for (const session of sessions) sendNotice(session);
+      await settle({
+        isDone: () => noticePending.size === 0,
+        subscribe: (onChange) => {
+          changed.add(onChange);
+          return () => changed.delete(onChange);
+        },
+        signal: ctx.signal,
+        timeoutMs: PING_ACK_TIMEOUT_MS,
+      });
       server.tryShutdown(() => {
         shutDown = true;
         notify();
