@@ -317,4 +317,37 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
     assert.ok(Date.now() - started < 30_000);
     assert.ok((summary.durationMs as number) < 4000, JSON.stringify(summary));
   });
+
+  it("counts in the primary's propagation decision the new connections of every worker", async () => {
+    const child = await pod({});
+    child.process.kill('SIGTERM');
+    const draining = await child.waitFor(
+      (e) => e.worker === undefined && e.event === 'state' && e.state === 'draining',
+    );
+    // Fresh connections (no keep-alive), one after another, while the pod still serves.
+    const made: { sentAt: number; answeredAt: number; body: string }[] = [];
+    for (let i = 0; i < 12; i++) {
+      const sentAt = Date.now();
+      const { status, body } = await get(child.port, '/?ms=20', new Agent({ keepAlive: false }));
+      assert.equal(status, 200);
+      made.push({ sentAt, answeredAt: Date.now(), body });
+    }
+    assert.equal((await child.exited).code, 0, child.stderr.join(''));
+    const propagated = child.events.find(
+      (e) => e.worker === undefined && e.phase === 'propagate' && e.status === 'end',
+    );
+    assert.ok(propagated);
+    // Those certainly inside the primary's wait: opened after its shutdown began, answered before it ended.
+    const inside = made.filter((m) => m.sentAt >= draining.t && m.answeredAt <= propagated.t);
+    assert.deepEqual(
+      [...new Set(inside.map((m) => m.body))].sort(),
+      ['worker 1', 'worker 2'],
+      'both workers took new connections during the wait',
+    );
+    const propagation = summaryOf(child.events)?.propagation as { newConnections: number };
+    assert.ok(
+      propagation.newConnections >= inside.length,
+      `the primary saw ${propagation.newConnections} new connections, the workers took ${inside.length}`,
+    );
+  });
 });
