@@ -9,7 +9,10 @@
  * response carries `Connection: close`, so each poll comes on a new connection, which the Service
  * sends to another pod once the endpoint is gone, where the session id is unknown (a transport
  * error). Closed at once, their pending poll carries the close and the client's next handshake goes
- * wherever the Service sends it. New polling sessions during the shutdown are closed at once.
+ * wherever the Service sends it. New polling sessions during the shutdown are closed at once. A
+ * session with no poll pending needs the client's next poll to reach this pod: one still not closed
+ * when the drain begins (after the propagation wait, its polls go elsewhere) is dropped and counted
+ * as forced, rather than holding the drain to its budget.
  * WebSocket sessions are one TCP connection each, kept through the propagation wait and paced in
  * the drain (pacer.ts); the ones opened during the drain are closed at once. At the signal what is
  * left is closed without flushing and counted as forced.
@@ -24,7 +27,8 @@ import { createPacer, type PacingOptions } from './pacer.js';
 /** The part of an engine.io `Socket` kubegrace uses. */
 export interface EngineSocketLike {
   readonly readyState: string;
-  readonly transport?: { readonly name?: string };
+  /** `shouldClose`: engine.io's polling transport keeps here the close that waits for the next poll. */
+  readonly transport?: { readonly name?: string; shouldClose?: (() => void) | null };
   close(discard?: boolean): unknown;
   once(event: 'close', listener: () => void): unknown;
 }
@@ -62,6 +66,23 @@ export function createSocketIoDrainer(
   let draining: Promise<void> | undefined;
   let stage: 'serving' | 'unready' | 'draining' = 'serving';
   let attached = true;
+  /** Polling sessions told to close in unready: the close waits for their next poll. */
+  const pollingClosed = new Set<EngineSocketLike>();
+  /** Polling sessions opened during unready and closed at once. */
+  const openedClosing = new Set<EngineSocketLike>();
+
+  /**
+   * Close without flushing. `close(true)` does nothing to a polling session whose close already
+   * waits for a poll (engine.io would hold it for 30 s): that close is run now instead.
+   */
+  function drop(socket: EngineSocketLike): void {
+    const transport = socket.transport;
+    const pending = transport?.shouldClose;
+    if (transport !== undefined && typeof pending === 'function') {
+      transport.shouldClose = null;
+      pending();
+    } else socket.close(true);
+  }
 
   const isPolling = (socket: EngineSocketLike): boolean => socket.transport?.name === 'polling';
   const open = (): EngineSocketLike[] =>
@@ -69,7 +90,12 @@ export function createSocketIoDrainer(
 
   function onConnection(socket: EngineSocketLike): void {
     socket.once('close', () => changed.notify());
-    if (stage === 'draining' || (stage === 'unready' && isPolling(socket))) socket.close();
+    if (stage === 'unready' && isPolling(socket)) {
+      // Nothing of the app's is buffered yet: if its next poll goes elsewhere, drop it at the drain.
+      openedClosing.add(socket);
+      socket.once('close', () => openedClosing.delete(socket));
+      socket.close();
+    } else if (stage === 'draining') socket.close();
   }
   engine.on('connection', onConnection);
   for (const socket of Object.values(engine.clients)) socket.once('close', () => changed.notify());
@@ -83,7 +109,12 @@ export function createSocketIoDrainer(
   function unready(): void {
     if (stage !== 'serving') return;
     stage = 'unready';
-    for (const socket of open()) if (isPolling(socket)) closeSession(socket, 'window_end');
+    for (const socket of open()) {
+      if (!isPolling(socket)) continue;
+      pollingClosed.add(socket);
+      socket.once('close', () => pollingClosed.delete(socket));
+      closeSession(socket, 'window_end');
+    }
   }
 
   function drain(ctx: PhaseContext): Promise<void> {
@@ -92,8 +123,21 @@ export function createSocketIoDrainer(
   }
 
   async function startDrain(ctx: PhaseContext): Promise<void> {
+    // Told to close in an unready phase before this one, and still waiting for a poll.
+    const stranded = [...pollingClosed].filter((s) => Object.values(engine.clients).includes(s));
+    pollingClosed.clear();
+    for (const socket of openedClosing) drop(socket);
+    openedClosing.clear();
     unready();
     stage = 'draining';
+    if (stranded.length > 0) {
+      for (const socket of stranded) drop(socket);
+      ctx.reportForced(stranded.length);
+      ctx.warn(
+        `${stranded.length} long-polling session(s) closed at the start of the shutdown made no poll since; ` +
+          'dropped with what they had buffered (their polls reach another pod now)',
+      );
+    }
     const sessions = open();
     // Polling sessions opened or left mid-upgrade since unready.
     for (const socket of sessions) if (isPolling(socket)) closeSession(socket, 'window_end');
@@ -108,7 +152,7 @@ export function createSocketIoDrainer(
       signal: ctx.signal,
       force() {
         const left = Object.values(engine.clients);
-        for (const socket of left) socket.close(true);
+        for (const socket of left) drop(socket);
         ctx.reportForced(left.length);
       },
     });

@@ -2,7 +2,8 @@
  * kubegrace/socket.io across a real SIGTERM: a child process (test/support/socket-io-service.ts)
  * streams numbered emits to real socket.io-client clients (WebSocket only, long-polling only, and
  * polling upgraded to WebSocket) through a TCP proxy standing in for the Service, which sends new
- * connections to another socket.io server from the signal on (the endpoint leaving). Every message
+ * connections to another socket.io server a moment (250 ms) into the old one's shutdown: the
+ * endpoint leaving during the propagation wait, as kubegrace expects it to. Every message
  * the old server emitted arrives, every client is told `transport close` (no transport error, no
  * connect error), each reconnects to the other server, and the old process exits 0, nothing forced.
  */
@@ -67,8 +68,7 @@ function client(port: number, name: string, transports: string[]): Promise<Clien
   const socket = connect(`http://127.0.0.1:${port}`, {
     transports,
     auth: { name },
-    reconnectionDelay: 100,
-    reconnectionDelayMax: 500,
+    // socket.io-client's own backoff (first retry after 0.5 to 1.5 s): the endpoint has left by then.
   });
   const ticks: Tick[] = [];
   const disconnects: string[] = [];
@@ -130,8 +130,10 @@ describe('kubegrace/socket.io, SIGTERM with clients streaming', () => {
       'messages flow before the signal',
     );
 
-    endpointGone = true;
     child.process.kill('SIGTERM');
+    await child.waitFor((e) => e.event === 'phase' && e.phase === 'unready' && e.status === 'start');
+    await delay(250);
+    endpointGone = true;
     const exit = await within(child.exited, 20_000, 'exit after SIGTERM');
     await within(Promise.all(clients.map((c) => c.moved)), 10_000, 'every client on the new server');
 
@@ -141,7 +143,7 @@ describe('kubegrace/socket.io, SIGTERM with clients streaming', () => {
     assert.equal(summary.outcome, 'clean', output());
     assert.equal(summary.forced, 0, output());
     const paced = summary.paced as string[];
-    assert.equal(paced.length, clients.length, `one paced close per session: ${paced.join(', ')}`);
+    assert.ok(paced.length >= clients.length, `a paced close per session: ${paced.join(', ')}`);
     assert.ok(
       paced.every((p) => p.startsWith('socket_io:')),
       paced.join(', '),
@@ -149,15 +151,18 @@ describe('kubegrace/socket.io, SIGTERM with clients streaming', () => {
 
     for (const c of clients) {
       const gone = child.events.filter((e) => e.event === 'disconnected' && e.name === c.name);
-      assert.equal(gone.length, 1, `${c.name}: one session on the old server\n${output()}`);
-      const last = gone[0]?.last as number;
+      // A polling client may reconnect to the old pod before the endpoint leaves: closed again at once.
+      assert.ok(gone.length >= 1, `${c.name}: a session on the old server\n${output()}`);
       const old = c.ticks.filter((t) => t.server === 'old').map((t) => t.n);
       assert.deepEqual(
         old,
-        Array.from({ length: last }, (_, i) => i + 1),
+        gone.flatMap((e) => Array.from({ length: e.last as number }, (_, i) => i + 1)),
         `${c.name}: every message the old server emitted arrived, in order`,
       );
-      assert.deepEqual(c.disconnects, ['transport close'], `${c.name}: a clean close, not a transport error`);
+      assert.ok(
+        c.disconnects.length >= 1 && c.disconnects.every((reason) => reason === 'transport close'),
+        `${c.name}: clean closes, not a transport error: ${c.disconnects.join(', ')}`,
+      );
       assert.deepEqual(c.errors, [], `${c.name}: no connect error on the way to the new server`);
       assert.ok(c.socket.connected, `${c.name}: connected again`);
     }

@@ -3,7 +3,8 @@
  * Every connected client gets a numbered `tick` every 10 ms while its engine.io session is open
  * (engine.io drops what is emitted once a session's close began: not accepted, not counted).
  * Prints JSON-line events on stdout: `listening` (ports), `disconnected` (the client's name, the
- * last tick emitted to it, the transport, the server-side reason), `shutdown` (the summary and the
+ * last tick emitted to it, the transport, the server-side reason), `phase` (each phase's start and
+ * end), `shutdown` (the summary and the
  * paced closes the metrics observer saw).
  */
 import * as http from 'node:http';
@@ -24,6 +25,7 @@ const kg = createKubegrace({
     },
   },
 });
+kg.on('phase', ({ phase, status }) => emit('phase', { phase, status }));
 kg.on('shutdown', ({ outcome, exitCode, forced }) => emit('shutdown', { outcome, exitCode, forced, paced }));
 
 const server = http.createServer();
