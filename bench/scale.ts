@@ -512,7 +512,10 @@ async function realtime(): Promise<void> {
   const total =
     args.websockets === undefined ? 20_000 : integerFlag('websockets', args.websockets, 2, 100_000);
   const repeat = args.repeat === undefined ? 2 : integerFlag('repeat', args.repeat, 1, 20);
-  const names = args.tool === undefined ? realtimeTools.map((t) => t.name) : args.tool.split(',');
+  const names =
+    args.tool === undefined
+      ? realtimeTools.filter((t) => t.optional !== true).map((t) => t.name)
+      : args.tool.split(',');
   const tools = names.map((name) => {
     const tool = realtimeTools.find((t) => t.name === name);
     if (tool === undefined) {
@@ -523,10 +526,10 @@ async function realtime(): Promise<void> {
     return tool;
   });
   const limit = fdLimit();
-  // A surviving pod may end up holding every client; each client process holds 5,000.
-  if (limit < total + 200) {
+  // Each pod holds about half the clients (round robin over two); a margin for the uneven share.
+  if (limit < Math.ceil(total / 2) + 2000) {
     throw new UsageError(
-      `ulimit -n is ${limit}: a surviving pod may hold every client (${total}). ` +
+      `ulimit -n is ${limit}: each pod holds about half the clients (${Math.ceil(total / 2)}) and a margin. ` +
         `Raise it for this shell (ulimit -n 65536, or prlimit --nofile=65536 --pid $$) and run again.`,
     );
   }
@@ -546,7 +549,8 @@ async function realtime(): Promise<void> {
       console.log(
         `  run ${i + 1} ${tool.name}: peak ${result.peakPer100Ms}/100 ms, ${result.peakPerSecond}/s, ` +
           `old pods exit ${result.oldPods.map((p) => `${p.sigtermToExitMs.toFixed(0)} ms` + (p.outcome ? ` (${p.outcome})` : '')).join(', ')}, ` +
-          `failures ${JSON.stringify(result.failures)}, not back ${result.stillDisconnected}, failed to open ${result.failedToOpen}`,
+          `failures ${JSON.stringify(result.failures)}, not back ${result.stillDisconnected}, failed to open ${result.failedToOpen}\n` +
+          `    survivors' accepts per 500 ms from the first SIGTERM: ${result.timeline.join(' ')}`,
       );
       results.push(result);
     }

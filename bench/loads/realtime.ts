@@ -34,8 +34,13 @@ const OPEN_CONCURRENCY = 100;
 const BIN_MS = 100;
 const OLD_PODS = 2;
 const SURVIVORS = 2;
-/** One client process per this many clients. */
-const CLIENTS_PER_PROCESS = 5000;
+/**
+ * One client process per this many clients, at most MAX_CLIENT_PROCESSES: on a busy machine a
+ * single process holding every client falls seconds behind the closes (the scheduler gives it one
+ * share), and the survivors then see the clients' lag rather than the pods' pacing.
+ */
+const CLIENTS_PER_PROCESS = 1000;
+const MAX_CLIENT_PROCESSES = 8;
 /** A Deployment's next step (a replacement's readiness) and the endpoint removal's lag. */
 const STEP_MS = 1000;
 const LAG_MS = 500;
@@ -49,6 +54,8 @@ export interface RealtimeTool {
   readonly name: string;
   readonly script: string;
   readonly env: Readonly<Record<string, string>>;
+  /** Run only when `--tool` names it. */
+  readonly optional?: boolean;
 }
 
 /** The tools side by side: kubegrace paced (its default), kubegrace all at once, and the anchors. */
@@ -59,6 +66,13 @@ export const realtimeTools: readonly RealtimeTool[] = [
   { name: 'terminus', script: 'terminus', env: {} },
   { name: 'http-terminator', script: 'http-terminator', env: {} },
   { name: 'lightship', script: 'lightship', env: {} },
+  // The window the budget allows (half of the drain budget left, ~12 s with a 30 s grace period).
+  {
+    name: 'kubegrace-window-12s',
+    script: 'kubegrace',
+    env: { KUBEGRACE_DRAIN_PACING_WINDOW_MS: '12000' },
+    optional: true,
+  },
 ];
 
 interface ClientReport {
@@ -217,6 +231,8 @@ export interface RealtimeResult {
   readonly reconnected: number;
   readonly stillDisconnected: number;
   readonly failures: Record<string, number>;
+  /** Survivors' accepts per 500 ms from the first SIGTERM (the shape of the wave). */
+  readonly timeline: readonly number[];
 }
 
 /** The most in one bin and in any 10 consecutive bins (1 s). */
@@ -280,7 +296,7 @@ export async function realtimeRun(tool: RealtimeTool, total: number, entry: stri
     await Promise.all(pods.map((p) => p.waitReady()));
 
     const oldPorts = old.map((p) => p.endpoint.port);
-    const processes = Math.ceil(total / CLIENTS_PER_PROCESS);
+    const processes = Math.min(MAX_CLIENT_PROCESSES, Math.ceil(total / CLIENTS_PER_PROCESS));
     for (let i = 0; i < processes; i++) {
       const share = Math.floor(total / processes) + (i < total % processes ? 1 : 0);
       // Each process starts its round robin on a different old pod.
@@ -358,6 +374,13 @@ export async function realtimeRun(tool: RealtimeTool, total: number, entry: stri
       reconnected: reports.reduce((n, r) => n + r.reconnects, 0),
       stillDisconnected: opened - reports.reduce((n, r) => n + r.connected, 0),
       failures,
+      timeline: Array.from({ length: Math.ceil((last + BIN_MS - firstSigterm) / 500) }, (_, k) =>
+        [...bins].reduce(
+          (n, [bin, c]) =>
+            bin + BIN_MS > firstSigterm + k * 500 && bin + BIN_MS <= firstSigterm + (k + 1) * 500 ? n + c : n,
+          0,
+        ),
+      ),
     };
   } finally {
     for (const c of clients) c.kill();
