@@ -56,7 +56,7 @@ describe('kubegrace/socket.io', () => {
     assert.throws(() => socketIo({} as SocketIoLike), invalid('socketIo(io)'));
     // new Server() without an HTTP server has no engine yet.
     const unbound = new Server();
-    assert.throws(() => socketIo(unbound as unknown as SocketIoLike), invalid('socketIo(io)'));
+    assert.throws(() => socketIo(unbound), invalid('socketIo(io)'));
     assert.throws(() => socketIo(io, null as never), invalid('socketIo options'));
     assert.throws(() => socketIo(io, { attach: 'yes' as never }), invalid('attach'));
     assert.throws(() => socketIo(io, { name: 7 as never }), invalid('name'));
