@@ -1,6 +1,11 @@
 /**
  * What `kubegrace check` reads: multi-document YAML (manifests, `helm template` output) turned into
- * pod specs with their location, and systemd units turned into the same shape of timing facts.
+ * pod specs with their location, and systemd units and PM2 ecosystem files turned into the same
+ * shape of timing facts.
+ *
+ * Over ~400 lines because it holds one parser per source kind (YAML manifests, systemd units, PM2
+ * files), each small and read on its own, which share the `Location` and timing shapes defined here;
+ * the rules that judge them are in check-rules.ts.
  */
 import { isMap, isSeq, LineCounter, parseAllDocuments, type Document } from 'yaml';
 import type { PodSpecLike } from '../kubernetes/pod-timing.js';

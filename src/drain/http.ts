@@ -12,6 +12,11 @@
  * Connections are tracked here (HTTP/2 sessions in http2-sessions.ts) rather than left to
  * `server.close()`: HTTP/2 `close()` sends GOAWAY only from Node 24, and HTTP/1 `close()` destroys
  * idle keep-alive sockets at an arbitrary moment.
+ *
+ * Over ~400 lines because the HTTP/1 socket states (idle, busy, pipelined, upgraded) and the phase
+ * each is ended in are one state machine: split across files, a reader could not check that every
+ * socket ends exactly once. HTTP/2 sessions and event streams, which have their own states, live
+ * in their own files.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';

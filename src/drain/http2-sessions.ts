@@ -1,13 +1,16 @@
 /**
  * The HTTP/2 half of the HTTP drainer: the sessions of one server, each ended with the two-step
- * GOAWAY of RFC 9113 §6.8 so that no stream already on its way is refused.
+ * GOAWAY of RFC 9113 §6.8 (its first GOAWAY tells the client early, from `unready`). On Node it
+ * cannot save a stream sent while the first GOAWAY is on its way: Node submits every GOAWAY as an
+ * ordinary one, after which nghttp2 ignores new streams (session_allow_incoming_new_stream), and the
+ * final GOAWAY refuses them (REFUSED_STREAM: never processed, safe for the client to retry).
  */
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { TrafficActivity } from '../propagation/activity.js';
 import type { DrainObserver } from './observer.js';
 import type { PaceContext, Pacer } from './pacer.js';
 
-/** Stream id of the GOAWAY shutdown notice: the largest there is, so nothing is refused yet. */
+/** Stream id of the first GOAWAY: the largest there is (the client keeps what it has in flight). */
 const SHUTDOWN_NOTICE_STREAM_ID = 2 ** 31 - 1;
 const NO_ERROR = 0;
 /** The final GOAWAY follows the PING ack, or this long after the notice without one. */

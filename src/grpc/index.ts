@@ -1,8 +1,8 @@
 /**
  * `kubegrace/grpc`: `kg.use(grpc(server))` for an `@grpc/grpc-js` server. It adds a
  * `grpc.health.v1.Health` service driven by kubegrace's readiness and liveness, and drains the server:
- * it keeps accepting through the propagation wait, then a GOAWAY notice and PING per session, then
- * `tryShutdown()` (the final GOAWAY; in-flight calls finish); at the budget or the deadline the calls
+ * it keeps accepting through the propagation wait, then `tryShutdown()` (GOAWAY; in-flight calls
+ * finish); at the budget or the deadline the calls
  * left end with status `UNAVAILABLE` (trailers), counted as forced, and the sessions are destroyed in
  * the cleanup phase once those have left.
  *
@@ -53,10 +53,6 @@ export interface GrpcHandle {
 const STATUS_NOT_FOUND = 5;
 /** After a forced end, how long the sessions stay for the UNAVAILABLE trailers to leave before they are destroyed. */
 const FORCED_FLUSH_MS = 100;
-/** Stream id of the GOAWAY shutdown notice: the largest there is, so nothing is refused yet. */
-const SHUTDOWN_NOTICE_STREAM_ID = 2 ** 31 - 1;
-/** tryShutdown() follows the PING acks, or this long after the notices without them. */
-const PING_ACK_TIMEOUT_MS = 500;
 
 interface Call {
   readonly request: { service: string };
@@ -224,23 +220,6 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
       };
     }
 
-    const noticePending = new Set<ServerHttp2Session>();
-    function sendNotice(session: ServerHttp2Session): void {
-      if (session.closed || session.destroyed) return;
-      noticePending.add(session);
-      const acked = (): void => {
-        session.off('close', acked);
-        if (noticePending.delete(session)) notify();
-      };
-      session.once('close', acked);
-      try {
-        session.goaway(http2Constants.NGHTTP2_NO_ERROR, SHUTDOWN_NOTICE_STREAM_ID);
-        if (!session.ping(acked)) acked();
-      } catch {
-        acked();
-      }
-    }
-
     /** End a call with status UNAVAILABLE (14), which clients and their retry policies retry. */
     function endUnavailable(stream: ServerHttp2Stream): void {
       const status = { 'grpc-status': '14', 'grpc-message': 'server shutting down' };
@@ -252,12 +231,15 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
           );
         } else if (!stream.writableEnded) {
           // grpc-js responds with waitForTrailers: ending the stream asks for the trailers. The
-          // handler may still write and fail, and grpc-js then queues trailers of its own: ours go
-          // first, theirs are dropped (a second sendTrailers throws, uncaught, in an event).
-          stream.prependOnceListener('wantTrailers', () => {
-            stream.removeAllListeners('wantTrailers');
-            if (!stream.sentTrailers) stream.sendTrailers(status);
-          });
+          // handler may still finish or fail, and grpc-js then sends trailers of its own from a
+          // 'wantTrailers' listener: ours go first, and its second sendTrailers() on this stream is
+          // dropped (it would throw, uncaught, inside the event; removing its listener from ours is
+          // not enough, as emit() calls the listeners it had when the event began).
+          const sendTrailers = stream.sendTrailers.bind(stream);
+          stream.sendTrailers = (headers) => {
+            if (!stream.sentTrailers) sendTrailers(headers);
+          };
+          stream.prependOnceListener('wantTrailers', () => stream.sendTrailers(status));
           stream.end();
         }
       } catch {
@@ -270,20 +252,11 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
       closeReason = 'goaway';
       let shutDown = false;
       forcedDrain = false;
-      // tryShutdown()'s GOAWAY names the last stream the server has seen: a call the client sent a
-      // moment before would be refused, and a client with retries off reports it as failed. So first
-      // the notice (RFC 9113 §6.8): GOAWAY with the highest stream id and a PING; once the PING comes
-      // back every stream sent before the notice has arrived, and the client opens no more there.
-      for (const session of sessions) sendNotice(session);
-      await settle({
-        isDone: () => noticePending.size === 0,
-        subscribe: (onChange) => {
-          changed.add(onChange);
-          return () => changed.delete(onChange);
-        },
-        signal: ctx.signal,
-        timeoutMs: PING_ACK_TIMEOUT_MS,
-      });
+      // One GOAWAY, from tryShutdown(). A call the client sent as it left is refused (REFUSED_STREAM:
+      // never processed; grpc-js retries it transparently unless retries are off). A GOAWAY notice
+      // (last stream 2^31-1) and a PING first would not save it: Node sends every GOAWAY with
+      // nghttp2_submit_goaway, after which nghttp2 ignores new streams whatever the last stream id
+      // (session_allow_incoming_new_stream), so the notice only delayed the same refusal by a PING.
       server.tryShutdown(() => {
         shutDown = true;
         notify();

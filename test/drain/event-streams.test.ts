@@ -53,16 +53,21 @@ describe('event streams in the drain', () => {
       const mine: string[] = [];
       accepted.push(mine);
       let n = 0;
+      /** An event is half written: no other may start (on a busy machine the interval can fire first). */
+      let half = false;
       const timer = setInterval(() => {
-        if (res.writableEnded) return;
+        if (res.writableEnded || half) return;
         n++;
         if (n % 3 === 0) {
           // An event in two writes: the drain must not end the stream between them.
-          res.write(`id: ${n}\n`);
+          const k = n;
+          half = true;
+          res.write(`id: ${k}\n`);
           setImmediate(() => {
+            half = false;
             if (!res.writableEnded) {
-              res.write(`data: half ${n}\n\n`);
-              mine.push(`id: ${n}\ndata: half ${n}`);
+              res.write(`data: half ${k}\n\n`);
+              mine.push(`id: ${k}\ndata: half ${k}`);
             }
           });
         } else {

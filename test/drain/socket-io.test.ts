@@ -71,7 +71,10 @@ describe('socket.io drainer', () => {
       await delay(60);
       flags.shuttingDown = true;
       await httpDrainer.unready?.(phaseContext('unready').ctx);
-      await delay(30);
+      await ioDrainer.unready?.(phaseContext('unready').ctx);
+      // The propagation wait: each polling session's close goes out with its next poll (on a busy
+      // machine a poll can come later than 30 ms; in the drain the listener is closed).
+      await Promise.race([Promise.all(clients.slice(3).map((c) => c.disconnected)), delay(3000)]);
       flags.draining = true;
       const httpPhase = phaseContext('drain');
       const ioPhase = phaseContext('drain');
