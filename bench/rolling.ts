@@ -119,6 +119,7 @@ function parse(argv: readonly string[]) {
     warmup: { type: 'string' },
     grace: { type: 'string' },
     repeat: { type: 'string' },
+    'grpc-retries': { type: 'string' },
     serial: { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -143,6 +144,10 @@ function parse(argv: readonly string[]) {
     replicas: v.replicas === undefined ? 2 : integerFlag('replicas', v.replicas, 1, 5),
     grace: v.grace === undefined ? 30 : integerFlag('grace', v.grace, 1, 600, 's'),
     repeat: v.repeat === undefined ? 1 : integerFlag('repeat', v.repeat, 1, 20),
+    grpcRetries:
+      v['grpc-retries'] === undefined
+        ? 'transparent'
+        : choiceFlag('grpc-retries', v['grpc-retries'], ['transparent', 'off'] as const),
   };
 }
 
@@ -178,7 +183,7 @@ ${TRAFFIC_SHAPES.map(
   --lag <list>          propagation lags (with nodes, the slowest node's), e.g. 500,2s,8s
   --work <list>         short (HTTP/1.1 50 ms), mixed (10 % of them 3 s), ws (WebSocket echoes),
                         h2 (HTTP/2 streams), grpc (grpc-js unary and server-streaming calls,
-                        retries off; tools kubegrace, naive = tryShutdown(), sleep)
+                        no retry policy; tools kubegrace, naive = tryShutdown(), sleep)
   --tool <list>         ${TOOLS.join(', ')} (default all but the *-cluster pods: HTTP/1.1 only)
   --replicas <n>        old pods rolled per tool and scenario (default 2)
   --concurrency <n>     keep-alive client loops, WebSocket clients or HTTP/2 stream loops (default: the shape's)
@@ -186,6 +191,8 @@ ${TRAFFIC_SHAPES.map(
   --warmup <duration>   load before the first SIGTERM (default: the shape's, 1 s steady, 5 s the others)
   --grace <seconds>     terminationGracePeriodSeconds (default 30)
   --repeat <n>          runs per scenario (default 1)
+  --grpc-retries <m>    grpc clients: transparent (grpc-js's default: a stream refused unprocessed
+                        at a GOAWAY is retried once) or off (grpc.enable_retries 0: it fails)
   --serial              run the tools of a scenario one after another, not side by side
   --json                also print every result as a JSON line`;
 
@@ -226,7 +233,10 @@ async function runTool(tool: Tool, scenario: Scenario, args: Args, seed: number)
   let grpcLoad: GrpcLoad | undefined;
   const clients: LoadFactory =
     spec.protocol === 'grpc'
-      ? (options, table) => (grpcLoad = startGrpcLoad(options, table))
+      ? (options, table) =>
+          (grpcLoad = startGrpcLoad(options, table, {
+            transparentRetries: args.grpcRetries === 'transparent',
+          }))
       : spec.protocol === 'ws'
         ? (options, table) => (resending = startWebSocketLoad(options, table))
         : spec.protocol === 'h2'

@@ -1,6 +1,6 @@
 /**
- * gRPC clients (@grpc/grpc-js, retries off so every failure is seen) behind the endpoint table,
- * recorded like the HTTP loads (one record per call):
+ * gRPC clients (@grpc/grpc-js with no retry policy, so every failed call is seen) behind the
+ * endpoint table, recorded like the HTTP loads (one record per call):
  * - pooled clients, each one channel carrying `CALLS_PER_CHANNEL` closed-loop call loops
  *   (`concurrency` loops in all): the first loop of each channel makes server-streaming `Ticks`
  *   calls (`TICKS` messages, the work time apart), the others unary `Echo` calls answered after the
@@ -9,17 +9,21 @@
  *   client pools do (and as a channel to a ClusterIP reconnects through kube-proxy);
  * - `newConnectionsPerSecond` new clients, each opening a channel for one unary call.
  *
- * Routing: the Service picks the endpoint of each new channel (`table.connect()`, which also counts
- * the new connection for the pod's arrival rate); the table's own socket is destroyed before it
- * connects (net defers the connect of an IP address to the next tick), and the grpc-js channel then
- * opens its connection to that endpoint's address (grpc-js takes no socket from outside). Each
- * channel has its own subchannel pool, so no two channels share a connection.
+ * Routing, as through a ClusterIP: each channel talks to a hop of its own on loopback (grpc-js takes
+ * no socket from outside), and every connection the channel opens there is routed by the Service
+ * table at that moment (`table.connect()`, which also counts it for the pod's arrival rate) and
+ * piped both ways. So a channel's reconnect, and grpc-js's transparent retry of a call the server
+ * refused unprocessed (REFUSED_STREAM at a GOAWAY), land where the Service sends them now, as they
+ * do through kube-proxy. Each channel has its own subchannel pool, so no two channels share a
+ * connection. `transparentRetries: false` (`--grpc-retries off`) turns grpc-js's retries off
+ * altogether (`grpc.enable_retries: 0`): the strictest client, which fails every refused stream.
  *
  * Failed: every call that did not end with status OK (UNAVAILABLE from a refused connect or a
  * refused stream, CANCELLED, DEADLINE_EXCEEDED after the work time + 10 s, ...), by status name;
  * streaming calls as `stream <STATUS>`. `failures` keeps each one's time, pod and details.
  */
 import * as grpcJs from '@grpc/grpc-js';
+import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConnectionKind, EndpointTable } from '../../src/cli/demo/endpoint-table.js';
 import {
@@ -36,11 +40,22 @@ const CALLS_PER_CHANNEL = 4;
 /** Messages per server-streaming call, the work time apart. */
 export const TICKS = 10;
 
-/** The channel options of every client: no retries (transparent ones included), a connection of its own. */
-export const CHANNEL_OPTIONS: grpcJs.ChannelOptions = {
-  'grpc.enable_retries': 0,
-  'grpc.use_local_subchannel_pool': 1,
-};
+/**
+ * The channel options of every client: grpc-js's defaults (no retry policy: a call that failed after
+ * the server processed it is failed; transparent retries of refused streams on), a connection of
+ * its own; with `transparentRetries: false`, no retries at all.
+ */
+export function channelOptions(transparentRetries: boolean): grpcJs.ChannelOptions {
+  return {
+    'grpc.use_local_subchannel_pool': 1,
+    ...(transparentRetries ? {} : { 'grpc.enable_retries': 0 }),
+  };
+}
+
+export interface GrpcLoadOptions {
+  /** grpc-js's transparent retries (its default). @default true */
+  readonly transparentRetries?: boolean;
+}
 
 export interface GrpcFailure {
   /** Epoch ms (fractional) the call ended. */
@@ -77,7 +92,9 @@ interface BenchStub {
 
 interface Channel {
   readonly client: grpcJs.Client;
-  readonly endpoint: string;
+  /** The pod its current connection was routed to. */
+  readonly endpoint: () => string | undefined;
+  readonly hop: net.Server;
   /** It left READY after being READY: replaced before its next call. */
   gone: boolean;
   closed: boolean;
@@ -87,7 +104,12 @@ type Outcome = { readonly failure?: undefined } | { readonly failure: string; re
 
 const statusName = (code: number): string => grpcJs.status[code] ?? `status ${code}`;
 
-export function startGrpcLoad(options: LoadOptions, table: EndpointTable): GrpcLoad {
+export function startGrpcLoad(
+  options: LoadOptions,
+  table: EndpointTable,
+  grpcOptions: GrpcLoadOptions = {},
+): GrpcLoad {
+  const channelOptionsInUse = channelOptions(grpcOptions.transparentRetries ?? true);
   const { now, timeoutMs, backoffMs, pickWork } = loadBasics(options);
   const records: RequestRecord[] = [];
   const failures: GrpcFailure[] = [];
@@ -106,6 +128,47 @@ export function startGrpcLoad(options: LoadOptions, table: EndpointTable): GrpcL
     entry.closed = true;
     channels.delete(entry);
     entry.client.close();
+    entry.hop.close();
+  }
+
+  /**
+   * The hop of one channel, listening on loopback: each connection the channel opens is routed by
+   * the Service table as it opens. A refused connect to the pod resets the channel's connection.
+   */
+  async function openHop(
+    kind: ConnectionKind,
+  ): Promise<{ server: net.Server; endpoint: () => string | undefined }> {
+    let endpoint: string | undefined;
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((downstream) => {
+      sockets.add(downstream);
+      downstream.once('close', () => sockets.delete(downstream));
+      const connection = table.connect(kind);
+      if (connection === undefined) {
+        downstream.resetAndDestroy();
+        return;
+      }
+      endpoint = connection.endpoint.name;
+      const upstream = connection.socket;
+      sockets.add(upstream);
+      upstream.once('close', () => sockets.delete(upstream));
+      upstream.on('error', () => downstream.resetAndDestroy());
+      downstream.on('error', () => upstream.destroy());
+      upstream.once('close', () => downstream.destroy());
+      downstream.once('close', () => upstream.destroy());
+      upstream.pipe(downstream);
+      downstream.pipe(upstream);
+    });
+    const close = server.close.bind(server);
+    server.close = (callback) => {
+      for (const socket of sockets) socket.destroy();
+      return close(callback);
+    };
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    return { server, endpoint: () => endpoint };
   }
 
   /** Follows the channel's state: once it was READY, any other state means the connection is gone. */
@@ -123,13 +186,15 @@ export function startGrpcLoad(options: LoadOptions, table: EndpointTable): GrpcL
     });
   }
 
-  function open(kind: ConnectionKind): Channel | undefined {
-    const connection = table.connect(kind);
-    if (connection === undefined) return undefined;
-    connection.socket.destroy();
-    const { host, port, name } = connection.endpoint;
-    const client = new BenchClient(`${host}:${port}`, grpcJs.credentials.createInsecure(), CHANNEL_OPTIONS);
-    const entry: Channel = { client, endpoint: name, gone: false, closed: false };
+  async function open(kind: ConnectionKind): Promise<Channel> {
+    const hop = await openHop(kind);
+    const { port } = hop.server.address() as net.AddressInfo;
+    const client = new BenchClient(
+      `127.0.0.1:${port}`,
+      grpcJs.credentials.createInsecure(),
+      channelOptionsInUse,
+    );
+    const entry: Channel = { client, endpoint: hop.endpoint, hop: hop.server, gone: false, closed: false };
     channels.add(entry);
     follow(entry, false);
     return entry;
@@ -192,11 +257,7 @@ export function startGrpcLoad(options: LoadOptions, table: EndpointTable): GrpcL
     options.onRecord?.(record);
   }
 
-  async function call(
-    loop: number,
-    streaming: boolean,
-    current: () => Channel | undefined,
-  ): Promise<boolean> {
+  async function call(loop: number, streaming: boolean, current: () => Promise<Channel>): Promise<boolean> {
     const workMs = pickWork();
     const startedAt = now();
     const base = {
@@ -206,14 +267,7 @@ export function startGrpcLoad(options: LoadOptions, table: EndpointTable): GrpcL
       reusedSocket: false,
       connectionClose: false,
     };
-    const entry = current();
-    if (entry === undefined) {
-      push(
-        { ...base, endedAt: now(), status: undefined, failure: 'UNAVAILABLE', endpoint: undefined },
-        'the Service has no endpoints',
-      );
-      return false;
-    }
+    const entry = await current();
     const outcome = await (streaming ? stream(entry, workMs) : unary(entry, workMs));
     // A failed call on a channel that is not connected (its connect was refused, or the connection
     // dropped): the client's next connection goes through the Service again, not back to this pod.
@@ -229,7 +283,7 @@ export function startGrpcLoad(options: LoadOptions, table: EndpointTable): GrpcL
         endedAt: now(),
         status: outcome.failure === undefined ? 200 : undefined,
         failure: outcome.failure,
-        endpoint: entry.endpoint,
+        endpoint: entry.endpoint(),
       },
       outcome.failure === undefined ? undefined : outcome.details,
     );
@@ -237,14 +291,16 @@ export function startGrpcLoad(options: LoadOptions, table: EndpointTable): GrpcL
   }
 
   async function pooledClient(first: number, loops: number): Promise<void> {
-    let entry: Channel | undefined;
-    const current = (): Channel | undefined => {
-      if (!usable(entry)) {
-        if (entry !== undefined) {
-          close(entry);
+    let entry: Promise<Channel> | undefined;
+    let settled: Channel | undefined;
+    const current = (): Promise<Channel> => {
+      if (entry === undefined || (settled !== undefined && !usable(settled))) {
+        if (settled !== undefined) {
+          close(settled);
           replaced++;
         }
-        entry = open('pooled');
+        settled = undefined;
+        entry = open('pooled').then((opened) => (settled = opened));
       }
       return entry;
     };
@@ -255,13 +311,13 @@ export function startGrpcLoad(options: LoadOptions, table: EndpointTable): GrpcL
         }
       }),
     );
-    if (entry !== undefined) close(entry);
+    if (entry !== undefined) close(await entry);
   }
 
   async function newClient(): Promise<void> {
     const entry = open('new-client');
     await call(-1, false, () => entry);
-    if (entry !== undefined) close(entry);
+    close(await entry);
   }
 
   const arrivals = startArrivals(options, () => stopped, newClient);

@@ -66,11 +66,13 @@ export const realtimeTools: readonly RealtimeTool[] = [
   { name: 'terminus', script: 'terminus', env: {} },
   { name: 'http-terminator', script: 'http-terminator', env: {} },
   { name: 'lightship', script: 'lightship', env: {} },
-  // The window the budget allows (half of the drain budget left, ~12 s with a 30 s grace period).
+  // A pod holding thousands of sockets configured for it: the largest drain budget its 30 s grace
+  // period allows (30 s - unready 2 s - propagation 1 s - cleanup 5 s - margin 1 s = 21 s; 20 s here)
+  // and a pacing window of half of it. On the defaults (drain 10 s) the window is at most 5 s.
   {
-    name: 'kubegrace-window-12s',
+    name: 'kubegrace-drain-20s',
     script: 'kubegrace',
-    env: { KUBEGRACE_DRAIN_PACING_WINDOW_MS: '12000' },
+    env: { KUBEGRACE_DRAIN_TIMEOUT_MS: '20000', KUBEGRACE_DRAIN_PACING_WINDOW_MS: '10000' },
     optional: true,
   },
 ];
