@@ -117,6 +117,15 @@ export function startGrpcLoad(
   let stopped = false;
   let aborted = false;
   let replaced = 0;
+  /** The hops' piped sockets still open: destroyed when the load ends. */
+  const piped = new Set<net.Socket>();
+  const track = (socket: net.Socket): void => {
+    piped.add(socket);
+    socket.once('close', () => piped.delete(socket));
+  };
+  const destroyPiped = (): void => {
+    for (const socket of piped) socket.destroy();
+  };
 
   const bound = setTimeout(() => {
     stopped = true;
@@ -139,10 +148,10 @@ export function startGrpcLoad(
     kind: ConnectionKind,
   ): Promise<{ server: net.Server; endpoint: () => string | undefined }> {
     let endpoint: string | undefined;
-    const sockets = new Set<net.Socket>();
+    // Closing the hop stops new connections only: the channel's calls in flight finish on theirs
+    // (grpc-js's close() is graceful too), and each piped pair ends when either side does.
     const server = net.createServer((downstream) => {
-      sockets.add(downstream);
-      downstream.once('close', () => sockets.delete(downstream));
+      track(downstream);
       const connection = table.connect(kind);
       if (connection === undefined) {
         downstream.resetAndDestroy();
@@ -150,8 +159,7 @@ export function startGrpcLoad(
       }
       endpoint = connection.endpoint.name;
       const upstream = connection.socket;
-      sockets.add(upstream);
-      upstream.once('close', () => sockets.delete(upstream));
+      track(upstream);
       upstream.on('error', () => downstream.resetAndDestroy());
       downstream.on('error', () => upstream.destroy());
       upstream.once('close', () => downstream.destroy());
@@ -159,11 +167,6 @@ export function startGrpcLoad(
       upstream.pipe(downstream);
       downstream.pipe(upstream);
     });
-    const close = server.close.bind(server);
-    server.close = (callback) => {
-      for (const socket of sockets) socket.destroy();
-      return close(callback);
-    };
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', resolve);
@@ -330,6 +333,7 @@ export function startGrpcLoad(
     clearTimeout(bound);
     arrivals.stop();
     await arrivals.settled();
+    destroyPiped();
   });
 
   return {
@@ -348,6 +352,7 @@ export function startGrpcLoad(
       aborted = true;
       arrivals.stop();
       for (const entry of [...channels]) close(entry);
+      destroyPiped();
     },
   };
 }
