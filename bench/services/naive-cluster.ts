@@ -1,34 +1,6 @@
 /**
- * The multi-process pod most images ship: a `node:cluster` primary that forwards SIGTERM to its 2
- * workers and exits at once; each worker does the naive `server.close()` and exits when it calls
- * back. Readiness is whichever worker answers `/readyz` on the shared port.
+ * The multi-process pod most images ship (`--tool naive-cluster`): the demo's baseline, a
+ * `node:cluster` primary that forwards SIGTERM to its 2 workers and exits at once, each worker doing
+ * `server.close()`. One file for both, so the benchmark measures exactly what the demo shows.
  */
-import cluster from 'node:cluster';
-import { createServer } from 'node:http';
-import { exitWithParent, handleWork, writeEvent } from '../../src/cli/demo/pod-events.js';
-import { freePort } from './free-port.js';
-
-const pod = process.env.DEMO_POD_NAME ?? process.env.BENCH_POD_NAME ?? 'pod';
-
-if (cluster.isPrimary) {
-  const port = await freePort();
-  const workers = [0, 1].map(() => cluster.fork({ BENCH_CLUSTER_PORT: String(port) }));
-  process.on('SIGTERM', () => {
-    writeEvent({ event: 'signal', signal: 'SIGTERM' });
-    for (const worker of workers) worker.process.kill('SIGTERM');
-    process.exit(0);
-  });
-  exitWithParent(() => process.exit(1));
-  let listening = 0;
-  cluster.on('listening', () => {
-    if (++listening === workers.length)
-      writeEvent({ event: 'listening', port, managementPort: null, readyPath: '/readyz' });
-  });
-} else {
-  const server = createServer((req, res) => {
-    if (req.url === '/readyz') res.writeHead(200).end('{"status":"ready"}');
-    else handleWork(pod, req, res);
-  });
-  process.on('SIGTERM', () => server.close(() => process.exit(0)));
-  server.listen(Number(process.env.BENCH_CLUSTER_PORT), '127.0.0.1');
-}
+import '../../src/cli/demo/naive-cluster-service.js';
