@@ -97,7 +97,11 @@ interface Channel {
   readonly hop: net.Server;
   /** It left READY after being READY: replaced before its next call. */
   gone: boolean;
+  /** Replaced: closed once its calls in flight have ended. */
+  retired: boolean;
   closed: boolean;
+  /** Calls started on it and not ended. */
+  inFlight: number;
 }
 
 type Outcome = { readonly failure?: undefined } | { readonly failure: string; readonly details: string };
@@ -123,7 +127,13 @@ export function startGrpcLoad(
     piped.add(socket);
     socket.once('close', () => piped.delete(socket));
   };
-  const destroyPiped = (): void => {
+  /** Every hop still listening: a listening server keeps the harness process alive. */
+  const hops = new Set<net.Server>();
+  /** When the load ends: every channel and hop closed, every piped socket destroyed. */
+  const closeAll = (): void => {
+    for (const entry of [...channels]) close(entry);
+    for (const hop of hops) hop.close();
+    hops.clear();
     for (const socket of piped) socket.destroy();
   };
 
@@ -169,8 +179,16 @@ export function startGrpcLoad(
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', resolve);
+      server.listen(0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
+    // An accept that fails (out of descriptors) leaves the channel's connect to time out; it must
+    // not take the harness down.
+    server.on('error', () => {});
+    hops.add(server);
+    server.once('close', () => hops.delete(server));
     return { server, endpoint: () => endpoint };
   }
 
@@ -197,7 +215,15 @@ export function startGrpcLoad(
       grpcJs.credentials.createInsecure(),
       channelOptionsInUse,
     );
-    const entry: Channel = { client, endpoint: hop.endpoint, hop: hop.server, gone: false, closed: false };
+    const entry: Channel = {
+      client,
+      endpoint: hop.endpoint,
+      hop: hop.server,
+      gone: false,
+      retired: false,
+      closed: false,
+      inFlight: 0,
+    };
     channels.add(entry);
     follow(entry, false);
     return entry;
@@ -208,18 +234,23 @@ export function startGrpcLoad(
 
   const deadline = (workMs: number): Date => new Date(Date.now() + timeoutMs + workMs);
 
-  function unary(entry: Channel, workMs: number): Promise<Outcome> {
+  /**
+   * `onMetadata` runs when the server's response headers arrive: the connection the call runs on
+   * is the channel's newest then (a transparent retry opens a new one through the hop).
+   */
+  function unary(entry: Channel, workMs: number, onMetadata: () => void): Promise<Outcome> {
     return new Promise((resolve) => {
-      (entry.client as unknown as BenchStub).Echo(
+      const call = (entry.client as unknown as BenchStub).Echo(
         { ms: workMs },
         new grpcJs.Metadata(),
         { deadline: deadline(workMs) },
         (error) => resolve(error ? { failure: statusName(error.code), details: error.details } : {}),
       );
+      call.on('metadata', onMetadata);
     });
   }
 
-  function stream(entry: Channel, workMs: number): Promise<Outcome> {
+  function stream(entry: Channel, workMs: number, onMetadata: () => void): Promise<Outcome> {
     return new Promise((resolve) => {
       const call = (entry.client as unknown as BenchStub).Ticks(
         { count: TICKS, ms: workMs },
@@ -228,6 +259,7 @@ export function startGrpcLoad(
           deadline: deadline(workMs * TICKS),
         },
       );
+      call.on('metadata', onMetadata);
       let received = 0;
       call.on('data', () => received++);
       // 'error' carries a non-OK status; 'status' comes either way.
@@ -270,8 +302,24 @@ export function startGrpcLoad(
       reusedSocket: false,
       connectionClose: false,
     };
-    const entry = await current();
-    const outcome = await (streaming ? stream(entry, workMs) : unary(entry, workMs));
+    let entry: Channel;
+    try {
+      entry = await current();
+    } catch (error) {
+      // The harness could not open a hop (out of descriptors): counted, not a crash.
+      push(
+        { ...base, endedAt: now(), status: undefined, failure: 'HARNESS', endpoint: undefined },
+        String(error),
+      );
+      return false;
+    }
+    // The pod the call runs on: its connection's when the response headers come, else the
+    // channel's connection when it started (a call that failed before any answer).
+    let pod = entry.endpoint();
+    entry.inFlight++;
+    const outcome = await (streaming ? stream : unary)(entry, workMs, () => (pod = entry.endpoint()));
+    entry.inFlight--;
+    if (entry.retired && entry.inFlight === 0) close(entry);
     // A failed call on a channel that is not connected (its connect was refused, or the connection
     // dropped): the client's next connection goes through the Service again, not back to this pod.
     if (
@@ -286,7 +334,7 @@ export function startGrpcLoad(
         endedAt: now(),
         status: outcome.failure === undefined ? 200 : undefined,
         failure: outcome.failure,
-        endpoint: entry.endpoint(),
+        endpoint: pod,
       },
       outcome.failure === undefined ? undefined : outcome.details,
     );
@@ -299,11 +347,21 @@ export function startGrpcLoad(
     const current = (): Promise<Channel> => {
       if (entry === undefined || (settled !== undefined && !usable(settled))) {
         if (settled !== undefined) {
-          close(settled);
+          // Its calls in flight finish first: closing a grpc-js channel cancels the calls it has
+          // queued, such as a transparent retry waiting for its new connection.
+          settled.retired = true;
+          if (settled.inFlight === 0) close(settled);
           replaced++;
         }
         settled = undefined;
-        entry = open('pooled').then((opened) => (settled = opened));
+        const opening = open('pooled').then(
+          (opened) => (settled = opened),
+          (error: unknown) => {
+            if (entry === opening) entry = undefined;
+            throw error;
+          },
+        );
+        entry = opening;
       }
       return entry;
     };
@@ -314,13 +372,13 @@ export function startGrpcLoad(
         }
       }),
     );
-    if (entry !== undefined) close(await entry);
+    if (entry !== undefined) await entry.then(close, () => undefined);
   }
 
   async function newClient(): Promise<void> {
     const entry = open('new-client');
     await call(-1, false, () => entry);
-    close(await entry);
+    await entry.then(close, () => undefined);
   }
 
   const arrivals = startArrivals(options, () => stopped, newClient);
@@ -333,7 +391,7 @@ export function startGrpcLoad(
     clearTimeout(bound);
     arrivals.stop();
     await arrivals.settled();
-    destroyPiped();
+    closeAll();
   });
 
   return {
@@ -351,8 +409,7 @@ export function startGrpcLoad(
       stopped = true;
       aborted = true;
       arrivals.stop();
-      for (const entry of [...channels]) close(entry);
-      destroyPiped();
+      closeAll();
     },
   };
 }

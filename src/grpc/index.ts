@@ -229,6 +229,12 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
             { ':status': 200, 'content-type': 'application/grpc', ...status },
             { endStream: true },
           );
+          // The handler may still answer before the stream has closed: grpc-js's respond() would
+          // then throw ERR_HTTP2_HEADERS_SENT inside the app's callback, uncaught. It is dropped.
+          const respond = stream.respond.bind(stream);
+          stream.respond = (...args) => {
+            if (!stream.headersSent) respond(...args);
+          };
         } else if (!stream.writableEnded) {
           // grpc-js responds with waitForTrailers: ending the stream asks for the trailers. The
           // handler may still finish or fail, and grpc-js then sends trailers of its own from a

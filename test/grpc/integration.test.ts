@@ -10,7 +10,16 @@ import { afterEach, describe, it } from 'node:test';
 import * as grpcJs from '@grpc/grpc-js';
 import { createKubegrace, type Kubegrace, type PhaseName, type ShutdownSummary } from '../../src/index.js';
 import { grpc, healthServiceDefinition } from '../../src/grpc/index.js';
-import { Echo, echoDefinition, echoImplementation, NO_RETRIES, ping, ticks } from '../support/grpc-echo.js';
+import {
+  Echo,
+  echoDefinition,
+  echoImplementation,
+  held,
+  heldStreams,
+  NO_RETRIES,
+  ping,
+  ticks,
+} from '../support/grpc-echo.js';
 
 interface Harness {
   readonly kg: Kubegrace;
@@ -25,7 +34,11 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function harness(options: { delayMs: number; drainMs: number }): Promise<Harness> {
+async function harness(options: {
+  delayMs: number;
+  drainMs: number;
+  onWarn?: (message: string) => void;
+}): Promise<Harness> {
   const warnings: string[] = [];
   const codes: number[] = [];
   const kg = createKubegrace({
@@ -33,7 +46,14 @@ async function harness(options: { delayMs: number; drainMs: number }): Promise<H
     handleSignals: false,
     managementServer: false,
     exit: (code) => codes.push(code),
-    logger: { info: () => {}, warn: (message) => warnings.push(message), error: () => {} },
+    logger: {
+      info: () => {},
+      warn: (message) => {
+        warnings.push(message);
+        options.onWarn?.(message);
+      },
+      error: () => {},
+    },
     propagation: { strategy: 'fixed', delayMs: options.delayMs },
     drain: { timeoutMs: options.drainMs },
   });
@@ -181,5 +201,76 @@ describe('kubegrace/grpc', () => {
       h.warnings.some((w) => /UNAVAILABLE/.test(w)),
       h.warnings.join('\n'),
     );
+  });
+  it('a unary call its handler answers right after the drain budget ended it gets UNAVAILABLE, and nothing throws', async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown): void => {
+      uncaught.push(error);
+    };
+    process.on('uncaughtException', onUncaught);
+    cleanups.push(() => process.off('uncaughtException', onUncaught));
+    held.length = 0;
+    const h = await harness({
+      delayMs: 50,
+      drainMs: 300,
+      // The forced end has just written UNAVAILABLE; the handler answers before the stream closed
+      // (grpc-js's respond() threw ERR_HTTP2_HEADERS_SENT there, uncaught, in the app's callback).
+      onWarn: (message) => {
+        if (/still running at the drain budget/.test(message)) {
+          process.nextTick(() => {
+            for (const answer of held.splice(0)) answer(null, Buffer.from('late'));
+          });
+        }
+      },
+    });
+    const echo = client(Echo, h.address);
+    const answered = new Promise<grpcJs.ServiceError | null>((resolve) =>
+      (echo as unknown as Record<string, (...a: unknown[]) => void>).Hold!(
+        Buffer.alloc(0),
+        (error: grpcJs.ServiceError | null) => resolve(error),
+      ),
+    );
+    while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const summary = await h.kg.shutdown('test');
+    const error = await answered;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(uncaught, []);
+    assert.equal(error?.code, grpcJs.status.UNAVAILABLE, String(error));
+    assert.equal(summary.exitCode, 1);
+  });
+  it('a stream its handler ends right after the drain budget ended it gets UNAVAILABLE, and nothing throws', async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown): void => {
+      uncaught.push(error);
+    };
+    process.on('uncaughtException', onUncaught);
+    cleanups.push(() => process.off('uncaughtException', onUncaught));
+    heldStreams.length = 0;
+    const h = await harness({
+      delayMs: 50,
+      drainMs: 300,
+      // The forced end has just asked for our trailers; the handler ends the call before they went
+      // (grpc-js's second sendTrailers() threw "Trailing headers have already been sent", uncaught).
+      onWarn: (message) => {
+        if (/still running at the drain budget/.test(message)) {
+          process.nextTick(() => {
+            for (const call of heldStreams.splice(0)) call.end();
+          });
+        }
+      },
+    });
+    const echo = client(Echo, h.address);
+    const call = (echo as unknown as Record<string, (r: Buffer) => grpcJs.ClientReadableStream<Buffer>>)
+      .HoldStream!(Buffer.alloc(0));
+    call.on('data', () => {});
+    call.on('error', () => {});
+    const status = new Promise<grpcJs.StatusObject>((resolve) => call.on('status', resolve));
+    while (heldStreams.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const summary = await h.kg.shutdown('test');
+    const ended = await status;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(uncaught, []);
+    assert.equal(ended.code, grpcJs.status.UNAVAILABLE, ended.details);
+    assert.equal(summary.exitCode, 1);
   });
 });

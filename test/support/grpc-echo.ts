@@ -14,9 +14,25 @@ const raw = {
 export const echoDefinition = {
   Ping: { path: '/test.Echo/Ping', requestStream: false, responseStream: false, ...raw },
   Ticks: { path: '/test.Echo/Ticks', requestStream: false, responseStream: true, ...raw },
+  /** Unary, answered only when the test calls the callback left in `held`. */
+  Hold: { path: '/test.Echo/Hold', requestStream: false, responseStream: false, ...raw },
+  /** Server streaming: one message, then open until the test ends the call left in `heldStreams`. */
+  HoldStream: { path: '/test.Echo/HoldStream', requestStream: false, responseStream: true, ...raw },
 } as const;
 
+/** The callbacks of the `Hold` calls not answered yet. */
+export const held: ((error: null, value: Buffer) => void)[] = [];
+/** The `HoldStream` calls not ended yet. */
+export const heldStreams: grpcJs.ServerWritableStream<Buffer, Buffer>[] = [];
+
 export const echoImplementation = {
+  Hold: (_call: unknown, callback: (error: null, value: Buffer) => void) => {
+    held.push(callback);
+  },
+  HoldStream: (call: grpcJs.ServerWritableStream<Buffer, Buffer>) => {
+    call.write(Buffer.from([1]));
+    heldStreams.push(call);
+  },
   Ping: (_call: unknown, callback: (error: null, value: Buffer) => void) =>
     callback(null, Buffer.from('pong')),
   Ticks: (call: grpcJs.ServerWritableStream<Buffer, Buffer>) => {
