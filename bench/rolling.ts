@@ -484,4 +484,9 @@ try {
   process.exitCode = error instanceof UsageError ? 2 : 1;
 } finally {
   killAllPods();
+  // Exit now rather than when the loop drains: after gRPC runs through the Service hop, Node's own
+  // exit cleanup was seen spinning at 100 % CPU on a handle that never closed (gdb: uv_run inside
+  // Environment::CleanupHandles, JS long finished), and the process never ended. Everything has
+  // been written by then (stdout is synchronous on files and pipes).
+  process.exit();
 }
