@@ -77,6 +77,27 @@ async function harness(options: {
   return { kg, server, address: `127.0.0.1:${port}`, phase: () => current, warnings };
 }
 
+/**
+ * A harness whose drain budget (300 ms) ends the calls still running, then runs `act` on the next
+ * tick, before the forced calls' streams have closed; `uncaught` collects what that throws.
+ */
+async function forcedThen(act: () => void): Promise<{ h: Harness; uncaught: unknown[] }> {
+  const uncaught: unknown[] = [];
+  const onUncaught = (error: unknown): void => {
+    uncaught.push(error);
+  };
+  process.on('uncaughtException', onUncaught);
+  cleanups.push(() => process.off('uncaughtException', onUncaught));
+  const h = await harness({
+    delayMs: 50,
+    drainMs: 300,
+    onWarn: (message) => {
+      if (/still running at the drain budget/.test(message)) process.nextTick(act);
+    },
+  });
+  return { h, uncaught };
+}
+
 const Health = grpcJs.makeGenericClientConstructor(healthServiceDefinition, 'Health');
 
 function client<T extends typeof Health>(Ctor: T, address: string): InstanceType<T> {
@@ -203,25 +224,11 @@ describe('kubegrace/grpc', () => {
     );
   });
   it('a unary call its handler answers right after the drain budget ended it gets UNAVAILABLE, and nothing throws', async () => {
-    const uncaught: unknown[] = [];
-    const onUncaught = (error: unknown): void => {
-      uncaught.push(error);
-    };
-    process.on('uncaughtException', onUncaught);
-    cleanups.push(() => process.off('uncaughtException', onUncaught));
     held.length = 0;
-    const h = await harness({
-      delayMs: 50,
-      drainMs: 300,
-      // The forced end has just written UNAVAILABLE; the handler answers before the stream closed
-      // (grpc-js's respond() threw ERR_HTTP2_HEADERS_SENT there, uncaught, in the app's callback).
-      onWarn: (message) => {
-        if (/still running at the drain budget/.test(message)) {
-          process.nextTick(() => {
-            for (const answer of held.splice(0)) answer(null, Buffer.from('late'));
-          });
-        }
-      },
+    // The forced end has just written UNAVAILABLE; the handler answers before the stream closed
+    // (grpc-js's respond() threw ERR_HTTP2_HEADERS_SENT there, uncaught, in the app's callback).
+    const { h, uncaught } = await forcedThen(() => {
+      for (const answer of held.splice(0)) answer(null, Buffer.from('late'));
     });
     const echo = client(Echo, h.address);
     const answered = new Promise<grpcJs.ServiceError | null>((resolve) =>
@@ -239,25 +246,11 @@ describe('kubegrace/grpc', () => {
     assert.equal(summary.exitCode, 1);
   });
   it('a stream its handler ends right after the drain budget ended it gets UNAVAILABLE, and nothing throws', async () => {
-    const uncaught: unknown[] = [];
-    const onUncaught = (error: unknown): void => {
-      uncaught.push(error);
-    };
-    process.on('uncaughtException', onUncaught);
-    cleanups.push(() => process.off('uncaughtException', onUncaught));
     heldStreams.length = 0;
-    const h = await harness({
-      delayMs: 50,
-      drainMs: 300,
-      // The forced end has just asked for our trailers; the handler ends the call before they went
-      // (grpc-js's second sendTrailers() threw "Trailing headers have already been sent", uncaught).
-      onWarn: (message) => {
-        if (/still running at the drain budget/.test(message)) {
-          process.nextTick(() => {
-            for (const call of heldStreams.splice(0)) call.end();
-          });
-        }
-      },
+    // The forced end has just asked for our trailers; the handler ends the call before they went
+    // (grpc-js's second sendTrailers() threw "Trailing headers have already been sent", uncaught).
+    const { h, uncaught } = await forcedThen(() => {
+      for (const call of heldStreams.splice(0)) call.end();
     });
     const echo = client(Echo, h.address);
     const call = (echo as unknown as Record<string, (r: Buffer) => grpcJs.ClientReadableStream<Buffer>>)
