@@ -313,11 +313,13 @@ export function startGrpcLoad(
       );
       return false;
     }
-    // The pod the call runs on: its connection's when the response headers come, else the
-    // channel's connection when it started (a call that failed before any answer).
-    let pod = entry.endpoint();
+    // The pod the call runs on: its connection's when the response headers come; for a call that
+    // failed before any answer, the channel's connection when it failed (its first connection may
+    // only be opened by this call).
+    let pod: string | undefined;
     entry.inFlight++;
     const outcome = await (streaming ? stream : unary)(entry, workMs, () => (pod = entry.endpoint()));
+    pod ??= entry.endpoint();
     entry.inFlight--;
     if (entry.retired && entry.inFlight === 0) close(entry);
     // A failed call on a channel that is not connected (its connect was refused, or the connection

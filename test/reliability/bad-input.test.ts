@@ -1066,6 +1066,7 @@ const DEMO_INVALID: readonly (readonly [flag: string, value: string, expected: R
   ['--compare', 'terminus', /^--compare must be one of naive, received "terminus"$/],
   ['--report', '-out.html', /^--report must be a file path, received "-out.html"$/],
   ['--json', 'yes', /^kubegrace demo: --json takes no value/],
+  ['--cluster', 'yes', /^kubegrace demo: --cluster takes no value/],
   ['--help', 'yes', /^kubegrace demo: --help takes no value/],
 ];
 
