@@ -1,8 +1,9 @@
 /**
  * kubegrace/grpc in a real child process across a real SIGTERM, with the real grpc-js client (retries
  * off): Watch turns NOT_SERVING in the unready phase, before the propagation wait ends; new
- * connections are served through the wait; no call started before the drain fails; a stream held past
- * the drain budget ends with UNAVAILABLE and the process exits 1.
+ * connections are served through the wait; no call started before the drain fails, except one the
+ * client was still sending as the GOAWAY went out, which is refused unrun (docs/grpc.md, Limits); a
+ * stream held past the drain budget ends with UNAVAILABLE and the process exits 1.
  */
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -17,6 +18,8 @@ import { FAST_SHUTDOWN, within } from '../examples/harness.js';
 const SERVICE = fileURLToPath(new URL('../support/grpc-service.ts', import.meta.url));
 const Health = grpcJs.makeGenericClientConstructor(healthServiceDefinition, 'Health');
 const NOT_SERVING = 2;
+/** How long before the drain a call may start and still cross the GOAWAY on a loaded machine. */
+const CROSSING_MS = 100;
 
 const children: EventChild[] = [];
 const clients: grpcJs.Client[] = [];
@@ -95,12 +98,29 @@ describe('kubegrace/grpc, SIGTERM under unary and streaming load', () => {
     );
     const watchStatus = await watchEnded;
     assert.equal(watchStatus.code, grpcJs.status.OK, `${JSON.stringify(watchStatus)}\n${output()}`);
+    // With retries off, a call started in the last moments before the drain can still be on its way
+    // when the GOAWAY goes out: the server ignores it and the client reports it refused (grpc-js
+    // retries it when retries are on). Only that refusal, and only at the boundary, is allowed; CI
+    // on a loaded 2-core machine saw two such calls under Node 26.
     const beforeDrain = calls.filter((c) => c.startedAt < drainStart.t);
     assert.ok(beforeDrain.length > 0);
+    const failed = beforeDrain.filter((c) => c.error !== undefined);
+    const early = failed.filter((c) => c.startedAt < drainStart.t - CROSSING_MS);
+    if (failed.length > 0) {
+      const gaps = failed.map((c) => `${String(drainStart.t - c.startedAt)} ms`).join(', ');
+      console.log(
+        `# ${String(failed.length)} call(s) refused as they crossed the GOAWAY, started ${gaps} before the drain`,
+      );
+    }
     assert.deepEqual(
-      beforeDrain.filter((c) => c.error !== undefined).map((c) => String(c.error)),
+      early.map((c) => `${String(drainStart.t - c.startedAt)} ms before the drain: ${String(c.error)}`),
       [],
-      'no unary call started before the drain failed',
+      'no unary call started well before the drain failed',
+    );
+    assert.deepEqual(
+      failed.map((c) => String(c.error)).filter((e) => !e.includes('Stream refused by server')),
+      [],
+      'a call that crossed the GOAWAY was refused, not failed otherwise',
     );
     assert.deepEqual(finiteResult, { received: 20, code: grpcJs.status.OK });
     assert.equal(heldResult.code, grpcJs.status.UNAVAILABLE, output());
