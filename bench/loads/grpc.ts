@@ -127,13 +127,9 @@ export function startGrpcLoad(
     piped.add(socket);
     socket.once('close', () => piped.delete(socket));
   };
-  /** Every hop still listening: a listening server keeps the harness process alive. */
-  const hops = new Set<net.Server>();
-  /** When the load ends: every channel and hop closed, every piped socket destroyed. */
+  /** When the load ends: every channel (and its hop) closed, every piped socket destroyed. */
   const closeAll = (): void => {
     for (const entry of [...channels]) close(entry);
-    for (const hop of hops) hop.close();
-    hops.clear();
     for (const socket of piped) socket.destroy();
   };
 
@@ -187,8 +183,6 @@ export function startGrpcLoad(
     // An accept that fails (out of descriptors) leaves the channel's connect to time out; it must
     // not take the harness down.
     server.on('error', () => {});
-    hops.add(server);
-    server.once('close', () => hops.delete(server));
     return { server, endpoint: () => endpoint };
   }
 

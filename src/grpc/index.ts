@@ -2,9 +2,8 @@
  * `kubegrace/grpc`: `kg.use(grpc(server))` for an `@grpc/grpc-js` server. It adds a
  * `grpc.health.v1.Health` service driven by kubegrace's readiness and liveness, and drains the server:
  * it keeps accepting through the propagation wait, then `tryShutdown()` (GOAWAY; in-flight calls
- * finish); at the budget or the deadline the calls
- * left end with status `UNAVAILABLE` (trailers), counted as forced, and the sessions are destroyed in
- * the cleanup phase once those have left.
+ * finish); at the budget or the deadline the calls left end with status `UNAVAILABLE` (trailers),
+ * counted as forced, and the sessions are destroyed in the cleanup phase once those have left.
  *
  * New HTTP/2 sessions feed the propagation decision and `kubegrace_open_connections{protocol="grpc"}`.
  * grpc-js keeps its HTTP/2 servers private (`http2Servers`); kubegrace listens on them for sessions
@@ -220,31 +219,35 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
       };
     }
 
+    /**
+     * From our forced end on, grpc-js may still answer the call it thinks is running (the handler
+     * finishes, or fails): what we already sent is not sent again. A second respond() or
+     * sendTrailers() throws, uncaught, in the app's callback or inside 'wantTrailers' (removing
+     * grpc-js's listener is not enough: emit() calls the listeners it had when it began).
+     */
+    function answerOnce(stream: ServerHttp2Stream): void {
+      const respond = stream.respond.bind(stream);
+      stream.respond = (...args) => {
+        if (!stream.headersSent) respond(...args);
+      };
+      const sendTrailers = stream.sendTrailers.bind(stream);
+      stream.sendTrailers = (headers) => {
+        if (!stream.sentTrailers) sendTrailers(headers);
+      };
+    }
+
     /** End a call with status UNAVAILABLE (14), which clients and their retry policies retry. */
     function endUnavailable(stream: ServerHttp2Stream): void {
       const status = { 'grpc-status': '14', 'grpc-message': 'server shutting down' };
       try {
+        answerOnce(stream);
         if (!stream.headersSent) {
           stream.respond(
             { ':status': 200, 'content-type': 'application/grpc', ...status },
             { endStream: true },
           );
-          // The handler may still answer before the stream has closed: grpc-js's respond() would
-          // then throw ERR_HTTP2_HEADERS_SENT inside the app's callback, uncaught. It is dropped.
-          const respond = stream.respond.bind(stream);
-          stream.respond = (...args) => {
-            if (!stream.headersSent) respond(...args);
-          };
         } else if (!stream.writableEnded) {
-          // grpc-js responds with waitForTrailers: ending the stream asks for the trailers. The
-          // handler may still finish or fail, and grpc-js then sends trailers of its own from a
-          // 'wantTrailers' listener: ours go first, and its second sendTrailers() on this stream is
-          // dropped (it would throw, uncaught, inside the event; removing its listener from ours is
-          // not enough, as emit() calls the listeners it had when the event began).
-          const sendTrailers = stream.sendTrailers.bind(stream);
-          stream.sendTrailers = (headers) => {
-            if (!stream.sentTrailers) sendTrailers(headers);
-          };
+          // grpc-js responds with waitForTrailers: ending the stream asks for the trailers, ours first.
           stream.prependOnceListener('wantTrailers', () => stream.sendTrailers(status));
           stream.end();
         }
