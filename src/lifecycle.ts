@@ -184,6 +184,23 @@ const NOT_FAILURE_PHASES: ReadonlySet<PhaseName> = new Set(['propagate']);
  */
 const PHASE_OVERRUN_TOLERANCE_MS = 100;
 
+/** The reason a phase's signal aborts with when the phase's own budget ran out. */
+class PhaseBudgetReached extends Error {
+  constructor(phase: PhaseName, budgetMs: number) {
+    super(`the ${phase} phase reached its budget of ${String(budgetMs)} ms`);
+    this.name = 'PhaseBudgetReached';
+  }
+}
+
+/**
+ * Whether this phase signal fired because the phase's budget ran out (not the deadline, a participant's
+ * own limit or a fatal error). The budget counts from the phase's start, so a participant that began a
+ * moment later cannot tell it by its own clock (the propagation waits' `fixed` and `max`).
+ */
+export function endedByPhaseBudget(signal: AbortSignal): boolean {
+  return signal.aborted && signal.reason instanceof PhaseBudgetReached;
+}
+
 export function createLifecycle(options: LifecycleOptions): Lifecycle {
   const now = options.now ?? Date.now;
   const participants: Participant[] = [];
@@ -368,7 +385,10 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     phaseStarts.push([current, start]);
     emit('phase', { phase: current, status: 'start', durationMs: 0 });
     const phaseController = new AbortController();
-    const budgetTimer = setTimeout(() => phaseController.abort(), Math.max(0, budgetMs));
+    const budgetTimer = setTimeout(
+      () => phaseController.abort(new PhaseBudgetReached(current, budgetMs)),
+      Math.max(0, budgetMs),
+    );
     const signal = boundByDeadline
       ? AbortSignal.any([phaseController.signal, deadlineController.signal])
       : phaseController.signal;

@@ -1,4 +1,4 @@
-import type { Participant } from '../lifecycle.js';
+import { endedByPhaseBudget, type Participant } from '../lifecycle.js';
 import type { TrafficActivity } from './activity.js';
 import {
   decide,
@@ -171,7 +171,7 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
       const end = now();
       const endedBy: PropagationEnd = decision.done
         ? decision.ended
-        : end - waitStart >= options.maxMs - 5
+        : end - waitStart >= options.maxMs - 5 || endedByPhaseBudget(ctx.signal)
           ? 'max'
           : end >= ctx.deadline - 5
             ? 'deadline'

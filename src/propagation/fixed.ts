@@ -1,4 +1,4 @@
-import type { Participant } from '../lifecycle.js';
+import { endedByPhaseBudget, type Participant } from '../lifecycle.js';
 import type { PropagationReport } from './adaptive.js';
 import { sleep } from '../wait.js';
 
@@ -15,8 +15,9 @@ export function createFixedPropagation(
       await sleep(delayMs, ctx.signal);
       const end = now();
       const waitedMs = Math.round(end - start);
-      // The phase budget is the delay itself: its timer may abort the signal a moment before ours fires.
-      const cut = ctx.signal.aborted && waitedMs < delayMs - 5;
+      // The phase budget is the delay itself, counted from the phase's start: its timer may abort the
+      // signal before ours fires (by more than a moment on a loaded machine, when this began late).
+      const cut = ctx.signal.aborted && !endedByPhaseBudget(ctx.signal) && waitedMs < delayMs - 5;
       onEnd?.({
         strategy: 'fixed',
         endedBy: !cut ? 'fixed' : end >= ctx.deadline - 5 ? 'deadline' : 'aborted',

@@ -221,7 +221,8 @@ describe('kg.use(metricsIntegration())', () => {
     }
     const waited =
       value(text, 'kubegrace_propagation_wait_seconds_sum{strategy="fixed",ended_by="fixed"}') ?? 0;
-    assert.ok(waited >= 0.35, `propagation wait ${waited} s`);
+    const waitLines = text.split('\n').filter((l) => l.startsWith('kubegrace_propagation_wait_seconds_sum'));
+    assert.ok(waited >= 0.35, `propagation wait ${waited} s:\n${waitLines.join('\n')}`);
     assert.ok((value(text, 'kubegrace_requests_during_shutdown_total{phase="propagate"}') ?? 0) >= 1);
     assert.ok((value(text, 'kubegrace_connections_closed_total{reason="response_boundary"}') ?? 0) >= 2);
     assert.equal(value(text, 'kubegrace_connections_closed_total{reason="forced"}'), 0);

@@ -248,3 +248,71 @@ describe('fixed propagation participant', () => {
     assert.equal((await fixed(1000, 50, Date.now() + 60_000)).endedBy, 'aborted');
   });
 });
+
+describe('a propagation wait that began after its phase did (a loaded machine)', () => {
+  // The phase budget counts from the phase's start; a participant ahead of the wait that holds the
+  // event loop makes the wait begin late, so the budget fires before the wait's own clock says it is
+  // over. That is still the wait's own end (fixed delay, maxMs), never "aborted".
+  async function lateWait(
+    strategy: 'fixed' | 'adaptive',
+    budgetMs: number,
+  ): Promise<{ report: PropagationReport; warnings: string[] }> {
+    const { createLifecycle } = await import('../../src/lifecycle.js');
+    const { createTiming } = await import('../../src/timing.js');
+    const { createFixedPropagation } = await import('../../src/propagation/fixed.js');
+    const lifecycle = createLifecycle({
+      budgets: { unready: 100, propagate: budgetMs, drain: 100, cleanup: 100 },
+      timing: createTiming({ gracePeriodMs: 30_000, gracePeriodSource: 'option', safetyMarginMs: 100 }),
+      fatalTimeoutMs: 1000,
+      exitCodes: { clean: 0, incomplete: 1, fatal: 70 },
+      exit: () => undefined,
+    });
+    const warnings: string[] = [];
+    lifecycle.on('warning', ({ message }) => warnings.push(message));
+    lifecycle.register({
+      name: 'holds-the-loop',
+      propagate() {
+        const until = Date.now() + 60;
+        while (Date.now() < until); // synchronous: the wait below begins 60 ms into the phase
+      },
+    });
+    let report: PropagationReport | undefined;
+    const onEnd = (r: PropagationReport): void => {
+      report = r;
+    };
+    lifecycle.register(
+      strategy === 'fixed'
+        ? createFixedPropagation(budgetMs, onEnd)
+        : createAdaptivePropagation({
+            activity: createTrafficActivity(),
+            openConnections: () => 3,
+            quietPeriodMs: 50,
+            minMs: 0,
+            maxMs: budgetMs,
+            proxyAllowanceMs: 0,
+            rateWindowMs: 60_000,
+            onEnd,
+          }),
+    );
+    lifecycle.ready();
+    await lifecycle.shutdown('SIGTERM');
+    assert.ok(report);
+    return { report, warnings };
+  }
+
+  it('fixed: the budget firing 60 ms before the wait would have is still the fixed delay', async () => {
+    const { report } = await lateWait('fixed', 200);
+    assert.ok(report.waitedMs < 195, `the budget fired first (waited ${String(report.waitedMs)} ms)`);
+    assert.equal(report.endedBy, 'fixed');
+  });
+
+  it('adaptive: with no evidence, the budget (maxMs) ends it as max, with the maxMs warning', async () => {
+    const { report, warnings } = await lateWait('adaptive', 200);
+    assert.ok(report.waitedMs < 195, `the budget fired first (waited ${String(report.waitedMs)} ms)`);
+    assert.equal(report.endedBy, 'max');
+    assert.ok(
+      warnings.some((w) => /maxMs/.test(w)),
+      warnings.join('\n'),
+    );
+  });
+});
