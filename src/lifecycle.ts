@@ -385,8 +385,10 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     phaseStarts.push([current, start]);
     emit('phase', { phase: current, status: 'start', durationMs: 0 });
     const phaseController = new AbortController();
+    // A zero budget is a skipped phase (the propagation wait of a fatal shutdown), not one that ran
+    // its course: its signal does not say the budget was reached.
     const budgetTimer = setTimeout(
-      () => phaseController.abort(new PhaseBudgetReached(current, budgetMs)),
+      () => phaseController.abort(budgetMs > 0 ? new PhaseBudgetReached(current, budgetMs) : undefined),
       Math.max(0, budgetMs),
     );
     const signal = boundByDeadline

@@ -256,6 +256,7 @@ describe('a propagation wait that began after its phase did (a loaded machine)',
   async function lateWait(
     strategy: 'fixed' | 'adaptive',
     budgetMs: number,
+    how: 'SIGTERM' | 'fatal' = 'SIGTERM',
   ): Promise<{ report: PropagationReport; warnings: string[] }> {
     const { createLifecycle } = await import('../../src/lifecycle.js');
     const { createTiming } = await import('../../src/timing.js');
@@ -295,7 +296,7 @@ describe('a propagation wait that began after its phase did (a loaded machine)',
           }),
     );
     lifecycle.ready();
-    await lifecycle.shutdown('SIGTERM');
+    await (how === 'fatal' ? lifecycle.fatal(new Error('boom')) : lifecycle.shutdown('SIGTERM'));
     assert.ok(report);
     return { report, warnings };
   }
@@ -314,5 +315,12 @@ describe('a propagation wait that began after its phase did (a loaded machine)',
       warnings.some((w) => /maxMs/.test(w)),
       warnings.join('\n'),
     );
+  });
+
+  it('a fatal shutdown skips the wait: aborted, for either strategy, with no maxMs warning', async () => {
+    assert.equal((await lateWait('fixed', 200, 'fatal')).report.endedBy, 'aborted');
+    const adaptive = await lateWait('adaptive', 200, 'fatal');
+    assert.equal(adaptive.report.endedBy, 'aborted');
+    assert.ok(!adaptive.warnings.some((w) => /maxMs/.test(w)), adaptive.warnings.join('\n'));
   });
 });
