@@ -183,22 +183,40 @@ const NOT_FAILURE_PHASES: ReadonlySet<PhaseName> = new Set(['propagate']);
  * (a blocked event loop). Below it lies the ordinary lateness of a timer on a busy machine.
  */
 const PHASE_OVERRUN_TOLERANCE_MS = 100;
+/** An end this close to the deadline is the deadline's, whatever timer fired first. */
+export const DEADLINE_TIE_MS = 5;
 
-/** The reason a phase's signal aborts with when the phase's own budget ran out. */
-class PhaseBudgetReached extends Error {
-  constructor(phase: PhaseName, budgetMs: number) {
-    super(`the ${phase} phase reached its budget of ${String(budgetMs)} ms`);
-    this.name = 'PhaseBudgetReached';
-  }
+/**
+ * The abort reasons of phase signals whose budget ran out. Each is an ordinary `AbortError`
+ * (DOMException), as an `abort()` without a reason gives, so a participant's own
+ * `error.name === 'AbortError'` checks keep working; only this set tells it apart.
+ */
+const budgetReasons = new WeakSet<object>();
+
+function phaseBudgetReached(phase: PhaseName, budgetMs: number): DOMException {
+  const reason = new DOMException(
+    `the ${phase} phase reached its budget of ${String(budgetMs)} ms`,
+    'AbortError',
+  );
+  budgetReasons.add(reason);
+  return reason;
 }
 
 /**
- * Whether this phase signal fired because the phase's budget ran out (not the deadline, a participant's
- * own limit or a fatal error). The budget counts from the phase's start, so a participant that began a
- * moment later cannot tell it by its own clock (the propagation waits' `fixed` and `max`).
+ * Whether this phase ended, at `at`, because its own budget ran out: not the deadline (nor a tie with
+ * it), a participant's own limit or a fatal error. The budget counts from the phase's start, so a
+ * participant that began a moment later cannot tell it by its own clock (the propagation waits'
+ * `fixed` and `max`).
  */
-export function endedByPhaseBudget(signal: AbortSignal): boolean {
-  return signal.aborted && signal.reason instanceof PhaseBudgetReached;
+export function endedByPhaseBudget(ctx: Pick<PhaseContext, 'signal' | 'deadline'>, at: number): boolean {
+  const { signal } = ctx;
+  return (
+    signal.aborted &&
+    typeof signal.reason === 'object' &&
+    signal.reason !== null &&
+    budgetReasons.has(signal.reason as object) &&
+    at < ctx.deadline - DEADLINE_TIE_MS
+  );
 }
 
 export function createLifecycle(options: LifecycleOptions): Lifecycle {
@@ -388,7 +406,7 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     // A zero budget is a skipped phase (the propagation wait of a fatal shutdown), not one that ran
     // its course: its signal does not say the budget was reached.
     const budgetTimer = setTimeout(
-      () => phaseController.abort(budgetMs > 0 ? new PhaseBudgetReached(current, budgetMs) : undefined),
+      () => phaseController.abort(budgetMs > 0 ? phaseBudgetReached(current, budgetMs) : undefined),
       Math.max(0, budgetMs),
     );
     const signal = boundByDeadline

@@ -1,4 +1,4 @@
-import { endedByPhaseBudget, type Participant } from '../lifecycle.js';
+import { DEADLINE_TIE_MS, endedByPhaseBudget, type Participant } from '../lifecycle.js';
 import type { TrafficActivity } from './activity.js';
 import {
   decide,
@@ -171,9 +171,9 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
       const end = now();
       const endedBy: PropagationEnd = decision.done
         ? decision.ended
-        : end - waitStart >= options.maxMs - 5 || endedByPhaseBudget(ctx.signal)
+        : end - waitStart >= options.maxMs - 5 || endedByPhaseBudget(ctx, end)
           ? 'max'
-          : end >= ctx.deadline - 5
+          : end >= ctx.deadline - DEADLINE_TIE_MS
             ? 'deadline'
             : 'aborted';
       const report = buildReport(endedBy, decision.need, end);

@@ -257,13 +257,14 @@ describe('a propagation wait that began after its phase did (a loaded machine)',
     strategy: 'fixed' | 'adaptive',
     budgetMs: number,
     how: 'SIGTERM' | 'fatal' = 'SIGTERM',
-  ): Promise<{ report: PropagationReport; warnings: string[] }> {
+    gracePeriodMs = 30_000,
+  ): Promise<{ report: PropagationReport; warnings: string[]; outcome: string }> {
     const { createLifecycle } = await import('../../src/lifecycle.js');
     const { createTiming } = await import('../../src/timing.js');
     const { createFixedPropagation } = await import('../../src/propagation/fixed.js');
     const lifecycle = createLifecycle({
       budgets: { unready: 100, propagate: budgetMs, drain: 100, cleanup: 100 },
-      timing: createTiming({ gracePeriodMs: 30_000, gracePeriodSource: 'option', safetyMarginMs: 100 }),
+      timing: createTiming({ gracePeriodMs, gracePeriodSource: 'option', safetyMarginMs: 100 }),
       fatalTimeoutMs: 1000,
       exitCodes: { clean: 0, incomplete: 1, fatal: 70 },
       exit: () => undefined,
@@ -296,9 +297,11 @@ describe('a propagation wait that began after its phase did (a loaded machine)',
           }),
     );
     lifecycle.ready();
-    await (how === 'fatal' ? lifecycle.fatal(new Error('boom')) : lifecycle.shutdown('SIGTERM'));
+    const summary = await (how === 'fatal'
+      ? lifecycle.fatal(new Error('boom'))
+      : lifecycle.shutdown('SIGTERM'));
     assert.ok(report);
-    return { report, warnings };
+    return { report, warnings, outcome: summary.outcome };
   }
 
   it('fixed: the budget firing 60 ms before the wait would have is still the fixed delay', async () => {
@@ -322,5 +325,54 @@ describe('a propagation wait that began after its phase did (a loaded machine)',
     const adaptive = await lateWait('adaptive', 200, 'fatal');
     assert.equal(adaptive.report.endedBy, 'aborted');
     assert.ok(!adaptive.warnings.some((w) => /maxMs/.test(w)), adaptive.warnings.join('\n'));
+  });
+
+  it('a budget that ends with the deadline, or a moment before it, is the deadline', async () => {
+    // Margin 100 ms: the deadline is grace − 100 ms after the shutdown began, and the unready phase
+    // has nobody in it, so the propagate budget of 300 ms ends with it (grace 400) or 3 ms before it
+    // (grace 403, where the budget's timer fires first).
+    for (const gracePeriodMs of [400, 403]) {
+      for (const strategy of ['fixed', 'adaptive'] as const) {
+        const { report, warnings, outcome } = await lateWait(strategy, 300, 'SIGTERM', gracePeriodMs);
+        const label = `${strategy}, grace ${String(gracePeriodMs)} ms`;
+        // With grace 403 the shutdown may finish in the 3 ms left (nobody drains): clean or deadline.
+        if (gracePeriodMs === 400) assert.equal(outcome, 'deadline', label);
+        assert.equal(report.endedBy, 'deadline', label);
+        assert.ok(!warnings.some((w) => /maxMs/.test(w)), `${label}: ${warnings.join('\n')}`);
+      }
+    }
+  });
+});
+
+describe('the signal of a phase whose budget ran out', () => {
+  it("aborts with an AbortError, so a participant's own name check still treats it as a cut", async () => {
+    const { createLifecycle } = await import('../../src/lifecycle.js');
+    const { createTiming } = await import('../../src/timing.js');
+    const lifecycle = createLifecycle({
+      budgets: { unready: 100, propagate: 0, drain: 100, cleanup: 100 },
+      timing: createTiming({ gracePeriodMs: 30_000, gracePeriodSource: 'option', safetyMarginMs: 100 }),
+      fatalTimeoutMs: 1000,
+      exitCodes: { clean: 0, incomplete: 1, fatal: 70 },
+      exit: () => undefined,
+    });
+    let reason: unknown;
+    lifecycle.register({
+      name: 'waits-for-a-reply',
+      async drain({ signal }) {
+        try {
+          await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+        } catch (error) {
+          reason = error;
+          if ((error as Error).name === 'AbortError') return; // the pattern fetch() users write
+          throw error;
+        }
+      },
+    });
+    lifecycle.ready();
+    const summary = await lifecycle.shutdown('SIGTERM');
+    assert.ok(reason instanceof DOMException, String(reason));
+    assert.equal(reason.name, 'AbortError');
+    assert.match(reason.message, /drain phase reached its budget of 100 ms/);
+    assert.equal(summary.outcome, 'clean', JSON.stringify(summary.failures));
   });
 });
