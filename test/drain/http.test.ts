@@ -208,7 +208,9 @@ describe('http drainer', () => {
       const abortedAt = Date.now();
       drainPhase.abort();
       await drained;
-      assert.ok(resolvedAt - abortedAt < 50, `resolved ${resolvedAt - abortedAt} ms after the abort`);
+      // At the abort, not at some later timer of its own (the requests hang for good); the bound is
+      // loose for a loaded machine.
+      assert.ok(resolvedAt - abortedAt < 1000, `resolved ${resolvedAt - abortedAt} ms after the abort`);
       assert.deepEqual(drainPhase.forced, [3]);
       assert.equal(observer.count('http1', 'forced'), 3);
       assert.equal(drainer.connections, 0);

@@ -186,7 +186,9 @@ describe('websocket drainer', () => {
       const abortedAt = Date.now();
       drainPhase.abort();
       await drained;
-      assert.ok(resolvedAt - abortedAt < 50, `resolved ${resolvedAt - abortedAt} ms after the abort`);
+      // At the abort, not at some later timer of its own (the requests hang for good); the bound is
+      // loose for a loaded machine.
+      assert.ok(resolvedAt - abortedAt < 1000, `resolved ${resolvedAt - abortedAt} ms after the abort`);
       assert.deepEqual(drainPhase.forced, [1]);
       assert.equal(observer.count('websocket', 'forced'), 1);
       assert.equal(observer.count('websocket', 'websocket_1001'), 1);
