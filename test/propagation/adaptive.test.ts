@@ -274,8 +274,8 @@ describe('a propagation wait that began after its phase did (a loaded machine)',
     lifecycle.register({
       name: 'holds-the-loop',
       propagate() {
-        const until = Date.now() + 60;
-        while (Date.now() < until); // synchronous: the wait below begins 60 ms into the phase
+        const until = Date.now() + 150;
+        while (Date.now() < until); // synchronous: the wait below begins 150 ms into the phase
       },
     });
     let report: PropagationReport | undefined;
@@ -304,15 +304,15 @@ describe('a propagation wait that began after its phase did (a loaded machine)',
     return { report, warnings, outcome: summary.outcome };
   }
 
-  it('fixed: the budget firing 60 ms before the wait would have is still the fixed delay', async () => {
-    const { report } = await lateWait('fixed', 200);
-    assert.ok(report.waitedMs < 195, `the budget fired first (waited ${String(report.waitedMs)} ms)`);
+  it('fixed: the budget firing 150 ms before the wait would have is still the fixed delay', async () => {
+    const { report } = await lateWait('fixed', 300);
+    assert.ok(report.waitedMs < 295, `the budget fired first (waited ${String(report.waitedMs)} ms)`);
     assert.equal(report.endedBy, 'fixed');
   });
 
   it('adaptive: with no evidence, the budget (maxMs) ends it as max, with the maxMs warning', async () => {
-    const { report, warnings } = await lateWait('adaptive', 200);
-    assert.ok(report.waitedMs < 195, `the budget fired first (waited ${String(report.waitedMs)} ms)`);
+    const { report, warnings } = await lateWait('adaptive', 300);
+    assert.ok(report.waitedMs < 295, `the budget fired first (waited ${String(report.waitedMs)} ms)`);
     assert.equal(report.endedBy, 'max');
     assert.ok(
       warnings.some((w) => /maxMs/.test(w)),
