@@ -216,6 +216,11 @@ export interface OldPodResult {
   readonly insideBudget: boolean;
   /** kubegrace only: its summary's outcome and forced count. */
   readonly outcome: string | undefined;
+  /**
+   * kubegrace only: the sockets its paced drain closed in their slot and at the window's end (a pod
+   * that fell behind its schedule closes the rest there, in one burst).
+   */
+  readonly pacing: { readonly paced: number; readonly windowEnd: number } | undefined;
 }
 
 export interface RealtimeResult {
@@ -281,6 +286,7 @@ export async function realtimeRun(tool: RealtimeTool, total: number, entry: stri
           KUBEGRACE_GRACE_PERIOD_SECONDS: String(GRACE_SECONDS),
           KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
           KUBEGRACE_PROPAGATION_DELAY_MS: String(PROPAGATION_MS),
+          ...(script === 'kubegrace' ? { BENCH_PACING: '1' } : {}),
           ...env,
         },
         onEvent: (event) => events.push(event),
@@ -363,6 +369,7 @@ export async function realtimeRun(tool: RealtimeTool, total: number, entry: stri
         const events = oldEvents[i] as TimedPodEvent[];
         const drain = events.find((e) => e.event === 'phase' && e.phase === 'drain' && e.status === 'start');
         const summary = events.find((e) => e.event === 'summary');
+        const pacing = events.find((e) => e.event === 'log' && e.msg === 'pacing');
         return {
           sigtermToExitMs: exit.exitedAt - (pod.sigtermAt ?? exit.exitedAt),
           drainToExitMs: drain === undefined ? undefined : exit.exitedAt - drain.at,
@@ -370,6 +377,10 @@ export async function realtimeRun(tool: RealtimeTool, total: number, entry: stri
           killed: exit.killed,
           insideBudget: !exit.killed && exit.exitCode === 0,
           outcome: summary?.event === 'summary' ? `${summary.outcome}, forced ${summary.forced}` : undefined,
+          pacing:
+            pacing?.event === 'log'
+              ? { paced: Number(pacing.fields?.['paced']), windowEnd: Number(pacing.fields?.['windowEnd']) }
+              : undefined,
         };
       }),
       cleanCloses: reports.reduce((n, r) => n + r.cleanCloses, 0),
@@ -408,6 +419,7 @@ export function runTable(results: readonly RealtimeResult[]): string[] {
       'old pods SIGTERM → exit',
       'inside budget',
       'reconnected (clean closes)',
+      'paced / at window end',
       'failures',
     ],
     results.map((r) => [
@@ -420,6 +432,7 @@ export function runTable(results: readonly RealtimeResult[]): string[] {
         .map((p) => (p.insideBudget ? 'yes' : `no (exit ${p.exitCode}${p.killed ? ', SIGKILL' : ''})`))
         .join(', '),
       `${r.reconnected} (${r.cleanCloses})${r.stillDisconnected > 0 ? `, ${r.stillDisconnected} not back` : ''}`,
+      r.oldPods.map((p) => (p.pacing ? `${p.pacing.paced} / ${p.pacing.windowEnd}` : '–')).join(', '),
       kinds(r.failures),
     ]),
   );

@@ -10,6 +10,11 @@
  *
  * With `BENCH_STATS=1` (the scale benchmark) it also reports, at exit, its peak RSS and the
  * event-loop delay from the start of the drain (memory on request: see app.ts).
+ *
+ * With `BENCH_PACING=1` (the realtime scenario) it counts, through `kubegrace/metrics` on a registry
+ * of its own, the long-lived connections its paced drain closed in their slot and at the window's
+ * end, and reports both when the drain ends: a pod that fell behind its schedule closes the rest at
+ * the window's end, in one burst.
  */
 import { createKubegrace } from '../../src/kubegrace.js';
 import { eventLogger, reportLifecycle, writeEvent } from '../../src/cli/demo/pod-events.js';
@@ -23,6 +28,7 @@ kubegrace.attach(app.server);
 if (app.wss) kubegrace.attachWebSocketServer(app.wss);
 
 if (process.env.BENCH_STATS === '1') reportStats();
+if (process.env.BENCH_PACING === '1') await reportPacing();
 
 await kubegrace.start();
 if (process.env.BENCH_KUBERNETES === '1') {
@@ -67,5 +73,28 @@ function reportStats(): void {
         loopDelayP99Ms: late.length === 0 ? 0 : percentile(late, 99),
       },
     });
+  });
+}
+
+async function reportPacing(): Promise<void> {
+  const { Registry } = await import('prom-client');
+  const { metrics } = await import('../../src/metrics/index.js');
+  const registry = new Registry();
+  kubegrace.use(metrics({ registry, path: false }));
+  kubegrace.on('phase', ({ phase, status }) => {
+    if (phase !== 'drain' || status !== 'end') return;
+    void registry
+      .getSingleMetric('kubegrace_paced_closes_total')
+      ?.get()
+      .then(({ values }) => {
+        const sum = (step: string): number =>
+          values.filter((v) => v.labels['step'] === step).reduce((n, v) => n + v.value, 0);
+        writeEvent({
+          event: 'log',
+          level: 'stats',
+          msg: 'pacing',
+          fields: { paced: sum('paced'), windowEnd: sum('window_end') },
+        });
+      });
   });
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 import { createEndpointTable } from '../../src/cli/demo/endpoint-table.js';
 import type { LoadOptions } from '../../src/cli/demo/load.js';
 import { killAllPods, startPod, type Pod } from '../../src/cli/demo/pod.js';
@@ -83,4 +84,50 @@ describe('bench services and clients', { timeout: 20_000 }, () => {
       }
     });
   }
+
+  it('the realtime scenario: a kubegrace pod reports its paced and window-end closes, which add up', async () => {
+    const pod = await startPod({
+      name: 'kubegrace-pacing',
+      kind: 'kubegrace',
+      script: service('kubegrace'),
+      graceSeconds: 30,
+      env: {
+        BENCH_PROTOCOL: 'ws',
+        BENCH_PACING: '1',
+        KUBEGRACE_PROBES_PORT: '0',
+        KUBEGRACE_PROBES_HOST: '127.0.0.1',
+        KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+        KUBEGRACE_PROPAGATION_DELAY_MS: '100',
+        KUBEGRACE_DRAIN_PACING_WINDOW_MS: '1000',
+      },
+    });
+    const sockets: WebSocket[] = [];
+    try {
+      await pod.waitReady();
+      const closes: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const ws = new WebSocket(`ws://127.0.0.1:${String(pod.endpoint.port)}/`);
+        ws.on('error', () => {});
+        ws.on('close', (code) => closes.push(code));
+        sockets.push(ws);
+      }
+      await Promise.all(sockets.map((ws) => new Promise((resolve) => ws.once('open', resolve))));
+      const exit = await pod.terminate();
+      assert.equal(exit.exitCode, 0);
+      const pacing = pod.events.find((e) => e.event === 'log' && e.msg === 'pacing');
+      assert.ok(pacing?.event === 'log', JSON.stringify(pod.events.slice(-5)));
+      const paced = Number(pacing.fields?.['paced']);
+      const windowEnd = Number(pacing.fields?.['windowEnd']);
+      assert.equal(
+        paced + windowEnd,
+        200,
+        `paced ${String(paced)}, at the window's end ${String(windowEnd)}`,
+      );
+      assert.ok(paced > 0, 'a 1 s window over 200 sockets closes most in their slots');
+      assert.deepEqual([...new Set(closes)], [1001]);
+    } finally {
+      for (const ws of sockets) ws.terminate();
+      pod.kill();
+    }
+  });
 });
