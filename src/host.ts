@@ -109,10 +109,16 @@ export function installIntegration<T>(integration: Integration<T>, host: Host): 
   const install =
     typeof integration === 'object' && integration !== null ? installers.get(integration) : undefined;
   if (install === undefined) {
+    // The usual slip: the factory itself, not what calling it returns.
+    const uncalled =
+      typeof integration === 'function'
+        ? ` (call it: kg.use(${(integration as { name?: string }).name || 'factory'}(…)))`
+        : '';
     throw new KubegraceError(
       'ERR_KUBEGRACE_INVALID_OPTION',
-      'use(integration) takes what kubernetes(), metrics() or registry() return ' +
-        `(from kubegrace/kubernetes, kubegrace/metrics, kubegrace/registry), received ${describe(integration)}`,
+      'use(integration) takes what an integration factory returns: kubernetes(), metrics(), ' +
+        'registry(…), grpc(server), fastifyApp(app), socketIo(io), clusterPrimary() or clusterWorker(), ' +
+        `received ${describe(integration)}${uncalled}`,
       { option: 'integration' },
     );
   }

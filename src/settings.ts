@@ -6,8 +6,8 @@
  * is never shown. The core's options are a table of the same kinds (`options.ts`), validated by the
  * same rules.
  */
-import { invalidOption } from './errors.js';
-import { MAX_TIMER_MS } from './options.js';
+import { invalidOption, KubegraceError } from './errors.js';
+import { didYouMean, MAX_TIMER_MS } from './options.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -33,8 +33,12 @@ export interface SettingReader {
   ): T | undefined;
   /** An object with these methods (a logger, a client); never read from the environment. */
   withMethods<T>(option: string, value: unknown, methods: readonly string[], expected: string): T | undefined;
-  /** A plain object (options, an environment); never read from the environment. */
-  object<T>(option: string, value: unknown, expected: string): T | undefined;
+  /**
+   * A plain object (options, an environment); never read from the environment. With `keys`, a key
+   * not among them is refused, with a "did you mean" when one is close: a misspelt option would
+   * otherwise be ignored without a word.
+   */
+  object<T>(option: string, value: unknown, expected: string, keys?: readonly string[]): T | undefined;
   /** Fails naming both ways of setting it when nothing set a required value. */
   required<T>(value: T | undefined, option: string, variable: Variable, expected: string): T;
 }
@@ -176,10 +180,23 @@ export function createSettingReader(env: Env): SettingReader {
       if (!ok) throw invalidOption(option, expected, value);
       return value as T;
     },
-    object<T>(option: string, value: unknown, expected: string) {
+    object<T>(option: string, value: unknown, expected: string, keys?: readonly string[]) {
       if (value === undefined) return undefined;
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {
         throw invalidOption(option, expected, value);
+      }
+      if (keys !== undefined) {
+        for (const key of Object.keys(value)) {
+          if (keys.includes(key)) continue;
+          const hint = didYouMean(key, keys);
+          throw new KubegraceError(
+            'ERR_KUBEGRACE_INVALID_OPTION',
+            `${option}: unknown option ${JSON.stringify(key)}` +
+              (hint === undefined ? '' : ` (did you mean ${hint}?)`) +
+              `; the options are ${keys.join(', ')}`,
+            { option: `${option}.${key}` },
+          );
+        }
       }
       return value as T;
     },

@@ -103,7 +103,7 @@ function workerTrigger(ctx: PhaseContext): Trigger {
 /** Kubegrace in the `node:cluster` primary: `kg.use(clusterPrimary({ workers: 2 }))`. */
 export function clusterPrimary(options: ClusterPrimaryOptions = {}): Integration<ClusterPrimary> {
   const read = createSettingReader(process.env);
-  read.object('cluster options', options, 'an object');
+  read.object('cluster options', options, 'an object', ['workers', 'exec', 'args', 'env', 'respawn']);
   const count =
     read.integer('workers', options.workers, 'KUBEGRACE_CLUSTER_WORKERS', 1, 1024) ?? availableParallelism();
   const exec = read.string('exec', options.exec, undefined);

@@ -99,7 +99,8 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   if (drainedServers.has(server)) {
     throw new KubegraceError(
       'ERR_KUBEGRACE_INVALID_STATE',
-      'createHttpDrainer: this server already has a drainer; detach() it first',
+      `this server is already drained by kubegrace (kg.attach(), or an integration such as ` +
+        `fastifyApp() or socketIo() that attaches it): attach each server once, or detach() the first`,
     );
   }
   drainedServers.add(server);

@@ -68,6 +68,9 @@ export interface FastifyAppHandle {
   detach(): void;
 }
 
+/** The apps given to kubegrace: a second `fastifyApp(app)` would add its routes and hooks twice. */
+const inUse = new WeakSet<FastifyAppLike>();
+
 /** Every method both majors route: the probes answer them all, so other methods get the management server's 405. */
 const PROBE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 type ProbeMethod = (typeof PROBE_METHODS)[number];
@@ -86,11 +89,11 @@ export function fastifyApp(
     );
   if (!looksLikeFastify) throw invalidOption('app', 'a fastify instance (fastify 4 or 5)', app);
   const read = createSettingReader({});
-  read.object('fastifyApp options', options, 'an object');
+  read.object('fastifyApp options', options, 'an object', ['probes', 'attach', 'name', 'closeTimeoutMs']);
   const probes = read.boolean('probes', options.probes, undefined) ?? false;
   const attach = read.boolean('attach', options.attach, undefined) ?? true;
   const name = read.string('name', options.name, undefined) ?? 'fastify';
-  const closeTimeoutMs = read.ms('closeTimeoutMs', options.closeTimeoutMs, undefined);
+  const closeTimeoutMs = read.ms('closeTimeoutMs', options.closeTimeoutMs, undefined, 1);
   return defineIntegration(name, (host) => install(host, app, { probes, attach, name, closeTimeoutMs }));
 }
 
@@ -99,22 +102,15 @@ function install(
   app: FastifyAppLike,
   options: { probes: boolean; attach: boolean; name: string; closeTimeoutMs: number | undefined },
 ): FastifyAppHandle {
-  let ours = false;
-  started(() =>
-    app.addHook('preClose', (done) => {
-      // Someone else's close() during the shutdown closes the listener and answers 503 while kubegrace
-      // still serves the propagation wait: a refused connection is a failed request.
-      if (!ours && host.lifecycle.state === 'draining') {
-        host.logger.warn(
-          `${options.name}: app.close() was called during kubegrace's ${String(host.lifecycle.phase)} phase; ` +
-            'fastify stops accepting and answers 503 from then on. Leave app.close() to kubegrace/fastify, ' +
-            'which runs it in the cleanup phase',
-          { component: 'fastify' },
-        );
-      }
-      done();
-    }),
-  );
+  if (inUse.has(app)) {
+    throw new KubegraceError(
+      'ERR_KUBEGRACE_INVALID_STATE',
+      `${options.name}: this fastify app was already given to kubegrace (its probe routes and hooks ` +
+        'stay on it, even after detach()); call kg.use(fastifyApp(app)) once per app',
+    );
+  }
+  // What throws once fastify started (routes, onRequest hooks) goes first, so a refused kg.use()
+  // leaves nothing behind; the preClose hook, which fastify 5 still takes after ready(), comes last.
   const probeRoutes = host.probeRoutes;
   if (options.probes) {
     for (const [url, handler] of probeRoutes) {
@@ -156,6 +152,22 @@ function install(
       }),
     );
   }
+  let ours = false;
+  started(() =>
+    app.addHook('preClose', (done) => {
+      // Someone else's close() during the shutdown closes the listener and answers 503 while kubegrace
+      // still serves the propagation wait: a refused connection is a failed request.
+      if (!ours && host.lifecycle.state === 'draining') {
+        host.logger.warn(
+          `${options.name}: app.close() was called during kubegrace's ${String(host.lifecycle.phase)} phase; ` +
+            'fastify stops accepting and answers 503 from then on. Leave app.close() to kubegrace/fastify, ' +
+            'which runs it in the cleanup phase',
+          { component: 'fastify' },
+        );
+      }
+      done();
+    }),
+  );
   const detachServer = options.attach ? host.attach(app.server, { name: options.name }) : undefined;
   const removeParticipant = host.addParticipant({
     name: options.name,
@@ -165,6 +177,7 @@ function install(
       await app.close();
     },
   });
+  inUse.add(app);
   return {
     detach() {
       tracking = false;
@@ -179,7 +192,10 @@ function started(add: () => unknown): void {
   try {
     add();
   } catch (error) {
-    if ((error as { code?: unknown }).code !== 'FST_ERR_INSTANCE_ALREADY_LISTENING') throw error;
+    // fastify 4 (and 5 once listening) says FST_ERR_INSTANCE_ALREADY_LISTENING; fastify 5 after
+    // ready() lets its plugin loader (avvio) refuse with AVV_ERR_ROOT_PLG_BOOTED.
+    const code = (error as { code?: unknown }).code;
+    if (code !== 'FST_ERR_INSTANCE_ALREADY_LISTENING' && code !== 'AVV_ERR_ROOT_PLG_BOOTED') throw error;
     throw new KubegraceError(
       'ERR_KUBEGRACE_INVALID_STATE',
       'kg.use(fastifyApp(app)) must run before app.listen() or app.ready(): fastify takes no hooks or ' +

@@ -16,6 +16,7 @@ import { constants as http2Constants } from 'node:http2';
 import { describe, invalidOption } from '../errors.js';
 import { defineIntegration, type Host, type Integration } from '../host.js';
 import type { PhaseContext } from '../lifecycle.js';
+import { createSettingReader } from '../settings.js';
 import { settle } from '../wait.js';
 import { healthServiceDefinition, SERVING_STATUS, type ServingStatusCode } from './health.js';
 
@@ -71,8 +72,12 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
   ) {
     throw invalidOption('grpc(server)', 'a grpc-js Server (new grpc.Server())', server);
   }
-  if (typeof options !== 'object' || options === null)
-    throw invalidOption('grpc options', 'an object', options);
+  createSettingReader({}).object('grpc options', options, 'an object', [
+    'services',
+    'livenessService',
+    'health',
+    'name',
+  ]);
   const services = options.services ?? [];
   if (!Array.isArray(services) || !services.every((s) => typeof s === 'string')) {
     throw invalidOption('grpc services', 'an array of service names (strings)', services);

@@ -1,5 +1,6 @@
 /** The options of `kubernetes()`, read through the one settings reader (`src/settings.ts`). */
 import { invalidOption, KubegraceError } from '../errors.js';
+import { didYouMean } from '../options.js';
 import { processEnv } from '../process.js';
 import { createSettingReader } from '../settings.js';
 import type { KubeClientModule, KubeConfigLike } from './client.js';
@@ -92,9 +93,12 @@ export function resolveKubernetesOptions(options: KubernetesOptions = {}): Resol
       );
     }
     if (!KNOWN.has(key)) {
-      throw new KubegraceError('ERR_KUBEGRACE_INVALID_OPTION', `kubernetes ${key} is not an option`, {
-        option: `kubernetes ${key}`,
-      });
+      const hint = didYouMean(key, KNOWN);
+      throw new KubegraceError(
+        'ERR_KUBEGRACE_INVALID_OPTION',
+        `kubernetes ${key} is not an option${hint === undefined ? '' : `; did you mean ${hint}?`}`,
+        { option: `kubernetes ${key}` },
+      );
     }
   }
   const o = options;

@@ -70,7 +70,13 @@ export function resolveMetricsOptions(options: MetricsOptions = {}): ResolvedMet
   const read = createSettingReader(
     createSettingReader({}).object('env', options.env, 'an object of environment variables') ?? processEnv(),
   );
-  read.object('metrics options', options, 'an object');
+  read.object('metrics options', options, 'an object', [
+    'registry',
+    'path',
+    'finalScrape',
+    'pushgateway',
+    'env',
+  ]);
   const registry = options.registry;
   if (registry !== undefined && typeof (registry as Partial<Registry>).getSingleMetric !== 'function') {
     throw invalidOption('registry', 'a prom-client Registry', registry);
@@ -91,12 +97,14 @@ export function resolveMetricsOptions(options: MetricsOptions = {}): ResolvedMet
 function resolveFinalScrape(read: SettingReader, option: MetricsOptions['finalScrape']): number | undefined {
   if (option === undefined || option === false) return undefined;
   if (option === true) return DEFAULT_FINAL_SCRAPE_TIMEOUT_MS;
-  const given = read.object<FinalScrapeOptions>('finalScrape', option, 'true, false or { timeoutMs }');
+  const given = read.object<FinalScrapeOptions>('finalScrape', option, 'true, false or { timeoutMs }', [
+    'timeoutMs',
+  ]);
   return read.ms('finalScrape.timeoutMs', given?.timeoutMs, undefined) ?? DEFAULT_FINAL_SCRAPE_TIMEOUT_MS;
 }
 
 function resolvePushgateway(read: SettingReader, option: PushgatewayOptions): ResolvedPushgateway {
-  read.object('pushgateway', option, 'an object');
+  read.object('pushgateway', option, 'an object', ['url', 'job', 'namespace', 'pod', 'timeoutMs']);
   validatePushUrl(option.url);
   const job = read.required(
     read.string('pushgateway.job', option.job, undefined),

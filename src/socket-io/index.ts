@@ -69,7 +69,7 @@ export function socketIo(io: SocketIoLike, options: SocketIoOptions = {}): Integ
     );
   }
   const read = createSettingReader({});
-  read.object('socketIo options', options, 'an object');
+  read.object('socketIo options', options, 'an object', ['attach', 'name']);
   const attach = read.boolean('attach', options.attach, undefined) ?? true;
   const name = read.string('name', options.name, undefined) ?? 'socket.io';
   const server = io.httpServer;

@@ -192,6 +192,46 @@ for (const [major, create] of MAJORS) {
       );
       await app.close();
     });
+
+    it('refuses to plug in after app.ready() with its own error, and leaves no hook behind', async () => {
+      const { kg } = harness();
+      const app = create();
+      const preCloseHooks: unknown[] = [];
+      await app.ready();
+      const addHook = app.addHook.bind(app) as (...args: unknown[]) => unknown;
+      (app as unknown as { addHook: (...args: unknown[]) => unknown }).addHook = (...args) => {
+        if (args[0] === 'preClose') preCloseHooks.push(args[1]);
+        return addHook(...args);
+      };
+      for (const options of [{ probes: true }, { attach: false }]) {
+        assert.throws(
+          () => kg.use(fastifyApp(app, options)),
+          (error: unknown) =>
+            error instanceof KubegraceError &&
+            error.code === 'ERR_KUBEGRACE_INVALID_STATE' &&
+            /before app\.listen\(\) or app\.ready\(\)/.test(error.message),
+          JSON.stringify(options),
+        );
+      }
+      assert.deepEqual(preCloseHooks, [], 'a refused kg.use() added no preClose hook');
+      await app.close();
+    });
+
+    it('refuses the same app twice, naming fastifyApp, not an internal', () => {
+      const { kg } = harness();
+      const app = create();
+      kg.use(fastifyApp(app, { probes: true }));
+      for (const name of ['fastify', 'other']) {
+        assert.throws(
+          () => kg.use(fastifyApp(app, { probes: true, name })),
+          (error: unknown) =>
+            error instanceof KubegraceError &&
+            error.code === 'ERR_KUBEGRACE_INVALID_STATE' &&
+            /already given to kubegrace.*kg\.use\(fastifyApp\(app\)\) once per app/.test(error.message),
+          name,
+        );
+      }
+    });
   });
 }
 
@@ -210,6 +250,8 @@ describe('fastifyApp options', () => {
       [() => fastifyApp(app, { attach: 1 as unknown as boolean }), 'attach'],
       [() => fastifyApp(app, { name: '' }), 'name'],
       [() => fastifyApp(app, { closeTimeoutMs: -1 }), 'closeTimeoutMs'],
+      // 0 ms would fail every shutdown at app.close()
+      [() => fastifyApp(app, { closeTimeoutMs: 0 }), 'closeTimeoutMs'],
     ];
     for (const [call, option] of cases) {
       assert.throws(
@@ -222,5 +264,36 @@ describe('fastifyApp options', () => {
         option,
       );
     }
+  });
+
+  it('refuses an option it does not know, with the name it probably meant', () => {
+    const app = Fastify5();
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ probe: true }, /unknown option "probe" \(did you mean probes\?\)/],
+      [{ closeTimeout: 10 }, /unknown option "closeTimeout" \(did you mean closeTimeoutMs\?\)/],
+      [{ port: 8080 }, /unknown option "port"; the options are probes, attach, name, closeTimeoutMs/],
+    ];
+    for (const [options, message] of cases) {
+      assert.throws(
+        () => fastifyApp(app, options),
+        (error: unknown) =>
+          error instanceof KubegraceError &&
+          error.code === 'ERR_KUBEGRACE_INVALID_OPTION' &&
+          message.test(error.message),
+        JSON.stringify(options),
+      );
+    }
+  });
+
+  it('kg.use(fastifyApp), the factory uncalled, says to call it', () => {
+    const kg = createKubegrace({ env: {}, handleSignals: false, managementServer: false, exit: () => {} });
+    instances.push(kg);
+    assert.throws(
+      () => kg.use(fastifyApp),
+      (error: unknown) =>
+        error instanceof KubegraceError &&
+        error.code === 'ERR_KUBEGRACE_INVALID_OPTION' &&
+        /fastifyApp\(app\).*call it: kg\.use\(fastifyApp\(…\)\)/.test(error.message),
+    );
   });
 });
