@@ -424,7 +424,8 @@ async function main(): Promise<void> {
   console.log(
     `rolling restart, side by side: ${args.replicas} old pod(s) per tool, grace ${args.grace} s, kubegrace on ` +
       `its defaults (propagation ${p.strategy}, quiet period ${p.quietPeriodMs} ms, maxMs ${p.maxMs} ms); ` +
-      `tools ${args.serial ? 'one after another' : 'side by side'}: ${args.tools.join(', ')}`,
+      `tools ${args.serial ? 'one after another' : 'side by side'}: ${args.tools.join(', ')}; ` +
+      `gRPC clients' retries ${args.grpcRetries}`,
   );
   const results: ToolResult[] = [];
   for (const scenario of scenarios(args)) {

@@ -184,7 +184,7 @@ const NOT_FAILURE_PHASES: ReadonlySet<PhaseName> = new Set(['propagate']);
  */
 const PHASE_OVERRUN_TOLERANCE_MS = 100;
 /** An end this close to the deadline is the deadline's, whatever timer fired first. */
-export const DEADLINE_TIE_MS = 5;
+const DEADLINE_TIE_MS = 5;
 
 /**
  * The abort reasons of phase signals whose budget ran out. Each is an ordinary `AbortError`
@@ -203,20 +203,21 @@ function phaseBudgetReached(phase: PhaseName, budgetMs: number): DOMException {
 }
 
 /**
- * Whether this phase ended, at `at`, because its own budget ran out: not the deadline (nor a tie with
- * it), a participant's own limit or a fatal error. The budget counts from the phase's start, so a
- * participant that began a moment later cannot tell it by its own clock (the propagation waits'
- * `fixed` and `max`).
+ * Why a phase ended, judged at `at`: the deadline (or a tie with it, whatever timer fired first), the
+ * phase's own budget, something else that fired its signal (a participant's own limit, a fatal
+ * error), or nothing (undefined). The budget counts from the phase's start, so a participant that
+ * began a moment later cannot tell it by its own clock: the propagation waits ask here for `fixed`,
+ * `max`, `deadline` or `aborted`.
  */
-export function endedByPhaseBudget(ctx: Pick<PhaseContext, 'signal' | 'deadline'>, at: number): boolean {
+export function phaseEndCause(
+  ctx: Pick<PhaseContext, 'signal' | 'deadline'>,
+  at: number,
+): 'deadline' | 'budget' | 'other' | undefined {
+  if (at >= ctx.deadline - DEADLINE_TIE_MS) return 'deadline';
   const { signal } = ctx;
-  return (
-    signal.aborted &&
-    typeof signal.reason === 'object' &&
-    signal.reason !== null &&
-    budgetReasons.has(signal.reason as object) &&
-    at < ctx.deadline - DEADLINE_TIE_MS
-  );
+  if (!signal.aborted) return undefined;
+  const reason: unknown = signal.reason;
+  return typeof reason === 'object' && reason !== null && budgetReasons.has(reason) ? 'budget' : 'other';
 }
 
 export function createLifecycle(options: LifecycleOptions): Lifecycle {

@@ -1,5 +1,6 @@
 /**
- * gRPC clients (@grpc/grpc-js with no retry policy, so every failed call is seen) behind the
+ * gRPC clients (@grpc/grpc-js with no retry policy: a call that failed after the server took it is
+ * failed; grpc-js's transparent retry of a refused stream stays on unless turned off) behind the
  * endpoint table, recorded like the HTTP loads (one record per call):
  * - pooled clients, each one channel carrying `CALLS_PER_CHANNEL` closed-loop call loops
  *   (`concurrency` loops in all): the first loop of each channel makes server-streaming `Ticks`
@@ -18,9 +19,10 @@
  * connection. `transparentRetries: false` (`--grpc-retries off`) turns grpc-js's retries off
  * altogether (`grpc.enable_retries: 0`): the strictest client, which fails every refused stream.
  *
- * Failed: every call that did not end with status OK (UNAVAILABLE from a refused connect or a
- * refused stream, CANCELLED, DEADLINE_EXCEEDED after the work time + 10 s, ...), by status name;
- * streaming calls as `stream <STATUS>`. `failures` keeps each one's time, pod and details.
+ * Failed: every call that did not end with status OK (UNAVAILABLE from a refused connect, or from a
+ * refused stream with `--grpc-retries off`, CANCELLED, DEADLINE_EXCEEDED after the work time + 10 s, ...), by status name;
+ * streaming calls as `stream <STATUS>`; `HARNESS` when the harness could not open a hop. `failures`
+ * keeps each one's time, pod and details.
  */
 import * as grpcJs from '@grpc/grpc-js';
 import * as net from 'node:net';
@@ -45,14 +47,14 @@ export const TICKS = 10;
  * the server processed it is failed; transparent retries of refused streams on), a connection of
  * its own; with `transparentRetries: false`, no retries at all.
  */
-export function channelOptions(transparentRetries: boolean): grpcJs.ChannelOptions {
+function channelOptions(transparentRetries: boolean): grpcJs.ChannelOptions {
   return {
     'grpc.use_local_subchannel_pool': 1,
     ...(transparentRetries ? {} : { 'grpc.enable_retries': 0 }),
   };
 }
 
-export interface GrpcLoadOptions {
+interface GrpcLoadOptions {
   /** grpc-js's transparent retries (its default). @default true */
   readonly transparentRetries?: boolean;
 }
@@ -160,6 +162,8 @@ export function startGrpcLoad(
       track(downstream);
       const connection = table.connect(kind);
       if (connection === undefined) {
+        // No endpoint: a call failing on this connection belongs to no pod.
+        endpoint = undefined;
         downstream.resetAndDestroy();
         return;
       }
@@ -167,7 +171,7 @@ export function startGrpcLoad(
       const upstream = connection.socket;
       track(upstream);
       upstream.on('error', () => downstream.resetAndDestroy());
-      downstream.on('error', () => upstream.destroy());
+      downstream.on('error', () => {}); // its 'close' below ends the upstream
       upstream.once('close', () => downstream.destroy());
       downstream.once('close', () => upstream.destroy());
       upstream.pipe(downstream);
@@ -223,8 +227,12 @@ export function startGrpcLoad(
     return entry;
   }
 
-  const usable = (entry: Channel | undefined): entry is Channel =>
-    entry !== undefined && !entry.gone && !entry.closed;
+  const usable = (entry: Channel): boolean => !entry.gone && !entry.closed;
+
+  /** A replaced channel closes once its calls in flight have ended. */
+  const closeIfIdle = (entry: Channel): void => {
+    if (entry.retired && entry.inFlight === 0) close(entry);
+  };
 
   const deadline = (workMs: number): Date => new Date(Date.now() + timeoutMs + workMs);
 
@@ -315,7 +323,7 @@ export function startGrpcLoad(
     const outcome = await (streaming ? stream : unary)(entry, workMs, () => (pod = entry.endpoint()));
     pod ??= entry.endpoint();
     entry.inFlight--;
-    if (entry.retired && entry.inFlight === 0) close(entry);
+    closeIfIdle(entry);
     // A failed call on a channel that is not connected (its connect was refused, or the connection
     // dropped): the client's next connection goes through the Service again, not back to this pod.
     if (
@@ -346,7 +354,7 @@ export function startGrpcLoad(
           // Its calls in flight finish first: closing a grpc-js channel cancels the calls it has
           // queued, such as a transparent retry waiting for its new connection.
           settled.retired = true;
-          if (settled.inFlight === 0) close(settled);
+          closeIfIdle(settled);
           replaced++;
         }
         settled = undefined;

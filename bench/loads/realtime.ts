@@ -268,6 +268,14 @@ async function survivorBins(pod: Pod, events: TimedPodEvent[]): Promise<Map<numb
   throw new Error(`no bins from ${pod.name}`);
 }
 
+/** A kubegrace pod's paced and window-end closes, from the event its drain's end writes (BENCH_PACING). */
+export function pacingOf(events: readonly TimedPodEvent[]): OldPodResult['pacing'] {
+  const pacing = events.find((e) => e.event === 'log' && e.msg === 'pacing');
+  return pacing?.event === 'log'
+    ? { paced: Number(pacing.fields?.['paced']), windowEnd: Number(pacing.fields?.['windowEnd']) }
+    : undefined;
+}
+
 /** One tool through one rollout. `entry` is the script that runs a client process. */
 export async function realtimeRun(tool: RealtimeTool, total: number, entry: string): Promise<RealtimeResult> {
   const pods: Pod[] = [];
@@ -369,7 +377,6 @@ export async function realtimeRun(tool: RealtimeTool, total: number, entry: stri
         const events = oldEvents[i] as TimedPodEvent[];
         const drain = events.find((e) => e.event === 'phase' && e.phase === 'drain' && e.status === 'start');
         const summary = events.find((e) => e.event === 'summary');
-        const pacing = events.find((e) => e.event === 'log' && e.msg === 'pacing');
         return {
           sigtermToExitMs: exit.exitedAt - (pod.sigtermAt ?? exit.exitedAt),
           drainToExitMs: drain === undefined ? undefined : exit.exitedAt - drain.at,
@@ -377,10 +384,7 @@ export async function realtimeRun(tool: RealtimeTool, total: number, entry: stri
           killed: exit.killed,
           insideBudget: !exit.killed && exit.exitCode === 0,
           outcome: summary?.event === 'summary' ? `${summary.outcome}, forced ${summary.forced}` : undefined,
-          pacing:
-            pacing?.event === 'log'
-              ? { paced: Number(pacing.fields?.['paced']), windowEnd: Number(pacing.fields?.['windowEnd']) }
-              : undefined,
+          pacing: pacingOf(events),
         };
       }),
       cleanCloses: reports.reduce((n, r) => n + r.cleanCloses, 0),

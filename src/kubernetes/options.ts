@@ -1,6 +1,5 @@
 /** The options of `kubernetes()`, read through the one settings reader (`src/settings.ts`). */
 import { invalidOption, KubegraceError } from '../errors.js';
-import { didYouMean } from '../options.js';
 import { processEnv } from '../process.js';
 import { createSettingReader } from '../settings.js';
 import type { KubeClientModule, KubeConfigLike } from './client.js';
@@ -62,7 +61,7 @@ export interface ResolvedKubernetesOptions {
   readonly retry: { readonly initialMs: number; readonly maxMs: number };
 }
 
-const KNOWN = new Set([
+const KNOWN = [
   'enabled',
   'kubeConfig',
   'client',
@@ -78,29 +77,19 @@ const KNOWN = new Set([
   'env',
   'serviceAccountDir',
   'retry',
-]);
+];
 
 /** Checks every option before anything uses one; errors name the option (`kubernetes <name>`). */
 export function resolveKubernetesOptions(options: KubernetesOptions = {}): ResolvedKubernetesOptions {
   const read = createSettingReader({});
-  read.object('kubernetes options', options, 'an object');
-  for (const key of Object.keys(options)) {
-    if (key === 'logger') {
-      throw new KubegraceError(
-        'ERR_KUBEGRACE_INVALID_OPTION',
-        'kubernetes logger is not an option any more: the integration writes to the kubegrace instance’s logger (createKubegrace({ logger }))',
-        { option: 'kubernetes logger' },
-      );
-    }
-    if (!KNOWN.has(key)) {
-      const hint = didYouMean(key, KNOWN);
-      throw new KubegraceError(
-        'ERR_KUBEGRACE_INVALID_OPTION',
-        `kubernetes ${key} is not an option${hint === undefined ? '' : `; did you mean ${hint}?`}`,
-        { option: `kubernetes ${key}` },
-      );
-    }
+  if (typeof options === 'object' && options !== null && 'logger' in options) {
+    throw new KubegraceError(
+      'ERR_KUBEGRACE_INVALID_OPTION',
+      'kubernetes logger is not an option any more: the integration writes to the kubegrace instance’s logger (createKubegrace({ logger }))',
+      { option: 'kubernetes logger' },
+    );
   }
+  read.object('kubernetes options', options, 'an object', KNOWN);
   const o = options;
   const string = (name: keyof KubernetesOptions): string | undefined => {
     const value = o[name];

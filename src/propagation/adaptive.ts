@@ -1,4 +1,4 @@
-import { DEADLINE_TIE_MS, endedByPhaseBudget, type Participant } from '../lifecycle.js';
+import { phaseEndCause, type Participant } from '../lifecycle.js';
 import type { TrafficActivity } from './activity.js';
 import {
   decide,
@@ -169,11 +169,12 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
       }
 
       const end = now();
+      const cause = phaseEndCause(ctx, end);
       const endedBy: PropagationEnd = decision.done
         ? decision.ended
-        : end - waitStart >= options.maxMs - 5 || endedByPhaseBudget(ctx, end)
+        : end - waitStart >= options.maxMs - 5 || cause === 'budget'
           ? 'max'
-          : end >= ctx.deadline - DEADLINE_TIE_MS
+          : cause === 'deadline'
             ? 'deadline'
             : 'aborted';
       const report = buildReport(endedBy, decision.need, end);

@@ -1,4 +1,4 @@
-import { DEADLINE_TIE_MS, endedByPhaseBudget, type Participant } from '../lifecycle.js';
+import { phaseEndCause, type Participant } from '../lifecycle.js';
 import type { PropagationReport } from './adaptive.js';
 import { sleep } from '../wait.js';
 
@@ -17,10 +17,11 @@ export function createFixedPropagation(
       const waitedMs = Math.round(end - start);
       // The phase budget is the delay itself, counted from the phase's start: its timer may abort the
       // signal before ours fires (by more than a moment on a loaded machine, when this began late).
-      const cut = ctx.signal.aborted && !endedByPhaseBudget(ctx, end) && waitedMs < delayMs - 5;
+      const cause = phaseEndCause(ctx, end);
+      const cut = ctx.signal.aborted && cause !== 'budget' && waitedMs < delayMs - 5;
       onEnd?.({
         strategy: 'fixed',
-        endedBy: !cut ? 'fixed' : end >= ctx.deadline - DEADLINE_TIE_MS ? 'deadline' : 'aborted',
+        endedBy: !cut ? 'fixed' : cause === 'deadline' ? 'deadline' : 'aborted',
         waitedMs,
       });
     },

@@ -51,7 +51,7 @@ describe('integration options: an unknown key is refused', () => {
     [
       'kubernetes',
       () => kubernetes({ namspace: 'shop' } as never),
-      /kubernetes namspace is not an option; did you mean namespace\?/,
+      /"namspace" \(did you mean namespace\?\)/,
     ],
   ];
   for (const [name, call, message] of cases) {
