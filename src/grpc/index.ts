@@ -13,7 +13,7 @@
  */
 import type { Http2Server, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import { constants as http2Constants } from 'node:http2';
-import { describe, invalidOption } from '../errors.js';
+import { describe, invalidOption, KubegraceError } from '../errors.js';
 import { defineIntegration, type Host, type Integration } from '../host.js';
 import type { PhaseContext } from '../lifecycle.js';
 import { createSettingReader } from '../settings.js';
@@ -49,6 +49,9 @@ export interface GrpcHandle {
   /** Stop draining the server (the health service stays on it, answering NOT_SERVING from then on). */
   detach(): void;
 }
+
+/** The servers given to kubegrace: a second `grpc(server)` would add the health service twice. */
+const inUse = new WeakSet<GrpcServerLike>();
 
 const STATUS_NOT_FOUND = 5;
 /** After a forced end, how long the sessions stay for the UNAVAILABLE trailers to leave before they are destroyed. */
@@ -97,6 +100,13 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
   const readinessServices = new Set(['', ...services]);
 
   return defineIntegration(`grpc:${name}`, (host: Host): GrpcHandle => {
+    if (inUse.has(server)) {
+      throw new KubegraceError(
+        'ERR_KUBEGRACE_INVALID_STATE',
+        `grpc:${name}: this grpc-js server was already given to kubegrace (its health service stays ` +
+          'on it, even after detach()); call kg.use(grpc(server)) once per server',
+      );
+    }
     let detached = false;
     const statusOf = (service: string): ServingStatusCode => {
       if (service === livenessService)
@@ -324,6 +334,7 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
       cleanup,
     });
 
+    inUse.add(server);
     return {
       status(service = '') {
         if (typeof service !== 'string')

@@ -8,7 +8,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import * as grpcJs from '@grpc/grpc-js';
-import { createKubegrace, type Kubegrace, type PhaseName, type ShutdownSummary } from '../../src/index.js';
+import {
+  createKubegrace,
+  KubegraceError,
+  type Kubegrace,
+  type PhaseName,
+  type ShutdownSummary,
+} from '../../src/index.js';
 import { grpc, healthServiceDefinition } from '../../src/grpc/index.js';
 import {
   Echo,
@@ -265,5 +271,30 @@ describe('kubegrace/grpc', () => {
     assert.deepEqual(uncaught, []);
     assert.equal(ended.code, grpcJs.status.UNAVAILABLE, ended.details);
     assert.equal(summary.exitCode, 1);
+  });
+});
+
+describe('grpc(server) given twice', () => {
+  it('is refused naming grpc(server), not with grpc-js’s duplicate-handler error', () => {
+    const kg = createKubegrace({
+      env: {},
+      handleSignals: false,
+      managementServer: false,
+      exit: () => {},
+      logger: false,
+    });
+    const server = new grpcJs.Server();
+    try {
+      kg.use(grpc(server));
+      assert.throws(
+        () => kg.use(grpc(server, { name: 'other' })),
+        (error: unknown) =>
+          error instanceof KubegraceError &&
+          error.code === 'ERR_KUBEGRACE_INVALID_STATE' &&
+          /already given to kubegrace.*kg\.use\(grpc\(server\)\) once per server/.test(error.message),
+      );
+    } finally {
+      void kg.destroy();
+    }
   });
 });
