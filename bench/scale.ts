@@ -547,10 +547,12 @@ async function realtime(): Promise<void> {
       const tool = tools[(i + k) % tools.length] as (typeof tools)[number];
       const result = await realtimeRun(tool, total, clientEntry());
       console.log(
-        `  run ${i + 1} ${tool.name}: peak ${result.peakPer100Ms}/100 ms, ${result.peakPerSecond}/s, ` +
+        `  run ${i + 1} ${tool.name}: peak accepted ${result.peakPer100Ms}/100 ms, ${result.peakPerSecond}/s; ` +
+          `peak attempts ${result.attemptPeakPer100Ms}/100 ms, ${result.attemptPeakPerSecond}/s; ` +
           `old pods exit ${result.oldPods.map((p) => `${p.sigtermToExitMs.toFixed(0)} ms` + (p.outcome ? ` (${p.outcome})` : '')).join(', ')}, ` +
           `failures ${JSON.stringify(result.failures)}, not back ${result.stillDisconnected}, failed to open ${result.failedToOpen}\n` +
-          `    survivors' accepts per 500 ms from the first SIGTERM: ${result.timeline.join(' ')}`,
+          `    per 500 ms from the first SIGTERM, survivors' accepts: ${result.timeline.join(' ')}\n` +
+          `                                      clients' attempts: ${result.attemptTimeline.join(' ')}`,
       );
       results.push(result);
     }
