@@ -94,6 +94,16 @@ describe('mistakes the chart refuses to render', () => {
       error: /kubegrace\.propagation\.maxMs: Invalid type\. Expected: integer, given: string/,
     },
     {
+      name: 'a negative pacing window',
+      set: { 'kubegrace.drain.pacingWindowMs': -1 },
+      error: /kubegrace\.drain\.pacingWindowMs: Must be greater than or equal to 0/,
+    },
+    {
+      name: 'a pacing window as a string',
+      set: { 'kubegrace.drain.pacingWindowMs': '20s' },
+      error: /kubegrace\.drain\.pacingWindowMs: Invalid type\. Expected: integer, given: string/,
+    },
+    {
       name: 'a misspelt key',
       set: { 'kubegrace.propagation.maxMS': 1 },
       error: /Additional property maxMS is not allowed/,
@@ -173,6 +183,12 @@ describe('mistakes the chart refuses to render', () => {
       set: { extraEnv: [{ name: 'KUBEGRACE_GRACE_PERIOD_SECONDS', value: '60' }] },
       error:
         /extraEnv sets KUBEGRACE_GRACE_PERIOD_SECONDS, which the chart computes from the kubegrace: values/,
+    },
+    {
+      name: 'extraEnv shadowing the pacing window',
+      set: { extraEnv: [{ name: 'KUBEGRACE_DRAIN_PACING_WINDOW_MS', value: '0' }] },
+      error:
+        /extraEnv sets KUBEGRACE_DRAIN_PACING_WINDOW_MS, which the chart computes from the kubegrace: values/,
     },
     {
       name: 'the app on the management port',

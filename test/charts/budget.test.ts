@@ -22,6 +22,8 @@ interface Case {
   readonly delayMs: number;
   readonly maxMs: number;
   readonly drainMs: number;
+  /** Passed on, never counted: the window is spent inside the drain budget. Unset: the chart's default. */
+  readonly pacingWindowMs?: number;
   readonly cleanupMs: number;
   readonly marginMs: number;
   /** An explicit grace period, at least the budget (the grid's overrides always fit). */
@@ -68,6 +70,10 @@ function grid(): Case[] {
     edge({ strategy: 'fixed', delayMs: 300_000, drainMs: 3_600_000, cleanupMs: 60_000, marginMs: 5000 }),
     // The library's defaults.
     edge({}),
+    // docs/drain.md's sizing for 2,500 connections a pod, and a window longer than the library would
+    // use (it caps the window at half the drain budget left): the grace period stays the same sum.
+    edge({ drainMs: 40_000, pacingWindowMs: 20_000 }),
+    edge({ pacingWindowMs: 60_000 }),
   ];
   for (let i = 0; i < 40; i++) {
     const kubeVersion = pick(VERSIONS);
@@ -83,6 +89,8 @@ function grid(): Case[] {
       drainMs: pick(MS),
       cleanupMs: pick(MS),
       marginMs: pick(MS),
+      // Not drawn from the PRNG, so the grid's other values stay those of earlier runs.
+      pacingWindowMs: MS[i % MS.length] as number,
       ...(next() < 0.2 ? { extraGraceSeconds: pick([0, 1, 17]) } : {}),
     });
   }
@@ -125,9 +133,10 @@ function expectedTotalMs(c: Case): number {
 function label(c: Case): string {
   const preStop = c.preStop.enabled ? `${c.preStop.action} ${c.preStop.sleepSeconds}s` : 'none';
   const grace = c.extraGraceSeconds === undefined ? '' : ` grace=budget+${c.extraGraceSeconds}s`;
+  const pacing = c.pacingWindowMs === undefined ? '' : ` (pacing ${c.pacingWindowMs})`;
   return (
     `k8s ${c.kubeVersion}, preStop ${preStop}, unready ${c.unreadyTimeoutMs}, ${c.strategy} ` +
-    `${c.strategy === 'fixed' ? c.delayMs : c.maxMs}, drain ${c.drainMs}, cleanup ${c.cleanupMs}, margin ${c.marginMs}${grace}`
+    `${c.strategy === 'fixed' ? c.delayMs : c.maxMs}, drain ${c.drainMs}${pacing}, cleanup ${c.cleanupMs}, margin ${c.marginMs}${grace}`
   );
 }
 
@@ -146,6 +155,8 @@ describe("charts/kubegrace: the defaults are the library's", () => {
     ] as const;
     for (const key of keys) assert.deepEqual(settings[key], defaults[key], key);
     assert.equal(settings.preStopSleepSeconds, 0);
+    // Spelled out in the pod spec, not left to the library's fallback.
+    assert.equal(envOf(container).KUBEGRACE_DRAIN_PACING_WINDOW_MS, String(defaults.drain.pacingWindowMs));
     assert.equal(spec.terminationGracePeriodSeconds, shutdownBudget(defaults).totalMs / 1000);
     assert.equal(spec.terminationGracePeriodSeconds, 28);
   });
@@ -166,7 +177,10 @@ describe('charts/kubegrace: the computed grace period over a grid', () => {
         preStop: c.preStop,
         unreadyTimeoutMs: c.unreadyTimeoutMs,
         propagation: { strategy: c.strategy, delayMs: c.delayMs, maxMs: c.maxMs, minMs: 0 },
-        drain: { timeoutMs: c.drainMs },
+        drain: {
+          timeoutMs: c.drainMs,
+          ...(c.pacingWindowMs === undefined ? {} : { pacingWindowMs: c.pacingWindowMs }),
+        },
         cleanupTimeoutMs: c.cleanupMs,
         safetyMarginMs: c.marginMs,
         ...(c.extraGraceSeconds === undefined
@@ -188,6 +202,7 @@ describe('charts/kubegrace: the computed grace period over a grid', () => {
       const settings = resolveSettings({}, env);
       const budget = shutdownBudget(settings);
       assert.equal(budget.totalMs, totalMs, 'the KUBEGRACE_* values carry the inputs');
+      assert.equal(settings.drain.pacingWindowMs, c.pacingWindowMs ?? defaults.drain.pacingWindowMs);
       assert.equal(budget.graceMs, (grace as number) * 1000);
       assert.ok(budget.totalMs <= budget.graceMs, `budget ${budget.totalMs} ms > grace ${grace} s`);
       assert.doesNotThrow(() => checkBudget(settings));

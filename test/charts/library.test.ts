@@ -73,13 +73,18 @@ describe('charts/kubegrace-lib in a chart of your own', () => {
 
   it("carries the team's values into the grace period, the env and the preStop hook", async () => {
     const chart = teamChart('api', {
-      kubegrace: { drain: { timeoutMs: 20_000 }, preStop: { enabled: true, sleepSeconds: 3 } },
+      kubegrace: {
+        drain: { timeoutMs: 20_000, pacingWindowMs: 8000 },
+        preStop: { enabled: true, sleepSeconds: 3 },
+      },
     });
     const recent = await render({ chart, kubeVersion: '1.31.0' });
     assert.deepEqual(validateAll(recent.docs), []);
     const { spec, container } = podOf(recent);
+    // The pacing window is spent inside the drain budget: it adds nothing to the grace period.
     assert.equal(spec.terminationGracePeriodSeconds, 3 + 2 + 10 + 20 + 5 + 1);
     assert.equal(envOf(container).KUBEGRACE_DRAIN_TIMEOUT_MS, '20000');
+    assert.equal(envOf(container).KUBEGRACE_DRAIN_PACING_WINDOW_MS, '8000');
     assert.deepEqual(container.lifecycle, { preStop: { sleep: { seconds: 3 } } });
     assert.match(
       recent.text,
@@ -130,6 +135,14 @@ describe('charts/kubegrace-lib in a chart of your own', () => {
     assert.match(
       await renderError({ chart, set: { 'kubegrace.drain.timeoutMs': -1 } }),
       /kubegrace\.drain\.timeoutMs must be a non-negative integer \(ms\), received -1/,
+    );
+    assert.match(
+      await renderError({ chart, set: { 'kubegrace.drain.pacingWindowMs': -1 } }),
+      /kubegrace\.drain\.pacingWindowMs must be a non-negative integer \(ms\), received -1/,
+    );
+    assert.match(
+      await renderError({ chart, set: { 'kubegrace.drain.pacingWindowMs': '20s' } }),
+      /kubegrace\.drain\.pacingWindowMs must be a non-negative integer \(ms\), received 20s/,
     );
     assert.match(
       await renderError({ chart, set: { 'kubegrace.propagation.maxMs': '10s' } }),

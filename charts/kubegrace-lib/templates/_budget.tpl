@@ -33,6 +33,9 @@ reports it at the template that renders the hook, not at the first template that
 {{- fail (printf "kubegrace.propagation.minMs must be at most kubegrace.propagation.maxMs (%d), received %d" $max $min) -}}
 {{- end -}}
 {{- $drain := include $int (list "drain.timeoutMs" ($c.drain | default dict).timeoutMs 0 "ms") | int64 -}}
+{{- /* The pacing window is spent inside the drain budget (the library caps it at half the budget
+       left), so it is validated and passed on but adds nothing to the sum. */ -}}
+{{- $pacing := include $int (list "drain.pacingWindowMs" ($c.drain | default dict).pacingWindowMs 0 "ms") | int64 -}}
 {{- $cleanup := include $int (list "cleanupTimeoutMs" $c.cleanupTimeoutMs 0 "ms") | int64 -}}
 {{- $margin := include $int (list "safetyMarginMs" $c.safetyMarginMs 0 "ms") | int64 -}}
 {{- $probes := $c.probes | default dict -}}
@@ -134,6 +137,7 @@ settings:
     minMs: {{ $min }}
     maxMs: {{ $max }}
   drainTimeoutMs: {{ $drain }}
+  drainPacingWindowMs: {{ $pacing }}
   cleanupTimeoutMs: {{ $cleanup }}
   safetyMarginMs: {{ $margin }}
   probesPort: {{ $port }}

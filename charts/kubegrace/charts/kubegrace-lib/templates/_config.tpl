@@ -22,6 +22,7 @@ propagation:
   maxMs: 10000
 drain:
   timeoutMs: 10000
+  pacingWindowMs: 5000
 cleanupTimeoutMs: 5000
 safetyMarginMs: 1000
 terminationGracePeriodSeconds: null

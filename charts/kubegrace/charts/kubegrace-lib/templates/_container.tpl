@@ -28,6 +28,8 @@ List items without the `env:` key:
   value: {{ int64 $s.propagation.maxMs | quote }}
 - name: KUBEGRACE_DRAIN_TIMEOUT_MS
   value: {{ int64 $s.drainTimeoutMs | quote }}
+- name: KUBEGRACE_DRAIN_PACING_WINDOW_MS
+  value: {{ int64 $s.drainPacingWindowMs | quote }}
 - name: KUBEGRACE_CLEANUP_TIMEOUT_MS
   value: {{ int64 $s.cleanupTimeoutMs | quote }}
 - name: KUBEGRACE_SAFETY_MARGIN_MS
