@@ -1,4 +1,5 @@
-/** Figures and tables shared by the benchmarks. */
+/** Figures and tables shared by the benchmarks, and the machine facts they check. */
+import { spawnSync } from 'node:child_process';
 
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -21,4 +22,11 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
   const line = (cells: readonly string[]): string =>
     `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+/** `ulimit -n` of this shell (the scale runs check it: a descriptor per connection). */
+export function fdLimit(): number {
+  const result = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' });
+  const value = result.stdout.trim();
+  return value === 'unlimited' ? Infinity : Number(value);
 }

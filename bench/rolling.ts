@@ -30,6 +30,7 @@ import { buildServices, servicePath } from './build-services.js';
 import { startFakeControlPlane, type FakeControlPlane } from './control-plane.js';
 import { startGrpcLoad, TICKS, type GrpcLoad } from './loads/grpc.js';
 import { startHttp2Load, type RetryingLoad } from './loads/http2.js';
+import { runRealtime, type RealtimeFlags } from './loads/realtime.js';
 import { startWebSocketLoad, type ResendingLoad } from './loads/websocket.js';
 import { markdownTable, median } from './report.js';
 import type { Protocol } from './services/app.js';
@@ -107,23 +108,45 @@ const MAX_MS = defaults.propagation.maxMs;
 /** A wait that ended at `maxMs` measures a little more: the timer and the phase events run late on a busy machine. */
 const MAX_MS_SLACK = 250;
 
+const FLAGS = {
+  scenario: { type: 'string' },
+  websockets: { type: 'string' },
+  traffic: { type: 'string' },
+  lag: { type: 'string' },
+  work: { type: 'string' },
+  tool: { type: 'string' },
+  replicas: { type: 'string' },
+  concurrency: { type: 'string' },
+  'new-conns': { type: 'string' },
+  warmup: { type: 'string' },
+  grace: { type: 'string' },
+  repeat: { type: 'string' },
+  'grpc-retries': { type: 'string' },
+  serial: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/**
+ * `--scenario realtime`: the realtime rollout of bench/loads/realtime.ts (the same as
+ * `bench:scale --scenario realtime`), with its own tools; undefined for the traffic matrix.
+ */
+function realtimeScenario(argv: readonly string[]): RealtimeFlags | undefined {
+  const v = parseFlags('bench:rolling', argv, FLAGS);
+  if (v.scenario === undefined) {
+    if (v.websockets !== undefined) throw new UsageError('--websockets goes with --scenario realtime');
+    return undefined;
+  }
+  if (v.scenario !== 'realtime') {
+    throw new UsageError(
+      `--scenario must be realtime (or left out: the traffic matrix), received ${v.scenario}`,
+    );
+  }
+  return { websockets: v.websockets, repeat: v.repeat, tool: v.tool };
+}
+
 function parse(argv: readonly string[]) {
-  const v = parseFlags('bench:rolling', argv, {
-    traffic: { type: 'string' },
-    lag: { type: 'string' },
-    work: { type: 'string' },
-    tool: { type: 'string' },
-    replicas: { type: 'string' },
-    concurrency: { type: 'string' },
-    'new-conns': { type: 'string' },
-    warmup: { type: 'string' },
-    grace: { type: 'string' },
-    repeat: { type: 'string' },
-    'grpc-retries': { type: 'string' },
-    serial: { type: 'boolean' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  } as const);
+  const v = parseFlags('bench:rolling', argv, FLAGS);
   const list = <T>(raw: string | undefined, all: readonly T[], one: (s: string) => T): T[] =>
     raw === undefined ? [...all] : raw.split(',').map((s) => one(s.trim()));
   const given = <T>(raw: string | undefined, one: (s: string) => T): T[] | undefined =>
@@ -194,7 +217,14 @@ ${TRAFFIC_SHAPES.map(
   --grpc-retries <m>    grpc clients: transparent (grpc-js's default: a stream refused unprocessed
                         at a GOAWAY is retried once) or off (grpc.enable_retries 0: it fails)
   --serial              run the tools of a scenario one after another, not side by side
-  --json                also print every result as a JSON line`;
+  --json                also print every result as a JSON line
+
+  --scenario realtime   instead of the matrix: the realtime rollout (thousands of idle WebSocket
+                        clients reconnecting through the Service to 2 surviving pods; paced,
+                        all at once and the anchors), as bench:scale --scenario realtime runs it;
+                        takes --websockets <n> (default 20000), --repeat (default 2) and --tool
+                        (kubegrace, kubegrace-sized, kubegrace-all-at-once, ws-close-all, terminus,
+                        http-terminator, lightship, kubegrace-drain-20s)`;
 
 interface ToolResult {
   readonly scenario: string;
@@ -413,6 +443,8 @@ function grpcFailureLines(results: readonly ToolResult[]): string[] {
 }
 
 async function main(): Promise<void> {
+  const realtime = realtimeScenario(process.argv.slice(2));
+  if (realtime !== undefined) return runRealtime(realtime);
   const args = parse(process.argv.slice(2));
   if (args.help) {
     console.log(help);

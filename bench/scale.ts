@@ -13,7 +13,7 @@
  * sockets neither share the service's file-descriptor limit nor its CPU. Every process needs
  * `ulimit -n` above the connections it holds; the run checks it first.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -22,15 +22,8 @@ import { integerFlag, parseFlags, UsageError } from '../src/cli/flags.js';
 import { killAllPods, startPod, type Pod } from '../src/cli/demo/pod.js';
 import type { TimedPodEvent } from '../src/cli/demo/pod-events.js';
 import { buildServices, servicePath } from './build-services.js';
-import {
-  clientEntry,
-  realtimeClients,
-  realtimeRun,
-  realtimeTools,
-  runTable,
-  summary,
-} from './loads/realtime.js';
-import { markdownTable, median } from './report.js';
+import { realtimeClients, runRealtime } from './loads/realtime.js';
+import { fdLimit, markdownTable, median } from './report.js';
 
 const args = parseFlags('bench:scale', process.argv.slice(2), {
   role: { type: 'string' },
@@ -376,12 +369,6 @@ async function drainRun(keepAlive: number, webSockets: number): Promise<DrainRun
   }
 }
 
-function fdLimit(): number {
-  const result = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' });
-  const value = result.stdout.trim();
-  return value === 'unlimited' ? Infinity : Number(value);
-}
-
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 const kinds = (map: Record<string, number>): string => {
   const entries = Object.entries(map);
@@ -409,7 +396,9 @@ async function main(): Promise<void> {
   if (args.scenario !== undefined && args.scenario !== 'realtime' && args.scenario !== 'drain') {
     throw new UsageError(`--scenario must be drain or realtime, received ${args.scenario}`);
   }
-  if (args.scenario === 'realtime') return realtime();
+  if (args.scenario === 'realtime') {
+    return runRealtime({ websockets: args.websockets, repeat: args.repeat, tool: args.tool });
+  }
   const keepAlive =
     args['keep-alive'] === undefined ? 10_000 : integerFlag('keep-alive', args['keep-alive'], 1, 100_000);
   const webSockets =
@@ -505,66 +494,6 @@ async function main(): Promise<void> {
     `\nbar (drained in under 2 s after drain start, zero failures, exit 0): ${met ? 'met' : 'MISSED'}` +
       `\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
-}
-
-/** The realtime scenario (issue 18): see bench/loads/realtime.ts. */
-async function realtime(): Promise<void> {
-  const total =
-    args.websockets === undefined ? 20_000 : integerFlag('websockets', args.websockets, 2, 100_000);
-  const repeat = args.repeat === undefined ? 2 : integerFlag('repeat', args.repeat, 1, 20);
-  const names =
-    args.tool === undefined
-      ? realtimeTools.filter((t) => t.optional !== true).map((t) => t.name)
-      : args.tool.split(',');
-  const tools = names.map((name) => {
-    const tool = realtimeTools.find((t) => t.name === name);
-    if (tool === undefined) {
-      throw new UsageError(
-        `--tool must name tools among ${realtimeTools.map((t) => t.name).join(', ')}, received ${name}`,
-      );
-    }
-    return tool;
-  });
-  const limit = fdLimit();
-  // Each pod holds about half the clients (round robin over two); a margin for the uneven share.
-  if (limit < Math.ceil(total / 2) + 2000) {
-    throw new UsageError(
-      `ulimit -n is ${limit}: each pod holds about half the clients (${Math.ceil(total / 2)}) and a margin. ` +
-        `Raise it for this shell (ulimit -n 65536, or prlimit --nofile=65536 --pid $$) and run again.`,
-    );
-  }
-  const started = Date.now();
-  buildServices();
-  console.log(
-    `scale, realtime: ${total} WebSocket clients on 2 old pods per tool, ${tools.length} tool(s) one after ` +
-      `another, ${repeat} run(s), ulimit -n ${limit}`,
-  );
-  const runs: Awaited<ReturnType<typeof realtimeRun>>[][] = [];
-  for (let i = 0; i < repeat; i++) {
-    const results = [];
-    // Each run starts with the next tool, so a slow moment of the machine does not always land on the same one.
-    for (let k = 0; k < tools.length; k++) {
-      const tool = tools[(i + k) % tools.length] as (typeof tools)[number];
-      const result = await realtimeRun(tool, total, clientEntry());
-      console.log(
-        `  run ${i + 1} ${tool.name}: peak accepted ${result.peakPer100Ms}/100 ms, ${result.peakPerSecond}/s; ` +
-          `peak attempts ${result.attemptPeakPer100Ms}/100 ms, ${result.attemptPeakPerSecond}/s; ` +
-          `old pods exit ${result.oldPods.map((p) => `${p.sigtermToExitMs.toFixed(0)} ms` + (p.outcome ? ` (${p.outcome})` : '')).join(', ')}, ` +
-          `failures ${JSON.stringify(result.failures)}, not back ${result.stillDisconnected}, failed to open ${result.failedToOpen}\n` +
-          `    per 500 ms from the first SIGTERM, survivors' accepts: ${result.timeline.join(' ')}\n` +
-          `                                      clients' attempts: ${result.attemptTimeline.join(' ')}`,
-      );
-      results.push(result);
-    }
-    results.sort((a, b) => names.indexOf(a.tool) - names.indexOf(b.tool));
-    runs.push(results);
-    console.log(`\nrun ${i + 1}:`);
-    for (const line of runTable(results)) console.log(line);
-    console.log('');
-  }
-  console.log('medians:');
-  for (const line of summary(runs)) console.log(line);
-  console.log(`total ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
 try {

@@ -22,8 +22,9 @@ import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { startPod, type Pod, type PodExit } from '../../src/cli/demo/pod.js';
 import type { TimedPodEvent } from '../../src/cli/demo/pod-events.js';
-import { servicePath } from '../build-services.js';
-import { markdownTable, median } from '../report.js';
+import { integerFlag, UsageError } from '../../src/cli/flags.js';
+import { buildServices, servicePath } from '../build-services.js';
+import { fdLimit, markdownTable, median } from '../report.js';
 
 /** Reconnect jitter after a clean close (uniform in [0, this)). */
 const JITTER_MS = 100;
@@ -179,7 +180,15 @@ export async function realtimeClients(total: number, ports: readonly number[]): 
 
   createInterface({ input: process.stdin }).on('line', (line) => {
     if (line === 'report') {
-      const report: ClientReport = { opened, failedToOpen, connected, cleanCloses, reconnects, failures, attempts };
+      const report: ClientReport = {
+        opened,
+        failedToOpen,
+        connected,
+        cleanCloses,
+        reconnects,
+        failures,
+        attempts,
+      };
       process.stdout.write(`${JSON.stringify({ report })}\n`);
       return;
     }
@@ -559,6 +568,73 @@ export function summary(runs: readonly (readonly RealtimeResult[])[]): string[] 
   return lines;
 }
 
-export function clientEntry(): string {
+/** The flags of the realtime scenario, as given (`bench:scale` and `bench:rolling` both take them). */
+export interface RealtimeFlags {
+  readonly websockets: string | undefined;
+  readonly repeat: string | undefined;
+  readonly tool: string | undefined;
+}
+
+/** The realtime scenario from the command line: every tool through `repeat` rollouts, the tables and the bar. */
+export async function runRealtime(args: RealtimeFlags): Promise<void> {
+  const total =
+    args.websockets === undefined ? 20_000 : integerFlag('websockets', args.websockets, 2, 100_000);
+  const repeat = args.repeat === undefined ? 2 : integerFlag('repeat', args.repeat, 1, 20);
+  const names =
+    args.tool === undefined
+      ? realtimeTools.filter((t) => t.optional !== true).map((t) => t.name)
+      : args.tool.split(',');
+  const tools = names.map((name) => {
+    const tool = realtimeTools.find((t) => t.name === name);
+    if (tool === undefined) {
+      throw new UsageError(
+        `--tool must name tools among ${realtimeTools.map((t) => t.name).join(', ')}, received ${name}`,
+      );
+    }
+    return tool;
+  });
+  const limit = fdLimit();
+  // Each pod holds about half the clients (round robin over two); a margin for the uneven share.
+  if (limit < Math.ceil(total / 2) + 2000) {
+    throw new UsageError(
+      `ulimit -n is ${limit}: each pod holds about half the clients (${Math.ceil(total / 2)}) and a margin. ` +
+        `Raise it for this shell (ulimit -n 65536, or prlimit --nofile=65536 --pid $$) and run again.`,
+    );
+  }
+  const started = Date.now();
+  buildServices();
+  console.log(
+    `realtime rollout: ${total} WebSocket clients on 2 old pods per tool, ${tools.length} tool(s) one after ` +
+      `another, ${repeat} run(s), ulimit -n ${limit}`,
+  );
+  const runs: Awaited<ReturnType<typeof realtimeRun>>[][] = [];
+  for (let i = 0; i < repeat; i++) {
+    const results = [];
+    // Each run starts with the next tool, so a slow moment of the machine does not always land on the same one.
+    for (let k = 0; k < tools.length; k++) {
+      const tool = tools[(i + k) % tools.length] as (typeof tools)[number];
+      const result = await realtimeRun(tool, total, clientEntry());
+      console.log(
+        `  run ${i + 1} ${tool.name}: peak accepted ${result.peakPer100Ms}/100 ms, ${result.peakPerSecond}/s; ` +
+          `peak attempts ${result.attemptPeakPer100Ms}/100 ms, ${result.attemptPeakPerSecond}/s; ` +
+          `old pods exit ${result.oldPods.map((p) => `${p.sigtermToExitMs.toFixed(0)} ms` + (p.outcome ? ` (${p.outcome})` : '')).join(', ')}, ` +
+          `failures ${JSON.stringify(result.failures)}, not back ${result.stillDisconnected}, failed to open ${result.failedToOpen}\n` +
+          `    per 500 ms from the first SIGTERM, survivors' accepts: ${result.timeline.join(' ')}\n` +
+          `                                      clients' attempts: ${result.attemptTimeline.join(' ')}`,
+      );
+      results.push(result);
+    }
+    results.sort((a, b) => names.indexOf(a.tool) - names.indexOf(b.tool));
+    runs.push(results);
+    console.log(`\nrun ${i + 1}:`);
+    for (const line of runTable(results)) console.log(line);
+    console.log('');
+  }
+  console.log('medians:');
+  for (const line of summary(runs)) console.log(line);
+  console.log(`total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+function clientEntry(): string {
   return fileURLToPath(new URL('../scale.ts', import.meta.url));
 }
