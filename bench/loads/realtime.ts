@@ -519,6 +519,7 @@ export function summary(runs: readonly (readonly RealtimeResult[])[]): string[] 
       'tool',
       'peak / 100 ms (median; runs)',
       'peak / s (median; runs)',
+      "clients' attempts, peak / 100 ms (median; runs)",
       'old pod exit (median)',
       'failures (all runs)',
     ],
@@ -529,6 +530,7 @@ export function summary(runs: readonly (readonly RealtimeResult[])[]): string[] 
         tool,
         `**${median(mine.map((r) => r.peakPer100Ms))}** (${mine.map((r) => r.peakPer100Ms).join(', ')})`,
         `${median(mine.map((r) => r.peakPerSecond))} (${mine.map((r) => r.peakPerSecond).join(', ')})`,
+        `${median(mine.map((r) => r.attemptPeakPer100Ms))} (${mine.map((r) => r.attemptPeakPer100Ms).join(', ')})`,
         `${(median(mine.flatMap((r) => r.oldPods.map((p) => p.sigtermToExitMs))) / 1000).toFixed(2)} s`,
         failed === 0 ? '**0**' : mine.map((r) => kinds(r.failures)).join('; '),
       ];
