@@ -182,13 +182,13 @@ describe('mistakes the chart refuses to render', () => {
       name: 'extraEnv shadowing a computed KUBEGRACE_* value',
       set: { extraEnv: [{ name: 'KUBEGRACE_GRACE_PERIOD_SECONDS', value: '60' }] },
       error:
-        /extraEnv sets KUBEGRACE_GRACE_PERIOD_SECONDS, which the chart computes from the kubegrace: values/,
+        /extraEnv sets KUBEGRACE_GRACE_PERIOD_SECONDS, which the chart sets from the kubegrace: values/,
     },
     {
       name: 'extraEnv shadowing the pacing window',
       set: { extraEnv: [{ name: 'KUBEGRACE_DRAIN_PACING_WINDOW_MS', value: '0' }] },
       error:
-        /extraEnv sets KUBEGRACE_DRAIN_PACING_WINDOW_MS, which the chart computes from the kubegrace: values/,
+        /extraEnv sets KUBEGRACE_DRAIN_PACING_WINDOW_MS, which the chart sets from the kubegrace: values/,
     },
     {
       name: 'the app on the management port',
