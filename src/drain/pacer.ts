@@ -44,7 +44,18 @@ export interface PaceContext {
   readonly signal?: AbortSignal;
   /** Epoch ms of the shutdown deadline. */
   readonly deadline?: number;
+  /** Where the pacer says that the window is too short for the connections, or was not kept. */
+  readonly warn?: (message: string) => void;
 }
+
+/**
+ * Above this many closes a second the window is too short for the connections: the surviving pods
+ * take that many reconnects a second from this pod alone. At the defaults (5 s) that is over 2,500.
+ */
+export const WARN_RATE_PER_SECOND = 500;
+
+/** A window's end that closes more than this share of the connections at once is a burst worth a warning. */
+const WARN_WINDOW_END_SHARE = 0.05;
 
 /**
  * The window for `count` connections when the drain began at `startedAt` (epoch ms): see the top.
@@ -106,6 +117,14 @@ export function createPacer(options: PacingOptions): Pacer {
       for (const item of items) close(item, 'window_end');
       return;
     }
+    const rate = (items.length / window) * 1000;
+    if (rate > WARN_RATE_PER_SECOND) {
+      ctx.warn?.(
+        `paced drain: ${items.length} connections over a ${window} ms window is ${Math.round(rate)} closes a second, ` +
+          `each a reconnect to the surviving pods; for this many, size drain.pacingWindowMs and drain.timeoutMs ` +
+          `(docs/drain.md, "Sizing for thousands of connections")`,
+      );
+    }
     const times = closeSchedule(items.length, window, random);
     const began = now();
     let next = 0;
@@ -116,7 +135,14 @@ export function createPacer(options: PacingOptions): Pacer {
       if (ctx.signal?.aborted) return;
       const elapsed = now() - began;
       if (elapsed >= window) {
+        const left = items.length - next;
         for (; next < items.length; next++) close(items[next] as T, 'window_end');
+        if (left > Math.max(1, items.length * WARN_WINDOW_END_SHARE)) {
+          ctx.warn?.(
+            `paced drain: ${left} of ${items.length} connections were still due at the end of the ${window} ms window ` +
+              `and were closed at once: the process fell behind the schedule (a busy event loop or CPU)`,
+          );
+        }
         return;
       }
       for (; next < items.length && (times[next] as number) <= elapsed; next++) {

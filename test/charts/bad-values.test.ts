@@ -181,8 +181,7 @@ describe('mistakes the chart refuses to render', () => {
     {
       name: 'extraEnv shadowing a computed KUBEGRACE_* value',
       set: { extraEnv: [{ name: 'KUBEGRACE_GRACE_PERIOD_SECONDS', value: '60' }] },
-      error:
-        /extraEnv sets KUBEGRACE_GRACE_PERIOD_SECONDS, which the chart sets from the kubegrace: values/,
+      error: /extraEnv sets KUBEGRACE_GRACE_PERIOD_SECONDS, which the chart sets from the kubegrace: values/,
     },
     {
       name: 'extraEnv shadowing the pacing window',

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { closeSchedule, createPacer, MIN_RATE_PER_SECOND, pacingWindow } from '../../src/drain/pacer.js';
+import {
+  closeSchedule,
+  createPacer,
+  MIN_RATE_PER_SECOND,
+  pacingWindow,
+  WARN_RATE_PER_SECOND,
+} from '../../src/drain/pacer.js';
 
 describe('pacer', () => {
   it('sizes the window: at once for a few connections, capped by the option and half the budget left', () => {
@@ -60,5 +66,57 @@ describe('pacer', () => {
     stop.abort();
     await running;
     assert.ok(seen.length < items.length, 'the signal ends the pacing: the drainer forces the rest');
+  });
+
+  it('warns when the window is too short for the connections, and when the window ends with a burst', async () => {
+    // 3,000 connections in the default 5 s window: 600 closes a second, over the bound.
+    const options = { windowMs: 5000, budgetMs: 10_000, random: () => 0.5 };
+    let clock = 0;
+    const busy = createPacer({ ...options, now: () => clock });
+    const warnings: string[] = [];
+    const many = Array.from({ length: 5 * WARN_RATE_PER_SECOND + 500 }, (_, i) => i);
+    const stop = new AbortController();
+    const running = busy.pace(many, () => {}, { signal: stop.signal, warn: (m) => warnings.push(m) });
+    stop.abort();
+    await running;
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0] ?? '', /3000 connections over a 5000 ms window is 600 closes a second/);
+    assert.match(warnings[0] ?? '', /drain\.pacingWindowMs and drain\.timeoutMs/);
+
+    // 2,500 in 5 s is the bound itself: no warning.
+    const quiet: string[] = [];
+    const calm = createPacer({ ...options, now: () => clock });
+    const stopCalm = new AbortController();
+    const calmRun = calm.pace(many.slice(0, 5 * WARN_RATE_PER_SECOND), () => {}, {
+      signal: stopCalm.signal,
+      warn: (m) => quiet.push(m),
+    });
+    stopCalm.abort();
+    await calmRun;
+    assert.deepEqual(quiet, []);
+
+    // A process that falls behind: the clock is past the window at the first wake, so all 300 are
+    // closed at the window's end, and the pacer says so.
+    clock = 0;
+    const late = createPacer({ windowMs: 1000, budgetMs: 10_000, now: () => clock, random: () => 0.5 });
+    const steps: string[] = [];
+    const behind: string[] = [];
+    const lateRun = late.pace(
+      Array.from({ length: 300 }, (_, i) => i),
+      (_, step) => steps.push(step),
+      { warn: (m) => behind.push(m) },
+    );
+    clock = 5000;
+    // The pacer's timers do not hold the process open; this one does, until the pacing is over.
+    const keepAlive = setInterval(() => {}, 1000);
+    try {
+      await lateRun;
+    } finally {
+      clearInterval(keepAlive);
+    }
+    assert.equal(steps.length, 300);
+    assert.ok(steps.every((step) => step === 'window_end'));
+    assert.equal(behind.length, 1, behind.join('\n'));
+    assert.match(behind[0] ?? '', /300 of 300 connections were still due at the end of the 1000 ms window/);
   });
 });
