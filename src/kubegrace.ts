@@ -306,6 +306,8 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   );
 
   const detachers = new Set<() => void>();
+  /** Set by destroy(): what would install handlers, servers or listeners again is refused. */
+  let destroyed = false;
   let uninstall: (() => void) | undefined;
   let starting: Promise<void> | undefined;
 
@@ -376,6 +378,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   }
 
   function attach(server: AnyServer, attachOptions: AttachOptions = {}): () => void {
+    refuseDestroyed('attach(server)');
     if (typeof (server as { on?: unknown }).on !== 'function' || !('listen' in server)) {
       throw new KubegraceError(
         'ERR_KUBEGRACE_UNSUPPORTED_SERVER',
@@ -405,6 +408,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     wss: WebSocketServerLike,
     wsOptions: WebSocketAttachOptions = {},
   ): () => void {
+    refuseDestroyed('attachWebSocketServer(wss)');
     optionalName(wsOptions, 'attachWebSocketServer');
     // The drainer is typed against `ws` itself; every `ws` server fits WebSocketServerLike.
     const drainer = createWebSocketDrainer(wss as Parameters<typeof createWebSocketDrainer>[0], {
@@ -429,6 +433,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   }
 
   async function start(): Promise<void> {
+    refuseDestroyed('start()');
     starting ??= (async () => {
       if (options.handleSignals !== false) {
         uninstall = installProcessHandlers({
@@ -468,7 +473,17 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     return starting;
   }
 
+  function refuseDestroyed(call: string): void {
+    if (destroyed) {
+      throw new KubegraceError(
+        'ERR_KUBEGRACE_INVALID_STATE',
+        `${call}: this kubegrace instance was destroyed; create a new one with createKubegrace()`,
+      );
+    }
+  }
+
   async function destroy(): Promise<void> {
+    destroyed = true;
     for (const remove of [...detachers]) remove();
     uninstall?.();
     uninstall = undefined;
@@ -547,7 +562,10 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     get timing() {
       return lifecycle.timing;
     },
-    use: (integration) => installIntegration(integration, host),
+    use: (integration) => {
+      refuseDestroyed('kg.use()');
+      return installIntegration(integration, host);
+    },
     get propagation() {
       return propagationReport;
     },

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { WebSocketServer } from 'ws';
 import { createKubegrace, KubegraceError, type Logger } from '../src/index.js';
+import { metrics } from '../src/metrics/index.js';
 
 function recordingLogger(): Logger & { warnings: string[] } {
   const warnings: string[] = [];
@@ -96,7 +100,6 @@ describe('createKubegrace', () => {
   });
 
   it('an observer that throws costs no request: answered, counted by the other observers, one warning', async () => {
-    const { createServer } = await import('node:http');
     const { get } = await import('./support/http.js');
     const warnings: string[] = [];
     const logger: Logger = { info: () => undefined, warn: (m) => warnings.push(m), error: () => undefined };
@@ -129,5 +132,22 @@ describe('createKubegrace', () => {
       await kg.destroy();
       server.close();
     }
+  });
+
+  it('refuses to install anything again after destroy(), naming the call', async () => {
+    const kg = createKubegrace({ managementServer: false, handleSignals: false });
+    kg.use(metrics({ registry: new Registry() }));
+    await kg.destroy();
+    const destroyed = (call: string) => (error: unknown) =>
+      error instanceof KubegraceError &&
+      error.code === 'ERR_KUBEGRACE_INVALID_STATE' &&
+      error.message.startsWith(`${call}: this kubegrace instance was destroyed`);
+    assert.throws(() => kg.use(metrics({ registry: new Registry() })), destroyed('kg.use()'));
+    assert.throws(() => kg.attach(createServer()), destroyed('attach(server)'));
+    assert.throws(
+      () => kg.attachWebSocketServer(new WebSocketServer({ noServer: true })),
+      destroyed('attachWebSocketServer(wss)'),
+    );
+    await assert.rejects(kg.start(), destroyed('start()'));
   });
 });
