@@ -133,6 +133,7 @@ const FLAGS = {
  */
 function realtimeScenario(argv: readonly string[]): RealtimeFlags | undefined {
   const v = parseFlags('bench:rolling', argv, FLAGS);
+  if (v.help === true) return undefined;
   if (v.scenario === undefined) {
     if (v.websockets !== undefined) throw new UsageError('--websockets goes with --scenario realtime');
     return undefined;
@@ -140,6 +141,13 @@ function realtimeScenario(argv: readonly string[]): RealtimeFlags | undefined {
   if (v.scenario !== 'realtime') {
     throw new UsageError(
       `--scenario must be realtime (or left out: the traffic matrix), received ${v.scenario}`,
+    );
+  }
+  const realtimeFlags = new Set(['scenario', 'websockets', 'repeat', 'tool']);
+  const matrixOnly = Object.keys(v).filter((flag) => !realtimeFlags.has(flag));
+  if (matrixOnly.length > 0) {
+    throw new UsageError(
+      `--scenario realtime takes only --websockets, --repeat and --tool, received ${matrixOnly.map((f) => `--${f}`).join(', ')}`,
     );
   }
   return { websockets: v.websockets, repeat: v.repeat, tool: v.tool };
@@ -222,9 +230,9 @@ ${TRAFFIC_SHAPES.map(
   --scenario realtime   instead of the matrix: the realtime rollout (thousands of idle WebSocket
                         clients reconnecting through the Service to 2 surviving pods; paced,
                         all at once and the anchors), as bench:scale --scenario realtime runs it;
-                        takes --websockets <n> (default 20000), --repeat (default 2) and --tool
-                        (kubegrace, kubegrace-sized, kubegrace-all-at-once, ws-close-all, terminus,
-                        http-terminator, lightship, kubegrace-drain-20s)`;
+                        takes only --websockets <n> (default 20000), --repeat (default 2) and
+                        --tool (default all but kubegrace-drain-20s: kubegrace, kubegrace-all-at-once,
+                        ws-close-all, terminus, http-terminator, lightship, kubegrace-sized)`;
 
 interface ToolResult {
   readonly scenario: string;

@@ -23,6 +23,7 @@ import { WebSocket } from 'ws';
 import { startPod, type Pod, type PodExit } from '../../src/cli/demo/pod.js';
 import type { TimedPodEvent } from '../../src/cli/demo/pod-events.js';
 import { integerFlag, UsageError } from '../../src/cli/flags.js';
+import { defaults } from '../../src/options.js';
 import { buildServices, servicePath } from '../build-services.js';
 import { fdLimit, markdownTable, median } from '../report.js';
 
@@ -86,19 +87,26 @@ export const realtimeTools: readonly RealtimeTool[] = [
   // Sized the way docs/drain.md ("Sizing for thousands of connections") says, for the sockets each
   // old pod holds: at SIZED_RATE reconnects a second for each pod the survivors absorb, the pacing
   // window is sockets / rate (2,500 a pod: 20 s); the drain budget twice that; the grace period what
-  // the budgets add up to (propagation 1 s, drain, cleanup 5 s) plus a margin.
+  // the budgets add up to, as the chart computes it (unready, the fixed propagation, drain, cleanup
+  // and the safety margin, on the library's defaults).
   {
     name: 'kubegrace-sized',
     script: 'kubegrace',
     env: {},
     sized: (total) => {
       const windowMs = Math.max(1000, Math.round((total / OLD_PODS / SIZED_RATE) * 1000));
+      const budgetMs =
+        defaults.unreadyTimeoutMs +
+        PROPAGATION_MS +
+        2 * windowMs +
+        defaults.cleanupTimeoutMs +
+        defaults.safetyMarginMs;
       return {
         env: {
           KUBEGRACE_DRAIN_TIMEOUT_MS: String(2 * windowMs),
           KUBEGRACE_DRAIN_PACING_WINDOW_MS: String(windowMs),
         },
-        graceSeconds: Math.ceil((PROPAGATION_MS + 2 * windowMs + 5000) / 1000) + 14,
+        graceSeconds: Math.ceil(budgetMs / 1000),
       };
     },
   },
@@ -585,7 +593,7 @@ export async function runRealtime(args: RealtimeFlags): Promise<void> {
   const names =
     args.tool === undefined
       ? realtimeTools.filter((t) => t.optional !== true).map((t) => t.name)
-      : args.tool.split(',');
+      : args.tool.split(',').map((name) => name.trim());
   const tools = names.map((name) => {
     const tool = realtimeTools.find((t) => t.name === name);
     if (tool === undefined) {

@@ -270,7 +270,10 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
     // From here on a stream's writes show where its messages end.
     eventStreams();
     // Not cut by the unready budget: the GOAWAYs go on into the drain, whose signal forces the rest.
-    sessionPacing = sessions.goawayPaced(sessionPacer, ctx === undefined ? {} : { deadline: ctx.deadline });
+    sessionPacing = sessions.goawayPaced(
+      sessionPacer,
+      ctx === undefined ? {} : { deadline: ctx.deadline, warn: (message) => ctx.warn(message) },
+    );
   }
 
   function drain(ctx: PhaseContext): Promise<void> {
@@ -285,7 +288,9 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
       .pace(
         eventStreams(),
         (entry, step) => {
-          if (endStream(entry)) observer?.pacedClose?.('event_stream', step);
+          if (!endStream(entry)) return false;
+          observer?.pacedClose?.('event_stream', step);
+          return true;
         },
         ctx,
       )

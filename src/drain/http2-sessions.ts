@@ -112,9 +112,10 @@ export function createSessionSet(options: SessionSetOptions): SessionSet {
       return pacer.pace(
         waiting,
         ([session, state], step) => {
-          if (state.goaway || sessions.get(session) !== state) return;
+          if (state.goaway || sessions.get(session) !== state) return false;
           observer?.pacedClose?.('http2', step);
           goaway(session, state);
+          return true;
         },
         ctx,
       );

@@ -100,10 +100,11 @@ export function createSocketIoDrainer(
   engine.on('connection', onConnection);
   for (const socket of Object.values(engine.clients)) socket.once('close', () => changed.notify());
 
-  function closeSession(socket: EngineSocketLike, step: 'paced' | 'window_end'): void {
-    if (socket.readyState !== 'open') return;
+  function closeSession(socket: EngineSocketLike, step: 'paced' | 'window_end'): boolean {
+    if (socket.readyState !== 'open') return false;
     observer?.pacedClose?.('socket_io', step);
     socket.close();
+    return true;
   }
 
   function unready(): void {

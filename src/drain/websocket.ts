@@ -106,9 +106,10 @@ export function createWebSocketDrainer(
     const pacing = pacer.pace(
       [...clients.keys()],
       (ws, step) => {
-        if (clients.get(ws) !== undefined || ws.readyState !== OPEN) return;
+        if (clients.get(ws) !== undefined || ws.readyState !== OPEN) return false;
         observer?.pacedClose?.('websocket', step);
         goAway(ws);
+        return true;
       },
       ctx,
     );

@@ -119,6 +119,42 @@ describe('http2 drainer', () => {
     }
   });
 
+  it('pacing the GOAWAYs of many sessions warns that the window is too short for them', async () => {
+    const observer = recordingObserver();
+    const { tracker, flags } = trackerWithFlags({ observer });
+    const server = http2.createServer((_req, res) => res.end('ok'));
+    // 500 sessions in a 1 s window: 500 reconnects in that second, the warning's bound.
+    const drainer = createHttpDrainer(server, {
+      tracker,
+      activity: createTrafficActivity(),
+      observer,
+      pacing: { windowMs: 1000, budgetMs: 10_000 },
+    });
+    const port = await listen(server);
+    const clients = Array.from({ length: 500 }, () => connect(`http://127.0.0.1:${port}`));
+    try {
+      for (let i = 0; i < clients.length; i += 50) {
+        await Promise.all(clients.slice(i, i + 50).map((c) => h2get(c.session, '/')));
+      }
+      assert.equal(drainer.connections, 500);
+      flags.shuttingDown = true;
+      const unready = phaseContext('unready');
+      await drainer.unready?.(unready.ctx);
+      assert.equal(unready.warnings.length, 1, unready.warnings.join('\n'));
+      assert.match(unready.warnings[0] ?? '', /500 connections over a 1000 ms window is 500 closes a second/);
+      flags.draining = true;
+      const drainPhase = phaseContext('drain');
+      await drainer.drain?.(drainPhase.ctx);
+      await Promise.all(clients.map((c) => c.closed));
+      assert.equal(observer.count('http2', 'goaway'), 500);
+      assert.deepEqual(drainPhase.forced, []);
+    } finally {
+      for (const c of clients) c.session.destroy();
+      drainer.detach();
+      await closeServer(server);
+    }
+  });
+
   it('multiplexed load across the shutdown loses no stream', async () => {
     const { tracker, flags } = trackerWithFlags();
     const old = http2.createServer((_req, res) => setTimeout(() => res.end('old'), Math.random() * 3));
