@@ -6,99 +6,24 @@
  * The model (docs/lifecycle.md, "How the adaptive wait decides"): while some router still lists the
  * pod, new connections reach it at some rate λ; a silence of S then has probability about e^(−λS),
  * and a wait of up to `maxMs` offers about λ·maxMs such gaps. λ is measured from the new connections
- * the pod saw (before the shutdown and during the wait), and taken at a conservative lower bound, so
- * a short history asks for a longer silence, never a shorter one. Traffic that is not Poisson (bursts, periodic clients) is guarded by the longest gap seen
- * between two new connections while routed: a silence must outlast it too.
+ * the pod saw (before the shutdown and during the wait) by how many 100 ms bins saw one, so a clump
+ * of connections counts once (see `occupancyRate`), and taken at a conservative lower bound, so a
+ * short history asks for a longer silence, never a shorter one. Gaps that are not Poisson's
+ * (heavy-tailed, traffic on a timer) are guarded by the longest gap seen between two new connections
+ * while routed: a silence must outlast twice it.
  */
 
 /** The chance we accept that the pod is still routed although it saw no new connection for the silence. */
 export const MISS_PROBABILITY = 0.01;
-/** Confidence of the lower bound on the arrival rate. */
+/** Confidence of the lower bound on the arrival rate (the bins' occupancy). */
 export const RATE_CONFIDENCE = 0.9;
 
-/**
- * Lower one-sided confidence bound on a Poisson mean after `n` events: the mean m at which seeing
- * `n` or more events has probability 1 − `confidence`. 0 for n = 0.
- */
-export function poissonMeanLowerBound(n: number, confidence: number = RATE_CONFIDENCE): number {
-  if (n <= 0) return 0;
-  const alpha = 1 - confidence;
-  if (n > 50) {
-    // Wilson–Hilferty: the bound is half the alpha-quantile of chi-square with 2n degrees of freedom.
-    const k = 2 * n;
-    const z = normalQuantile(alpha);
-    const c = 1 - 2 / (9 * k) + z * Math.sqrt(2 / (9 * k));
-    return (k * c * c * c) / 2;
-  }
-  // P(N ≥ n | m) rises with m: bisect for the m where it equals alpha.
-  let low = 0;
-  let high = n;
-  for (let i = 0; i < 60; i++) {
-    const m = (low + high) / 2;
-    if (1 - poissonCdf(n - 1, m) < alpha) low = m;
-    else high = m;
-  }
-  return (low + high) / 2;
-}
-
-function poissonCdf(k: number, m: number): number {
-  if (k < 0) return 0;
-  // e^−m underflows past ~745; the normal approximation is close there.
-  if (m > 500) return normalCdf((k + 0.5 - m) / Math.sqrt(m));
-  let term = Math.exp(-m);
-  let sum = term;
-  for (let i = 1; i <= k; i++) {
-    term *= m / i;
-    sum += term;
-  }
-  return Math.min(1, sum);
-}
-
-/** Standard normal CDF (Abramowitz–Stegun 7.1.26 for erf, |error| < 1.5e-7). */
-function normalCdf(z: number): number {
-  const x = Math.abs(z) / Math.SQRT2;
-  const t = 1 / (1 + 0.3275911 * x);
-  const erf =
-    1 -
-    t *
-      (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) *
-      Math.exp(-x * x);
-  return z >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
-}
-
-/** Acklam's rational approximation of the standard normal quantile (|error| < 1.2e-9). */
-function normalQuantile(p: number): number {
-  const a = [
-    -39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716,
-    2.506628277459239,
-  ];
-  const b = [
-    -54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572,
-  ];
-  const c = [
-    -0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968,
-    2.938163982698783,
-  ];
-  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
-  const low = 0.02425;
-  const poly = (coefficients: readonly number[], x: number): number =>
-    coefficients.reduce((acc, coefficient) => acc * x + coefficient, 0);
-  if (p < low) {
-    const q = Math.sqrt(-2 * Math.log(p));
-    return poly(c, q) / (poly(d, q) * q + 1);
-  }
-  if (p > 1 - low) return -normalQuantile(1 - p);
-  const q = p - 0.5;
-  const r = q * q;
-  return (poly(a, r) * q) / (poly(b, r) * r + 1);
-}
-
 export interface SilenceNeed {
-  /** New connections per second while routed: (arrivals − 1) over the time from the window's start to the last. */
+  /** New connections per second while routed, from the bins' occupancy (see `occupancyRate`). */
   readonly ratePerSecond: number;
   /** The lower confidence bound on that rate, which the silence is sized from. */
   readonly rateLowPerSecond: number;
-  /** Longest gap between two consecutive new connections in the window. */
+  /** Longest gap between two consecutive new connections in the window (the silence outlasts twice it). */
   readonly longestGapMs: number;
   /** The silence that is evidence; Infinity when the traffic seen allows no conclusion. */
   readonly requiredMs: number;
@@ -120,6 +45,19 @@ export const SURGE_SHARE = 0.5;
  * overestimate here is the one that could shorten the silence below what the halved rate needs.
  */
 export const SHARE_CONFIDENCE = 0.99;
+
+/** Width of the time bins in which every rate is measured (see `occupancyRate`). */
+const BIN_MS = 100;
+
+/**
+ * How many times the longest gap seen between two new connections a silence must last. Gaps that
+ * are not Poisson's (heavy-tailed, or traffic on a timer) are guarded by the longest one seen; but
+ * of the n gaps seen and the m a wait offers, the longest is among the new ones with probability
+ * m/(n+m) whatever their distribution — about 8 % for a minute of 10/s and a 5 s wait. Twice the
+ * longest seen brought heavy-tailed gaps (Pareto 1.5, lognormal 1.5) under 1 % in simulation
+ * (`npm run bench:propagation`); Poisson traffic rarely reaches it, its rate term is longer.
+ */
+const GAP_MARGIN = 2;
 
 /** Trailing windows, ending at the last new connection, in which a fall of the rate is looked for. */
 export const RECENT_WINDOWS_MS = [2000, 5000, 15_000] as const;
@@ -169,18 +107,19 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   }
   // The span ends at the last arrival, the last moment the pod is known to have been routed; that
   // arrival is not counted, since the span was chosen to end on it.
-  const events = arrivals.length - 1;
-  const spanMs = last === undefined ? 0 : last - observedFrom;
   let longestGapMs = 0;
   for (let i = 1; i < arrivals.length; i++) {
     longestGapMs = Math.max(longestGapMs, (arrivals[i] ?? 0) - (arrivals[i - 1] ?? 0));
   }
-  if (last === undefined || events <= 0 || spanMs <= 0) {
+  const whole = last === undefined ? undefined : occupancyRate(arrivals, observedFrom, last, RATE_CONFIDENCE);
+  if (last === undefined || whole === undefined || whole.occupied <= 0) {
     return { ratePerSecond: 0, rateLowPerSecond: 0, longestGapMs, requiredMs: Infinity, basis: 'no-traffic' };
   }
-  let ratePerSecond = (events / spanMs) * 1000;
+  let ratePerSecond = whole.perSecond;
   // The whole window's rate stands for what the pod got before a rollout's replacement joined.
-  let rateLowPerSecond = (poissonMeanLowerBound(events) / spanMs) * 1000 * SURGE_SHARE;
+  let rateLowPerSecond = whole.lowPerSecond * SURGE_SHARE;
+  const spanMs = last - observedFrom;
+  let liftedAt: number | undefined;
   const { shutdownAt } = context;
   const sinceShutdownMs = shutdownAt !== undefined && last > shutdownAt ? last - shutdownAt : 0;
   if (sinceShutdownMs > 0 && shutdownAt !== undefined) {
@@ -188,9 +127,14 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
     // what the pod gets now — often more than before, since every HTTP/1 response of the shutdown
     // says `Connection: close` and each pooled client comes back through the Service. Once they
     // show, at a strict confidence, more than the assumed share, they size the silence, and the
-    // trailing windows look for a fall from that rate.
-    const measured = occupancyRate(arrivals, shutdownAt, last);
+    // trailing windows look for a fall from that rate. The later half of that time must show it
+    // too: a wave of reconnects that dies away (a neighbour's clients arriving at once) is not a
+    // rate the pod keeps getting.
+    const all = occupancyRate(arrivals, shutdownAt, last, SHARE_CONFIDENCE);
+    const half = occupancyRate(arrivals, last - sinceShutdownMs / 2, last, SHARE_CONFIDENCE);
+    const measured = half.lowPerSecond < all.lowPerSecond ? half : all;
     if (measured.lowPerSecond > rateLowPerSecond) {
+      liftedAt = shutdownAt;
       rateLowPerSecond = measured.lowPerSecond;
       ratePerSecond = Math.max(measured.lowPerSecond, measured.perSecond);
     }
@@ -198,14 +142,14 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   const windows: number[] = [...RECENT_WINDOWS_MS];
   if (sinceShutdownMs > 0) windows.push(sinceShutdownMs);
   for (const windowMs of windows) {
-    if (windowMs >= spanMs || windowMs <= 0) continue;
-    const recent = countSince(arrivals, last - windowMs) - 1;
-    const expected = (ratePerSecond * windowMs) / 1000;
-    if (poissonCdf(recent, expected) >= FALL_SIGNIFICANCE) continue;
-    const low = (poissonMeanLowerBound(recent) / windowMs) * 1000;
-    if (low < rateLowPerSecond) {
-      rateLowPerSecond = low;
-      ratePerSecond = (recent / windowMs) * 1000;
+    if (windowMs >= spanMs || windowMs < BIN_MS) continue;
+    const recent = occupancyRate(arrivals, last - windowMs, last, RATE_CONFIDENCE);
+    // How likely so few occupied bins are at the rate: P(X ≤ occupied), X ~ Binomial(bins, q).
+    const expectedShare = 1 - Math.exp((-ratePerSecond * BIN_MS) / 1000);
+    if (1 - binomialTail(recent.occupied + 1, recent.bins, expectedShare) >= FALL_SIGNIFICANCE) continue;
+    if (recent.lowPerSecond < rateLowPerSecond) {
+      rateLowPerSecond = recent.lowPerSecond;
+      ratePerSecond = recent.perSecond;
     }
   }
   // Every gap between two connections while still routed is a chance to mistake a gap for the end:
@@ -214,35 +158,37 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   const chances = Math.max(1, (rateLowPerSecond * horizonMs) / 1000);
   const byRate =
     rateLowPerSecond > 0 ? (Math.log(chances / MISS_PROBABILITY) / rateLowPerSecond) * 1000 : Infinity;
-  const requiredMs = Math.max(quietPeriodMs, byRate, longestGapMs);
-  const basis =
-    requiredMs === quietPeriodMs
-      ? 'quiet-period'
-      : requiredMs === longestGapMs && longestGapMs > byRate
-        ? 'gap'
-        : 'rate';
+  const byGap = GAP_MARGIN * (liftedAt === undefined ? longestGapMs : longestGap(arrivals, liftedAt));
+  const requiredMs = Math.max(quietPeriodMs, byRate, byGap);
+  const basis = requiredMs === quietPeriodMs ? 'quiet-period' : byGap > byRate ? 'gap' : 'rate';
   return { ratePerSecond, rateLowPerSecond, longestGapMs, requiredMs, basis };
 }
 
-/** Width of the time bins in which the rate since the shutdown is measured. */
-const BIN_MS = 100;
-
 /**
  * The rate of new connections from `from` to `to`, measured by how many BIN_MS bins saw at least
- * one, not by how many arrived: when the shutdown closes pooled connections they come back in a
- * clump, which says the pod was routed at that moment but little about the rate it will keep
- * getting — a clump fills one or two bins, a steady stream fills bins in proportion to its rate.
- * A bin holds a connection with probability 1 − e^(−λ·bin); the occupancy is bounded below at
- * SHARE_CONFIDENCE (exact binomial bound) and turned back into a rate.
+ * one, not by how many arrived. Clients do not open connections independently of each other: a
+ * pool reconnects in a wave when its connections close, clients on a timer fire together, a burst
+ * of work opens many at once. Such a clump says the pod was routed at that moment, but not how often
+ * it will see the next one — and a silence is only likely or not by how often clumps come. A clump
+ * fills one or two bins; a steady stream fills bins in proportion to its rate: a bin holds a
+ * connection with probability 1 − e^(−λ·bin). The occupancy is bounded below at `confidence`
+ * (exact binomial bound) and turned back into a rate, so Poisson traffic is measured at its rate
+ * and clumped traffic at the rate of its clumps.
  */
 function occupancyRate(
   arrivals: readonly number[],
   from: number,
   to: number,
-): { readonly perSecond: number; readonly lowPerSecond: number } {
+  confidence: number,
+): {
+  readonly perSecond: number;
+  readonly lowPerSecond: number;
+  readonly bins: number;
+  readonly occupied: number;
+} {
   // Whole bins only, ending before the last arrival: the span was chosen to end on it.
   const bins = Math.floor((to - from) / BIN_MS);
-  if (bins <= 0) return { perSecond: 0, lowPerSecond: 0 };
+  if (bins <= 0) return { perSecond: 0, lowPerSecond: 0, bins: 0, occupied: 0 };
   const end = from + bins * BIN_MS;
   let occupied = 0;
   let lastBin = -1;
@@ -256,9 +202,14 @@ function occupancyRate(
     }
   }
   const toRate = (share: number): number => (share >= 1 ? Infinity : (-Math.log(1 - share) / BIN_MS) * 1000);
-  const low = binomialShareLowerBound(occupied, bins, SHARE_CONFIDENCE);
+  const low = binomialShareLowerBound(occupied, bins, confidence);
   // All bins full: the point rate is unbounded; the bound still is finite.
-  return { perSecond: toRate(Math.min(occupied / bins, 1 - 1 / (2 * bins))), lowPerSecond: toRate(low) };
+  return {
+    perSecond: toRate(Math.min(occupied / bins, 1 - 1 / (2 * bins))),
+    lowPerSecond: toRate(low),
+    bins,
+    occupied,
+  };
 }
 
 /** Lower one-sided bound on a binomial share after `k` of `n`: the p at which P(X ≥ k) = 1 − confidence. */
@@ -267,7 +218,7 @@ function binomialShareLowerBound(k: number, n: number, confidence: number): numb
   const alpha = 1 - confidence;
   let low = 0;
   let high = k / n;
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < 40; i++) {
     const p = (low + high) / 2;
     if (binomialTail(k, n, p) < alpha) low = p;
     else high = p;
@@ -275,18 +226,39 @@ function binomialShareLowerBound(k: number, n: number, confidence: number): numb
   return low;
 }
 
-/** P(X ≥ k) for X ~ Binomial(n, p). */
+/** P(X ≥ k) for X ~ Binomial(n, p), summed term by term in log space over the shorter side. */
 function binomialTail(k: number, n: number, p: number): number {
-  if (p <= 0) return 0;
+  if (k <= 0) return 1;
+  if (k > n || p <= 0) return 0;
   if (p >= 1) return 1;
-  // Sum the lower part P(X ≤ k − 1) in log space, term by term.
-  let logTerm = n * Math.log(1 - p);
-  let below = 0;
-  for (let i = 0; i < k; i++) {
-    below += Math.exp(logTerm);
-    logTerm += Math.log((n - i) / (i + 1)) + Math.log(p / (1 - p));
+  const odds = Math.log(p / (1 - p));
+  if (k <= n - k) {
+    // 1 − P(X ≤ k − 1), from X = 0 up.
+    let logTerm = n * Math.log(1 - p);
+    let below = 0;
+    for (let i = 0; i < k; i++) {
+      below += Math.exp(logTerm);
+      logTerm += Math.log((n - i) / (i + 1)) + odds;
+    }
+    return Math.max(0, 1 - below);
   }
-  return Math.max(0, 1 - below);
+  // P(X ≥ k) directly, from X = n down.
+  let logTerm = n * Math.log(p);
+  let above = 0;
+  for (let i = n; i >= k; i--) {
+    above += Math.exp(logTerm);
+    logTerm += Math.log(i / (n - i + 1)) - odds;
+  }
+  return Math.min(1, above);
+}
+
+/** The longest gap between two consecutive `arrivals` at or after `from`. */
+function longestGap(arrivals: readonly number[], from: number): number {
+  let longest = 0;
+  for (let i = Math.max(1, arrivals.length - countSince(arrivals, from) + 1); i < arrivals.length; i++) {
+    longest = Math.max(longest, (arrivals[i] ?? 0) - (arrivals[i - 1] ?? 0));
+  }
+  return longest;
 }
 
 /** How many of the sorted `arrivals` are at or after `from` (binary search). */

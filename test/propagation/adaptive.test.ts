@@ -31,6 +31,7 @@ async function wait(
     confirmations?: PropagationConfirmation[];
     signal?: AbortSignal;
     deadline?: number;
+    maxMs?: number;
     during?: (note: () => void) => Promise<void>;
     before?: (note: () => void) => void;
   } = {},
@@ -40,7 +41,7 @@ async function wait(
   const participant = createAdaptivePropagation({
     quietPeriodMs: 50,
     minMs: 0,
-    maxMs: 600,
+    maxMs: options.maxMs ?? 600,
     proxyAllowanceMs: 150,
     rateWindowMs: 60_000,
     activity,
@@ -85,15 +86,19 @@ describe('adaptive propagation participant', () => {
 
   it('new connections during the wait keep it open until they stop, then the silence ends it', async () => {
     let stoppedAt = 0;
+    // Rates are measured by how many 100 ms bins saw a new connection: a second of them, one every
+    // 50 ms, is a rate high enough (about 17/s at the 90 % bound, halved for the surge) for a silence
+    // of about 1 s, inside this wait's 3 s maximum.
     const { report, warnings } = await wait({
       openConnections: 2,
+      maxMs: 3000,
       before: (note) => {
         for (let i = 0; i < 5; i++) note();
       },
       during: async (note) => {
         for (let i = 0; i < 20; i++) {
           note();
-          await delay(10);
+          await delay(50);
         }
         stoppedAt = Date.now();
       },

@@ -1,0 +1,202 @@
+/**
+ * Traffic shapes for the adaptive propagation rule (src/propagation/evidence.ts), as arrival times,
+ * and the simulation that walks the rule's own `decide` over them the way the participant does. Used
+ * by `npm run bench:propagation` (bench/propagation.ts) and by test/propagation/evidence.test.ts.
+ *
+ * Each run: a minute of history, SIGTERM at 0 (the wait starts then), new connections keep arriving
+ * while some router still lists the pod, and the last router drops it at a removal time R drawn from
+ * 0.5–8 s. A run loses a request when a new connection arrives after the wait ended and before R.
+ */
+import { seededRandom } from '../../src/cli/demo/load.js';
+import { decide, type DecisionInput } from '../../src/propagation/evidence.js';
+
+export type Rnd = () => number;
+/** Arrival times (ms, sorted) for one run: history from −60 s, the removal at `removal`. */
+export type Shape = (rnd: Rnd, removal: number) => number[];
+
+const HISTORY_MS = 60_000;
+
+const base: Omit<DecisionInput, 'now' | 'arrivals'> = {
+  waitStart: 0,
+  shutdownAt: 0,
+  observedFrom: -HISTORY_MS,
+  quietPeriodMs: 1000,
+  minMs: 0,
+  maxMs: 10_000,
+  proxyAllowanceMs: 3000,
+  idle: false,
+  confirmation: { kind: 'none' },
+};
+
+export function poisson(rnd: Rnd, perSecond: number, from: number, to: number): number[] {
+  const out: number[] = [];
+  if (perSecond <= 0) return out;
+  let t = from;
+  for (;;) {
+    t += (-Math.log(1 - rnd()) / perSecond) * 1000;
+    if (t >= to) return out;
+    out.push(t);
+  }
+}
+
+/** A renewal process: gaps drawn by `gap` (ms), kept with probability `share(t)` (a router's choice). */
+function renewal(
+  rnd: Rnd,
+  gap: () => number,
+  share: (t: number) => number,
+  from: number,
+  to: number,
+): number[] {
+  const out: number[] = [];
+  let t = from + gap() * rnd();
+  while (t < to) {
+    if (rnd() < share(t)) out.push(t);
+    t += gap();
+  }
+  return out;
+}
+
+const halved = (before: number) => (t: number) => (t < 0 ? before : before / 2);
+const sorted = (xs: number[]): number[] => xs.sort((a, b) => a - b);
+
+/** Standard normal by Box–Muller. */
+function normal(rnd: Rnd): number {
+  return Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+}
+
+/** Every shape `npm run bench:propagation` runs, by name. */
+export const shapes: Record<string, { readonly about: string; readonly shape: Shape }> = {
+  'poisson-20': {
+    about: 'Poisson 20/s, halved at SIGTERM (the surge pod joined)',
+    shape: (rnd, r) => [...poisson(rnd, 20, -HISTORY_MS, 0), ...poisson(rnd, 10, 0, r)],
+  },
+  'poisson-10': {
+    about: 'Poisson 10/s, halved at SIGTERM',
+    shape: (rnd, r) => [...poisson(rnd, 10, -HISTORY_MS, 0), ...poisson(rnd, 5, 0, r)],
+  },
+  'poisson-2': {
+    about: 'Poisson 2/s, halved at SIGTERM',
+    shape: (rnd, r) => [...poisson(rnd, 2, -HISTORY_MS, 0), ...poisson(rnd, 1, 0, r)],
+  },
+  reconnects: {
+    about: '10/s; from SIGTERM every response says Connection: close: 16 at once, then 50/s',
+    shape: (rnd, r) =>
+      sorted([
+        ...poisson(rnd, 10, -HISTORY_MS, 0),
+        ...Array.from({ length: 16 }, () => rnd() * 50).filter((t) => t < r),
+        ...poisson(rnd, 50, 50, r),
+      ]),
+  },
+  'quarter-share': {
+    about: 'Poisson 10/s, a quarter of it after SIGTERM (maxSurge above 100 %)',
+    shape: (rnd, r) => [...poisson(rnd, 10, -HISTORY_MS, 0), ...poisson(rnd, 2.5, 0, r)],
+  },
+  clumps: {
+    about: 'clumps of 1-30 connections (within 40 ms) at 1 clump/s, halved at SIGTERM',
+    shape: (rnd, r) =>
+      sorted(
+        [...poisson(rnd, 1, -HISTORY_MS, 0), ...poisson(rnd, 0.5, 0, r)].flatMap((t) =>
+          Array.from({ length: 1 + Math.floor(rnd() * 30) }, () => t + rnd() * 40).filter((x) => x < r),
+        ),
+      ),
+  },
+  cron: {
+    about: '100 clients on a 10 s timer (each to this pod with 1/2, 1/4 after SIGTERM) + 2/s halved',
+    shape: (rnd, r) => {
+      const phase = rnd() * 10_000;
+      const out = [...poisson(rnd, 2, -HISTORY_MS, 0), ...poisson(rnd, 1, 0, r)];
+      for (let tick = -HISTORY_MS + phase; tick < r; tick += 10_000) {
+        const share = tick < 0 ? 1 / 2 : 1 / 4;
+        for (let c = 0; c < 100; c++) {
+          const t = tick + rnd() * 20;
+          if (t < r && rnd() < share) out.push(t);
+        }
+      }
+      return sorted(out);
+    },
+  },
+  'clump-at-sigterm': {
+    about: '0.5/s, and 200 pooled clients reconnecting within 50 ms of SIGTERM',
+    shape: (rnd, r) =>
+      sorted([
+        ...poisson(rnd, 0.5, -HISTORY_MS, 0),
+        ...Array.from({ length: 200 }, () => rnd() * 50).filter((t) => t < r),
+        ...poisson(rnd, 0.5, 50, r),
+      ]),
+  },
+  storm: {
+    about: '4/s halved at SIGTERM, and 200 reconnects decaying from it (time constant 0.5 s)',
+    shape: (rnd, r) =>
+      sorted([
+        ...poisson(rnd, 4, -HISTORY_MS, 0),
+        ...poisson(rnd, 2, 0, r),
+        ...Array.from({ length: 200 }, () => -Math.log(1 - rnd()) * 500).filter((t) => t < r),
+      ]),
+  },
+  'batch-ends': {
+    about: '1/s, and a batch of 20/s that stops at a random moment of the wait (halved at SIGTERM)',
+    shape: (rnd, r) => {
+      const stop = rnd() * r;
+      return sorted([
+        ...poisson(rnd, 1, -HISTORY_MS, 0),
+        ...poisson(rnd, 0.5, 0, r),
+        ...poisson(rnd, 20, -HISTORY_MS, 0),
+        ...poisson(rnd, 10, 0, stop),
+      ]);
+    },
+  },
+  pareto: {
+    about: 'heavy-tailed gaps (Pareto, shape 1.5, mean 100 ms), halved at SIGTERM',
+    shape: (rnd, r) => renewal(rnd, () => (100 / 3) * (1 - rnd()) ** (-1 / 1.5), halved(1), -HISTORY_MS, r),
+  },
+  lognormal: {
+    about: 'heavy-tailed gaps (lognormal, sigma 1.5, mean 100 ms), halved at SIGTERM',
+    shape: (rnd, r) =>
+      renewal(rnd, () => 100 * Math.exp(1.5 * normal(rnd) - 1.5 ** 2 / 2), halved(1), -HISTORY_MS, r),
+  },
+  'routers-one-by-one': {
+    about: '10 routers at 2/s each; each drops the pod at a random moment before R (the last at R)',
+    shape: (rnd, r) => {
+      const out = poisson(rnd, 20, -HISTORY_MS, 0);
+      for (let i = 0; i < 10; i++) out.push(...poisson(rnd, 1, 0, i === 0 ? r : rnd() * r));
+      return sorted(out);
+    },
+  },
+};
+
+/** Walks the decision from the start of the wait as the participant does; returns when it ended. */
+export function endOf(all: readonly number[]): number {
+  let now = 0;
+  let seen = 0;
+  for (let i = 0; i < 10_000; i++) {
+    while (seen < all.length && (all[seen] ?? Infinity) <= now) seen++;
+    const d = decide({ ...base, now, arrivals: all.slice(0, seen) });
+    if (d.done) return now;
+    now = d.wakeAt;
+  }
+  throw new Error('the decision never ended');
+}
+
+export interface SimulationResult {
+  readonly runs: number;
+  /** Runs in which a new connection arrived after the wait ended and before the removal. */
+  readonly lost: number;
+  /** Exit minus removal (ms), sorted. */
+  readonly overMs: readonly number[];
+}
+
+/** `runs` rollouts of `shape`, seeded (a failing one can be replayed). */
+export function simulate(shape: Shape, runs: number, seed: number): SimulationResult {
+  const rnd = seededRandom(seed);
+  let lost = 0;
+  const overMs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const removal = 500 + rnd() * 7500;
+    const arrivals = shape(rnd, removal);
+    const end = endOf(arrivals);
+    if (arrivals.some((t) => t > end && t <= removal)) lost++;
+    overMs.push(end - removal);
+  }
+  overMs.sort((a, b) => a - b);
+  return { runs, lost, overMs };
+}

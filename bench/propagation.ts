@@ -1,0 +1,73 @@
+/**
+ * The adaptive propagation rule (src/propagation/evidence.ts) against traffic shapes nobody designed
+ * it for, by simulation: no sockets, only arrival times and the rule's own `decide`
+ * (bench/loads/propagation-shapes.ts has the shapes and the model).
+ *
+ *   npm run bench:propagation                 # every shape, 2,000 runs each (~10 s)
+ *   npm run bench:propagation -- --runs 500 --only cron,storm
+ *
+ * Prints, per shape, the share of runs that lost a request (with its 95 % upper bound) and the median
+ * and 90th percentile of the exit after R. The rule's documented bound is 1 % per wait for traffic
+ * that keeps its rate while routed (docs/lifecycle.md); the other shapes show where it does not hold.
+ */
+import { parseArgs } from 'node:util';
+import { shapes, simulate } from './loads/propagation-shapes.js';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '2000' },
+    only: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  console.log(`npm run bench:propagation [-- --runs N] [--only shape,...] [--seed N]
+
+Simulates the adaptive propagation rule against traffic shapes; prints the share of rollouts that
+lost a request and the exit after the last router dropped the pod. Shapes:
+${Object.entries(shapes)
+  .map(([name, s]) => `  ${name.padEnd(20)} ${s.about}`)
+  .join('\n')}`);
+  process.exit(0);
+}
+const runs = Number(values.runs);
+if (!Number.isInteger(runs) || runs < 1) {
+  console.error(`--runs: expected a whole number of runs, 1 or more; got ${JSON.stringify(values.runs)}`);
+  process.exit(2);
+}
+const only = values.only?.split(',').map((s) => s.trim());
+for (const name of only ?? []) {
+  if (!(name in shapes)) {
+    console.error(
+      `--only: no shape ${JSON.stringify(name)}; the shapes are ${Object.keys(shapes).join(', ')}`,
+    );
+    process.exit(2);
+  }
+}
+
+const quantile = (xs: readonly number[], q: number): number =>
+  xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
+console.log(
+  `${'shape'.padEnd(20)} ${'lost in'.padStart(16)} ${'95 % up to'.padStart(10)} ${'exit after R: median'.padStart(21)} ${'p90'.padStart(7)}`,
+);
+for (const [name, { shape }] of Object.entries(shapes)) {
+  if (only && !only.includes(name)) continue;
+  const { lost, overMs: over } = simulate(
+    shape,
+    runs,
+    Number(values.seed) * 7919 + name.length * 104_729 + name.charCodeAt(0),
+  );
+  const share = lost / runs;
+  // Wilson's 95 % upper bound on the share.
+  const z = 1.96;
+  const upper =
+    (share +
+      (z * z) / (2 * runs) +
+      z * Math.sqrt((share * (1 - share)) / runs + (z * z) / (4 * runs * runs))) /
+    (1 + (z * z) / runs);
+  const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
+  console.log(
+    `${name.padEnd(20)} ${`${lost}/${runs} ${pct(share)}`.padStart(16)} ${pct(upper).padStart(10)} ${`${(quantile(over, 0.5) / 1000).toFixed(2)} s`.padStart(21)} ${`${(quantile(over, 0.9) / 1000).toFixed(2)} s`.padStart(7)}`,
+  );
+}
