@@ -51,10 +51,10 @@ const quantile = (xs: readonly number[], q: number): number =>
 console.log(
   `${'shape'.padEnd(20)} ${'lost in'.padStart(16)} ${'95 % up to'.padStart(10)} ${'exit after R: median'.padStart(21)} ${'p90'.padStart(7)}`,
 );
-for (const [name, { shape }] of Object.entries(shapes)) {
+for (const [name, spec] of Object.entries(shapes)) {
   if (only && !only.includes(name)) continue;
   const { lost, overMs: over } = simulate(
-    shape,
+    spec,
     runs,
     Number(values.seed) * 7919 + name.length * 104_729 + name.charCodeAt(0),
   );

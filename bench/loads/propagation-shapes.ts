@@ -65,7 +65,14 @@ function normal(rnd: Rnd): number {
 }
 
 /** Every shape `npm run bench:propagation` runs, by name. */
-export const shapes: Record<string, { readonly about: string; readonly shape: Shape }> = {
+export interface ShapeSpec {
+  readonly about: string;
+  readonly shape: Shape;
+  /** History before SIGTERM (ms), when not a minute: the pod became ready this long before it. */
+  readonly historyMs?: number;
+}
+
+export const shapes: Record<string, ShapeSpec> = {
   'poisson-20': {
     about: 'Poisson 20/s, halved at SIGTERM (the surge pod joined)',
     shape: (rnd, r) => [...poisson(rnd, 20, -HISTORY_MS, 0), ...poisson(rnd, 10, 0, r)],
@@ -86,6 +93,23 @@ export const shapes: Record<string, { readonly about: string; readonly shape: Sh
         ...Array.from({ length: 16 }, () => rnd() * 50).filter((t) => t < r),
         ...poisson(rnd, 50, 50, r),
       ]),
+  },
+  'bench-steady': {
+    about:
+      "bench/rolling's steady shape: ready 1 s before SIGTERM, 8 pooled opens at once, a new client every 150 ms (every 200 ms after SIGTERM), pooled clients coming back after Connection: close with 1/4",
+    historyMs: 1000,
+    shape: (rnd, r) => {
+      const out = Array.from({ length: 8 }, () => -1000 + rnd() * 20);
+      const phase = rnd() * 150;
+      for (let t = -1000 + phase; t < 0; t += 150) out.push(t);
+      for (let t = phase; t < r; t += 200) out.push(t);
+      // Each of the 8 pooled clients reconnects after each 50 ms request; with 1/4 it lands here
+      // again and goes on, else it is gone to another pod.
+      for (let c = 0; c < 8; c++) {
+        for (let t = 50 + rnd() * 50; t < r && rnd() < 0.25; t += 50 + rnd() * 10) out.push(t);
+      }
+      return sorted(out.filter((t) => t < r));
+    },
   },
   'quarter-share': {
     about: 'Poisson 10/s, a quarter of it after SIGTERM (maxSurge above 100 %)',
@@ -154,6 +178,30 @@ export const shapes: Record<string, { readonly about: string; readonly shape: Sh
     shape: (rnd, r) =>
       renewal(rnd, () => 100 * Math.exp(1.5 * normal(rnd) - 1.5 ** 2 / 2), halved(1), -HISTORY_MS, r),
   },
+  'fall-before': {
+    about: '30/s until 5 s before SIGTERM, then 1/s (halved at SIGTERM)',
+    shape: (rnd, r) => [
+      ...poisson(rnd, 30, -HISTORY_MS, -5000),
+      ...poisson(rnd, 1, -5000, 0),
+      ...poisson(rnd, 0.5, 0, r),
+    ],
+  },
+  'fall-before-extreme': {
+    about: '30/s until 5 s before SIGTERM, then 0.5/s (halved at SIGTERM)',
+    shape: (rnd, r) => [
+      ...poisson(rnd, 30, -HISTORY_MS, -5000),
+      ...poisson(rnd, 0.5, -5000, 0),
+      ...poisson(rnd, 0.25, 0, r),
+    ],
+  },
+  'lagging-router': {
+    about: '10 routers at 2/s each; 9 drop the pod within 2 s (or before R), the tenth at R',
+    shape: (rnd, r) => {
+      const out = [...poisson(rnd, 20, -HISTORY_MS, 0), ...poisson(rnd, 1, 0, r)];
+      for (let i = 1; i < 10; i++) out.push(...poisson(rnd, 1, 0, rnd() * Math.min(2000, r)));
+      return sorted(out);
+    },
+  },
   'routers-one-by-one': {
     about: '10 routers at 2/s each; each drops the pod at a random moment before R (the last at R)',
     shape: (rnd, r) => {
@@ -165,12 +213,12 @@ export const shapes: Record<string, { readonly about: string; readonly shape: Sh
 };
 
 /** Walks the decision from the start of the wait as the participant does; returns when it ended. */
-export function endOf(all: readonly number[]): number {
+export function endOf(all: readonly number[], historyMs: number = HISTORY_MS): number {
   let now = 0;
   let seen = 0;
   for (let i = 0; i < 10_000; i++) {
     while (seen < all.length && (all[seen] ?? Infinity) <= now) seen++;
-    const d = decide({ ...base, now, arrivals: all.slice(0, seen) });
+    const d = decide({ ...base, observedFrom: -historyMs, now, arrivals: all.slice(0, seen) });
     if (d.done) return now;
     now = d.wakeAt;
   }
@@ -186,14 +234,15 @@ export interface SimulationResult {
 }
 
 /** `runs` rollouts of `shape`, seeded (a failing one can be replayed). */
-export function simulate(shape: Shape, runs: number, seed: number): SimulationResult {
+export function simulate(spec: ShapeSpec, runs: number, seed: number): SimulationResult {
+  const { shape, historyMs } = spec;
   const rnd = seededRandom(seed);
   let lost = 0;
   const overMs: number[] = [];
   for (let i = 0; i < runs; i++) {
     const removal = 500 + rnd() * 7500;
     const arrivals = shape(rnd, removal);
-    const end = endOf(arrivals);
+    const end = endOf(arrivals, historyMs);
     if (arrivals.some((t) => t > end && t <= removal)) lost++;
     overMs.push(end - removal);
   }

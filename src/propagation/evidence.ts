@@ -118,6 +118,7 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   let ratePerSecond = whole.perSecond;
   // The whole window's rate stands for what the pod got before a rollout's replacement joined.
   let rateLowPerSecond = whole.lowPerSecond * SURGE_SHARE;
+  let referencePerSecond = whole.lowPerSecond;
   const spanMs = last - observedFrom;
   let liftedAt: number | undefined;
   const { shutdownAt } = context;
@@ -136,6 +137,7 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
     if (measured.lowPerSecond > rateLowPerSecond) {
       liftedAt = shutdownAt;
       rateLowPerSecond = measured.lowPerSecond;
+      referencePerSecond = measured.lowPerSecond;
       ratePerSecond = Math.max(measured.lowPerSecond, measured.perSecond);
     }
   }
@@ -144,8 +146,11 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   for (const windowMs of windows) {
     if (windowMs >= spanMs || windowMs < BIN_MS) continue;
     const recent = occupancyRate(arrivals, last - windowMs, last, RATE_CONFIDENCE);
-    // How likely so few occupied bins are at the rate: P(X ≤ occupied), X ~ Binomial(bins, q).
-    const expectedShare = 1 - Math.exp((-ratePerSecond * BIN_MS) / 1000);
+    // How likely so few occupied bins are at the rate measured, taken at its lower bound (before the
+    // surge share): with most bins of a short history full, the point rate is a guess any later
+    // window falls short of, and a short window's weak bound would then size the silence.
+    // P(X ≤ occupied), X ~ Binomial(bins, q).
+    const expectedShare = 1 - Math.exp((-referencePerSecond * BIN_MS) / 1000);
     if (1 - binomialTail(recent.occupied + 1, recent.bins, expectedShare) >= FALL_SIGNIFICANCE) continue;
     if (recent.lowPerSecond < rateLowPerSecond) {
       rateLowPerSecond = recent.lowPerSecond;
