@@ -3,7 +3,7 @@
  * it for, by simulation: no sockets, only arrival times and the rule's own `decide`
  * (bench/loads/propagation-shapes.ts has the shapes and the model).
  *
- *   npm run bench:propagation                 # every shape, 2,000 runs each (~10 s)
+ *   npm run bench:propagation                 # every shape, 2,000 runs each (~1 min)
  *   npm run bench:propagation -- --runs 500 --only cron,storm
  *
  * Prints, per shape, the share of runs that lost a request (with its 95 % upper bound) and the median
