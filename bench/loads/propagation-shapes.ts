@@ -157,6 +157,15 @@ export const shapes: Record<string, ShapeSpec> = {
         ...Array.from({ length: 200 }, () => -Math.log(1 - rnd()) * 500).filter((t) => t < r),
       ]),
   },
+  'storm-1000': {
+    about: '2/s halved at SIGTERM, and 1,000 reconnects decaying from it (time constant 0.5 s)',
+    shape: (rnd, r) =>
+      sorted([
+        ...poisson(rnd, 2, -HISTORY_MS, 0),
+        ...poisson(rnd, 1, 0, r),
+        ...Array.from({ length: 1000 }, () => -Math.log(1 - rnd()) * 500).filter((t) => t < r),
+      ]),
+  },
   'batch-ends': {
     about: '1/s, and a batch of 20/s that stops at a random moment of the wait (halved at SIGTERM)',
     shape: (rnd, r) => {

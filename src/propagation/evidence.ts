@@ -128,12 +128,13 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
     // what the pod gets now — often more than before, since every HTTP/1 response of the shutdown
     // says `Connection: close` and each pooled client comes back through the Service. Once they
     // show, at a strict confidence, more than the assumed share, they size the silence, and the
-    // trailing windows look for a fall from that rate. The later half of that time must show it
-    // too: a wave of reconnects that dies away (a neighbour's clients arriving at once) is not a
-    // rate the pod keeps getting.
+    // trailing windows look for a fall from that rate. The later half and the last quarter of that
+    // time must show it too: a wave of reconnects that dies away (a neighbour's clients arriving at
+    // once) is not a rate the pod keeps getting, and a large wave's tail still fills the later half.
     const all = occupancyRate(arrivals, shutdownAt, last, SHARE_CONFIDENCE);
     const half = occupancyRate(arrivals, last - sinceShutdownMs / 2, last, SHARE_CONFIDENCE);
-    const measured = half.lowPerSecond < all.lowPerSecond ? half : all;
+    const quarter = occupancyRate(arrivals, last - sinceShutdownMs / 4, last, SHARE_CONFIDENCE);
+    const measured = [all, half, quarter].reduce((a, b) => (b.lowPerSecond < a.lowPerSecond ? b : a));
     if (measured.lowPerSecond > rateLowPerSecond) {
       liftedAt = shutdownAt;
       rateLowPerSecond = measured.lowPerSecond;
