@@ -16,9 +16,9 @@ export type Shape = (rnd: Rnd, removal: number) => number[];
 
 const HISTORY_MS = 60_000;
 
-const base: Omit<DecisionInput, 'now' | 'arrivals'> = {
+/** kubegrace's defaults for the wait (quiet period 1 s, maxMs 10 s, allowance 3 s), starting at 0. */
+export const waitDefaults: Omit<DecisionInput, 'now' | 'arrivals'> = {
   waitStart: 0,
-  shutdownAt: 0,
   observedFrom: -HISTORY_MS,
   quietPeriodMs: 1000,
   minMs: 0,
@@ -28,6 +28,7 @@ const base: Omit<DecisionInput, 'now' | 'arrivals'> = {
   confirmation: { kind: 'none' },
 };
 
+/** Arrival times (ms) of a Poisson process of `perSecond` from `from` to `to`. */
 export function poisson(rnd: Rnd, perSecond: number, from: number, to: number): number[] {
   const out: number[] = [];
   if (perSecond <= 0) return out;
@@ -227,7 +228,13 @@ export function endOf(all: readonly number[], historyMs: number = HISTORY_MS): n
   let seen = 0;
   for (let i = 0; i < 10_000; i++) {
     while (seen < all.length && (all[seen] ?? Infinity) <= now) seen++;
-    const d = decide({ ...base, observedFrom: -historyMs, now, arrivals: all.slice(0, seen) });
+    const d = decide({
+      ...waitDefaults,
+      shutdownAt: 0,
+      observedFrom: -historyMs,
+      now,
+      arrivals: all.slice(0, seen),
+    });
     if (d.done) return now;
     now = d.wakeAt;
   }

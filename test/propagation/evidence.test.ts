@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { shapes, simulate as simulateShape } from '../../bench/loads/propagation-shapes.js';
+import {
+  poisson,
+  shapes,
+  simulate as simulateShape,
+  waitDefaults,
+} from '../../bench/loads/propagation-shapes.js';
 import { seededRandom } from '../../src/cli/demo/load.js';
 import {
   decide,
@@ -13,27 +18,7 @@ import {
 /** Seeded, so a failing simulation can be replayed. */
 const random = seededRandom;
 
-/** Arrival times (ms) of a Poisson process of `perSecond` from `from` to `to`. */
-function poisson(rnd: () => number, perSecond: number, from: number, to: number): number[] {
-  const out: number[] = [];
-  let t = from;
-  for (;;) {
-    t += (-Math.log(1 - rnd()) / perSecond) * 1000;
-    if (t >= to) return out;
-    out.push(t);
-  }
-}
-
-const base: Omit<DecisionInput, 'now' | 'arrivals'> = {
-  waitStart: 0,
-  observedFrom: -60_000,
-  quietPeriodMs: 1000,
-  minMs: 0,
-  maxMs: 10_000,
-  proxyAllowanceMs: 3000,
-  idle: false,
-  confirmation: { kind: 'none' },
-};
+const base = waitDefaults;
 
 /** Walks the decision from the start of the wait as the participant does; returns when and how it ended. */
 function run(all: readonly number[], input: Partial<DecisionInput> = {}): { endAt: number; ended: string } {
