@@ -223,7 +223,8 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
     if (need.basis === 'no-traffic') {
       return `${cap}: too few new connections before and during the shutdown to judge a silence (${silence}); clients that only use pooled connections give no such evidence, so the wait runs to its maximum${api}`;
     }
-    const why = need.basis === 'gap' ? 'twice the longest gap seen between new connections' : 'the arrival rate';
+    const why =
+      need.basis === 'gap' ? 'twice the longest gap seen between new connections' : 'the arrival rate';
     return `${cap}: ${silence}, but at ${round(need.ratePerSecond)} new connections/s a silence of ${seconds(need.requiredMs)} s was needed (${why})${api}`;
   }
 }
