@@ -21,7 +21,13 @@ describe('examples/queue-worker', () => {
   after(() => example?.kill());
 
   it('finishes every running job before it exits and leaves the rest queued', async () => {
-    example = await startExample('queue-worker', { WORKER_CONCURRENCY: '4' });
+    // The producers stop 300 ms after SIGTERM: a burst of reconnects that stops is no rate the
+    // propagation wait may trust (docs/lifecycle.md), so it would run to its maximum and the jobs
+    // would finish inside it. A 500 ms maximum leaves them running into the drain this test is about.
+    example = await startExample('queue-worker', {
+      WORKER_CONCURRENCY: '4',
+      KUBEGRACE_PROPAGATION_MAX_MS: '500',
+    });
     // Long jobs, so four are running when SIGTERM arrives.
     assert.equal((await send(example.port, 'POST', '/jobs?count=8&ms=1500')).status, 202);
     const producers = startLoad(example.port, {
