@@ -45,7 +45,12 @@ interface Summary {
   idealMs: number;
   killed: boolean;
   phases: Record<string, number>;
-  pods: { pod: string; timeline: { name: string; startMs: number; endMs: number }[] }[];
+  pods: {
+    pod: string;
+    shutdownMs: number;
+    timeline: { name: string; startMs: number; endMs: number }[];
+    propagation?: { strategy: string; endedBy: string; waitedMs: number };
+  }[];
   compare?: Record<string, Summary>;
 }
 
@@ -72,6 +77,12 @@ describe('kubegrace demo', () => {
         'number',
         `phase ${phase} in ${JSON.stringify(summary.phases)}`,
       );
+    }
+    // Each pod's own account of its propagation wait, from its summary line.
+    for (const pod of summary.pods) {
+      assert.equal(pod.propagation?.strategy, 'adaptive', JSON.stringify(pod));
+      assert.match(pod.propagation.endedBy, /^(quiet|max)$/);
+      assert.ok(pod.propagation.waitedMs <= pod.shutdownMs, JSON.stringify(pod));
     }
     // It left after traffic had moved away (lag 400 ms), and not much later than the quiet period after that.
     assert.ok(summary.shutdownMs >= 400, `shutdownMs ${summary.shutdownMs}`);

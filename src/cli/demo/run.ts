@@ -112,6 +112,8 @@ export interface PodResult {
   /** Phase durations from the service's own summary line (kubegrace only). */
   readonly phases: Readonly<Record<string, number>>;
   readonly outcome: string | undefined;
+  /** How the pod's propagation wait ended, from its `shutdown complete` log line (kubegrace only). */
+  readonly propagation?: Readonly<Record<string, unknown>>;
   /** Requests this pod's sockets carried, and how many of them failed. */
   readonly requests: number;
   readonly failed: number;
@@ -328,11 +330,21 @@ function podResult(
     killed: exit.killed,
     phases: summary?.event === 'summary' ? summary.phases : {},
     outcome: summary?.event === 'summary' ? summary.outcome : undefined,
+    ...propagationOf(pod),
     requests: served.length,
     failed: served.filter((r) => r.failure !== undefined).length,
     sigtermAt: Math.round(sigtermAt),
     timeline: phaseSpans(pod, sigtermAt, exit.exitedAt),
   };
+}
+
+function propagationOf(pod: Pod): { propagation?: Readonly<Record<string, unknown>> } {
+  for (const e of pod.events) {
+    if (e.event !== 'log' || e.msg !== 'shutdown complete') continue;
+    const report = e.fields?.['propagation'];
+    if (typeof report === 'object' && report !== null) return { propagation: { ...report } };
+  }
+  return {};
 }
 
 function phaseSpans(pod: Pod, sigtermAt: number, exitedAt: number): PhaseSpan[] {
