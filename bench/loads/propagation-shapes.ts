@@ -112,6 +112,43 @@ export const shapes: Record<string, ShapeSpec> = {
       return sorted(out.filter((t) => t < r));
     },
   },
+  'young-steady': {
+    about:
+      'bench-steady as side by side: ready 2.7 s before SIGTERM, routed only 1.1 s before it (the routers took 1.6 s to add it)',
+    historyMs: 2700,
+    shape: (rnd, r) => {
+      const routedAt = -1100;
+      const out = Array.from({ length: 8 }, () => routedAt + rnd() * 20);
+      const phase = rnd() * 150;
+      for (let t = routedAt + phase; t < 0; t += 150) out.push(t);
+      for (let t = phase; t < r; t += 200) out.push(t);
+      for (let c = 0; c < 8; c++) {
+        for (let t = 50 + rnd() * 50; t < r && rnd() < 0.25; t += 50 + rnd() * 10) out.push(t);
+      }
+      return sorted(out.filter((t) => t < r));
+    },
+  },
+  'young-poisson': {
+    about: 'ready 5 s before SIGTERM, routed 0.5-4.5 s after that; Poisson 5/s, halved at SIGTERM',
+    historyMs: 5000,
+    shape: (rnd, r) => {
+      const routedAt = -4500 + rnd() * 4000;
+      return [...poisson(rnd, 5, routedAt, 0), ...poisson(rnd, 2.5, 0, r)];
+    },
+  },
+  'young-clump': {
+    about:
+      'ready 5 s before SIGTERM, routed 0.5-4.5 s after that: 30 pooled opens at once, then Poisson 1/s halved',
+    historyMs: 5000,
+    shape: (rnd, r) => {
+      const routedAt = -4500 + rnd() * 4000;
+      return sorted([
+        ...Array.from({ length: 30 }, () => routedAt + rnd() * 40),
+        ...poisson(rnd, 1, routedAt, 0),
+        ...poisson(rnd, 0.5, 0, r),
+      ]);
+    },
+  },
   'quarter-share': {
     about: 'Poisson 10/s, a quarter of it after SIGTERM (maxSurge above 100 %)',
     shape: (rnd, r) => [...poisson(rnd, 10, -HISTORY_MS, 0), ...poisson(rnd, 2.5, 0, r)],

@@ -111,7 +111,13 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   for (let i = 1; i < arrivals.length; i++) {
     longestGapMs = Math.max(longestGapMs, (arrivals[i] ?? 0) - (arrivals[i - 1] ?? 0));
   }
-  const whole = last === undefined ? undefined : occupancyRate(arrivals, observedFrom, last, RATE_CONFIDENCE);
+  // The span starts one bin after the first arrival, the first moment the pod is known to have been
+  // routed: a young pod's history from its readiness holds the time routers took to add it, empty
+  // bins that say nothing of the rate once they had; and the first arrival's clump-mates fill one bin
+  // that says nothing either (the end is treated alike).
+  const first = arrivals[0];
+  const from = first === undefined ? observedFrom : Math.max(observedFrom, first + BIN_MS);
+  const whole = last === undefined ? undefined : occupancyRate(arrivals, from, last, RATE_CONFIDENCE);
   if (last === undefined || whole === undefined || whole.occupied <= 0) {
     return { ratePerSecond: 0, rateLowPerSecond: 0, longestGapMs, requiredMs: Infinity, basis: 'no-traffic' };
   }
@@ -119,7 +125,7 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   // The whole window's rate stands for what the pod got before a rollout's replacement joined.
   let rateLowPerSecond = whole.lowPerSecond * SURGE_SHARE;
   let referencePerSecond = whole.lowPerSecond;
-  const spanMs = last - observedFrom;
+  const spanMs = last - from;
   let liftedAt: number | undefined;
   const { shutdownAt } = context;
   const sinceShutdownMs = shutdownAt !== undefined && last > shutdownAt ? last - shutdownAt : 0;

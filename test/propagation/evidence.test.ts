@@ -57,6 +57,26 @@ describe('requiredSilence', () => {
     assert.ok(short.requiredMs > long.requiredMs, `short ${short.requiredMs} vs long ${long.requiredMs}`);
   });
 
+  it("a young pod's time before its first new connection (routers still adding it) does not lower the rate", () => {
+    // Ready at −2.7 s, routed from −1.1 s: 8 pooled opens at once, then a new client every 150 ms.
+    const arrivals = Array.from({ length: 8 }, (_, k) => -1100 + k * 2);
+    for (let t = -1050; t < 0; t += 150) arrivals.push(t);
+    const fromReady = requiredSilence(arrivals, ctx(-2700));
+    const fromFirst = requiredSilence(arrivals, ctx(-1100));
+    assert.equal(fromReady.requiredMs, fromFirst.requiredMs);
+    assert.equal(fromReady.ratePerSecond, fromFirst.ratePerSecond);
+    // The pooled clump counts as one bin, not as a rate: no shorter than at 150 ms a connection alone.
+    const clientsOnly = requiredSilence(
+      arrivals.filter((t) => t >= -1050),
+      ctx(-1200),
+    );
+    assert.ok(
+      fromFirst.requiredMs >= clientsOnly.requiredMs,
+      `${fromFirst.requiredMs} vs ${clientsOnly.requiredMs}`,
+    );
+    assert.ok(Number.isFinite(fromFirst.requiredMs));
+  });
+
   it('bursts (8 connections every 3 s) need a silence longer than the gap between bursts', () => {
     const arrivals: number[] = [];
     for (let t = -60_000; t < 0; t += 3000) for (let k = 0; k < 8; k++) arrivals.push(t + k * 5);
@@ -300,6 +320,9 @@ describe('the rule under simulated traffic', () => {
     ['storm-1000', 6],
     ['pareto', 9],
     ['lognormal', 6],
+    ['young-steady', 6],
+    ['young-poisson', 6],
+    ['young-clump', 6],
   ] as const) {
     const shape = shapes[name];
     it(`${name} (${shape?.about ?? '?'}): lost in at most ${most} of 600 rollouts`, () => {
