@@ -269,6 +269,7 @@ export function endOf(all: readonly number[], historyMs: number = HISTORY_MS): n
       ...waitDefaults,
       shutdownAt: 0,
       observedFrom: -historyMs,
+      fromReadiness: historyMs < HISTORY_MS,
       now,
       arrivals: all.slice(0, seen),
     });
