@@ -60,6 +60,25 @@ function renewal(
 const halved = (before: number) => (t: number) => (t < 0 ? before : before / 2);
 const sorted = (xs: number[]): number[] => xs.sort((a, b) => a - b);
 
+/**
+ * ON/OFF sessions from `from` to `to`: ON periods (exponential, mean `onMs`) of Poisson `perSecond`,
+ * OFF periods (exponential, mean `offMs`) of nothing, started at a random point of the alternation;
+ * after SIGTERM each connection reaches this pod with 1/2 (the surge pod joined).
+ */
+function onOff(rnd: Rnd, perSecond: number, onMs: number, offMs: number, from: number, to: number): number[] {
+  const out: number[] = [];
+  let on = rnd() < onMs / (onMs + offMs);
+  for (let t = from; t < to; on = !on) {
+    const length = -Math.log(1 - rnd()) * (on ? onMs : offMs);
+    if (on) {
+      for (const x of poisson(rnd, perSecond, t, Math.min(t + length, to)))
+        if (x < 0 || rnd() < 0.5) out.push(x);
+    }
+    t += length;
+  }
+  return out;
+}
+
 /** Standard normal by Box–Muller. */
 function normal(rnd: Rnd): number {
   return Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
@@ -148,6 +167,20 @@ export const shapes: Record<string, ShapeSpec> = {
         ...poisson(rnd, 0.5, 0, r),
       ]);
     },
+  },
+  'on-off': {
+    about: 'sessions: ON (exp. 1 s) at Poisson 10/s, OFF (exp. 2 s) silent; halved at SIGTERM',
+    shape: (rnd, r) => onOff(rnd, 10, 1000, 2000, -HISTORY_MS, r),
+  },
+  'on-off-young': {
+    about: 'on-off on a pod ready 6 s before SIGTERM',
+    historyMs: 6000,
+    shape: (rnd, r) => onOff(rnd, 10, 1000, 2000, -6000, r),
+  },
+  'pareto-young': {
+    about: 'pareto on a pod ready 5 s before SIGTERM',
+    historyMs: 5000,
+    shape: (rnd, r) => renewal(rnd, () => (100 / 3) * (1 - rnd()) ** (-1 / 1.5), halved(1), -5000, r),
   },
   'quarter-share': {
     about: 'Poisson 10/s, a quarter of it after SIGTERM (maxSurge above 100 %)',
@@ -269,7 +302,6 @@ export function endOf(all: readonly number[], historyMs: number = HISTORY_MS): n
       ...waitDefaults,
       shutdownAt: 0,
       observedFrom: -historyMs,
-      fromReadiness: historyMs < HISTORY_MS,
       now,
       arrivals: all.slice(0, seen),
     });

@@ -113,15 +113,13 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
         const t = now();
         const arrivals = activity.arrivalsSince(observedFrom);
         // A full ring dropped older arrivals: the history starts at the oldest one kept.
-        const full = arrivals.length >= activity.capacity;
-        const from = full ? (arrivals[0] ?? observedFrom) : observedFrom;
+        const from = arrivals.length >= activity.capacity ? (arrivals[0] ?? observedFrom) : observedFrom;
         const last = activity.lastConnectionAt;
         const idle = (options.openConnections?.() ?? 1) === 0 && (last === 0 || t - last >= idleAfterMs);
         return decide({
           now: t,
           waitStart,
           observedFrom: from,
-          fromReadiness: !full && observedFrom > shutdownStart - options.rateWindowMs,
           arrivals,
           idle,
           quietPeriodMs: options.quietPeriodMs,

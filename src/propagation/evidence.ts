@@ -76,12 +76,6 @@ export interface SilenceContext {
    */
   readonly idle: boolean;
   /**
-   * `observedFrom` is the pod's readiness (it is younger than the rate window), not a cut through a
-   * longer history: the time before its first new connection, while routers were still adding it, is
-   * not counted as silence.
-   */
-  readonly fromReadiness?: boolean;
-  /**
    * When the shutdown began (epoch ms): the rate since then is tested for a fall too — a rollout
    * adds the replacement pod just before it terminates this one, so the share of new connections
    * this pod gets can drop right at SIGTERM.
@@ -117,16 +111,7 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   for (let i = 1; i < arrivals.length; i++) {
     longestGapMs = Math.max(longestGapMs, (arrivals[i] ?? 0) - (arrivals[i - 1] ?? 0));
   }
-  // A young pod's history starts one bin after its first arrival, the first moment it is known to
-  // have been routed: before it lie the routers adding the pod, empty bins that say nothing of the
-  // rate once they had (the first arrival's bin, with any clump-mates, is left out as the last's is).
-  // A window cut from a longer history keeps its empty start: that was silence while routed.
-  const first = arrivals[0];
-  const from =
-    first === undefined || context.fromReadiness !== true
-      ? observedFrom
-      : Math.max(observedFrom, first + BIN_MS);
-  const whole = last === undefined ? undefined : occupancyRate(arrivals, from, last, RATE_CONFIDENCE);
+  const whole = last === undefined ? undefined : occupancyRate(arrivals, observedFrom, last, RATE_CONFIDENCE);
   if (last === undefined || whole === undefined || whole.occupied <= 0) {
     return { ratePerSecond: 0, rateLowPerSecond: 0, longestGapMs, requiredMs: Infinity, basis: 'no-traffic' };
   }
@@ -134,7 +119,7 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   // The whole window's rate stands for what the pod got before a rollout's replacement joined.
   let rateLowPerSecond = whole.lowPerSecond * SURGE_SHARE;
   let referencePerSecond = whole.lowPerSecond;
-  const spanMs = last - from;
+  const spanMs = last - observedFrom;
   let liftedAt: number | undefined;
   const { shutdownAt } = context;
   const sinceShutdownMs = shutdownAt !== undefined && last > shutdownAt ? last - shutdownAt : 0;
@@ -314,8 +299,6 @@ export interface DecisionInput {
   readonly arrivals: readonly number[];
   /** Nothing open and no new connection for a long while (see `SilenceContext.idle`). */
   readonly idle: boolean;
-  /** `observedFrom` is the pod's readiness (see `SilenceContext.fromReadiness`). */
-  readonly fromReadiness?: boolean;
   readonly quietPeriodMs: number;
   readonly minMs: number;
   readonly maxMs: number;
@@ -352,7 +335,6 @@ export function decide(input: DecisionInput): Decision {
     quietPeriodMs: input.quietPeriodMs,
     horizonMs: input.maxMs,
     idle: input.idle,
-    ...(input.fromReadiness === undefined ? {} : { fromReadiness: input.fromReadiness }),
     ...(input.shutdownAt === undefined ? {} : { shutdownAt: input.shutdownAt }),
   });
   const last = arrivals.at(-1) ?? -Infinity;

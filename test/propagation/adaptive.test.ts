@@ -9,7 +9,6 @@ import {
   type PropagationReport,
 } from '../../src/propagation/adaptive.js';
 import { describePropagation } from '../../src/propagation/describe.js';
-import { requiredSilence } from '../../src/propagation/evidence.js';
 
 function context(signal: AbortSignal = new AbortController().signal, deadline = Date.now() + 60_000) {
   const warnings: string[] = [];
@@ -201,72 +200,6 @@ describe('adaptive propagation participant', () => {
       clearInterval(hold);
     }
     assert.ok(looks < 50, `${looks} looks in a 300 ms wait`);
-  });
-});
-
-describe('adaptive propagation participant: a young pod', () => {
-  // The clock jumps through the history (readiness, the routers adding the pod 1.6 s later, a second
-  // of traffic), then runs in real time through a 300 ms wait that ends at maxMs. The report's
-  // required silence shows which history the participant judged by.
-  async function youngWait(rateWindowMs: number) {
-    let offset = 0;
-    const clock = (): number => performance.timeOrigin + performance.now() + offset;
-    const activity = createTrafficActivity(clock);
-    let report: PropagationReport | undefined;
-    const participant = createAdaptivePropagation({
-      quietPeriodMs: 50,
-      minMs: 0,
-      maxMs: 300,
-      proxyAllowanceMs: 150,
-      rateWindowMs,
-      activity,
-      openConnections: () => 2,
-      onEnd: (r) => (report = r),
-      now: clock,
-    });
-    const readyAt = clock();
-    participant.ready?.();
-    offset += 1600;
-    for (let i = 0; i < 8; i++) activity.noteConnection();
-    for (let i = 0; i < 8; i++) {
-      offset += 150;
-      activity.noteConnection();
-    }
-    offset += 100;
-    const shutdownAt = clock();
-    await participant.unready?.(context().ctx);
-    const hold = setInterval(() => undefined, 1000);
-    try {
-      await participant.propagate?.(context().ctx);
-    } finally {
-      clearInterval(hold);
-    }
-    assert.ok(report);
-    const need = (observedFrom: number, fromReadiness: boolean) =>
-      Math.round(
-        requiredSilence(activity.arrivalsSince(observedFrom), {
-          observedFrom,
-          quietPeriodMs: 50,
-          horizonMs: 300,
-          idle: false,
-          fromReadiness,
-          shutdownAt,
-        }).requiredMs,
-      );
-    return { report, readyAt, shutdownAt, need };
-  }
-
-  it('counts the rate from its first new connection, not from its readiness', async () => {
-    const { report, readyAt, need } = await youngWait(60_000);
-    assert.equal(report.endedBy, 'max');
-    assert.equal(report.requiredSilenceMs, need(readyAt, true));
-    assert.notEqual(need(readyAt, true), need(readyAt, false));
-  });
-
-  it('a window cut from a longer history keeps its empty start', async () => {
-    const { report, shutdownAt, need } = await youngWait(2000);
-    assert.equal(report.requiredSilenceMs, need(shutdownAt - 2000, false));
-    assert.notEqual(need(shutdownAt - 2000, true), need(shutdownAt - 2000, false));
   });
 });
 
