@@ -5,27 +5,38 @@
  *
  *   npm run bench:propagation                 # every shape, 2,000 runs each (~1 min)
  *   npm run bench:propagation -- --runs 500 --only cron,storm
+ *   npm run bench:propagation -- --silences   # the silence asked for at SIGTERM, Poisson 2–30/s
  *
  * Prints, per shape, the share of runs that lost a request (with its 95 % upper bound) and the median
  * and 90th percentile of the exit after R. The rule's documented bound is 1 % per wait for traffic
  * that keeps its rate while routed (docs/lifecycle.md); the other shapes show where it does not hold.
  */
 import { parseArgs } from 'node:util';
-import { shapes, simulate } from './loads/propagation-shapes.js';
+import { requiredSilence } from '../src/propagation/evidence.js';
+import { seededRandom } from '../src/cli/demo/load.js';
+import { poisson, shapes, simulate, waitDefaults } from './loads/propagation-shapes.js';
 
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '2000' },
     only: { type: 'string' },
     seed: { type: 'string', default: '1' },
+    silences: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
   console.log(`npm run bench:propagation [-- --runs N] [--only shape,...] [--seed N]
+npm run bench:propagation -- --silences [--runs N] [--seed N]
 
 Simulates the adaptive propagation rule against traffic shapes; prints the share of rollouts that
-lost a request and the exit after the last router dropped the pod. Shapes:
+lost a request and the exit after the last router dropped the pod.
+
+--silences instead prints the silence the rule asks for at SIGTERM, before any connection of the
+wait, for Poisson traffic at 2–30 new connections/s and 5 s or a minute of history (median and 90th
+percentile over --runs histories, default 2,000): the floor under every exit after the last router.
+
+Shapes:
 ${Object.entries(shapes)
   .map(([name, s]) => `  ${name.padEnd(20)} ${s.about}`)
   .join('\n')}`);
@@ -48,6 +59,34 @@ for (const name of only ?? []) {
 
 const quantile = (xs: readonly number[], q: number): number =>
   xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
+
+if (values.silences) {
+  const rnd = seededRandom(Number(values.seed));
+  console.log(
+    `${'new conns/s'.padEnd(12)} ${'history'.padStart(8)} ${'silence: median'.padStart(16)} ${'p90'.padStart(7)}`,
+  );
+  for (const perSecond of [2, 5, 10, 12, 14, 16, 18, 20, 25, 30]) {
+    for (const historyMs of [5000, 60_000]) {
+      const silences: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const need = requiredSilence(poisson(rnd, perSecond, -historyMs, 0), {
+          observedFrom: -historyMs,
+          quietPeriodMs: waitDefaults.quietPeriodMs,
+          horizonMs: waitDefaults.maxMs,
+          idle: false,
+          shutdownAt: 0,
+        });
+        silences.push(need.requiredMs);
+      }
+      silences.sort((a, b) => a - b);
+      const s = (ms: number): string => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : '∞');
+      console.log(
+        `${String(perSecond).padEnd(12)} ${`${historyMs / 1000} s`.padStart(8)} ${s(quantile(silences, 0.5)).padStart(16)} ${s(quantile(silences, 0.9)).padStart(7)}`,
+      );
+    }
+  }
+  process.exit(0);
+}
 console.log(
   `${'shape'.padEnd(20)} ${'lost in'.padStart(16)} ${'95 % up to'.padStart(10)} ${'exit after R: median'.padStart(21)} ${'p90'.padStart(7)}`,
 );

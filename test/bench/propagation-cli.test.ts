@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const run = (...args: string[]) =>
+  promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/propagation.ts', ...args], { cwd: root });
+
+describe('npm run bench:propagation', () => {
+  it('--silences: the silence asked for falls with the rate, never below the quiet period', async () => {
+    const { stdout } = await run('--silences', '--runs', '60');
+    const rows = stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/));
+    assert.equal(rows.length, 20, stdout);
+    for (const history of ['5', '60']) {
+      const medians = rows.filter((r) => r[1] === history).map((r) => Number(r[3]));
+      assert.equal(medians.length, 10, stdout);
+      for (const m of medians) assert.ok(m >= 1, `a silence under the 1 s quiet period:\n${stdout}`);
+      for (let i = 1; i < medians.length; i++) {
+        assert.ok((medians[i] ?? 0) <= (medians[i - 1] ?? 0), `not falling with the rate:\n${stdout}`);
+      }
+    }
+    // A minute of history asks for no more than 5 s at the same rate (a short history asks for more).
+    const at = (rate: string, history: string) =>
+      Number(rows.find((r) => r[0] === rate && r[1] === history)?.[3]);
+    assert.ok(at('5', '5') > at('5', '60'), stdout);
+  });
+
+  it('names the flag and what it expected on bad input', async () => {
+    await assert.rejects(run('--runs', '0'), (error: { code?: number; stderr?: string }) => {
+      assert.equal(error.code, 2);
+      assert.match(error.stderr ?? '', /--runs: expected a whole number of runs, 1 or more; got "0"/);
+      return true;
+    });
+    await assert.rejects(run('--only', 'nope'), (error: { code?: number; stderr?: string }) => {
+      assert.equal(error.code, 2);
+      assert.match(error.stderr ?? '', /--only: no shape "nope"; the shapes are poisson-20, /);
+      return true;
+    });
+  });
+});
