@@ -164,8 +164,14 @@ export async function expectedFiles(): Promise<Map<string, string>> {
   return new Map([...expectedCopies(), ...(await renderBase())]);
 }
 
-/** What differs between the tree and `expected`: changed, missing and stale (unowned) paths. */
-export function drift(expected: ReadonlyMap<string, string>): {
+/**
+ * What differs between the tree and `expected`: changed, missing and stale (unowned) paths; stale
+ * ones are looked for in `dirs` (every generated directory by default).
+ */
+export function drift(
+  expected: ReadonlyMap<string, string>,
+  dirs: readonly string[] = GENERATED_DIRS,
+): {
   changed: string[];
   missing: string[];
   stale: string[];
@@ -177,7 +183,8 @@ export function drift(expected: ReadonlyMap<string, string>): {
     if (!existsSync(abs)) missing.push(path);
     else if (readFileSync(abs, 'utf8') !== content) changed.push(path);
   }
-  const stale = GENERATED_DIRS.flatMap((dir) => listFiles(join(root, dir)))
+  const stale = dirs
+    .flatMap((dir) => listFiles(join(root, dir)))
     .map((abs) => toPosix(relative(root, abs)))
     .filter((path) => !expected.has(path));
   return { changed, missing, stale };
@@ -185,9 +192,8 @@ export function drift(expected: ReadonlyMap<string, string>): {
 
 async function main(): Promise<number> {
   const check = process.argv.includes('--check');
-  const expected = await expectedFiles();
-  const { changed, missing, stale } = drift(expected);
   if (check) {
+    const { changed, missing, stale } = drift(await expectedFiles());
     const all = [
       ...changed.map((p) => `changed: ${p}`),
       ...missing.map((p) => `missing: ${p}`),
@@ -199,6 +205,28 @@ async function main(): Promise<number> {
     );
     return all.length === 0 ? 0 : 1;
   }
+  // helm renders the base from the chart on disk, vendored library included: bring the copies up to
+  // date first, then render the base from them (else a library change needed a second run).
+  const copies = expectedCopies();
+  const copied = apply(
+    copies,
+    drift(
+      copies,
+      GENERATED_DIRS.filter((dir) => dir !== 'manifests/base'),
+    ),
+  );
+  const base = await renderBase();
+  const rendered = apply(base, drift(base, ['manifests/base']));
+  console.error(
+    `manifests: ${copied.written + rendered.written} written, ${copied.removed + rendered.removed} removed`,
+  );
+  return 0;
+}
+
+function apply(
+  expected: ReadonlyMap<string, string>,
+  { changed, missing, stale }: ReturnType<typeof drift>,
+): { written: number; removed: number } {
   for (const path of [...changed, ...missing]) {
     const abs = join(root, path);
     mkdirSync(dirname(abs), { recursive: true });
@@ -209,8 +237,7 @@ async function main(): Promise<number> {
     rmSync(join(root, path));
     console.error(`removed ${path}`);
   }
-  console.error(`manifests: ${changed.length + missing.length} written, ${stale.length} removed`);
-  return 0;
+  return { written: changed.length + missing.length, removed: stale.length };
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

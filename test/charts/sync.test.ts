@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -43,6 +44,40 @@ describe('generated files are up to date', () => {
       },
     );
     assert.match(result.stderr, /manifests: up to date/);
+  });
+
+  it('one run of npm run manifests brings a library change into the vendored copy and the base', async (t) => {
+    // A copy of what the script reads and writes, so the tree stays as it is.
+    const dir = mkdtempSync(join(tmpdir(), 'kubegrace-manifests-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    for (const path of ['scripts', 'charts', 'manifests', 'dashboards', 'alerts']) {
+      cpSync(join(root, path), join(dir, path), { recursive: true });
+    }
+    for (const file of ['package.json', '.prettierrc.json', '.prettierignore']) {
+      cpSync(join(root, file), join(dir, file));
+    }
+    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+    const template = join(dir, 'charts/kubegrace-lib/templates/_container.tpl');
+    const before = readFileSync(template, 'utf8');
+    const after = before.replace('- name: KUBEGRACE_GRACE_PERIOD_SECONDS\n', '- name: KUBEGRACE_RENAMED\n');
+    assert.notEqual(after, before, 'the template names KUBEGRACE_GRACE_PERIOD_SECONDS');
+    writeFileSync(template, after);
+    const script = (...args: string[]) =>
+      run(process.execPath, ['--import', 'tsx', 'scripts/render-manifests.ts', ...args], {
+        cwd: dir,
+        timeout: 60_000,
+      });
+    const written = await script();
+    assert.match(
+      written.stderr,
+      /wrote {3}charts\/kubegrace\/charts\/kubegrace-lib\/templates\/_container\.tpl/,
+    );
+    assert.match(written.stderr, /wrote {3}manifests\/base\/deployment\.yaml/);
+    assert.match(
+      readFileSync(join(dir, 'manifests/base/deployment.yaml'), 'utf8'),
+      /name: KUBEGRACE_RENAMED/,
+    );
+    assert.match((await script('--check')).stderr, /manifests: up to date/);
   });
 });
 
