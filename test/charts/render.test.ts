@@ -354,4 +354,20 @@ describe('charts/kubegrace: NOTES.txt', () => {
   it('warns when metrics are scraped through a NetworkPolicy that keeps Prometheus out', async () => {
     assert.match(await notes({ 'metrics.podMonitor.enabled': true }), /keeps Prometheus out/);
   });
+
+  it('warns when the pacing window is more than half the drain budget, which caps it', async () => {
+    const text = await notes({ 'kubegrace.drain.pacingWindowMs': 8000 });
+    assert.match(
+      text,
+      /WARNING: kubegrace\.drain\.pacingWindowMs \(8000 ms\) is more than half of\nkubegrace\.drain\.timeoutMs \(10000 ms\)/,
+    );
+    assert.match(text, /within 5000 ms instead/);
+    assert.match(text, /at least twice the window/);
+    // At exactly half, and with the budget raised to twice the window, no warning.
+    assert.doesNotMatch(await notes({ 'kubegrace.drain.pacingWindowMs': 5000 }), /pacingWindowMs/);
+    assert.doesNotMatch(
+      await notes({ 'kubegrace.drain.pacingWindowMs': 8000, 'kubegrace.drain.timeoutMs': 16_000 }),
+      /WARNING/,
+    );
+  });
 });
