@@ -23,7 +23,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { durationFlag, integerFlag, choiceFlag, parseFlags, UsageError } from '../src/cli/flags.js';
 import { startLoad } from '../src/cli/demo/load.js';
 import { killAllPods } from '../src/cli/demo/pod.js';
-import { runScenario, type LoadFactory, type PodResult, type ScenarioResult } from '../src/cli/demo/run.js';
+import { runScenario, type LoadFactory, type ScenarioResult } from '../src/cli/demo/run.js';
 import { TRAFFIC_SHAPES, trafficShapes, type TrafficShapeName } from '../src/cli/demo/traffic.js';
 import { defaults } from '../src/options.js';
 import { buildServices, servicePath } from './build-services.js';
@@ -32,6 +32,7 @@ import { startGrpcLoad, TICKS, type GrpcLoad } from './loads/grpc.js';
 import { startHttp2Load, type RetryingLoad } from './loads/http2.js';
 import { runRealtime, type RealtimeFlags } from './loads/realtime.js';
 import { startWebSocketLoad, type ResendingLoad } from './loads/websocket.js';
+import { barVerdict } from './bar.js';
 import { markdownTable, median } from './report.js';
 import type { Protocol } from './services/app.js';
 
@@ -99,14 +100,6 @@ const SHAPE_MATRIX: Readonly<Record<TrafficShapeName, { works: readonly Work[]; 
     nodes: { works: ['short'], lags: [3000] },
     'in-cluster': { works: ['short'], lags: [3000] },
   };
-
-/** The bar's line between busy and quiet pods: new connections per second before the SIGTERM. */
-const BUSY_ARRIVALS_PER_SECOND = 10;
-/** Busy pods: exit no later than this after the ideal exit. */
-const BUSY_OVER_IDEAL_MS = 1200;
-const MAX_MS = defaults.propagation.maxMs;
-/** A wait that ended at `maxMs` measures a little more: the timer and the phase events run late on a busy machine. */
-const MAX_MS_SLACK = 250;
 
 const FLAGS = {
   scenario: { type: 'string' },
@@ -374,49 +367,6 @@ function summaryTable(results: readonly ToolResult[], tools: readonly Tool[]): s
     return [scenario, ...cells, barVerdict(here)];
   });
   return markdownTable(['scenario', ...tools, 'bar'], rows);
-}
-
-/**
- * The bar, per scenario over every run: kubegrace loses nothing; each of its old pods that got at
- * least 10 new connections/s before its SIGTERM leaves within ideal + 1.2 s; every other one leaves
- * no later than the fastest other tool that lost nothing in any run (median exit), or else at the
- * latest when the propagation wait's cap says so (its propagate phase no longer than `maxMs`, give
- * or take `MAX_MS_SLACK`).
- */
-function barVerdict(results: readonly ToolResult[]): string {
-  const ours = results.filter((r) => r.tool === 'kubegrace');
-  if (ours.length === 0) return '-';
-  const ourFailed = ours.reduce((n, r) => n + r.result.failed, 0);
-  if (ourFailed > 0) return `MISSED: kubegrace lost ${ourFailed}`;
-  const cleanOthers: number[] = [];
-  for (const tool of new Set(results.map((r) => r.tool))) {
-    if (tool === 'kubegrace') continue;
-    const runs = results.filter((r) => r.tool === tool);
-    if (runs.every((r) => r.result.failed === 0 && !r.result.killed)) {
-      cleanOthers.push(median(runs.map((r) => exitMs(r.result))));
-    }
-  }
-  const fastestClean = cleanOthers.length === 0 ? undefined : Math.min(...cleanOthers);
-  const misses = ours.flatMap((r) => r.result.pods.map((pod) => podMiss(pod, fastestClean)));
-  const missed = misses.filter((m) => m !== undefined);
-  return missed.length === 0 ? 'met' : `MISSED: ${missed.join('; ')}`;
-}
-
-function podMiss(pod: PodResult, fastestClean: number | undefined): string | undefined {
-  const rate = `${pod.arrivalsPerSecond.toFixed(1)} conn/s`;
-  if (pod.arrivalsPerSecond >= BUSY_ARRIVALS_PER_SECOND) {
-    return pod.shutdownMs <= pod.idealMs + BUSY_OVER_IDEAL_MS
-      ? undefined
-      : `${pod.pod} (${rate}) exit ${s(pod.shutdownMs)} > ideal ${s(pod.idealMs)} + ${s(BUSY_OVER_IDEAL_MS)} s`;
-  }
-  if (fastestClean !== undefined && pod.shutdownMs <= fastestClean) return undefined;
-  const propagate = pod.phases.propagate;
-  if (propagate !== undefined && propagate <= MAX_MS + MAX_MS_SLACK) return undefined;
-  return (
-    `${pod.pod} (${rate}) exit ${s(pod.shutdownMs)} s` +
-    (fastestClean === undefined ? '' : ` > fastest clean tool ${s(fastestClean)} s`) +
-    ` and propagate ${propagate === undefined ? '?' : s(propagate)} > maxMs ${s(MAX_MS)} s`
-  );
 }
 
 /**
