@@ -52,7 +52,9 @@ export interface Host {
   /**
    * Let another process decide when traffic has moved away (a cluster worker follows its primary):
    * the propagate phase awaits `wait` instead of this instance's own strategy; the report it returns
-   * is this instance's propagation report.
+   * is this instance's propagation report. The phase's budget is then the leader's (`unreadyTimeoutMs`
+   * and the propagation budget, as this instance's settings give them) and a second more, so `wait`'s
+   * signal aborts only when the leader stopped answering, or at the deadline.
    */
   followPropagation(wait: (signal: AbortSignal) => Promise<PropagationReport | undefined>): void;
   addObserver(observer: DrainObserver): () => void;

@@ -181,6 +181,8 @@ export interface Kubegrace {
 }
 
 const OWN_OPTIONS = ['env', 'exit', 'handleSignals', 'logger', 'observer'];
+/** How late a leader's word may come, past its own phase budgets, before a follower stops waiting for it. */
+const FOLLOWER_MARGIN_MS = 1000;
 
 export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   validateOwnOptions(options);
@@ -194,10 +196,20 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   if (budgetWarning) logger.warn(budgetWarning, { code: 'ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE' });
 
   const propagation = settings.propagation;
+  const ownPropagateBudgetMs = propagation.strategy === 'fixed' ? propagation.delayMs : propagation.maxMs;
   const lifecycle = createLifecycle({
     budgets: {
       unready: settings.unreadyTimeoutMs,
-      propagate: propagation.strategy === 'fixed' ? propagation.delayMs : propagation.maxMs,
+      // A follower (a cluster worker) ends its wait on its leader's word, which comes only after the
+      // leader's own unready and propagate phases, begun a moment before this one's and run on a
+      // clock that a busy loop makes late: its budget counted from here would end the wait first, and
+      // the follower would close its listener before the leader decided. Its budget covers the
+      // leader's phases and a margin; it ends the wait only for a leader that stopped answering.
+      get propagate() {
+        return propagationLeader === undefined
+          ? ownPropagateBudgetMs
+          : settings.unreadyTimeoutMs + ownPropagateBudgetMs + FOLLOWER_MARGIN_MS;
+      },
       drain: settings.drain.timeoutMs,
       cleanup: settings.cleanupTimeoutMs,
     },

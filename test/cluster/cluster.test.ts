@@ -147,12 +147,69 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
     assert.ok(propagated);
     for (const id of [1, 2]) {
       const drain = child.events.find((e) => e.worker === id && e.phase === 'drain' && e.status === 'start');
-      assert.ok(drain && drain.t >= propagated.t, `worker ${id} drained after the primary's propagation`);
+      assert.ok(
+        drain && drain.t >= propagated.t,
+        `worker ${id} drained after the primary's propagation: ${JSON.stringify(
+          child.events.filter(
+            (e) => e.event === 'phase' || e.event === 'state' || /complete/.test(String(e.msg)),
+          ),
+        )}`,
+      );
       assert.equal(summaryOf(child.events, id)?.outcome, 'clean');
     }
     // The primary's propagation decision saw the workers' new connections.
     const propagation = summary.propagation as { newConnections: number; endedBy: string };
     assert.ok(propagation.newConnections > 0, JSON.stringify(propagation));
+  });
+
+  it("keeps every worker's listener open until the primary's wait ended, when the primary's phases run behind the workers'", async () => {
+    // The workers begin their shutdown on the primary's word, and their own phases can run ahead of
+    // its: here its beforeShutdown hook holds its unready phase 600 ms. A worker that counted its
+    // propagation budget from its own start would end its wait ~600 ms before the primary decided.
+    const delayMs = 1500;
+    const child = await pod({
+      FIXTURE_PRIMARY_UNREADY_MS: '600',
+      KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+      KUBEGRACE_PROPAGATION_DELAY_MS: String(delayMs),
+    });
+    child.process.kill('SIGTERM');
+    assert.equal((await child.exited).code, 0, child.stderr.join(''));
+    const at = (worker: number | undefined, phase: string, status: string): number => {
+      const event = child.events.find(
+        (e) => e.worker === worker && e.event === 'phase' && e.phase === phase && e.status === status,
+      );
+      assert.ok(event, `${worker === undefined ? 'primary' : `worker ${worker}`}: ${phase} ${status}`);
+      return event.t;
+    };
+    const primaryDrain = at(undefined, 'drain', 'start');
+    const primaryPropagate = at(undefined, 'propagate', 'start');
+    console.log(
+      `primary: propagate ${primaryPropagate} -> drain ${primaryDrain}; ` +
+        [1, 2]
+          .map(
+            (id) =>
+              `worker ${id}: propagate ${at(id, 'propagate', 'start')} -> drain ${at(id, 'drain', 'start')}`,
+          )
+          .join('; '),
+    );
+    for (const id of [1, 2]) {
+      // The worker's wait began before the primary's (the hook), so its own budget alone would have ended it first.
+      assert.ok(
+        at(id, 'propagate', 'start') < primaryPropagate,
+        `worker ${id} began its wait before the primary`,
+      );
+      assert.ok(
+        at(id, 'drain', 'start') >= primaryDrain,
+        `worker ${id} drained only after the primary's wait`,
+      );
+      const summary = summaryOf(child.events, id);
+      assert.equal(summary?.outcome, 'clean', JSON.stringify(summary));
+      assert.deepEqual(
+        (summary?.propagation as { endedBy?: string } | undefined)?.endedBy,
+        'fixed',
+        `worker ${id} reports the primary's propagation: ${JSON.stringify(summary)}`,
+      );
+    }
   });
 
   it("kills a worker that hangs when the primary's cleanup ends (at the deadline at the latest) and exits 1", async () => {

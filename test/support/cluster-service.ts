@@ -13,6 +13,9 @@
  *   FIXTURE_UNREADY_FILE=<f>   each worker's own readiness check fails while that file exists
  *   FIXTURE_HOLD_FILE=<f>      a worker that starts while that file exists waits for it to go
  *                              before it listens and reports ready
+ *   FIXTURE_PRIMARY_UNREADY_MS=<ms>
+ *                              the primary's beforeShutdown hook takes that long (its unready phase
+ *                              ends, and its propagation wait begins, that much after the workers')
  */
 import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
@@ -54,6 +57,9 @@ if (cluster.isPrimary) {
   const kg = createKubegrace({ logger, probes: { port: 0, host: '127.0.0.1' } });
   report(kg);
   if (env.FIXTURE_METRICS === '1') kg.use(metrics());
+  const slowUnreadyMs = Number(env.FIXTURE_PRIMARY_UNREADY_MS ?? 0);
+  if (slowUnreadyMs > 0)
+    kg.beforeShutdown(() => new Promise((resolve) => setTimeout(resolve, slowUnreadyMs)));
   const pod = kg.use(
     clusterPrimary({ workers: Number(env.CLUSTER_WORKERS ?? 2), env: { FIXTURE_PORT: String(port) } }),
   );
