@@ -3,13 +3,14 @@ import { describe, it } from 'node:test';
 import { barVerdict, type BarRun } from '../../bench/bar.js';
 import type { PodResult } from '../../src/cli/demo/run.js';
 
-/** An old pod as the bar reads it: exit and ideal in ms after SIGTERM, conn/s before it, its propagate phase. */
+/** An old pod as the bar reads it: exit and ideal in ms after SIGTERM, conn/s before it, its phases. */
 function pod(
   name: string,
   shutdownMs: number,
   idealMs: number,
   arrivalsPerSecond: number,
-  propagate = 0,
+  phases: Readonly<Record<string, number>> = { unready: 0, propagate: shutdownMs },
+  more: Partial<PodResult> = {},
 ): PodResult {
   return {
     pod: name,
@@ -21,19 +22,26 @@ function pod(
     exitCode: 0,
     signal: null,
     killed: false,
-    phases: { propagate: propagate || shutdownMs },
+    phases,
     outcome: 'clean',
     requests: 100,
     failed: 0,
     sigtermAt: 0,
     timeline: [],
+    ...more,
   };
 }
 
-const run = (tool: string, pods: PodResult[], failed = 0, killed = false): BarRun => ({
+/** HTTP/1.1 50 ms requests (`short`), or 10 % of them 3 s (`mixed`). */
+const SHORT = { requestMs: 50, longMs: 3000, longShare: 0 };
+const MIXED = { requestMs: 50, longMs: 3000, longShare: 0.1 };
+
+const run = (tool: string, pods: PodResult[], failed = 0, killed = false, scenario = SHORT): BarRun => ({
   tool,
-  result: { failed, killed, pods },
+  result: { failed, killed, pods, scenario },
 });
+/** A quiet pod whose wait took `propagate` ms after an unready phase of 5 ms. */
+const waited = (propagate: number): Record<string, number> => ({ unready: 5, propagate });
 
 describe('the bench:rolling bar', () => {
   it('any request kubegrace lost misses it', () => {
@@ -43,12 +51,25 @@ describe('the bench:rolling bar', () => {
     );
   });
 
-  it('a busy pod (≥ 10 new connections/s) must leave within ideal + 1.2 s', () => {
+  it('a kubegrace pod SIGKILLed or exiting non-zero misses it, whatever its timing', () => {
+    const killed = pod('old-1', 30_000, 500, 2, waited(5000), { killed: true, exitCode: 137 });
+    assert.equal(barVerdict([run('kubegrace', [killed], 0, true)]), 'MISSED: old-1 SIGKILLed');
+    const failing = pod('old-2', 1500, 500, 12, waited(1000), { exitCode: 1 });
+    assert.equal(barVerdict([run('kubegrace', [failing])]), 'MISSED: old-2 exit code 1');
+  });
+
+  it('a busy pod (≥ 10 new connections/s, the threshold included) must leave within ideal + 1.2 s', () => {
     assert.equal(barVerdict([run('kubegrace', [pod('old-1', 1700, 500, 12)])]), 'met');
     assert.equal(
       barVerdict([run('kubegrace', [pod('old-1', 1800, 500, 12)])]),
       'MISSED: old-1 (12.0 conn/s) exit 1.80 > ideal 0.50 + 1.20 s',
     );
+    assert.equal(
+      barVerdict([run('kubegrace', [pod('old-1', 1800, 500, 10)])]),
+      'MISSED: old-1 (10.0 conn/s) exit 1.80 > ideal 0.50 + 1.20 s',
+    );
+    // Just under the threshold the pod is judged as a quiet one: its wait was within maxMs.
+    assert.equal(barVerdict([run('kubegrace', [pod('old-1', 1800, 500, 9.99)])]), 'met');
   });
 
   it('a quiet pod: no later than the fastest tool that lost nothing, or within maxMs; the strict reading is named', () => {
@@ -56,15 +77,54 @@ describe('the bench:rolling bar', () => {
     const lossy = run('terminus', [pod('old-1', 3000, 500, 2)], 4);
     assert.equal(barVerdict([run('kubegrace', [pod('old-1', 4000, 500, 2)]), clean, lossy]), 'met');
     assert.equal(
-      barVerdict([run('kubegrace', [pod('old-1', 6030, 3000, 2, 6000)]), clean, lossy]),
+      barVerdict([run('kubegrace', [pod('old-1', 6030, 3000, 2, waited(6000))]), clean, lossy]),
       'met within maxMs; strictly missed: old-1 exit 6.03 > fastest clean tool 5.05 s',
     );
     // Past the fastest clean tool and a propagate phase past maxMs (10 s + slack): missed outright.
     assert.match(
-      barVerdict([run('kubegrace', [pod('old-1', 11_000, 3000, 2, 10_400)]), clean]),
+      barVerdict([run('kubegrace', [pod('old-1', 11_000, 3000, 2, waited(10_400))]), clean]),
       /^MISSED: old-1 \(2\.0 conn\/s\) exit 11\.00 s > fastest clean tool 5\.05 s and propagate 10\.40 > maxMs 10\.00 s$/,
     );
-    // Without a clean tool, maxMs is the only limit.
-    assert.equal(barVerdict([run('kubegrace', [pod('old-1', 10_100, 2000, 2, 10_050)]), lossy]), 'met');
+    // Without a clean tool, maxMs is the only limit on the wait.
+    assert.equal(
+      barVerdict([run('kubegrace', [pod('old-1', 10_100, 2000, 2, waited(10_050))]), lossy]),
+      'met',
+    );
+  });
+
+  it('a pod with no propagate phase on record cannot meet it through maxMs', () => {
+    assert.equal(
+      barVerdict([run('kubegrace', [pod('old-1', 4000, 500, 2, {})])]),
+      'MISSED: old-1 (2.0 conn/s) exit 4.00 s and propagate ? > maxMs 10.00 s',
+    );
+  });
+
+  it('after a wait within maxMs, a quiet pod must leave once its work is done: a hung drain misses', () => {
+    // 9 s of waiting, then 16 s more: nothing it served took that long.
+    assert.equal(
+      barVerdict([run('kubegrace', [pod('old-1', 25_000, 2000, 2, waited(9000))])]),
+      'MISSED: old-1 (2.0 conn/s) exit 25.00 s and past the end of its work (max(ideal 2.00, wait end 9.01) + 0.05 + 0.75 s)',
+    );
+    // A 3 s request begun just before the wait ended is work it had to finish.
+    assert.equal(
+      barVerdict([run('kubegrace', [pod('old-1', 13_500, 2000, 2, waited(10_000))], 0, false, MIXED)]),
+      'met',
+    );
+    assert.match(
+      barVerdict([run('kubegrace', [pod('old-1', 13_900, 2000, 2, waited(10_000))], 0, false, MIXED)]),
+      /^MISSED: old-1 .* past the end of its work \(max\(ideal 2\.00, wait end 10\.01\) \+ 3\.00 \+ 0\.75 s\)$/,
+    );
+  });
+
+  it('the fastest clean tool is the median of its runs, and a tool SIGKILLed in any run is not clean', () => {
+    // Runs of 3.0, 5.0 and 5.0 s: the median, 5.0 s, is the mark, not the fastest run.
+    const variable = [3000, 5000, 5000].map((ms) => run('http-terminator', [pod('old-1', ms, 500, 2)]));
+    assert.equal(
+      barVerdict([run('kubegrace', [pod('old-1', 4000, 500, 2, waited(3000))]), ...variable]),
+      'met',
+    );
+    // A tool that lost nothing but was SIGKILLed does not set the mark (it would make this "strictly missed").
+    const killed = run('sleep', [pod('old-1', 1000, 500, 2)], 0, true);
+    assert.equal(barVerdict([run('kubegrace', [pod('old-1', 3500, 500, 2, waited(3000))]), killed]), 'met');
   });
 });
