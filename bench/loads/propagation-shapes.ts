@@ -317,6 +317,8 @@ export interface SimulationResult {
   readonly lost: number;
   /** Exit minus removal (ms), sorted. */
   readonly overMs: readonly number[];
+  /** The same for the runs that lost nothing, sorted. */
+  readonly cleanOverMs: readonly number[];
 }
 
 /** `runs` rollouts of `shape`, seeded (a failing one can be replayed). */
@@ -325,13 +327,16 @@ export function simulate(spec: ShapeSpec, runs: number, seed: number): Simulatio
   const rnd = seededRandom(seed);
   let lost = 0;
   const overMs: number[] = [];
+  const cleanOverMs: number[] = [];
   for (let i = 0; i < runs; i++) {
     const removal = 500 + rnd() * 7500;
     const arrivals = shape(rnd, removal);
     const end = endOf(arrivals, historyMs);
     if (arrivals.some((t) => t > end && t <= removal)) lost++;
+    else cleanOverMs.push(end - removal);
     overMs.push(end - removal);
   }
   overMs.sort((a, b) => a - b);
-  return { runs, lost, overMs };
+  cleanOverMs.sort((a, b) => a - b);
+  return { runs, lost, overMs, cleanOverMs };
 }

@@ -42,5 +42,37 @@ describe('npm run bench:propagation', () => {
       assert.match(error.stderr ?? '', /--only: no shape "nope"; the shapes are poisson-20, /);
       return true;
     });
+    await assert.rejects(run('--seed', 'abc'), (error: { code?: number; stderr?: string }) => {
+      assert.equal(error.code, 2);
+      assert.match(error.stderr ?? '', /--seed: expected a whole number; got "abc"/);
+      return true;
+    });
+    await assert.rejects(run('--silences', '--only', 'cron'), (error: { code?: number; stderr?: string }) => {
+      assert.equal(error.code, 2);
+      assert.match(error.stderr ?? '', /--only: picks traffic shapes, which --silences does not simulate/);
+      return true;
+    });
+    await assert.rejects(run('--bogus'), (error: { code?: number; stderr?: string }) => {
+      assert.equal(error.code, 2);
+      assert.match(error.stderr ?? '', /Unknown option '--bogus'\nusage: npm run bench:propagation/);
+      return true;
+    });
+  });
+
+  it('per shape: the lost share, the exit after the last router, and the share within R + 1.2 s', async () => {
+    const { stdout } = await run('--only', 'poisson-20,bench-steady', '--runs', '200');
+    const [header, ...rows] = stdout.trim().split('\n');
+    assert.match(header ?? '', /lost in .* exit after R: median +p90 +≤ R \+ 1\.2 s$/, stdout);
+    assert.equal(rows.length, 2, stdout);
+    const within = new Map(
+      rows.map((line) => {
+        const cells = line.trim().split(/\s+/);
+        return [cells[0], Number(cells.at(-2))] as const;
+      }),
+    );
+    for (const share of within.values()) assert.ok(share >= 0 && share <= 100, stdout);
+    // At 20/s the rule asks for about the quiet period, so some rollouts end within R + 1.2 s; the
+    // bench's steady pods (a new client every 150 ms, one second of history) ask for ~2.6 s.
+    assert.ok((within.get('poisson-20') ?? 0) > (within.get('bench-steady') ?? 100), stdout);
   });
 });

@@ -312,4 +312,20 @@ describe('the rule under simulated traffic', () => {
       assert.ok(r.lost <= most, `lost in ${r.lost} of ${r.runs} runs`);
     });
   }
+
+  // Bursty traffic on a pod only seconds old is a documented limit, above the 1 % bound
+  // (docs/lifecycle.md: 2.9 % and 6.5 % in 4,000 rollouts). These hold it where it is: with these 600
+  // seeded runs the rule loses in 15 (on-off-young) and 37 (pareto-young). Measuring a young pod's
+  // rate from its first new connection, tried and withdrawn (7b773b0), lost in 29 and 39.
+  for (const [name, most] of [
+    ['on-off-young', 22],
+    ['pareto-young', 45],
+  ] as const) {
+    const shape = shapes[name];
+    it(`${name} (${shape?.about ?? '?'}), a documented limit: lost in at most ${most} of 600 rollouts`, () => {
+      assert.ok(shape, name);
+      const r = simulateShape(shape, 600, 4242);
+      assert.ok(r.lost <= most, `lost in ${r.lost} of ${r.runs} runs`);
+    });
+  }
 });
