@@ -84,9 +84,10 @@ function longestRequestMs(scenario: BarRun['result']['scenario']): number {
 /**
  * Why one kubegrace pod misses the bar, or undefined. A pod that is not busy and was not out first
  * among the clean tools meets it through the cap only when its propagation wait ran no longer than
- * `maxMs` and it then left once what it still served was done: no later than its ideal exit or the
- * end of the wait, whichever is later, plus the longest request (one begun just before the wait
- * ended) and `LEAVE_SLACK_MS`. A drain that hung past that is a miss, whatever the wait did.
+ * `maxMs` and it then left once what it still served was done: no later than its ideal exit (which
+ * already includes the last request begun before the removal) or the end of the wait plus the
+ * longest request (one begun just before the wait ended), whichever is later, plus
+ * `LEAVE_SLACK_MS`. A drain that hung past that is a miss, whatever the wait did.
  */
 export function podMiss(
   pod: PodResult,
@@ -108,10 +109,11 @@ export function podMiss(
       ` and propagate ${propagate === undefined ? '?' : s(propagate)} > maxMs ${s(MAX_MS)} s`
     );
   }
-  const leaveBy = Math.max(pod.idealMs, unready + propagate) + longestRequest + LEAVE_SLACK_MS;
+  const waitEnd = unready + propagate;
+  const leaveBy = Math.max(pod.idealMs, waitEnd + longestRequest) + LEAVE_SLACK_MS;
   if (pod.shutdownMs <= leaveBy) return undefined;
   return (
     `${pod.pod} (${rate}) exit ${s(pod.shutdownMs)} s${beyond} and past the end of its work ` +
-    `(max(ideal ${s(pod.idealMs)}, wait end ${s(unready + propagate)}) + ${s(longestRequest)} + ${s(LEAVE_SLACK_MS)} s)`
+    `(max(ideal ${s(pod.idealMs)}, wait end ${s(waitEnd)} + ${s(longestRequest)}) + ${s(LEAVE_SLACK_MS)} s)`
   );
 }

@@ -103,7 +103,7 @@ describe('the bench:rolling bar', () => {
     // 9 s of waiting, then 16 s more: nothing it served took that long.
     assert.equal(
       barVerdict([run('kubegrace', [pod('old-1', 25_000, 2000, 2, waited(9000))])]),
-      'MISSED: old-1 (2.0 conn/s) exit 25.00 s and past the end of its work (max(ideal 2.00, wait end 9.01) + 0.05 + 0.75 s)',
+      'MISSED: old-1 (2.0 conn/s) exit 25.00 s and past the end of its work (max(ideal 2.00, wait end 9.01 + 0.05) + 0.75 s)',
     );
     // A 3 s request begun just before the wait ended is work it had to finish.
     assert.equal(
@@ -112,7 +112,25 @@ describe('the bench:rolling bar', () => {
     );
     assert.match(
       barVerdict([run('kubegrace', [pod('old-1', 13_900, 2000, 2, waited(10_000))], 0, false, MIXED)]),
-      /^MISSED: old-1 .* past the end of its work \(max\(ideal 2\.00, wait end 10\.01\) \+ 3\.00 \+ 0\.75 s\)$/,
+      /^MISSED: old-1 .* past the end of its work \(max\(ideal 2\.00, wait end 10\.01 \+ 3\.00\) \+ 0\.75 s\)$/,
+    );
+  });
+
+  it('the ideal exit already counts the last request: a late ideal is not stretched by another longest request', () => {
+    // Ideal 11.0 s (a 3 s request begun before the removal), the wait over at 3.0 s: leave by 11.75 s.
+    const lateIdeal = (exit: number): string =>
+      barVerdict([run('kubegrace', [pod('old-1', exit, 11_000, 2, waited(3000))], 0, false, MIXED)]);
+    assert.equal(lateIdeal(11_300), 'met');
+    assert.match(lateIdeal(14_700), /^MISSED: old-1 .* \(max\(ideal 11\.00, wait end 3\.0\d \+ 3\.00\) \+ 0\.75 s\)$/);
+  });
+
+  it('the end of the wait counts the unready phase before it', () => {
+    // 4 s of unready (beforeShutdown hooks), then 5 s of propagation: the wait ends at 9 s.
+    const slowHooks = { unready: 4000, propagate: 5000 };
+    assert.equal(barVerdict([run('kubegrace', [pod('old-1', 9700, 2000, 2, slowHooks)])]), 'met');
+    assert.match(
+      barVerdict([run('kubegrace', [pod('old-1', 9900, 2000, 2, slowHooks)])]),
+      /^MISSED: old-1 .* \(max\(ideal 2\.00, wait end 9\.00 \+ 0\.05\) \+ 0\.75 s\)$/,
     );
   });
 
