@@ -164,11 +164,12 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
 
   it("keeps every worker's listener open until the primary's wait ended, when the primary's phases run behind the workers'", async () => {
     // The workers begin their shutdown on the primary's word, and their own phases can run ahead of
-    // its: here its beforeShutdown hook holds its unready phase 600 ms. A worker that counted its
-    // propagation budget from its own start would end its wait ~600 ms before the primary decided.
+    // its: here its beforeShutdown hook holds its unready phase 1.5 s. A worker that counted its
+    // propagation budget from its own start would end its wait 1.5 s before the primary decided, and
+    // one that allowed the leader only its propagate budget and the 1 s margin, 0.5 s before.
     const delayMs = 1500;
     const child = await pod({
-      FIXTURE_PRIMARY_UNREADY_MS: '600',
+      FIXTURE_PRIMARY_UNREADY_MS: '1500',
       KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
       KUBEGRACE_PROPAGATION_DELAY_MS: String(delayMs),
     });
@@ -208,6 +209,50 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
         (summary?.propagation as { endedBy?: string } | undefined)?.endedBy,
         'fixed',
         `worker ${id} reports the primary's propagation: ${JSON.stringify(summary)}`,
+      );
+    }
+  });
+
+  it("a primary that stops answering during its wait: the workers end theirs on their own, after the leader's unready and propagate budgets and 1 s", async () => {
+    const delayMs = 1500;
+    const unreadyTimeoutMs = 2000;
+    const child = await pod({
+      KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+      KUBEGRACE_PROPAGATION_DELAY_MS: String(delayMs),
+      KUBEGRACE_UNREADY_TIMEOUT_MS: String(unreadyTimeoutMs),
+    });
+    const phase = (worker: number | undefined, name: string, status: string) => (e: ChildEvent) =>
+      e.worker === worker && e.event === 'phase' && e.phase === name && e.status === status;
+    child.process.kill('SIGTERM');
+    await Promise.all([undefined, 1, 2].map((id) => child.waitFor(phase(id, 'propagate', 'start'))));
+    // The primary's event loop stops mid-wait (SIGSTOP): no word reaches the workers, no disconnect.
+    child.process.kill('SIGSTOP');
+    const stoppedAt = Date.now();
+    let resumedAt: number;
+    try {
+      await Promise.all([1, 2].map((id) => child.waitFor(phase(id, 'drain', 'start'), 10_000)));
+    } finally {
+      resumedAt = Date.now();
+      child.process.kill('SIGCONT');
+    }
+    const exited = await child.exited;
+    // Resumed, the primary finds its wait overdue, drains what is left and leaves cleanly.
+    assert.equal(exited.code, 0, child.stderr.join(''));
+    const t = (worker: number, name: string, status: string): number =>
+      (child.events.find(phase(worker, name, status)) as ChildEvent).t;
+    const budget = unreadyTimeoutMs + delayMs + 1000;
+    for (const id of [1, 2]) {
+      const waited = t(id, 'drain', 'start') - t(id, 'propagate', 'start');
+      console.log(
+        `worker ${id}: waited ${waited} ms (budget ${budget}); primary stopped at ${stoppedAt}, resumed ${resumedAt}; exit ${JSON.stringify(exited)}`,
+      );
+      assert.ok(
+        waited >= budget - 5,
+        `worker ${id} waited ${waited} ms, less than its follower budget ${budget} ms`,
+      );
+      assert.ok(
+        t(id, 'drain', 'start') > stoppedAt && t(id, 'drain', 'start') <= resumedAt,
+        `worker ${id} drained while the primary was stopped`,
       );
     }
   });
