@@ -121,7 +121,10 @@ describe('the bench:rolling bar', () => {
     const lateIdeal = (exit: number): string =>
       barVerdict([run('kubegrace', [pod('old-1', exit, 11_000, 2, waited(3000))], 0, false, MIXED)]);
     assert.equal(lateIdeal(11_300), 'met');
-    assert.match(lateIdeal(14_700), /^MISSED: old-1 .* \(max\(ideal 11\.00, wait end 3\.0\d \+ 3\.00\) \+ 0\.75 s\)$/);
+    assert.match(
+      lateIdeal(14_700),
+      /^MISSED: old-1 .* \(max\(ideal 11\.00, wait end 3\.0\d \+ 3\.00\) \+ 0\.75 s\)$/,
+    );
   });
 
   it('the end of the wait counts the unready phase before it', () => {

@@ -42,9 +42,17 @@ describe('npm run bench:propagation', () => {
       assert.match(error.stderr ?? '', /--only: no shape "nope"; the shapes are poisson-20, /);
       return true;
     });
-    await assert.rejects(run('--seed', 'abc'), (error: { code?: number; stderr?: string }) => {
+    for (const bad of ['abc', '', '1e3', '2.5']) {
+      await assert.rejects(run(`--seed=${bad}`), (error: { code?: number; stderr?: string }) => {
+        assert.equal(error.code, 2);
+        const expected = `--seed: expected a whole number; got ${JSON.stringify(bad)}`;
+        assert.ok(error.stderr?.includes(expected), `${expected}\n${error.stderr}`);
+        return true;
+      });
+    }
+    await assert.rejects(run('--runs='), (error: { code?: number; stderr?: string }) => {
       assert.equal(error.code, 2);
-      assert.match(error.stderr ?? '', /--seed: expected a whole number; got "abc"/);
+      assert.match(error.stderr ?? '', /--runs: expected a whole number of runs, 1 or more; got ""/);
       return true;
     });
     await assert.rejects(run('--silences', '--only', 'cron'), (error: { code?: number; stderr?: string }) => {
