@@ -214,9 +214,11 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
   });
 
   it("a primary that stops answering during its wait: the workers end theirs on their own, after the leader's unready and propagate budgets and 1 s", async () => {
-    const delayMs = 1500;
+    // 2.5 s of fixed delay: the SIGSTOP lands well inside the primary's wait even on a loaded machine.
+    const delayMs = 2500;
     const unreadyTimeoutMs = 2000;
     const child = await pod({
+      KUBEGRACE_GRACE_PERIOD_SECONDS: '12',
       KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
       KUBEGRACE_PROPAGATION_DELAY_MS: String(delayMs),
       KUBEGRACE_UNREADY_TIMEOUT_MS: String(unreadyTimeoutMs),
@@ -238,8 +240,13 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
     const exited = await child.exited;
     // Resumed, the primary finds its wait overdue, drains what is left and leaves cleanly.
     assert.equal(exited.code, 0, child.stderr.join(''));
-    const t = (worker: number, name: string, status: string): number =>
+    const t = (worker: number | undefined, name: string, status: string): number =>
       (child.events.find(phase(worker, name, status)) as ChildEvent).t;
+    // The premise: the primary was stopped before its own wait ended (it drained only once resumed).
+    assert.ok(
+      t(undefined, 'drain', 'start') >= resumedAt,
+      `the primary drained at ${t(undefined, 'drain', 'start')}, before it was resumed at ${resumedAt}`,
+    );
     const budget = unreadyTimeoutMs + delayMs + 1000;
     for (const id of [1, 2]) {
       const waited = t(id, 'drain', 'start') - t(id, 'propagate', 'start');
