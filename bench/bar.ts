@@ -2,7 +2,8 @@
  * The bar of `npm run bench:rolling` (issue 12), per scenario over its runs: what the matrix's last
  * column says. Apart from rolling.ts so it can be tested.
  */
-import type { PodResult, ScenarioOptions, ScenarioResult } from '../src/cli/demo/run.js';
+import type { PodResult, ScenarioResult } from '../src/cli/demo/run.js';
+import { LATE_CONNECTION_GRACE_MS } from '../src/drain/http.js';
 import { defaults } from '../src/options.js';
 import { median } from './report.js';
 
@@ -23,9 +24,12 @@ const LEAVE_SLACK_MS = 750;
 /** One tool's run of a scenario, as far as the bar reads it. */
 export interface BarRun {
   readonly tool: string;
-  readonly result: Pick<ScenarioResult, 'failed' | 'killed' | 'pods'> & {
-    readonly scenario: Pick<ScenarioOptions, 'requestMs' | 'longMs' | 'longShare'>;
-  };
+  readonly result: Pick<ScenarioResult, 'failed' | 'killed' | 'pods'>;
+  /**
+   * The longest request the scenario's clients send, in ms: its long requests when it has any, a
+   * gRPC stream's whole length (ticks × the work time), else the work time.
+   */
+  readonly longestRequestMs: number;
 }
 
 const s = (ms: number): string => (ms / 1000).toFixed(2);
@@ -61,9 +65,9 @@ export function barVerdict(results: readonly BarRun[]): string {
     }
   }
   const fastestClean = cleanOthers.length === 0 ? undefined : Math.min(...cleanOthers);
-  const pods = ours.flatMap((r) => r.result.pods.map((pod) => ({ pod, scenario: r.result.scenario })));
+  const pods = ours.flatMap((r) => r.result.pods.map((pod) => ({ pod, longest: r.longestRequestMs })));
   const missed = pods
-    .map(({ pod, scenario }) => podMiss(pod, fastestClean, longestRequestMs(scenario)))
+    .map(({ pod, longest }) => podMiss(pod, fastestClean, longest))
     .filter((m) => m !== undefined);
   if (missed.length > 0) return `MISSED: ${missed.join('; ')}`;
   // Read strictly, "no later than the fastest tool that lost nothing, or maxMs" means the fastest
@@ -76,17 +80,13 @@ export function barVerdict(results: readonly BarRun[]): string {
   return strict.length === 0 ? 'met' : `met within maxMs; strictly missed: ${strict.join('; ')}`;
 }
 
-/** The longest request the scenario's clients send. */
-function longestRequestMs(scenario: BarRun['result']['scenario']): number {
-  return scenario.longShare > 0 ? Math.max(scenario.requestMs, scenario.longMs) : scenario.requestMs;
-}
-
 /**
  * Why one kubegrace pod misses the bar, or undefined. A pod that is not busy and was not out first
  * among the clean tools meets it through the cap only when its propagation wait ran no longer than
  * `maxMs` and it then left once what it still served was done: no later than its ideal exit (which
- * already includes the last request begun before the removal) or the end of the wait plus the
- * longest request (one begun just before the wait ended), whichever is later, plus
+ * already includes the last request begun before the removal) or the last moment a request may
+ * begin (the end of the wait plus the drain's `LATE_CONNECTION_GRACE_MS`, which keeps a young idle
+ * keep-alive socket open that long) plus the longest request, whichever is later, plus
  * `LEAVE_SLACK_MS`. A drain that hung past that is a miss, whatever the wait did.
  */
 export function podMiss(
@@ -110,10 +110,11 @@ export function podMiss(
     );
   }
   const waitEnd = unready + propagate;
-  const leaveBy = Math.max(pod.idealMs, waitEnd + longestRequest) + LEAVE_SLACK_MS;
+  const lastStart = waitEnd + LATE_CONNECTION_GRACE_MS;
+  const leaveBy = Math.max(pod.idealMs, lastStart + longestRequest) + LEAVE_SLACK_MS;
   if (pod.shutdownMs <= leaveBy) return undefined;
   return (
     `${pod.pod} (${rate}) exit ${s(pod.shutdownMs)} s${beyond} and past the end of its work ` +
-    `(max(ideal ${s(pod.idealMs)}, wait end ${s(waitEnd)} + ${s(longestRequest)}) + ${s(LEAVE_SLACK_MS)} s)`
+    `(max(ideal ${s(pod.idealMs)}, wait end ${s(waitEnd)} + ${s(LATE_CONNECTION_GRACE_MS)} + ${s(longestRequest)}) + ${s(LEAVE_SLACK_MS)} s)`
   );
 }

@@ -234,6 +234,8 @@ interface ToolResult {
   readonly work: Work;
   readonly tool: Tool;
   readonly result: ScenarioResult;
+  /** The longest request the scenario's clients send, in ms (the bar's allowance after the wait). */
+  readonly longestRequestMs: number;
   /** WebSocket echoes resent after a clean close, HTTP/2 requests retried after REFUSED_STREAM. */
   readonly resent: number;
   /** gRPC: each failed call, its status and when it ended relative to its pod's SIGTERM. */
@@ -316,6 +318,11 @@ async function runTool(tool: Tool, scenario: Scenario, args: Args, seed: number)
       work,
       tool,
       result,
+      // A gRPC stream lasts its ticks; the ideal exit counts it whole, and so must the bar.
+      longestRequestMs: Math.max(
+        spec.protocol === 'grpc' ? TICKS * spec.requestMs : spec.requestMs,
+        spec.longShare > 0 ? spec.longMs : 0,
+      ),
       resent,
       ...(grpcFailures === undefined ? {} : { grpcFailures }),
     };

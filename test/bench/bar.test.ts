@@ -32,13 +32,21 @@ function pod(
   };
 }
 
-/** HTTP/1.1 50 ms requests (`short`), or 10 % of them 3 s (`mixed`). */
-const SHORT = { requestMs: 50, longMs: 3000, longShare: 0 };
-const MIXED = { requestMs: 50, longMs: 3000, longShare: 0.1 };
+/** The longest request: HTTP/1.1 50 ms (`short`), 10 % of them 3 s (`mixed`), a gRPC stream of 10 × 50 ms. */
+const SHORT = 50;
+const MIXED = 3000;
+const GRPC = 500;
 
-const run = (tool: string, pods: PodResult[], failed = 0, killed = false, scenario = SHORT): BarRun => ({
+const run = (
+  tool: string,
+  pods: PodResult[],
+  failed = 0,
+  killed = false,
+  longestRequestMs = SHORT,
+): BarRun => ({
   tool,
-  result: { failed, killed, pods, scenario },
+  result: { failed, killed, pods },
+  longestRequestMs,
 });
 /** A quiet pod whose wait took `propagate` ms after an unready phase of 5 ms. */
 const waited = (propagate: number): Record<string, number> => ({ unready: 5, propagate });
@@ -103,37 +111,43 @@ describe('the bench:rolling bar', () => {
     // 9 s of waiting, then 16 s more: nothing it served took that long.
     assert.equal(
       barVerdict([run('kubegrace', [pod('old-1', 25_000, 2000, 2, waited(9000))])]),
-      'MISSED: old-1 (2.0 conn/s) exit 25.00 s and past the end of its work (max(ideal 2.00, wait end 9.01 + 0.05) + 0.75 s)',
+      'MISSED: old-1 (2.0 conn/s) exit 25.00 s and past the end of its work (max(ideal 2.00, wait end 9.01 + 1.00 + 0.05) + 0.75 s)',
     );
-    // A 3 s request begun just before the wait ended is work it had to finish.
+    // A 3 s request may begin up to 1 s after the wait ended, on an idle keep-alive socket younger
+    // than the drain's late-connection grace: work it had to finish (leave by 14.76 s).
     assert.equal(
-      barVerdict([run('kubegrace', [pod('old-1', 13_500, 2000, 2, waited(10_000))], 0, false, MIXED)]),
+      barVerdict([run('kubegrace', [pod('old-1', 14_700, 2000, 2, waited(10_000))], 0, false, MIXED)]),
       'met',
     );
     assert.match(
-      barVerdict([run('kubegrace', [pod('old-1', 13_900, 2000, 2, waited(10_000))], 0, false, MIXED)]),
-      /^MISSED: old-1 .* past the end of its work \(max\(ideal 2\.00, wait end 10\.01 \+ 3\.00\) \+ 0\.75 s\)$/,
+      barVerdict([run('kubegrace', [pod('old-1', 14_800, 2000, 2, waited(10_000))], 0, false, MIXED)]),
+      /^MISSED: old-1 .* past the end of its work \(max\(ideal 2\.00, wait end 10\.01 \+ 1\.00 \+ 3\.00\) \+ 0\.75 s\)$/,
     );
+    // A gRPC stream lasts its ten ticks: 0.5 s, not the 50 ms of one tick (leave by 7.26 s).
+    const grpc = (exit: number): string =>
+      barVerdict([run('kubegrace', [pod('old-1', exit, 2000, 2, waited(5000))], 0, false, GRPC)]);
+    assert.equal(grpc(7200), 'met');
+    assert.match(grpc(7300), /\(max\(ideal 2\.00, wait end 5\.0\d \+ 1\.00 \+ 0\.50\) \+ 0\.75 s\)$/);
   });
 
   it('the ideal exit already counts the last request: a late ideal is not stretched by another longest request', () => {
-    // Ideal 11.0 s (a 3 s request begun before the removal), the wait over at 3.0 s: leave by 11.75 s.
+    // Ideal 11.0 s (a 3 s request begun before the removal), the wait over at 3.0 s and a request
+    // begun by 4.0 s done by 7.0 s: leave by 11.75 s.
     const lateIdeal = (exit: number): string =>
       barVerdict([run('kubegrace', [pod('old-1', exit, 11_000, 2, waited(3000))], 0, false, MIXED)]);
-    assert.equal(lateIdeal(11_300), 'met');
-    assert.match(
-      lateIdeal(14_700),
-      /^MISSED: old-1 .* \(max\(ideal 11\.00, wait end 3\.0\d \+ 3\.00\) \+ 0\.75 s\)$/,
-    );
+    assert.equal(lateIdeal(11_700), 'met');
+    const missed = /^MISSED: old-1 .* \(max\(ideal 11\.00, wait end 3\.0\d \+ 1\.00 \+ 3\.00\) \+ 0\.75 s\)$/;
+    assert.match(lateIdeal(11_800), missed);
+    assert.match(lateIdeal(14_700), missed);
   });
 
   it('the end of the wait counts the unready phase before it', () => {
-    // 4 s of unready (beforeShutdown hooks), then 5 s of propagation: the wait ends at 9 s.
+    // 4 s of unready (beforeShutdown hooks), then 5 s of propagation: the wait ends at 9 s, leave by 10.8 s.
     const slowHooks = { unready: 4000, propagate: 5000 };
-    assert.equal(barVerdict([run('kubegrace', [pod('old-1', 9700, 2000, 2, slowHooks)])]), 'met');
+    assert.equal(barVerdict([run('kubegrace', [pod('old-1', 10_700, 2000, 2, slowHooks)])]), 'met');
     assert.match(
-      barVerdict([run('kubegrace', [pod('old-1', 9900, 2000, 2, slowHooks)])]),
-      /^MISSED: old-1 .* \(max\(ideal 2\.00, wait end 9\.00 \+ 0\.05\) \+ 0\.75 s\)$/,
+      barVerdict([run('kubegrace', [pod('old-1', 10_900, 2000, 2, slowHooks)])]),
+      /^MISSED: old-1 .* \(max\(ideal 2\.00, wait end 9\.00 \+ 1\.00 \+ 0\.05\) \+ 0\.75 s\)$/,
     );
   });
 
