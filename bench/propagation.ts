@@ -42,6 +42,9 @@ npm run bench:propagation -- --silences [--runs N] [--seed N]
 Simulates the adaptive propagation rule against traffic shapes; prints the share of rollouts that
 lost a request and the exit after the last router dropped the pod.
 
+--seed N (a whole number from 0 to 4294967295, default 1) picks the draws: the same seed prints the
+same figures. --runs N: rollouts per shape (default 2,000).
+
 Columns: the share of rollouts that lost a request, its 95 % upper bound, the exit after the last
 router dropped the pod (R) as median and 90th percentile, and the share of rollouts that lost
 nothing and left within R + 1.2 s (the exit bar bench:rolling holds busy pods to, the ideal exit
@@ -67,10 +70,11 @@ if (!Number.isSafeInteger(runs) || runs < 1) {
   console.error(`--runs: expected a whole number of runs, 1 or more; got ${JSON.stringify(values.runs)}`);
   process.exit(2);
 }
-// Digits only: Number() would read "" as 0 and " 7", "1e3" or "0x10" as numbers.
-const seed = /^-?\d+$/.test(values.seed) ? Number(values.seed) : NaN;
-if (!Number.isSafeInteger(seed)) {
-  console.error(`--seed: expected a whole number; got ${JSON.stringify(values.seed)}`);
+// Digits only: Number() would read "" as 0 and " 7", "1e3" or "0x10" as numbers. The generator
+// keeps 32 bits, so a larger seed would repeat a smaller one's draws.
+const seed = /^\d+$/.test(values.seed) ? Number(values.seed) : NaN;
+if (!Number.isSafeInteger(seed) || seed > 0xffff_ffff) {
+  console.error(`--seed: expected a whole number from 0 to 4294967295; got ${JSON.stringify(values.seed)}`);
   process.exit(2);
 }
 if (values.silences && values.only !== undefined) {

@@ -42,10 +42,10 @@ describe('npm run bench:propagation', () => {
       assert.match(error.stderr ?? '', /--only: no shape "nope"; the shapes are poisson-20, /);
       return true;
     });
-    for (const bad of ['abc', '', '1e3', '2.5']) {
+    for (const bad of ['abc', '', '1e3', '2.5', '-1', '4294967296']) {
       await assert.rejects(run(`--seed=${bad}`), (error: { code?: number; stderr?: string }) => {
         assert.equal(error.code, 2);
-        const expected = `--seed: expected a whole number; got ${JSON.stringify(bad)}`;
+        const expected = `--seed: expected a whole number from 0 to 4294967295; got ${JSON.stringify(bad)}`;
         assert.ok(error.stderr?.includes(expected), `${expected}\n${error.stderr}`);
         return true;
       });
