@@ -257,7 +257,8 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
         waited >= budget - 5,
         `worker ${id} waited ${waited} ms, less than its follower budget ${budget} ms`,
       );
-      // And not much more: a late timer on a loaded machine, not a larger budget (a 2 s margin fails).
+      // And not much more: a late timer on a loaded machine, not a larger budget (a margin of 2.5 s
+      // or more fails; 3 s was tried).
       assert.ok(
         waited <= budget + 1500,
         `worker ${id} waited ${waited} ms, well past its follower budget ${budget} ms`,
