@@ -57,6 +57,22 @@ function renewal(
   return out;
 }
 
+/** Clients on a clock behind a round-robin router: every `beforeMs` until `until`, then every `afterMs` until `to`. */
+function clock(
+  rnd: Rnd,
+  beforeMs: number,
+  from: number,
+  until: number,
+  afterMs: number,
+  to: number,
+): number[] {
+  const out: number[] = [];
+  let t = from + rnd() * beforeMs;
+  for (; t < until; t += beforeMs) out.push(t);
+  for (; t < to; t += afterMs) out.push(t);
+  return out;
+}
+
 const halved = (before: number) => (t: number) => (t < 0 ? before : before / 2);
 const sorted = (xs: number[]): number[] => xs.sort((a, b) => a - b);
 
@@ -273,6 +289,21 @@ export const shapes: Record<string, ShapeSpec> = {
       ...poisson(rnd, 0.5, -5000, 0),
       ...poisson(rnd, 0.25, 0, r),
     ],
+  },
+  'clock-5': {
+    about: 'clients on a clock, 5/s (every 200 ms) behind a round-robin router; every 400 ms after SIGTERM',
+    shape: (rnd, r) => clock(rnd, 200, -HISTORY_MS, 0, 400, r),
+  },
+  'clock-masks-router': {
+    about:
+      'a 5/s clock through a round-robin router that drops the pod at a random moment before R, and Poisson 0.5/s through one that drops it at R',
+    shape: (rnd, r) =>
+      sorted([...clock(rnd, 200, -HISTORY_MS, 0, 200, rnd() * r), ...poisson(rnd, 0.5, -HISTORY_MS, r)]),
+  },
+  'clock10-masks-router': {
+    about: 'clock-masks-router with a 10/s clock (every 100 ms)',
+    shape: (rnd, r) =>
+      sorted([...clock(rnd, 100, -HISTORY_MS, 0, 100, rnd() * r), ...poisson(rnd, 0.5, -HISTORY_MS, r)]),
   },
   'lagging-router': {
     about: '10 routers at 2/s each; 9 drop the pod within 2 s (or before R), the tenth at R',

@@ -29,6 +29,8 @@ export interface SilenceNeed {
   readonly requiredMs: number;
   /** Which term set `requiredMs`; `idle`: no traffic at all, nothing to lose (see `requiredSilence`). */
   readonly basis: 'quiet-period' | 'rate' | 'gap' | 'no-traffic' | 'idle';
+  /** The traffic was far more regular than Poisson's, so its longest gap sized the silence, not its rate. */
+  readonly regular: boolean;
 }
 
 /**
@@ -103,6 +105,7 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
       longestGapMs: 0,
       requiredMs: quietPeriodMs,
       basis: 'idle',
+      regular: false,
     };
   }
   // The span ends at the last arrival, the last moment the pod is known to have been routed; that
@@ -113,7 +116,14 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   }
   const whole = last === undefined ? undefined : occupancyRate(arrivals, observedFrom, last, RATE_CONFIDENCE);
   if (last === undefined || whole === undefined || whole.occupied <= 0) {
-    return { ratePerSecond: 0, rateLowPerSecond: 0, longestGapMs, requiredMs: Infinity, basis: 'no-traffic' };
+    return {
+      ratePerSecond: 0,
+      rateLowPerSecond: 0,
+      longestGapMs,
+      requiredMs: Infinity,
+      basis: 'no-traffic',
+      regular: false,
+    };
   }
   let ratePerSecond = whole.perSecond;
   // The whole window's rate stands for what the pod got before a rollout's replacement joined.
@@ -165,9 +175,49 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   const byRate =
     rateLowPerSecond > 0 ? (Math.log(chances / MISS_PROBABILITY) / rateLowPerSecond) * 1000 : Infinity;
   const byGap = GAP_MARGIN * (liftedAt === undefined ? longestGapMs : longestGap(arrivals, liftedAt));
-  const requiredMs = Math.max(quietPeriodMs, byRate, byGap);
-  const basis = requiredMs === quietPeriodMs ? 'quiet-period' : byGap > byRate ? 'gap' : 'rate';
-  return { ratePerSecond, rateLowPerSecond, longestGapMs, requiredMs, basis };
+  // Traffic far more regular than Poisson (clients on a clock behind a round-robin router) is not
+  // sized by the rate: its gaps are bounded, and a Poisson model of its rate asks a 5/s clock for
+  // 2.5 s while a 10/s one, which fills every 100 ms bin, gets the quiet period. Twice its longest
+  // gap (a gap from before the shutdown doubled, since the surge can double it) is the evidence.
+  const regular = isRegular(arrivals, observedFrom, last, whole.occupied, longestGapMs);
+  const byRegularGap =
+    GAP_MARGIN *
+    Math.max(
+      longestGapMs,
+      (shutdownAt === undefined ? longestGapMs : longestGapBefore(arrivals, shutdownAt)) / SURGE_SHARE,
+    );
+  const rateTerm = regular ? Math.min(byRate, byRegularGap) : byRate;
+  const requiredMs = Math.max(quietPeriodMs, rateTerm, byGap);
+  const basis = requiredMs === quietPeriodMs ? 'quiet-period' : byGap >= rateTerm || regular ? 'gap' : 'rate';
+  return { ratePerSecond, rateLowPerSecond, longestGapMs, requiredMs, basis, regular };
+}
+
+/** How unlikely the window's longest gap must be for Poisson traffic before the traffic counts as regular. */
+const REGULARITY_SIGNIFICANCE = 0.001;
+/** Gaps (between occupied 100 ms bins) the window must hold before its regularity is judged. */
+const REGULARITY_MIN_GAPS = 20;
+
+/**
+ * Whether the new connections since `from` are far more regular than Poisson traffic of their rate:
+ * n gaps all at most g long have probability (1 − e^(−λg))^n for Poisson traffic of rate λ, below
+ * REGULARITY_SIGNIFICANCE here. λ is counted one by one (a clump of reconnects raises it, which
+ * makes short gaps less surprising: clumped traffic does not pass as regular), n by occupied bins
+ * (a clump counts once). Simulated, no Poisson, bursty or heavy-tailed shape of `npm run
+ * bench:propagation` changes its figures; a clock passes after a few seconds of history.
+ */
+function isRegular(
+  arrivals: readonly number[],
+  from: number,
+  last: number,
+  occupiedBins: number,
+  longestGapMs: number,
+): boolean {
+  const gaps = occupiedBins - 1;
+  const count = countSince(arrivals, from);
+  const first = arrivals[arrivals.length - count] ?? last;
+  if (gaps < REGULARITY_MIN_GAPS || last <= first) return false;
+  const perMs = (count - 1) / (last - first);
+  return gaps * Math.log1p(-Math.exp(-perMs * longestGapMs)) < Math.log(REGULARITY_SIGNIFICANCE);
 }
 
 /**
@@ -256,6 +306,15 @@ function binomialTail(k: number, n: number, p: number): number {
     logTerm += Math.log(i / (n - i + 1)) - odds;
   }
   return Math.min(1, above);
+}
+
+/** The longest gap between two consecutive `arrivals` up to `to`. */
+function longestGapBefore(arrivals: readonly number[], to: number): number {
+  let longest = 0;
+  for (let i = 1; i < arrivals.length && (arrivals[i] ?? 0) <= to; i++) {
+    longest = Math.max(longest, (arrivals[i] ?? 0) - (arrivals[i - 1] ?? 0));
+  }
+  return longest;
 }
 
 /** The longest gap between two consecutive `arrivals` at or after `from`. */

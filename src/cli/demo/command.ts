@@ -59,8 +59,7 @@ ${DEMO_TRAFFIC.map((shape) => `                               ${shape.padEnd(8)}
   --delay <duration>         fixed: keep serving this long (default ${demoDefaults.delayMs}ms)
   --grace <seconds>          terminationGracePeriodSeconds: SIGKILL after this (default ${demoDefaults.graceSeconds})
   --replicas <n>             old pods, replaced one after another (default ${demoDefaults.replicas})
-  --warmup <duration>        load before the first SIGTERM (default ${demoDefaults.warmupMs}ms; ${demoDefaults.shapeWarmupMs}ms for
-                             the other shapes)
+  --warmup <duration>        load before the first SIGTERM (default ${demoDefaults.warmupMs}ms, every shape)
   --tail <duration>          load after the last old pod exited (default ${demoDefaults.tailMs}ms)
   --compare naive            run the same scenario against a plain server.close() service too
   --cluster                  a multi-process pod (a node:cluster primary and 2 workers): kubegrace/cluster

@@ -41,7 +41,7 @@ export const trafficShapes: Readonly<Record<TrafficShapeName, TrafficShape>> = {
     endpointChoice: 'round-robin',
     nodes: 1,
     inCluster: false,
-    warmupMs: 1000,
+    warmupMs: 5000,
   },
   pooled: {
     label: '32 pooled, 10 % of requests 3 s, no new clients',
