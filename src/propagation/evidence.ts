@@ -10,7 +10,8 @@
  * of connections counts once (see `occupancyRate`), and taken at a conservative lower bound, so a
  * short history asks for a longer silence, never a shorter one. Gaps that are not Poisson's
  * (heavy-tailed, traffic on a timer) are guarded by the longest gap seen between two new connections
- * while routed: a silence must outlast twice it.
+ * while routed: a silence must outlast twice it. Traffic far more regular than Poisson's (clients on
+ * a clock behind round robin) is sized by that gap alone, not by its rate (see `isRegular`).
  */
 
 /** The chance we accept that the pod is still routed although it saw no new connection for the silence. */

@@ -31,9 +31,8 @@ export const demoDefaults = {
   graceSeconds: 30,
   replicas: 1,
   traffic: 'steady' satisfies TrafficShapeName,
+  /** Load before the first SIGTERM, the same for every shape: the arrival history a long-running pod would have. */
   warmupMs: trafficShapes.steady.warmupMs,
-  /** Warm-up of the other shapes: the arrival history a long-running pod would have. */
-  shapeWarmupMs: trafficShapes.sparse.warmupMs,
   tailMs: 1000,
 } as const;
 
