@@ -180,7 +180,11 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   // sized by the rate: its gaps are bounded, and a Poisson model of its rate asks a 5/s clock for
   // 2.5 s while a 10/s one, which fills every 100 ms bin, gets the quiet period. Twice its longest
   // gap (a gap from before the shutdown doubled, since the surge can double it) is the evidence.
-  const regular = isRegular(arrivals, observedFrom, last, whole.occupied, longestGapMs);
+  const regular = isRegular(
+    arrivals,
+    observedFrom,
+    shutdownAt === undefined ? last : Math.min(last, shutdownAt),
+  );
   const byRegularGap =
     GAP_MARGIN *
     Math.max(
@@ -193,32 +197,46 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   return { ratePerSecond, rateLowPerSecond, longestGapMs, requiredMs, basis, regular };
 }
 
-/** How unlikely the window's longest gap must be for Poisson traffic before the traffic counts as regular. */
-const REGULARITY_SIGNIFICANCE = 0.001;
-/** Gaps (between occupied 100 ms bins) the window must hold before its regularity is judged. */
+/** Gaps the history must hold before its regularity is judged. */
 const REGULARITY_MIN_GAPS = 20;
+/** Two consecutive gaps are alike when the shorter is at least this share of the longer. */
+const ALIKE_RATIO = 0.7;
+/** The share of consecutive gaps that must be alike for the traffic to count as regular. */
+const REGULAR_SHARE = 0.75;
+/** New connections this close after another are one clump (a pool's wave of reconnects), one event. */
+const CLUMP_MS = 20;
 
 /**
- * Whether the new connections since `from` are far more regular than Poisson traffic of their rate:
- * n gaps all at most g long have probability (1 − e^(−λg))^n for Poisson traffic of rate λ, below
- * REGULARITY_SIGNIFICANCE here. λ is counted one by one (a clump of reconnects raises it, which
- * makes short gaps less surprising: clumped traffic does not pass as regular), n by occupied bins
- * (a clump counts once). Simulated, no Poisson, bursty or heavy-tailed shape of `npm run
- * bench:propagation` changes its figures; a clock passes after a few seconds of history.
+ * Whether the new connections from `from` to `to` came far more regularly than independent (Poisson)
+ * clients do: of at least REGULARITY_MIN_GAPS gaps between them (connections within CLUMP_MS of the
+ * one before merged, so a wave of reconnects is one event), at least REGULAR_SHARE of consecutive
+ * pairs alike (the shorter at least ALIKE_RATIO of the longer). Two independent exponential gaps are
+ * alike with probability (1 − 0.7)/(1 + 0.7) ≈ 0.18, so 15 of 19 pairs are by chance about once in
+ * 10⁷ (binomial, the pairs taken as independent). Judged pair by pair, a clock whose period changes
+ * in steps (round robin over a changing set of pods during a rollout) passes, as does one with a few
+ * late ticks; Poisson, bursty and heavy-tailed traffic does not. The caller judges the history before
+ * the shutdown, which the shutdown's own waves of reconnects do not reach.
  */
-function isRegular(
-  arrivals: readonly number[],
-  from: number,
-  last: number,
-  occupiedBins: number,
-  longestGapMs: number,
-): boolean {
-  const gaps = occupiedBins - 1;
-  const count = countSince(arrivals, from);
-  const first = arrivals[arrivals.length - count] ?? last;
-  if (gaps < REGULARITY_MIN_GAPS || last <= first) return false;
-  const perMs = (count - 1) / (last - first);
-  return gaps * Math.log1p(-Math.exp(-perMs * longestGapMs)) < Math.log(REGULARITY_SIGNIFICANCE);
+function isRegular(arrivals: readonly number[], from: number, to: number): boolean {
+  const gaps: number[] = [];
+  let previous: number | undefined;
+  for (let i = arrivals.length - countSince(arrivals, from); i < arrivals.length; i++) {
+    const t = arrivals[i] ?? Infinity;
+    if (t > to) break;
+    if (previous === undefined) previous = t;
+    else if (t - previous >= CLUMP_MS) {
+      gaps.push(t - previous);
+      previous = t;
+    }
+  }
+  if (gaps.length < REGULARITY_MIN_GAPS) return false;
+  let alike = 0;
+  for (let i = 1; i < gaps.length; i++) {
+    const a = gaps[i - 1] ?? 0;
+    const b = gaps[i] ?? 0;
+    if (Math.min(a, b) >= ALIKE_RATIO * Math.max(a, b)) alike++;
+  }
+  return alike >= REGULAR_SHARE * (gaps.length - 1);
 }
 
 /**
