@@ -212,7 +212,7 @@ ${TRAFFIC_SHAPES.map(
   --replicas <n>        old pods rolled per tool and scenario (default 2)
   --concurrency <n>     keep-alive client loops, WebSocket clients or HTTP/2 stream loops (default: the shape's)
   --new-conns <n>       new clients per second, each on a fresh connection (default: the shape's)
-  --warmup <duration>   load before the first SIGTERM (default 5 s, every shape)
+  --warmup <duration>   load before the first SIGTERM (default: the shape's, 1 s steady, 5 s the others)
   --grace <seconds>     terminationGracePeriodSeconds (default 30)
   --repeat <n>          runs per scenario (default 1)
   --grpc-retries <m>    grpc clients: transparent (grpc-js's default: a stream refused unprocessed

@@ -294,6 +294,11 @@ export const shapes: Record<string, ShapeSpec> = {
     about: 'clients on a clock, 5/s (every 200 ms) behind a round-robin router; every 400 ms after SIGTERM',
     shape: (rnd, r) => clock(rnd, 200, -HISTORY_MS, 0, 400, r),
   },
+  'clock-random-surge': {
+    about:
+      'a 5/s clock to a single replica; from SIGTERM a random choice (kube-proxy iptables) sends each tick here with 1/2',
+    shape: (rnd, r) => clock(rnd, 200, -HISTORY_MS, 0, 200, r).filter((t) => t < 0 || rnd() < 0.5),
+  },
   'clock-masks-router': {
     about:
       'a 5/s clock through a round-robin router that drops the pod at a random moment before R, and Poisson 0.5/s through one that drops it at R',

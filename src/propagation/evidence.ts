@@ -10,8 +10,7 @@
  * of connections counts once (see `occupancyRate`), and taken at a conservative lower bound, so a
  * short history asks for a longer silence, never a shorter one. Gaps that are not Poisson's
  * (heavy-tailed, traffic on a timer) are guarded by the longest gap seen between two new connections
- * while routed: a silence must outlast twice it. Traffic far more regular than Poisson's (clients on
- * a clock behind round robin) is sized by that gap alone, not by its rate (see `regularity`).
+ * while routed: a silence must outlast twice it.
  */
 
 /** The chance we accept that the pod is still routed although it saw no new connection for the silence. */
@@ -30,8 +29,6 @@ export interface SilenceNeed {
   readonly requiredMs: number;
   /** Which term set `requiredMs`; `idle`: no traffic at all, nothing to lose (see `requiredSilence`). */
   readonly basis: 'quiet-period' | 'rate' | 'gap' | 'no-traffic' | 'idle';
-  /** The traffic was far more regular than Poisson's, so its longest gap sized the silence, not its rate. */
-  readonly regular: boolean;
 }
 
 /**
@@ -106,7 +103,6 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
       longestGapMs: 0,
       requiredMs: quietPeriodMs,
       basis: 'idle',
-      regular: false,
     };
   }
   // The span ends at the last arrival, the last moment the pod is known to have been routed; that
@@ -117,14 +113,7 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   }
   const whole = last === undefined ? undefined : occupancyRate(arrivals, observedFrom, last, RATE_CONFIDENCE);
   if (last === undefined || whole === undefined || whole.occupied <= 0) {
-    return {
-      ratePerSecond: 0,
-      rateLowPerSecond: 0,
-      longestGapMs,
-      requiredMs: Infinity,
-      basis: 'no-traffic',
-      regular: false,
-    };
+    return { ratePerSecond: 0, rateLowPerSecond: 0, longestGapMs, requiredMs: Infinity, basis: 'no-traffic' };
   }
   let ratePerSecond = whole.perSecond;
   // The whole window's rate stands for what the pod got before a rollout's replacement joined.
@@ -176,77 +165,9 @@ export function requiredSilence(arrivals: readonly number[], context: SilenceCon
   const byRate =
     rateLowPerSecond > 0 ? (Math.log(chances / MISS_PROBABILITY) / rateLowPerSecond) * 1000 : Infinity;
   const byGap = GAP_MARGIN * (liftedAt === undefined ? longestGapMs : longestGap(arrivals, liftedAt));
-  // Traffic far more regular than Poisson (clients on a clock behind a round-robin router) is not
-  // sized by the rate: its gaps are bounded, and a Poisson model of its rate asks a 5/s clock for
-  // 2.5 s while a 10/s one, which fills every 100 ms bin, gets the quiet period. Twice its longest
-  // gap is the evidence, the longest from before the shutdown lengthened by one period (the median
-  // gap): the surge pod can double the period of a round-robin share, and a pause of the clients
-  // then grows by one period.
-  const before = regularity(
-    arrivals,
-    observedFrom,
-    shutdownAt === undefined ? last : Math.min(last, shutdownAt),
-  );
-  const regular = before !== undefined;
-  const byRegularGap =
-    GAP_MARGIN *
-    Math.max(
-      longestGapMs,
-      (shutdownAt === undefined ? longestGapMs : longestGapBefore(arrivals, shutdownAt)) +
-        (before?.medianGapMs ?? 0),
-    );
-  const rateTerm = regular ? Math.min(byRate, byRegularGap) : byRate;
-  const requiredMs = Math.max(quietPeriodMs, rateTerm, byGap);
-  const basis = requiredMs === quietPeriodMs ? 'quiet-period' : byGap >= rateTerm || regular ? 'gap' : 'rate';
-  return { ratePerSecond, rateLowPerSecond, longestGapMs, requiredMs, basis, regular };
-}
-
-/** Gaps the history must hold before its regularity is judged. */
-const REGULARITY_MIN_GAPS = 30;
-/** Two consecutive gaps are alike when the shorter is at least this share of the longer. */
-const ALIKE_RATIO = 0.6;
-/** The share of consecutive gaps that must be alike for the traffic to count as regular. */
-const REGULAR_SHARE = 0.8;
-/** New connections this close after another are one clump (a pool's wave of reconnects), one event. */
-const CLUMP_MS = 20;
-
-/**
- * Whether the new connections from `from` to `to` came far more regularly than independent (Poisson)
- * clients do, and if so their median gap: of at least REGULARITY_MIN_GAPS gaps between them
- * (connections within CLUMP_MS of the one before merged, so a wave of reconnects is one event), at
- * least REGULAR_SHARE of consecutive pairs alike (the shorter at least ALIKE_RATIO of the longer).
- * Simulated, Poisson histories of 30 gaps pass by chance in none of 10⁶ at 2–10/s, 5 at 15/s, 37 at
- * 20/s and 707 at 30/s (merging connections 20 ms apart evens the gaps of dense traffic; there the
- * rate asks no more than the quiet period anyway). Judged pair by pair, a clock whose period changes
- * in steps (round robin over a changing set of pods during a rollout) passes, as does one whose
- * timer runs late now and then; Poisson, bursty and heavy-tailed traffic does not. The caller judges
- * the history before the shutdown, which the shutdown's own waves of reconnects do not reach.
- */
-function regularity(
-  arrivals: readonly number[],
-  from: number,
-  to: number,
-): { readonly medianGapMs: number } | undefined {
-  const gaps: number[] = [];
-  let previous: number | undefined;
-  for (let i = arrivals.length - countSince(arrivals, from); i < arrivals.length; i++) {
-    const t = arrivals[i] ?? Infinity;
-    if (t > to) break;
-    if (previous === undefined) previous = t;
-    else if (t - previous >= CLUMP_MS) {
-      gaps.push(t - previous);
-      previous = t;
-    }
-  }
-  if (gaps.length < REGULARITY_MIN_GAPS) return undefined;
-  let alike = 0;
-  for (let i = 1; i < gaps.length; i++) {
-    const a = gaps[i - 1] ?? 0;
-    const b = gaps[i] ?? 0;
-    if (Math.min(a, b) >= ALIKE_RATIO * Math.max(a, b)) alike++;
-  }
-  if (alike < REGULAR_SHARE * (gaps.length - 1)) return undefined;
-  return { medianGapMs: [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)] ?? 0 };
+  const requiredMs = Math.max(quietPeriodMs, byRate, byGap);
+  const basis = requiredMs === quietPeriodMs ? 'quiet-period' : byGap > byRate ? 'gap' : 'rate';
+  return { ratePerSecond, rateLowPerSecond, longestGapMs, requiredMs, basis };
 }
 
 /**
@@ -335,15 +256,6 @@ function binomialTail(k: number, n: number, p: number): number {
     logTerm += Math.log(i / (n - i + 1)) - odds;
   }
   return Math.min(1, above);
-}
-
-/** The longest gap between two consecutive `arrivals` up to `to`. */
-function longestGapBefore(arrivals: readonly number[], to: number): number {
-  let longest = 0;
-  for (let i = 1; i < arrivals.length && (arrivals[i] ?? 0) <= to; i++) {
-    longest = Math.max(longest, (arrivals[i] ?? 0) - (arrivals[i - 1] ?? 0));
-  }
-  return longest;
 }
 
 /** The longest gap between two consecutive `arrivals` at or after `from`. */

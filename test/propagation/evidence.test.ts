@@ -64,102 +64,6 @@ describe('requiredSilence', () => {
     assert.ok(need.requiredMs >= 2965, `required ${need.requiredMs} ms`);
   });
 
-  /** Clients on a clock: every `periodMs` from `from` to `to`, starting at `phase`. */
-  const clock = (periodMs: number, from: number, to: number, phase = 37): number[] => {
-    const out: number[] = [];
-    for (let t = from + phase; t < to; t += periodMs) out.push(t);
-    return out;
-  };
-
-  it('a clock of 5/s over a minute is regular: twice its longest gap, so the quiet period (the rate asked 2.5 s)', () => {
-    const need = requiredSilence(clock(200, -60_000, 0), ctx(-60_000));
-    assert.equal(need.regular, true);
-    assert.equal(need.requiredMs, 1000);
-  });
-
-  it('asked at SIGTERM, the longest regular gap from before it counts one period longer (the surge can double the period)', () => {
-    // A 2.5/s clock: 400 ms gaps, 800 ms once a round-robin router shares the pod with the surge pod.
-    const need = requiredSilence(clock(400, -60_000, 0), { ...ctx(-60_000), shutdownAt: 0 });
-    assert.equal(need.regular, true);
-    assert.equal(need.basis, 'gap');
-    assert.equal(need.requiredMs, 2 * 800);
-    // A clock that slows further during the wait (routers dropped the pod one by one) asks more.
-    const slowed = requiredSilence([...clock(400, -60_000, 0), ...clock(1200, 0, 8000, 437)], {
-      ...ctx(-60_000),
-      shutdownAt: 0,
-    });
-    assert.ok(slowed.requiredMs >= 2 * 1200, `required ${slowed.requiredMs} ms`);
-  });
-
-  it('Poisson traffic at the same rate is not regular: the rate sizes its silence', () => {
-    const need = requiredSilence(poisson(random(3), 5, -60_000, 0), ctx(-60_000));
-    assert.equal(need.regular, false);
-    assert.ok(need.requiredMs > 2000, `required ${need.requiredMs} ms`);
-  });
-
-  it('a clock a random router thins (each tick here with 1/2) is not regular', () => {
-    const rnd = random(5);
-    const thinned = clock(100, -60_000, 0).filter(() => rnd() < 0.5);
-    const need = requiredSilence(thinned, ctx(-60_000));
-    assert.equal(need.regular, false);
-    assert.ok(need.requiredMs > 1000, `required ${need.requiredMs} ms`);
-  });
-
-  it('a clock with one gap of 1.5 s in its minute is still regular, and the silence outlasts twice that gap', () => {
-    const arrivals = clock(200, -60_000, 0).filter((t) => t < -30_000 || t > -28_500);
-    const need = requiredSilence(arrivals, ctx(-60_000));
-    assert.equal(need.regular, true);
-    assert.ok(need.requiredMs >= 2 * 1400, `required ${need.requiredMs} ms`);
-  });
-
-  it('a clock with other clients besides (Poisson 2/s) is not regular', () => {
-    const arrivals = [...clock(200, -60_000, 0), ...poisson(random(9), 2, -60_000, 0)].sort((a, b) => a - b);
-    const need = requiredSilence(arrivals, ctx(-60_000));
-    assert.equal(need.regular, false);
-    assert.ok(need.requiredMs > 1000, `required ${need.requiredMs} ms`);
-  });
-
-  it('a wave of reconnects is one event: a clock with a wave of 8 every 3 s stays regular', () => {
-    const rnd = random(9);
-    const waves: number[] = [];
-    for (let t = -59_000; t < 0; t += 3000) for (let k = 0; k < 8; k++) waves.push(t + 1 + rnd() * 30);
-    const arrivals = [...clock(200, -60_000, 0), ...waves].sort((a, b) => a - b);
-    assert.equal(requiredSilence(arrivals, ctx(-60_000)).regular, true);
-  });
-
-  it('a clock whose period changes in steps (round robin over 2, then 3, then 2 pods) is regular', () => {
-    const arrivals = [
-      ...clock(100, -60_000, -20_000),
-      ...clock(150, -20_000, -10_000),
-      ...clock(100, -10_000, 0),
-    ];
-    assert.equal(requiredSilence(arrivals, ctx(-60_000)).regular, true);
-  });
-
-  it("the shutdown's own wave of reconnects does not spoil a clock's regularity before it", () => {
-    // HTTP/1 pooled clients told `Connection: close` come back at once, some of them here.
-    const rnd = random(11);
-    const wave = Array.from({ length: 30 }, () => rnd() * 200);
-    const arrivals = [...clock(200, -60_000, 0), ...wave, ...clock(400, 0, 1500, 237)].sort((a, b) => a - b);
-    const need = requiredSilence(arrivals, { ...ctx(-60_000), shutdownAt: 0 });
-    assert.equal(need.regular, true);
-    assert.equal(need.requiredMs, 1000);
-  });
-
-  it('a clock whose timer runs late (0–25 ms, and 60 ms every 12th tick) is still regular', () => {
-    const rnd = random(13);
-    const arrivals = clock(100, -60_000, 0).map((t, i) => t + (i % 12 === 0 ? 60 : rnd() * 25));
-    assert.equal(requiredSilence(arrivals, ctx(-60_000)).regular, true);
-  });
-
-  it('too short a clock to judge (30 ticks, 29 gaps) is not taken as regular', () => {
-    // 29 gaps of 200 ms, every pair alike, would pass; fewer than 30 gaps are not judged.
-    const need = requiredSilence(clock(200, -6000, 0), ctx(-6000));
-    assert.equal(need.regular, false);
-    assert.ok(need.requiredMs > 1000, `required ${need.requiredMs} ms`);
-    assert.equal(requiredSilence(clock(200, -6200, 0), ctx(-6200)).regular, true, 'one more gap: judged');
-  });
-
   it('no traffic: endless unless the pod is idle, then the quiet period', () => {
     assert.equal(requiredSilence([], ctx(-60_000)).requiredMs, Infinity);
     assert.equal(requiredSilence([-500], ctx(-60_000)).requiredMs, Infinity, 'one arrival is no rate');
@@ -400,6 +304,10 @@ describe('the rule under simulated traffic', () => {
     ['young-poisson', 6],
     ['young-clump', 6],
     ['on-off', 6],
+    // Sizing a clock's silence by its gaps (tried and withdrawn, bench/RESULTS.md §1.4) lost here in
+    // about 13 % of rollouts: a random choice after the surge makes the gaps multiples of the tick.
+    ['clock-random-surge', 6],
+    ['clock-5', 0],
   ] as const) {
     const shape = shapes[name];
     it(`${name} (${shape?.about ?? '?'}): lost in at most ${most} of 600 rollouts`, () => {
@@ -415,14 +323,15 @@ describe('the rule under simulated traffic', () => {
   // rate from its first new connection, tried and withdrawn (7b773b0), loses in 26 and 38 of these
   // (rebuilt in the simulation by an outside reader): the on-off-young guard fails on it; the
   // pareto-young one, whose shape is noisier, does not.
-  // A clock masking a sparse router slower than its own is one too: with these runs a 5/s clock loses
-  // in 173 (45 before regular traffic was told apart); a 10/s clock, whose every 100 ms bin is full,
-  // was always sized at about the quiet period and loses in 171 (158 before).
+  // A clock masking a sparse router slower than its own is one too (docs/lifecycle.md): with these
+  // runs a 5/s clock loses in 45 and a 10/s clock, whose every 100 ms bin is full, in 158. Telling
+  // regular traffic from Poisson traffic, tried and withdrawn (bench/RESULTS.md §1.4), took the 5/s
+  // clock to 173.
   for (const [name, most] of [
     ['on-off-young', 22],
     ['pareto-young', 45],
-    ['clock-masks-router', 190],
-    ['clock10-masks-router', 190],
+    ['clock-masks-router', 60],
+    ['clock10-masks-router', 175],
   ] as const) {
     const shape = shapes[name];
     it(`${name} (${shape?.about ?? '?'}), a documented limit: lost in at most ${most} of 600 rollouts`, () => {
@@ -431,16 +340,4 @@ describe('the rule under simulated traffic', () => {
       assert.ok(r.lost <= most, `lost in ${r.lost} of ${r.runs} runs`);
     });
   }
-});
-
-describe('regular traffic under simulated rollouts', () => {
-  it('clock-5 (a 5/s clock, halved by round robin at SIGTERM): never lost, and it leaves within R + 1.2 s', () => {
-    const shape = shapes['clock-5'];
-    assert.ok(shape);
-    const r = simulateShape(shape, 600, 4242);
-    assert.equal(r.lost, 0);
-    // Before regular traffic was told from Poisson traffic, none of these 600 did (median R + 3.96 s).
-    const within = r.cleanOverMs.filter((ms) => ms <= 1200).length;
-    assert.ok(within >= 570, `${within} of 600 within R + 1.2 s`);
-  });
 });

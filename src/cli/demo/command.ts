@@ -31,8 +31,9 @@ export const demoDefaults = {
   graceSeconds: 30,
   replicas: 1,
   traffic: 'steady' satisfies TrafficShapeName,
-  /** Load before the first SIGTERM, the same for every shape: the arrival history a long-running pod would have. */
   warmupMs: trafficShapes.steady.warmupMs,
+  /** Warm-up of the other shapes: the arrival history a long-running pod would have. */
+  shapeWarmupMs: trafficShapes.sparse.warmupMs,
   tailMs: 1000,
 } as const;
 
@@ -58,7 +59,8 @@ ${DEMO_TRAFFIC.map((shape) => `                               ${shape.padEnd(8)}
   --delay <duration>         fixed: keep serving this long (default ${demoDefaults.delayMs}ms)
   --grace <seconds>          terminationGracePeriodSeconds: SIGKILL after this (default ${demoDefaults.graceSeconds})
   --replicas <n>             old pods, replaced one after another (default ${demoDefaults.replicas})
-  --warmup <duration>        load before the first SIGTERM (default ${demoDefaults.warmupMs}ms, every shape)
+  --warmup <duration>        load before the first SIGTERM (default ${demoDefaults.warmupMs}ms; ${demoDefaults.shapeWarmupMs}ms for
+                             the other shapes)
   --tail <duration>          load after the last old pod exited (default ${demoDefaults.tailMs}ms)
   --compare naive            run the same scenario against a plain server.close() service too
   --cluster                  a multi-process pod (a node:cluster primary and 2 workers): kubegrace/cluster

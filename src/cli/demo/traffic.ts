@@ -41,7 +41,7 @@ export const trafficShapes: Readonly<Record<TrafficShapeName, TrafficShape>> = {
     endpointChoice: 'round-robin',
     nodes: 1,
     inCluster: false,
-    warmupMs: 5000,
+    warmupMs: 1000,
   },
   pooled: {
     label: '32 pooled, 10 % of requests 3 s, no new clients',
