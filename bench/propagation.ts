@@ -6,6 +6,7 @@
  *   npm run bench:propagation                 # every shape, 2,000 runs each (~1 min)
  *   npm run bench:propagation -- --runs 500 --only cron,storm
  *   npm run bench:propagation -- --silences   # the silence asked for at SIGTERM, Poisson 2–30/s
+ *   npm run bench:propagation -- --fixed-silence   # what a fixed silence of 0.8–2.4 s costs each shape
  *
  * Prints, per shape, the share of runs that lost a request (with its 95 % upper bound), the median
  * and 90th percentile of the exit after R, and the share of runs that left within R + 1.2 s. The rule's documented bound is 1 % per wait for traffic
@@ -15,9 +16,10 @@ import { parseArgs } from 'node:util';
 import { requiredSilence } from '../src/propagation/evidence.js';
 import { seededRandom } from '../src/cli/demo/load.js';
 import { BUSY_OVER_IDEAL_MS } from './bar.js';
-import { poisson, shapes, simulate, waitDefaults } from './loads/propagation-shapes.js';
+import { endAfterSilence, poisson, shapes, simulate, waitDefaults } from './loads/propagation-shapes.js';
 
-const USAGE = 'npm run bench:propagation [-- --runs N] [--only shape,...] [--seed N] | --silences | --help';
+const USAGE =
+  'npm run bench:propagation [-- --runs N] [--only shape,...] [--seed N] | --silences | --fixed-silence | --help';
 function parseFlags() {
   try {
     return parseArgs({
@@ -26,6 +28,7 @@ function parseFlags() {
         only: { type: 'string' },
         seed: { type: 'string', default: '1' },
         silences: { type: 'boolean', default: false },
+        'fixed-silence': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
@@ -35,9 +38,18 @@ function parseFlags() {
   }
 }
 const values = parseFlags();
+/** The shapes --fixed-silence compares by default: the bench's steady pods and what they cannot be told from. */
+const FIXED_SILENCE_SHAPES = [
+  'bench-steady',
+  'young-steady',
+  'bench-steady-twin',
+  'clock-random-surge',
+  'poisson-10',
+];
 if (values.help) {
   console.log(`npm run bench:propagation [-- --runs N] [--only shape,...] [--seed N]
 npm run bench:propagation -- --silences [--runs N] [--seed N]
+npm run bench:propagation -- --fixed-silence [--only shape,...] [--runs N] [--seed N]
 
 Simulates the adaptive propagation rule against traffic shapes; prints the share of rollouts that
 lost a request and the exit after the last router dropped the pod.
@@ -59,6 +71,13 @@ after SIGTERM shorten it, maxMs caps it, and the last connection may come well b
 that falls during the wait (the surge pod takes half) makes the rule ask for more (Poisson 10/s
 leaves a median 2.36 s after R, against 1.82 s asked at SIGTERM).
 
+--fixed-silence instead ends every wait on a fixed silence (0.8–2.4 s in steps of 0.1 s, counted
+from SIGTERM or the last new connection after it), not on the rule, and prints per shape the share
+of rollouts that lost a request / the share that lost nothing and left within R + 1.2 s. Shapes:
+${FIXED_SILENCE_SHAPES.join(', ')}, or --only's. It shows what a silence short enough for the
+bench's steady pods to meet the busy-pod bar costs traffic with the same history before SIGTERM
+(bench-steady-twin) or the same rate (poisson-10).
+
 Shapes:
 ${Object.entries(shapes)
   .map(([name, s]) => `  ${name.padEnd(20)} ${s.about}`)
@@ -75,6 +94,10 @@ if (!Number.isSafeInteger(runs) || runs < 1) {
 const seed = /^\d+$/.test(values.seed) ? Number(values.seed) : NaN;
 if (!Number.isSafeInteger(seed) || seed > 0xffff_ffff) {
   console.error(`--seed: expected a whole number from 0 to 4294967295; got ${JSON.stringify(values.seed)}`);
+  process.exit(2);
+}
+if (values.silences && values['fixed-silence']) {
+  console.error('--silences and --fixed-silence: pick one (each prints its own table)');
   process.exit(2);
 }
 if (values.silences && values.only !== undefined) {
@@ -121,6 +144,25 @@ if (values.silences) {
   }
   process.exit(0);
 }
+const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
+if (values['fixed-silence']) {
+  const names = only ?? FIXED_SILENCE_SHAPES;
+  console.log('lost / left within R + 1.2 s, when every wait ends on a fixed silence (not the rule):');
+  console.log(`${'silence'.padEnd(8)}${names.map((n) => n.padStart(22)).join('')}`);
+  for (let silenceMs = 800; silenceMs <= 2400; silenceMs += 100) {
+    const cells = names.map((name) => {
+      const spec = shapes[name];
+      if (!spec) throw new Error(`no shape ${name}`);
+      const r = simulate(spec, runs, seed * 7919 + name.length * 104_729 + name.charCodeAt(0), (arrivals) =>
+        endAfterSilence(arrivals, silenceMs),
+      );
+      const within = r.cleanOverMs.filter((ms) => ms <= BUSY_OVER_IDEAL_MS).length;
+      return `${pct(r.lost / runs)} / ${pct(within / runs)}`.padStart(22);
+    });
+    console.log(`${`${(silenceMs / 1000).toFixed(1)} s`.padEnd(8)}${cells.join('')}`);
+  }
+  process.exit(0);
+}
 console.log(
   `${'shape'.padEnd(20)} ${'lost in'.padStart(16)} ${'95 % up to'.padStart(10)} ${'exit after R: median'.padStart(21)} ${'p90'.padStart(7)} ${'≤ R + 1.2 s'.padStart(11)}`,
 );
@@ -139,7 +181,6 @@ for (const [name, spec] of Object.entries(shapes)) {
       (z * z) / (2 * runs) +
       z * Math.sqrt((share * (1 - share)) / runs + (z * z) / (4 * runs * runs))) /
     (1 + (z * z) / runs);
-  const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
   console.log(
     `${name.padEnd(20)} ${`${lost}/${runs} ${pct(share)}`.padStart(16)} ${pct(upper).padStart(10)} ${`${(quantile(over, 0.5) / 1000).toFixed(2)} s`.padStart(21)} ${`${(quantile(over, 0.9) / 1000).toFixed(2)} s`.padStart(7)} ${pct(cleanOverMs.filter((ms) => ms <= BUSY_OVER_IDEAL_MS).length / runs).padStart(11)}`,
   );

@@ -100,6 +100,26 @@ function normal(rnd: Rnd): number {
   return Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
 }
 
+/**
+ * A pod of bench/rolling's steady shape, routed from `routedAt`: 8 pooled clients open at once, then
+ * a new client every 150 ms until SIGTERM. After it, `round-robin` (the bench: one more endpoint,
+ * every 200 ms) or `random` (the twin: the same history, but one replica behind a random choice that
+ * the surge pod now shares, so each 150 ms tick lands here with 1/2). Either way each pooled client
+ * reconnects after each 50 ms request and lands here again with 1/4, else it is gone to another pod.
+ */
+function steadyPod(rnd: Rnd, r: number, routedAt: number, after: 'round-robin' | 'random'): number[] {
+  const out = Array.from({ length: 8 }, () => routedAt + rnd() * 20);
+  const phase = rnd() * 150;
+  let t = routedAt + phase;
+  for (; t < 0; t += 150) out.push(t);
+  if (after === 'round-robin') for (let u = phase; u < r; u += 200) out.push(u);
+  else for (; t < r; t += 150) if (rnd() < 0.5) out.push(t);
+  for (let c = 0; c < 8; c++) {
+    for (let u = 50 + rnd() * 50; u < r && rnd() < 0.25; u += 50 + rnd() * 10) out.push(u);
+  }
+  return sorted(out.filter((u) => u < r));
+}
+
 /** Every shape `npm run bench:propagation` runs, by name. */
 export interface ShapeSpec {
   readonly about: string;
@@ -134,34 +154,19 @@ export const shapes: Record<string, ShapeSpec> = {
     about:
       "bench/rolling's steady shape: ready 1 s before SIGTERM, 8 pooled opens at once, a new client every 150 ms (every 200 ms after SIGTERM), pooled clients coming back after Connection: close with 1/4",
     historyMs: 1000,
-    shape: (rnd, r) => {
-      const out = Array.from({ length: 8 }, () => -1000 + rnd() * 20);
-      const phase = rnd() * 150;
-      for (let t = -1000 + phase; t < 0; t += 150) out.push(t);
-      for (let t = phase; t < r; t += 200) out.push(t);
-      // Each of the 8 pooled clients reconnects after each 50 ms request; with 1/4 it lands here
-      // again and goes on, else it is gone to another pod.
-      for (let c = 0; c < 8; c++) {
-        for (let t = 50 + rnd() * 50; t < r && rnd() < 0.25; t += 50 + rnd() * 10) out.push(t);
-      }
-      return sorted(out.filter((t) => t < r));
-    },
+    shape: (rnd, r) => steadyPod(rnd, r, -1000, 'round-robin'),
   },
   'young-steady': {
     about:
       'bench-steady as side by side: ready 2.7 s before SIGTERM, routed only 1.1 s before it (the routers took 1.6 s to add it)',
     historyMs: 2700,
-    shape: (rnd, r) => {
-      const routedAt = -1100;
-      const out = Array.from({ length: 8 }, () => routedAt + rnd() * 20);
-      const phase = rnd() * 150;
-      for (let t = routedAt + phase; t < 0; t += 150) out.push(t);
-      for (let t = phase; t < r; t += 200) out.push(t);
-      for (let c = 0; c < 8; c++) {
-        for (let t = 50 + rnd() * 50; t < r && rnd() < 0.25; t += 50 + rnd() * 10) out.push(t);
-      }
-      return sorted(out.filter((t) => t < r));
-    },
+    shape: (rnd, r) => steadyPod(rnd, r, -1100, 'round-robin'),
+  },
+  'bench-steady-twin': {
+    about:
+      'bench-steady before SIGTERM, then a random choice (one replica behind iptables): each 150 ms tick lands here with 1/2',
+    historyMs: 1000,
+    shape: (rnd, r) => steadyPod(rnd, r, -1000, 'random'),
   },
   'young-poisson': {
     about: 'ready 5 s before SIGTERM, routed 0.5-4.5 s after that; Poisson 5/s, halved at SIGTERM',
@@ -357,8 +362,32 @@ export interface SimulationResult {
   readonly cleanOverMs: readonly number[];
 }
 
-/** `runs` rollouts of `shape`, seeded (a failing one can be replayed). */
-export function simulate(spec: ShapeSpec, runs: number, seed: number): SimulationResult {
+/**
+ * When a wait that ends on a fixed silence ends: the first moment `silenceMs` has passed since the
+ * shutdown (at 0) or the last new connection after it. Not kubegrace's rule: the yardstick that
+ * `npm run bench:propagation -- --fixed-silence` holds traffic shapes to, to show what any silence
+ * long enough for one shape costs another.
+ */
+export function endAfterSilence(arrivals: readonly number[], silenceMs: number): number {
+  let last = 0;
+  for (const t of arrivals) {
+    if (t < last) continue;
+    if (t - last >= silenceMs) break;
+    last = t;
+  }
+  return last + silenceMs;
+}
+
+/**
+ * `runs` rollouts of `shape`, seeded (a failing one can be replayed), each ended by `end` — the
+ * rule's own `decide` unless another is given.
+ */
+export function simulate(
+  spec: ShapeSpec,
+  runs: number,
+  seed: number,
+  end: (arrivals: readonly number[], historyMs: number | undefined) => number = endOf,
+): SimulationResult {
   const { shape, historyMs } = spec;
   const rnd = seededRandom(seed);
   let lost = 0;
@@ -367,10 +396,10 @@ export function simulate(spec: ShapeSpec, runs: number, seed: number): Simulatio
   for (let i = 0; i < runs; i++) {
     const removal = 500 + rnd() * 7500;
     const arrivals = shape(rnd, removal);
-    const end = endOf(arrivals, historyMs);
-    if (arrivals.some((t) => t > end && t <= removal)) lost++;
-    else cleanOverMs.push(end - removal);
-    overMs.push(end - removal);
+    const endsAt = end(arrivals, historyMs);
+    if (arrivals.some((t) => t > endsAt && t <= removal)) lost++;
+    else cleanOverMs.push(endsAt - removal);
+    overMs.push(endsAt - removal);
   }
   overMs.sort((a, b) => a - b);
   cleanOverMs.sort((a, b) => a - b);

@@ -83,4 +83,42 @@ describe('npm run bench:propagation', () => {
     // bench's steady pods (a new client every 150 ms, one second of history) ask for ~2.6 s.
     assert.ok((within.get('poisson-20') ?? 0) > (within.get('bench-steady') ?? 100), stdout);
   });
+
+  it('--fixed-silence: per silence and shape, the lost share and the share within R + 1.2 s', async () => {
+    const { stdout } = await run('--fixed-silence', '--runs', '300');
+    const [title, header, ...rows] = stdout.trim().split('\n');
+    assert.match(title ?? '', /fixed silence \(not the rule\)/, stdout);
+    assert.deepEqual(header?.trim().split(/\s+/), [
+      'silence',
+      'bench-steady',
+      'young-steady',
+      'bench-steady-twin',
+      'clock-random-surge',
+      'poisson-10',
+    ]);
+    assert.equal(rows.length, 17, stdout);
+    const cell = (row: string | undefined, i: number) => {
+      const m = [...(row ?? '').matchAll(/([\d.]+) % \/ ([\d.]+) %/g)][i];
+      return { lost: Number(m?.[1]), within: Number(m?.[2]) };
+    };
+    // The shortest silence: every bench-steady pod within the bar, the twin losing often.
+    assert.match(rows[0] ?? '', /^0\.8 s /);
+    assert.deepEqual(cell(rows[0], 0), { lost: 0, within: 100 });
+    assert.ok(cell(rows[0], 2).lost > 10, stdout);
+    // The longest: the twin (nearly) safe, no bench-steady pod within the bar.
+    assert.match(rows.at(-1) ?? '', /^2\.4 s /);
+    assert.equal(cell(rows.at(-1), 0).within, 0, stdout);
+    assert.ok(cell(rows.at(-1), 2).lost < 1, stdout);
+
+    const only = await run('--fixed-silence', '--only', 'poisson-20', '--runs', '50');
+    assert.deepEqual(only.stdout.trim().split('\n')[1]?.trim().split(/\s+/), ['silence', 'poisson-20']);
+    await assert.rejects(
+      run('--fixed-silence', '--silences'),
+      (error: { code?: number; stderr?: string }) => {
+        assert.equal(error.code, 2);
+        assert.match(error.stderr ?? '', /--silences and --fixed-silence: pick one/);
+        return true;
+      },
+    );
+  });
 });

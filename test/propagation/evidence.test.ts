@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  endAfterSilence,
   poisson,
   shapes,
   simulate as simulateShape,
@@ -309,6 +310,7 @@ describe('the rule under simulated traffic', () => {
     // the tick.
     ['clock-random-surge', 6],
     ['clock-5', 0],
+    ['bench-steady-twin', 6],
   ] as const) {
     const shape = shapes[name];
     it(`${name} (${shape?.about ?? '?'}): lost in at most ${most} of 600 rollouts`, () => {
@@ -341,4 +343,40 @@ describe('the rule under simulated traffic', () => {
       assert.ok(r.lost <= most, `lost in ${r.lost} of ${r.runs} runs`);
     });
   }
+});
+
+describe('the busy-pod exit bar against a pod with the same history (bench/RESULTS.md §1.4)', () => {
+  it('endAfterSilence: the wait ends once the silence has passed since SIGTERM or the last new connection', () => {
+    assert.equal(endAfterSilence([], 1000), 1000);
+    // History before SIGTERM does not count; connections that come while the silence runs restart it.
+    assert.equal(endAfterSilence([-500, 200, 900, 1700], 1000), 2700);
+    // A gap of the silence exactly ends the wait at its end; what comes at that moment is after it.
+    assert.equal(endAfterSilence([300, 1300, 1400], 1000), 1300);
+    assert.equal(endAfterSilence([300, 1299, 1400], 1000), 2400);
+  });
+
+  it('no fixed silence lets every bench-steady pod meet it and loses in at most 1 % of bench-steady-twin rollouts', () => {
+    // The two shapes are alike until SIGTERM; after it the bench's round robin keeps a clock, the
+    // twin's random choice thins it. A silence short enough for the bench's pods to leave within
+    // R + 1.2 s is one the twin's thinned clock outlasts while still routed.
+    const steady = shapes['bench-steady'];
+    const twin = shapes['bench-steady-twin'];
+    assert.ok(steady && twin);
+    const rows: string[] = [];
+    for (let silenceMs = 800; silenceMs <= 2400; silenceMs += 100) {
+      const end = (arrivals: readonly number[]) => endAfterSilence(arrivals, silenceMs);
+      const a = simulateShape(steady, 2000, 29, end);
+      const b = simulateShape(twin, 2000, 29, end);
+      const within = a.cleanOverMs.filter((ms) => ms <= 1200).length;
+      rows.push(`${silenceMs} ms: bench-steady ${within} within, twin lost ${b.lost}`);
+      assert.ok(b.lost > 20 || within < 2000, `a silence of ${silenceMs} ms meets both:\n${rows.join('\n')}`);
+    }
+    // And the figures are not vacuous: some silence brings every bench-steady pod within the bar, and
+    // some keeps the twin within 1 %.
+    assert.match(rows.join('\n'), /bench-steady 2000 within/);
+    assert.ok(
+      rows.some((r) => Number(/twin lost (\d+)/.exec(r)?.[1]) <= 20),
+      rows.join('\n'),
+    );
+  });
 });
