@@ -145,9 +145,21 @@ describe('the bench:rolling bar', () => {
     // 4 s of unready (beforeShutdown hooks), then 5 s of propagation: the wait ends at 9 s, leave by 10.8 s.
     const slowHooks = { unready: 4000, propagate: 5000 };
     assert.equal(barVerdict([run('kubegrace', [pod('old-1', 10_700, 2000, 2, slowHooks)])]), 'met');
+    // The bound itself is in: a pod leaving at exactly 10.8 s meets it.
+    assert.equal(barVerdict([run('kubegrace', [pod('old-1', 10_800, 2000, 2, slowHooks)])]), 'met');
     assert.match(
       barVerdict([run('kubegrace', [pod('old-1', 10_900, 2000, 2, slowHooks)])]),
       /^MISSED: old-1 .* \(max\(ideal 2\.00, wait end 9\.00 \+ 1\.00 \+ 0\.05\) \+ 0\.75 s\)$/,
+    );
+  });
+
+  it('maxMs caps the propagate phase alone: the unready phase before it does not count against it', () => {
+    // 4 s of hooks and a 9 s wait (13 s together, past maxMs), left by 14 s: within its work (14.8 s).
+    const long = { unready: 4000, propagate: 9000 };
+    assert.equal(barVerdict([run('kubegrace', [pod('old-1', 14_000, 2000, 2, long)])]), 'met');
+    assert.match(
+      barVerdict([run('kubegrace', [pod('old-1', 14_000, 2000, 2, { unready: 4000, propagate: 10_300 })])]),
+      /^MISSED: old-1 \(2\.0 conn\/s\) exit 14\.00 s and propagate 10\.30 > maxMs 10\.00 s$/,
     );
   });
 
