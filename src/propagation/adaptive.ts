@@ -28,6 +28,12 @@ export interface PropagationReport {
   readonly ratePerSecond?: number;
   /** The silence that counted as evidence at that rate; absent when no traffic allowed a conclusion. */
   readonly requiredSilenceMs?: number;
+  /**
+   * What set `requiredSilenceMs` (with it): `rate` (long enough at the arrival rate), `gap` (twice the
+   * longest gap seen between new connections), `quiet-period` (the floor), `idle` (no traffic and
+   * nothing open: the quiet period suffices).
+   */
+  readonly silenceBasis?: Exclude<SilenceNeed['basis'], 'no-traffic'>;
   /** Silence since the last new connection when the wait ended. */
   readonly silenceMs?: number;
   /** When every confirmation agreed, after the start of the wait. */
@@ -190,7 +196,9 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
           waitedMs: Math.round(at - waitStart),
           newConnections: activity.total - totalAtShutdown,
           ratePerSecond: round(need.ratePerSecond),
-          ...(Number.isFinite(need.requiredMs) ? { requiredSilenceMs: Math.round(need.requiredMs) } : {}),
+          ...(Number.isFinite(need.requiredMs) && need.basis !== 'no-traffic'
+            ? { requiredSilenceMs: Math.round(need.requiredMs), silenceBasis: need.basis }
+            : {}),
           silenceMs: Math.round(at - Math.max(last, waitStart)),
           ...(confirmedAt === undefined
             ? {}

@@ -2,6 +2,14 @@ import type { PropagationReport } from './adaptive.js';
 
 const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
+/** What set the silence needed, in words (`PropagationReport.silenceBasis`). */
+const BASIS: Readonly<Record<NonNullable<PropagationReport['silenceBasis']>, string>> = {
+  rate: 'by the rate',
+  gap: 'twice the longest gap between new connections',
+  'quiet-period': 'the quiet period',
+  idle: 'the quiet period, as the pod was idle',
+};
+
 /**
  * One sentence on what ended a propagation wait, for the `PropagationComplete` Event: the same facts
  * as the summary line's `propagation` field, in words.
@@ -32,7 +40,9 @@ export function describePropagation(report: PropagationReport): string {
       return `${head}: ${confirmed}, then the proxy allowance (propagation.proxyAllowanceMs)`;
     case 'quiet':
       return `${head}: no new connection for ${s(report.silenceMs ?? 0)}${rate}${
-        report.requiredSilenceMs === undefined ? '' : ` (needed ${s(report.requiredSilenceMs)})`
+        report.requiredSilenceMs === undefined
+          ? ''
+          : ` (needed ${s(report.requiredSilenceMs)}${report.silenceBasis === undefined ? '' : `, ${BASIS[report.silenceBasis]}`})`
       }${confirmed === '' ? '' : `, counted after ${confirmed}`}${api}`;
   }
 }

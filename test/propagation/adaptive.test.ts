@@ -70,6 +70,8 @@ describe('adaptive propagation participant', () => {
     const { report, warnings } = await wait();
     assert.equal(report.endedBy, 'quiet');
     assert.equal(report.strategy, 'adaptive');
+    assert.equal(report.silenceBasis, 'idle');
+    assert.match(describePropagation(report), /\(needed 0\.\d s, the quiet period, as the pod was idle\)$/);
     assert.deepEqual(warnings, []);
   });
 
@@ -77,6 +79,7 @@ describe('adaptive propagation participant', () => {
     const { report, warnings } = await wait({ openConnections: 3 });
     assert.equal(report.endedBy, 'max');
     assert.equal(report.requiredSilenceMs, undefined, 'no finite silence could be evidence');
+    assert.equal(report.silenceBasis, undefined);
     assert.equal(warnings.length, 1);
     assert.match(
       warnings[0] ?? '',
@@ -107,8 +110,29 @@ describe('adaptive propagation participant', () => {
     assert.ok(report.newConnections !== undefined && report.newConnections >= 20);
     assert.ok((report.ratePerSecond ?? 0) > 0);
     assert.ok(report.requiredSilenceMs !== undefined && report.requiredSilenceMs >= 50);
+    // One every 50 ms for a second, then nothing: the rate, not the 50 ms floor or the gaps, sized it.
+    assert.equal(report.silenceBasis, 'rate');
+    assert.match(describePropagation(report), /\(needed \d\.\d s, by the rate\)$/);
     assert.ok(Date.now() >= stoppedAt);
     assert.deepEqual(warnings, []);
+  });
+
+  it('the Event says what set the silence needed', () => {
+    const quiet = (silenceBasis: PropagationReport['silenceBasis']): string =>
+      describePropagation({
+        strategy: 'adaptive',
+        endedBy: 'quiet',
+        waitedMs: 3200,
+        ratePerSecond: 4.2,
+        requiredSilenceMs: 2400,
+        silenceMs: 2410,
+        ...(silenceBasis === undefined ? {} : { silenceBasis }),
+      });
+    const head = 'propagation wait ended after 3.2 s: no new connection for 2.4 s at 4.2 new connections/s';
+    assert.equal(quiet('gap'), `${head} (needed 2.4 s, twice the longest gap between new connections)`);
+    assert.equal(quiet('rate'), `${head} (needed 2.4 s, by the rate)`);
+    assert.equal(quiet('quiet-period'), `${head} (needed 2.4 s, the quiet period)`);
+    assert.equal(quiet(undefined), `${head} (needed 2.4 s)`);
   });
 
   it('confirmed: ends after the proxy allowance, and says when the confirmation came', async () => {
