@@ -7,6 +7,7 @@ import {
   type PropagationEnd,
   type SilenceNeed,
 } from './evidence.js';
+import { SILENCE_BASIS } from './describe.js';
 import { afterPendingIo, monotonicNow } from '../wait.js';
 
 /**
@@ -26,12 +27,16 @@ export interface PropagationReport {
   readonly newConnections?: number;
   /** New connections per second while routed, measured over the rate window. */
   readonly ratePerSecond?: number;
-  /** The silence that counted as evidence at that rate; absent when no traffic allowed a conclusion. */
+  /**
+   * The silence that counted as evidence at that rate — after a confirmation, the one applied (capped at
+   * the proxy allowance); absent when no traffic allowed a conclusion.
+   */
   readonly requiredSilenceMs?: number;
   /**
    * What set `requiredSilenceMs` (with it): `rate` (long enough at the arrival rate), `gap` (twice the
    * longest gap seen between new connections), `quiet-period` (the floor), `idle` (no traffic and
-   * nothing open: the quiet period suffices).
+   * nothing open: the quiet period suffices), `proxy-allowance` (confirmed: the need was longer and is
+   * capped at `proxyAllowanceMs`).
    */
   readonly silenceBasis?: Exclude<SilenceNeed['basis'], 'no-traffic'>;
   /** Silence since the last new connection when the wait ended. */
@@ -196,9 +201,9 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
           waitedMs: Math.round(at - waitStart),
           newConnections: activity.total - totalAtShutdown,
           ratePerSecond: round(need.ratePerSecond),
-          ...(Number.isFinite(need.requiredMs) && need.basis !== 'no-traffic'
-            ? { requiredSilenceMs: Math.round(need.requiredMs), silenceBasis: need.basis }
-            : {}),
+          ...(need.basis === 'no-traffic'
+            ? {}
+            : { requiredSilenceMs: Math.round(need.requiredMs), silenceBasis: need.basis }),
           silenceMs: Math.round(at - Math.max(last, waitStart)),
           ...(confirmedAt === undefined
             ? {}
@@ -231,9 +236,7 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
     if (need.basis === 'no-traffic') {
       return `${cap}: too few new connections before and during the shutdown to judge a silence (${silence}); clients that only use pooled connections give no such evidence, so the wait runs to its maximum${api}`;
     }
-    const why =
-      need.basis === 'gap' ? 'twice the longest gap seen between new connections' : 'the arrival rate';
-    return `${cap}: ${silence}, but at ${round(need.ratePerSecond)} new connections/s a silence of ${seconds(need.requiredMs)} s was needed (${why})${api}`;
+    return `${cap}: ${silence}, but at ${round(need.ratePerSecond)} new connections/s a silence of ${seconds(need.requiredMs)} s was needed (${SILENCE_BASIS[need.basis]})${api}`;
   }
 }
 

@@ -3,11 +3,12 @@ import type { PropagationReport } from './adaptive.js';
 const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 /** What set the silence needed, in words (`PropagationReport.silenceBasis`). */
-const BASIS: Readonly<Record<NonNullable<PropagationReport['silenceBasis']>, string>> = {
+export const SILENCE_BASIS: Readonly<Record<NonNullable<PropagationReport['silenceBasis']>, string>> = {
   rate: 'by the rate',
   gap: 'twice the longest gap between new connections',
   'quiet-period': 'the quiet period',
   idle: 'the quiet period, as the pod was idle',
+  'proxy-allowance': 'capped at the proxy allowance once confirmed',
 };
 
 /**
@@ -42,7 +43,7 @@ export function describePropagation(report: PropagationReport): string {
       return `${head}: no new connection for ${s(report.silenceMs ?? 0)}${rate}${
         report.requiredSilenceMs === undefined
           ? ''
-          : ` (needed ${s(report.requiredSilenceMs)}${report.silenceBasis === undefined ? '' : `, ${BASIS[report.silenceBasis]}`})`
+          : ` (needed ${s(report.requiredSilenceMs)}${report.silenceBasis === undefined ? '' : `, ${SILENCE_BASIS[report.silenceBasis]}`})`
       }${confirmed === '' ? '' : `, counted after ${confirmed}`}${api}`;
   }
 }

@@ -27,8 +27,11 @@ export interface SilenceNeed {
   readonly longestGapMs: number;
   /** The silence that is evidence; Infinity when the traffic seen allows no conclusion. */
   readonly requiredMs: number;
-  /** Which term set `requiredMs`; `idle`: no traffic at all, nothing to lose (see `requiredSilence`). */
-  readonly basis: 'quiet-period' | 'rate' | 'gap' | 'no-traffic' | 'idle';
+  /**
+   * Which term set `requiredMs`; `idle`: no traffic at all, nothing to lose (see `requiredSilence`);
+   * `proxy-allowance`: after a confirmation, the silence is capped at the proxy allowance (see `decide`).
+   */
+  readonly basis: 'quiet-period' | 'rate' | 'gap' | 'no-traffic' | 'idle' | 'proxy-allowance';
 }
 
 /**
@@ -330,13 +333,16 @@ export type Decision =
  */
 export function decide(input: DecisionInput): Decision {
   const { now, waitStart, arrivals, confirmation } = input;
-  const need = requiredSilence(arrivals, {
+  const measured = requiredSilence(arrivals, {
     observedFrom: input.observedFrom,
     quietPeriodMs: input.quietPeriodMs,
     horizonMs: input.maxMs,
     idle: input.idle,
     ...(input.shutdownAt === undefined ? {} : { shutdownAt: input.shutdownAt }),
   });
+  // After a confirmation the silence is capped at the proxy allowance (never under the quiet period):
+  // the need carries the silence actually applied, so the report does not cite one it did not wait for.
+  const need = confirmation.kind === 'confirmed' ? afterConfirmation(measured, input) : measured;
   const last = arrivals.at(-1) ?? -Infinity;
   const maxEnd = waitStart + input.maxMs;
   const minEnd = waitStart + input.minMs;
@@ -347,8 +353,7 @@ export function decide(input: DecisionInput): Decision {
     ended = 'quiet';
   } else if (confirmation.kind === 'confirmed') {
     const allowanceEnd = confirmation.at + input.proxyAllowanceMs;
-    const silenceMs = Math.max(input.quietPeriodMs, Math.min(need.requiredMs, input.proxyAllowanceMs));
-    const quietEnd = Math.max(last, confirmation.at, waitStart) + silenceMs;
+    const quietEnd = Math.max(last, confirmation.at, waitStart) + need.requiredMs;
     endAt = Math.max(allowanceEnd, quietEnd);
     ended = allowanceEnd >= quietEnd ? 'confirmed' : 'quiet';
   } else {
@@ -364,4 +369,16 @@ export function decide(input: DecisionInput): Decision {
   // Look again within a quiet period: connections that arrive meanwhile may turn "no rate yet" into
   // one, and so shorten the silence needed.
   return { done: false, wakeAt: Math.min(endAt, maxEnd, now + Math.max(input.quietPeriodMs, 50)), need };
+}
+
+/**
+ * The silence that counts after a confirmation: the measured need, capped at the proxy allowance and
+ * never under the quiet period. The basis says which bound applied when one did.
+ */
+function afterConfirmation(need: SilenceNeed, input: DecisionInput): SilenceNeed {
+  const { quietPeriodMs, proxyAllowanceMs } = input;
+  if (need.requiredMs <= proxyAllowanceMs) return need;
+  return proxyAllowanceMs > quietPeriodMs
+    ? { ...need, requiredMs: proxyAllowanceMs, basis: 'proxy-allowance' }
+    : { ...need, requiredMs: quietPeriodMs, basis: 'quiet-period' };
 }

@@ -132,6 +132,10 @@ describe('adaptive propagation participant', () => {
     assert.equal(quiet('gap'), `${head} (needed 2.4 s, twice the longest gap between new connections)`);
     assert.equal(quiet('rate'), `${head} (needed 2.4 s, by the rate)`);
     assert.equal(quiet('quiet-period'), `${head} (needed 2.4 s, the quiet period)`);
+    assert.equal(
+      quiet('proxy-allowance'),
+      `${head} (needed 2.4 s, capped at the proxy allowance once confirmed)`,
+    );
     assert.equal(quiet(undefined), `${head} (needed 2.4 s)`);
   });
 
@@ -144,6 +148,10 @@ describe('adaptive propagation participant', () => {
     assert.equal(report.endedBy, 'confirmed');
     assert.ok((report.confirmedAfterMs ?? 0) >= 55, `confirmed after ${report.confirmedAfterMs} ms`);
     assert.ok(tookMs >= 60 + 150 - 5, `ended ${tookMs} ms after the start: the allowance is 150 ms`);
+    // Pooled clients give no rate: the silence counted after the confirmation is the allowance's, and
+    // the report says so (not an endless need it did not wait for).
+    assert.equal(report.requiredSilenceMs, 150);
+    assert.equal(report.silenceBasis, 'proxy-allowance');
     assert.match(
       describePropagation(report),
       /the EndpointSlices showed the pod removed 0\.\d s after the start, then the proxy allowance/,

@@ -65,6 +65,16 @@ describe('requiredSilence', () => {
     assert.ok(need.requiredMs >= 2965, `required ${need.requiredMs} ms`);
   });
 
+  it('steady traffic with one long pause: twice the pause, not the rate, sets the silence', () => {
+    // 20/s for a minute, except that nothing came for 4 s half-way: the rate asks for about the quiet
+    // period, the pause for twice itself.
+    const arrivals = [...poisson(random(11), 20, -60_000, -34_000), ...poisson(random(12), 20, -30_000, 0)];
+    const need = requiredSilence(arrivals, ctx(-60_000));
+    assert.ok(need.longestGapMs >= 4000, `longest gap ${need.longestGapMs} ms`);
+    assert.equal(need.basis, 'gap');
+    assert.equal(need.requiredMs, 2 * need.longestGapMs);
+  });
+
   it('no traffic: endless unless the pod is idle, then the quiet period', () => {
     assert.equal(requiredSilence([], ctx(-60_000)).requiredMs, Infinity);
     assert.equal(requiredSilence([-500], ctx(-60_000)).requiredMs, Infinity, 'one arrival is no rate');
@@ -113,6 +123,31 @@ describe('decide', () => {
     const { endAt, ended } = run([], { confirmation: { kind: 'confirmed', at: 200 } });
     assert.equal(ended, 'confirmed');
     assert.equal(endAt, 3200);
+  });
+
+  it('confirmed: the need it reports is the silence it applied — capped at the allowance, never under the quiet period', () => {
+    // Sparse traffic (0.5/s) asks for a silence far above the 3 s allowance; once confirmed, the
+    // allowance is what the wait counts, and the need says so rather than citing the uncapped one.
+    const sparse = poisson(random(13), 0.5, -60_000, 0);
+    const uncapped = requiredSilence(sparse, ctx(-60_000));
+    assert.ok(uncapped.requiredMs > 3000, `uncapped ${uncapped.requiredMs} ms`);
+    const at = { ...base, now: 100, arrivals: sparse, confirmation: { kind: 'confirmed', at: 50 } } as const;
+    const capped = decide(at).need;
+    assert.equal(capped.requiredMs, 3000);
+    assert.equal(capped.basis, 'proxy-allowance');
+    assert.equal(capped.ratePerSecond, uncapped.ratePerSecond, 'the rate is still the measured one');
+    assert.deepEqual(decide({ ...at, now: 4000 }), { done: true, ended: 'confirmed', need: capped });
+    // An allowance under the quiet period: the quiet period is the floor, and the basis.
+    const short = decide({ ...at, proxyAllowanceMs: 500 }).need;
+    assert.equal(short.requiredMs, 1000);
+    assert.equal(short.basis, 'quiet-period');
+    // Pooled-only clients (no rate at all): the allowance, not "no traffic".
+    assert.equal(decide({ ...at, arrivals: [] }).need.basis, 'proxy-allowance');
+    // A need under the allowance is kept as measured.
+    const steady = poisson(random(14), 20, -60_000, 0);
+    assert.deepEqual(decide({ ...at, arrivals: steady }).need, requiredSilence(steady, ctx(-60_000)));
+    // Without a confirmation nothing is capped.
+    assert.equal(decide({ ...at, confirmation: { kind: 'none' } }).need.requiredMs, uncapped.requiredMs);
   });
 
   it('pooled-only clients without a confirmation: nothing to learn from silence, so maxMs', () => {
