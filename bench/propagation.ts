@@ -20,22 +20,41 @@ import { endAfterSilence, poisson, shapes, simulate, waitDefaults } from './load
 
 const USAGE =
   'npm run bench:propagation [-- --runs N] [--only shape,...] [--seed N] | --silences | --fixed-silence | --help';
+const FLAGS = {
+  runs: { type: 'string', default: '2000' },
+  only: { type: 'string' },
+  seed: { type: 'string', default: '1' },
+  silences: { type: 'boolean', default: false },
+  'fixed-silence': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
 function parseFlags() {
   try {
-    return parseArgs({
-      options: {
-        runs: { type: 'string', default: '2000' },
-        only: { type: 'string' },
-        seed: { type: 'string', default: '1' },
-        silences: { type: 'boolean', default: false },
-        'fixed-silence': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }).values;
+    return parseArgs({ options: FLAGS }).values;
   } catch (error) {
-    console.error(`${error instanceof Error ? error.message : String(error)}\nusage: ${USAGE}`);
+    const stray =
+      (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'
+        ? strayArgument()
+        : undefined;
+    console.error(`${stray ?? (error instanceof Error ? error.message : String(error))}\nusage: ${USAGE}`);
     process.exit(2);
   }
+}
+/** The usual slip is a value after a flag that takes none: say which, and what the flag does instead. */
+function strayArgument(): string | undefined {
+  const { tokens } = parseArgs({ options: FLAGS, strict: false, allowPositionals: true, tokens: true });
+  const at = tokens.findIndex((t) => t.kind === 'positional');
+  const stray = tokens[at];
+  if (stray?.kind !== 'positional') return undefined;
+  const before = tokens[at - 1];
+  const flag = before?.kind === 'option' && before.value === undefined ? before.rawName : undefined;
+  const why =
+    flag === '--fixed-silence'
+      ? '--fixed-silence takes no value (it tries every fixed silence from 0.8 s to 2.4 s)'
+      : flag === undefined
+        ? 'this command takes no positional arguments'
+        : `${flag} takes no value`;
+  return `unexpected argument ${JSON.stringify(stray.value)}: ${why}`;
 }
 const values = parseFlags();
 /** The shapes --fixed-silence compares by default: the bench's steady pods and what they cannot be told from. */
@@ -104,7 +123,9 @@ if (values.silences && values.only !== undefined) {
   console.error('--only: picks traffic shapes, which --silences does not simulate (it uses Poisson traffic)');
   process.exit(2);
 }
-const only = values.only?.split(',').map((s) => s.trim());
+// Each shape once, in the order given: a repeated name would print its column or row twice.
+const only =
+  values.only === undefined ? undefined : [...new Set(values.only.split(',').map((s) => s.trim()))];
 for (const name of only ?? []) {
   if (!(name in shapes)) {
     console.error(

@@ -110,8 +110,25 @@ describe('npm run bench:propagation', () => {
     assert.equal(cell(rows.at(-1), 0).within, 0, stdout);
     assert.ok(cell(rows.at(-1), 2).lost < 1, stdout);
 
-    const only = await run('--fixed-silence', '--only', 'poisson-20', '--runs', '50');
+    // A shape named twice is one column.
+    const only = await run('--fixed-silence', '--only', 'poisson-20, poisson-20', '--runs', '50');
     assert.deepEqual(only.stdout.trim().split('\n')[1]?.trim().split(/\s+/), ['silence', 'poisson-20']);
+    await assert.rejects(run('--fixed-silence', '1.2'), (error: { code?: number; stderr?: string }) => {
+      assert.equal(error.code, 2);
+      assert.match(
+        error.stderr ?? '',
+        /^unexpected argument "1\.2": --fixed-silence takes no value \(it tries every fixed silence from 0\.8 s to 2\.4 s\)\nusage: /,
+      );
+      return true;
+    });
+    await assert.rejects(run('--runs', '50', 'extra'), (error: { code?: number; stderr?: string }) => {
+      assert.equal(error.code, 2);
+      assert.match(
+        error.stderr ?? '',
+        /^unexpected argument "extra": this command takes no positional arguments/,
+      );
+      return true;
+    });
     await assert.rejects(
       run('--fixed-silence', '--silences'),
       (error: { code?: number; stderr?: string }) => {
