@@ -66,6 +66,14 @@ describe('the bench:rolling bar', () => {
     assert.equal(barVerdict([run('kubegrace', [failing])]), 'MISSED: old-2 exit code 1');
   });
 
+  it('a run SIGKILLed with no pod on record as killed still misses it', () => {
+    // The harness saw the SIGKILL (the run's `killed`) but no pod's result says which: still a miss.
+    assert.equal(
+      barVerdict([run('kubegrace', [pod('old-1', 1000, 500, 20)], 0, true)]),
+      'MISSED: a pod SIGKILLed',
+    );
+  });
+
   it('a busy pod (≥ 10 new connections/s, the threshold included) must leave within ideal + 1.2 s', () => {
     assert.equal(barVerdict([run('kubegrace', [pod('old-1', 1700, 500, 12)])]), 'met');
     assert.equal(
@@ -93,10 +101,33 @@ describe('the bench:rolling bar', () => {
       barVerdict([run('kubegrace', [pod('old-1', 11_000, 3000, 2, waited(10_400))]), clean]),
       /^MISSED: old-1 \(2\.0 conn\/s\) exit 11\.00 s > fastest clean tool 5\.05 s and propagate 10\.40 > maxMs 10\.00 s$/,
     );
+    // A busy pod is held to ideal + 1.2 s alone: slower than a clean tool is not "strictly missed".
+    const fast = run('http-terminator', [pod('old-1', 1000, 500, 20)]);
+    assert.equal(barVerdict([run('kubegrace', [pod('old-1', 1500, 500, 20)]), fast]), 'met');
     // Without a clean tool, maxMs is the only limit on the wait.
     assert.equal(
       barVerdict([run('kubegrace', [pod('old-1', 10_100, 2000, 2, waited(10_050))]), lossy]),
       'met',
+    );
+  });
+
+  it('leaving exactly with the fastest clean tool meets it, strictly too, whatever the wait', () => {
+    const clean = run('http-terminator', [pod('old-1', 5000, 500, 2), pod('old-2', 5100, 500, 2)]);
+    // At 5.05 s, the clean tool's median: no "strictly missed", and no need of the maxMs route
+    // (here there is no propagate phase on record, which that route would reject).
+    assert.equal(barVerdict([run('kubegrace', [pod('old-1', 5050, 500, 2, waited(5000))]), clean]), 'met');
+    assert.equal(barVerdict([run('kubegrace', [pod('old-1', 5050, 500, 2, {})]), clean]), 'met');
+    assert.equal(
+      barVerdict([run('kubegrace', [pod('old-1', 5051, 500, 2, waited(5000))]), clean]),
+      'met within maxMs; strictly missed: old-1 exit 5.05 > fastest clean tool 5.05 s',
+    );
+  });
+
+  it('a propagate phase of exactly maxMs + its slack (10.25 s) is within the cap; 1 ms more is not', () => {
+    assert.equal(barVerdict([run('kubegrace', [pod('old-1', 11_000, 2000, 2, waited(10_250))])]), 'met');
+    assert.match(
+      barVerdict([run('kubegrace', [pod('old-1', 11_000, 2000, 2, waited(10_251))])]),
+      /^MISSED: old-1 \(2\.0 conn\/s\) exit 11\.00 s and propagate 10\.25 > maxMs 10\.00 s$/,
     );
   });
 
