@@ -8,7 +8,7 @@ import {
   type PropagationConfirmation,
   type PropagationReport,
 } from '../../src/propagation/adaptive.js';
-import { describePropagation } from '../../src/propagation/describe.js';
+import { describePropagation, SILENCE_BASIS } from '../../src/propagation/describe.js';
 
 function context(signal: AbortSignal = new AbortController().signal, deadline = Date.now() + 60_000) {
   const warnings: string[] = [];
@@ -84,6 +84,33 @@ describe('adaptive propagation participant', () => {
     assert.match(
       warnings[0] ?? '',
       /propagation\.maxMs \(600 ms\): too few new connections .* pooled connections/,
+    );
+  });
+
+  it('a rate too low for the wait: maxMs, and the warning gives the silence needed and what set it, as the report does', async () => {
+    // Three new connections 150 ms apart: a rate, but one that asks for far more silence than 600 ms.
+    const { report, warnings } = await wait({
+      openConnections: 2,
+      during: async (note) => {
+        for (let i = 0; i < 3; i++) {
+          note();
+          await delay(150);
+        }
+      },
+    });
+    assert.equal(report.endedBy, 'max');
+    assert.ok(
+      report.requiredSilenceMs !== undefined && report.requiredSilenceMs > 600,
+      `${report.requiredSilenceMs}`,
+    );
+    assert.ok(report.silenceBasis === 'rate' || report.silenceBasis === 'gap', report.silenceBasis);
+    assert.equal(warnings.length, 1);
+    const words = SILENCE_BASIS[report.silenceBasis];
+    assert.ok(
+      warnings[0]?.includes(
+        `a silence of ${(report.requiredSilenceMs / 1000).toFixed(1)} s was needed (${words})`,
+      ),
+      warnings[0],
     );
   });
 
