@@ -201,7 +201,7 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
           waitedMs: Math.round(at - waitStart),
           newConnections: activity.total - totalAtShutdown,
           ratePerSecond: round(need.ratePerSecond),
-          ...(need.basis === 'no-traffic'
+          ...(need.basis === 'no-traffic' || !Number.isFinite(need.requiredMs)
             ? {}
             : { requiredSilenceMs: Math.round(need.requiredMs), silenceBasis: need.basis }),
           silenceMs: Math.round(at - Math.max(last, waitStart)),
@@ -229,12 +229,19 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
     if (confirmation.kind === 'confirmed' && options.proxyAllowanceMs >= options.maxMs) {
       return `${cap}: the removal was confirmed, but propagation.proxyAllowanceMs (${options.proxyAllowanceMs} ms) is not shorter than propagation.maxMs`;
     }
+    const confirmedAfterMs = report.confirmedAfterMs ?? 0;
+    if (confirmation.kind === 'confirmed' && confirmedAfterMs + options.proxyAllowanceMs > options.maxMs) {
+      return `${cap}: the removal was confirmed ${seconds(confirmedAfterMs)} s after the start, too late for propagation.proxyAllowanceMs (${options.proxyAllowanceMs} ms) to pass within it; if the EndpointSlices change this late as a rule, raise propagation.maxMs (and the grace period)`;
+    }
     if (silenceMs < options.quietPeriodMs) {
       return `${cap}: new connections were still arriving ${seconds(silenceMs)} s before the end, so a router still sends traffic here; raise propagation.maxMs (and the grace period) above that router's lag${api}`;
     }
     const silence = `${seconds(silenceMs)} s without a new connection`;
     if (need.basis === 'no-traffic') {
       return `${cap}: too few new connections before and during the shutdown to judge a silence (${silence}); clients that only use pooled connections give no such evidence, so the wait runs to its maximum${api}`;
+    }
+    if (!Number.isFinite(need.requiredMs)) {
+      return `${cap}: new connections had fallen away before the last one (${silence}), too few of late to judge a silence by, so the wait runs to its maximum${api}`;
     }
     return `${cap}: ${silence}, but at ${round(need.ratePerSecond)} new connections/s a silence of ${seconds(need.requiredMs)} s was needed (${SILENCE_BASIS[need.basis]})${api}`;
   }

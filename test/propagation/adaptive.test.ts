@@ -9,6 +9,7 @@ import {
   type PropagationReport,
 } from '../../src/propagation/adaptive.js';
 import { describePropagation, SILENCE_BASIS } from '../../src/propagation/describe.js';
+import { monotonicNow } from '../../src/wait.js';
 
 function context(signal: AbortSignal = new AbortController().signal, deadline = Date.now() + 60_000) {
   const warnings: string[] = [];
@@ -114,6 +115,48 @@ describe('adaptive propagation participant', () => {
     );
   });
 
+  it('traffic that fell away before a last straggler: no silence is evidence, the report names none, the warning says why', async () => {
+    // One new connection every 100 ms for 57 s, nothing for 3 s, then one just before SIGTERM: the
+    // trailing windows see the fall, so no finite silence is evidence and the wait runs to maxMs.
+    let offset = -60_000;
+    const now = () => monotonicNow() + offset;
+    const activity = createTrafficActivity(now);
+    let report: PropagationReport | undefined;
+    const participant = createAdaptivePropagation({
+      quietPeriodMs: 50,
+      minMs: 0,
+      maxMs: 600,
+      proxyAllowanceMs: 150,
+      rateWindowMs: 60_000,
+      activity,
+      openConnections: () => 1,
+      now,
+      onEnd: (r) => (report = r),
+    });
+    participant.ready?.();
+    for (; offset < -3000; offset += 100) activity.noteConnection();
+    offset = -50;
+    activity.noteConnection();
+    offset = 0;
+    await participant.unready?.(context().ctx);
+    const { ctx, warnings } = context();
+    const hold = setInterval(() => undefined, 1000);
+    try {
+      await participant.propagate?.(ctx);
+    } finally {
+      clearInterval(hold);
+    }
+    assert.ok(report);
+    assert.equal(report.endedBy, 'max');
+    // Absent, not Infinity (which the summary line's JSON would print as null) with a basis.
+    assert.equal(report.requiredSilenceMs, undefined);
+    assert.equal(report.silenceBasis, undefined);
+    assert.ok(!JSON.stringify(report).includes('null'), JSON.stringify(report));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', /new connections had fallen away before the last one .* too few of late/);
+    assert.doesNotMatch(warnings[0] ?? '', /∞/);
+  });
+
   it('new connections during the wait keep it open until they stop, then the silence ends it', async () => {
     let stoppedAt = 0;
     // Rates are measured by how many 100 ms bins saw a new connection: a second of them, one every
@@ -182,6 +225,20 @@ describe('adaptive propagation participant', () => {
     assert.match(
       describePropagation(report),
       /the EndpointSlices showed the pod removed 0\.\d s after the start, then the proxy allowance/,
+    );
+  });
+
+  it('confirmed too late for the allowance to pass within maxMs: the warning says so, not a silence', async () => {
+    const late: PropagationConfirmation = async () => {
+      await delay(500);
+      return true;
+    };
+    const { report, warnings } = await wait({ openConnections: 3, confirmations: [late] });
+    assert.equal(report.endedBy, 'max');
+    assert.equal(warnings.length, 1);
+    assert.match(
+      warnings[0] ?? '',
+      /: the removal was confirmed 0\.[56] s after the start, too late for propagation\.proxyAllowanceMs \(150 ms\) to pass within it; /,
     );
   });
 
