@@ -123,11 +123,12 @@ if (values.silences && values.only !== undefined) {
   console.error('--only: picks traffic shapes, which --silences does not simulate (it uses Poisson traffic)');
   process.exit(2);
 }
-// Each shape once, in the order given: a repeated name would print its column or row twice.
+// Each shape once, in the order given: a repeated name would print its --fixed-silence column twice.
 const only =
   values.only === undefined ? undefined : [...new Set(values.only.split(',').map((s) => s.trim()))];
 for (const name of only ?? []) {
-  if (!(name in shapes)) {
+  // Own names only: `in` would take "constructor" or "__proto__" for a shape.
+  if (!Object.hasOwn(shapes, name)) {
     console.error(
       `--only: no shape ${JSON.stringify(name)}; the shapes are ${Object.keys(shapes).join(', ')}`,
     );

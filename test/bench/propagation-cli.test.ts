@@ -37,11 +37,16 @@ describe('npm run bench:propagation', () => {
       assert.match(error.stderr ?? '', /--runs: expected a whole number of runs, 1 or more; got "0"/);
       return true;
     });
-    await assert.rejects(run('--only', 'nope'), (error: { code?: number; stderr?: string }) => {
-      assert.equal(error.code, 2);
-      assert.match(error.stderr ?? '', /--only: no shape "nope"; the shapes are poisson-20, /);
-      return true;
-    });
+    for (const name of ['nope', 'constructor', '__proto__']) {
+      await assert.rejects(run('--only', name), (error: { code?: number; stderr?: string }) => {
+        assert.equal(error.code, 2);
+        assert.match(
+          error.stderr ?? '',
+          new RegExp(`--only: no shape "${name}"; the shapes are poisson-20, `),
+        );
+        return true;
+      });
+    }
     for (const bad of ['abc', '', '1e3', '2.5', '-1', '4294967296']) {
       await assert.rejects(run(`--seed=${bad}`), (error: { code?: number; stderr?: string }) => {
         assert.equal(error.code, 2);
