@@ -205,4 +205,84 @@ describe('the bench:rolling bar', () => {
     const killed = run('sleep', [pod('old-1', 1000, 500, 2)], 0, true);
     assert.equal(barVerdict([run('kubegrace', [pod('old-1', 3500, 500, 2, waited(3000))]), killed]), 'met');
   });
+
+  describe('edges the other tests leave open', () => {
+    it('no kubegrace run: no verdict; a single lost request misses it', () => {
+      assert.equal(barVerdict([run('http-terminator', [pod('old-1', 5000, 500, 2)])]), '-');
+      assert.equal(
+        barVerdict([run('kubegrace', [pod('old-1', 1000, 500, 20)], 1)]),
+        'MISSED: kubegrace lost 1',
+      );
+    });
+
+    it('a pod marked SIGKILLed misses it even when its exit code reads 0 (the kill raced the exit)', () => {
+      const raced = pod('old-1', 1000, 500, 20, undefined, { killed: true, exitCode: 0 });
+      assert.equal(barVerdict([run('kubegrace', [raced], 0, true)]), 'MISSED: old-1 SIGKILLed');
+    });
+
+    it('every unclean pod and every missed pod is named, not only the first', () => {
+      const a = pod('old-1', 30_000, 500, 2, waited(5000), { killed: true, exitCode: 137 });
+      const b = pod('old-2', 1500, 500, 12, waited(1000), { exitCode: 1 });
+      assert.equal(
+        barVerdict([run('kubegrace', [a, b], 0, true)]),
+        'MISSED: old-1 SIGKILLed; old-2 exit code 1',
+      );
+      assert.equal(
+        barVerdict([run('kubegrace', [pod('old-1', 1800, 500, 12), pod('old-2', 1900, 500, 11)])]),
+        'MISSED: old-1 (12.0 conn/s) exit 1.80 > ideal 0.50 + 1.20 s; old-2 (11.0 conn/s) exit 1.90 > ideal 0.50 + 1.20 s',
+      );
+    });
+
+    it('a SIGKILL in any one of several kubegrace runs misses it', () => {
+      const ok = run('kubegrace', [pod('old-1', 1000, 500, 20)]);
+      const killed = run('kubegrace', [pod('old-1', 1000, 500, 20)], 0, true);
+      assert.equal(barVerdict([ok, killed]), 'MISSED: a pod SIGKILLed');
+    });
+
+    it('a busy pod is held to 1.2 s after its ideal exit, to the millisecond, and the ideal is not the removal', () => {
+      assert.match(barVerdict([run('kubegrace', [pod('old-1', 1701, 500, 12)])]), /^MISSED: old-1 /);
+      // Removed from the table at 0.3 s, but a request begun before then ran to 2.0 s: the ideal exit.
+      const late = (exit: number) => pod('old-1', exit, 2000, 12, undefined, { removedMs: 300 });
+      assert.equal(barVerdict([run('kubegrace', [late(3200)])]), 'met');
+      assert.match(barVerdict([run('kubegrace', [late(3201)])]), /exit 3\.20 > ideal 2\.00 \+ 1\.20 s$/);
+    });
+
+    it('a busy pod at exactly 10 conn/s is never "strictly missed", however fast a clean tool was', () => {
+      const fast = run('http-terminator', [pod('old-1', 1000, 500, 2)]);
+      assert.equal(barVerdict([run('kubegrace', [pod('old-1', 1500, 500, 10)]), fast]), 'met');
+    });
+
+    it('the mark is the fastest clean tool, by the median of its runs; a tool that lost in any run is not clean', () => {
+      const kg = run('kubegrace', [pod('old-1', 4000, 500, 2, waited(3000))]);
+      // Two clean tools at 3.0 and 5.0 s: 3.0 s is the mark.
+      const two = [
+        run('http-terminator', [pod('old-1', 3000, 500, 2)]),
+        run('lightship', [pod('old-1', 5000, 500, 2)]),
+      ];
+      assert.equal(
+        barVerdict([kg, ...two]),
+        'met within maxMs; strictly missed: old-1 exit 4.00 > fastest clean tool 3.00 s',
+      );
+      // Runs at 3.0, 4.5 and 6.0 s: the mark is 4.5 s, neither the fastest run nor the slowest.
+      const runs = [3000, 4500, 6000].map((ms) => run('http-terminator', [pod('old-1', ms, 500, 2)]));
+      const slower = run('kubegrace', [pod('old-1', 5000, 500, 2, waited(4000))]);
+      assert.equal(
+        barVerdict([slower, ...runs]),
+        'met within maxMs; strictly missed: old-1 exit 5.00 > fastest clean tool 4.50 s',
+      );
+      // Clean in one run, lossy in the other: it sets no mark.
+      const mixed = [
+        run('terminus', [pod('old-1', 3000, 500, 2)]),
+        run('terminus', [pod('old-1', 3000, 500, 2)], 3),
+      ];
+      assert.equal(barVerdict([kg, ...mixed]), 'met');
+    });
+
+    it('with no unready phase on record the wait ends at its propagate phase (leave by 6.80 s)', () => {
+      const noUnready = (exit: number) =>
+        barVerdict([run('kubegrace', [pod('old-1', exit, 2000, 2, { propagate: 5000 })])]);
+      assert.equal(noUnready(6800), 'met');
+      assert.match(noUnready(6801), /\(max\(ideal 2\.00, wait end 5\.00 \+ 1\.00 \+ 0\.05\) \+ 0\.75 s\)$/);
+    });
+  });
 });
