@@ -66,6 +66,14 @@ async function wait(
   return { report, warnings, tookMs: Date.now() - started };
 }
 
+/** A confirmation that agrees after `ms`. */
+const confirmAfter =
+  (ms: number): PropagationConfirmation =>
+  async () => {
+    await delay(ms);
+    return true;
+  };
+
 describe('adaptive propagation participant', () => {
   it('an idle pod (nothing open, no new connection) waits only the quiet period', async () => {
     const { report, warnings } = await wait();
@@ -210,11 +218,7 @@ describe('adaptive propagation participant', () => {
   });
 
   it('confirmed: ends after the proxy allowance, and says when the confirmation came', async () => {
-    const confirm: PropagationConfirmation = async () => {
-      await delay(60);
-      return true;
-    };
-    const { report, tookMs } = await wait({ openConnections: 3, confirmations: [confirm] });
+    const { report, tookMs } = await wait({ openConnections: 3, confirmations: [confirmAfter(60)] });
     assert.equal(report.endedBy, 'confirmed');
     assert.ok((report.confirmedAfterMs ?? 0) >= 55, `confirmed after ${report.confirmedAfterMs} ms`);
     assert.ok(tookMs >= 60 + 150 - 5, `ended ${tookMs} ms after the start: the allowance is 150 ms`);
@@ -229,11 +233,7 @@ describe('adaptive propagation participant', () => {
   });
 
   it('confirmed too late for the allowance to pass within maxMs: the warning says so, not a silence', async () => {
-    const late: PropagationConfirmation = async () => {
-      await delay(500);
-      return true;
-    };
-    const { report, warnings } = await wait({ openConnections: 3, confirmations: [late] });
+    const { report, warnings } = await wait({ openConnections: 3, confirmations: [confirmAfter(500)] });
     assert.equal(report.endedBy, 'max');
     assert.equal(warnings.length, 1);
     assert.match(
