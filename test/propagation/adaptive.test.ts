@@ -35,9 +35,14 @@ async function wait(
     maxMs?: number;
     during?: (note: () => void) => Promise<void>;
     before?: (note: () => void) => void;
+    /** New connections this many ms before the shutdown, oldest first; the pod was ready at the first. */
+    history?: readonly number[];
   } = {},
 ) {
-  const activity = createTrafficActivity();
+  // The clock the wait reads, set back while the history is noted.
+  let offset = options.history?.[0] ?? 0;
+  const now = (): number => monotonicNow() + offset;
+  const activity = createTrafficActivity(now);
   let report: PropagationReport | undefined;
   const participant = createAdaptivePropagation({
     quietPeriodMs: 50,
@@ -49,8 +54,14 @@ async function wait(
     openConnections: () => options.openConnections ?? 0,
     confirmations: () => options.confirmations ?? [],
     onEnd: (r) => (report = r),
+    now,
   });
   participant.ready?.();
+  for (const at of options.history ?? []) {
+    offset = at;
+    activity.noteConnection();
+  }
+  offset = 0;
   options.before?.(() => activity.noteConnection());
   await participant.unready?.(context().ctx);
   const { ctx, warnings } = context(options.signal, options.deadline);
@@ -126,35 +137,8 @@ describe('adaptive propagation participant', () => {
   it('traffic that fell away before a last straggler: no silence is evidence, the report names none, the warning says why', async () => {
     // One new connection every 100 ms for 57 s, nothing for 3 s, then one just before SIGTERM: the
     // trailing windows see the fall, so no finite silence is evidence and the wait runs to maxMs.
-    let offset = -60_000;
-    const now = () => monotonicNow() + offset;
-    const activity = createTrafficActivity(now);
-    let report: PropagationReport | undefined;
-    const participant = createAdaptivePropagation({
-      quietPeriodMs: 50,
-      minMs: 0,
-      maxMs: 600,
-      proxyAllowanceMs: 150,
-      rateWindowMs: 60_000,
-      activity,
-      openConnections: () => 1,
-      now,
-      onEnd: (r) => (report = r),
-    });
-    participant.ready?.();
-    for (; offset < -3000; offset += 100) activity.noteConnection();
-    offset = -50;
-    activity.noteConnection();
-    offset = 0;
-    await participant.unready?.(context().ctx);
-    const { ctx, warnings } = context();
-    const hold = setInterval(() => undefined, 1000);
-    try {
-      await participant.propagate?.(ctx);
-    } finally {
-      clearInterval(hold);
-    }
-    assert.ok(report);
+    const history = [...Array.from({ length: 570 }, (_, i) => -60_000 + i * 100), -50];
+    const { report, warnings } = await wait({ openConnections: 1, history });
     assert.equal(report.endedBy, 'max');
     // Absent, not Infinity (which the summary line's JSON would print as null) with a basis.
     assert.equal(report.requiredSilenceMs, undefined);
