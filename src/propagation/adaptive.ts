@@ -201,9 +201,9 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
           waitedMs: Math.round(at - waitStart),
           newConnections: activity.total - totalAtShutdown,
           ratePerSecond: round(need.ratePerSecond),
-          ...(need.basis === 'no-traffic' || !Number.isFinite(need.requiredMs)
-            ? {}
-            : { requiredSilenceMs: Math.round(need.requiredMs), silenceBasis: need.basis }),
+          ...(Number.isFinite(need.requiredMs) && need.basis !== 'no-traffic'
+            ? { requiredSilenceMs: Math.round(need.requiredMs), silenceBasis: need.basis }
+            : {}),
           silenceMs: Math.round(at - Math.max(last, waitStart)),
           ...(confirmedAt === undefined
             ? {}
