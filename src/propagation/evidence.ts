@@ -372,13 +372,17 @@ export function decide(input: DecisionInput): Decision {
 }
 
 /**
- * The silence that counts after a confirmation: the measured need, capped at the proxy allowance and
- * never under the quiet period. The basis says which bound applied when one did.
+ * The silence that counts after a confirmation: the measured need (never under the quiet period),
+ * capped at the proxy allowance or the quiet period, whichever is longer. The basis changes only when
+ * the cap applied, so an idle pod stays `idle` whatever the allowance.
  */
 function afterConfirmation(need: SilenceNeed, input: DecisionInput): SilenceNeed {
   const { quietPeriodMs, proxyAllowanceMs } = input;
-  if (need.requiredMs <= proxyAllowanceMs) return need;
-  return proxyAllowanceMs > quietPeriodMs
-    ? { ...need, requiredMs: proxyAllowanceMs, basis: 'proxy-allowance' }
-    : { ...need, requiredMs: quietPeriodMs, basis: 'quiet-period' };
+  const capMs = Math.max(proxyAllowanceMs, quietPeriodMs);
+  if (need.requiredMs <= capMs) return need;
+  return {
+    ...need,
+    requiredMs: capMs,
+    basis: proxyAllowanceMs > quietPeriodMs ? 'proxy-allowance' : 'quiet-period',
+  };
 }

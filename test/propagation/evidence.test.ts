@@ -141,6 +141,10 @@ describe('decide', () => {
     const short = decide({ ...at, proxyAllowanceMs: 500 }).need;
     assert.equal(short.requiredMs, 1000);
     assert.equal(short.basis, 'quiet-period');
+    // An idle pod stays idle whatever the allowance: the quiet period it needs is within the cap.
+    const idle = { ...at, arrivals: [], idle: true };
+    assert.equal(decide({ ...idle, proxyAllowanceMs: 500 }).need.basis, 'idle');
+    assert.equal(decide(idle).need.basis, 'idle');
     // Pooled-only clients (no rate at all): the allowance, not "no traffic".
     assert.equal(decide({ ...at, arrivals: [] }).need.basis, 'proxy-allowance');
     // A need under the allowance is kept as measured.
