@@ -189,7 +189,8 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
             ? 'deadline'
             : 'aborted';
       const report = buildReport(endedBy, decision.need, end);
-      if (endedBy === 'max') ctx.warn(maxMessage(report, decision.need, confirmation, unavailable));
+      if (endedBy === 'max')
+        ctx.warn(maxMessage(report, decision.need, confirmation, waitStart, unavailable));
       options.onEnd?.(report);
 
       function buildReport(ended: PropagationEnd, need: SilenceNeed, at: number): PropagationReport {
@@ -218,6 +219,7 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
     report: PropagationReport,
     need: SilenceNeed,
     confirmation: ConfirmationState,
+    waitStart: number,
     unavailable: boolean,
   ): string {
     const cap = `propagation wait reached propagation.maxMs (${options.maxMs} ms)`;
@@ -229,9 +231,18 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
     if (confirmation.kind === 'confirmed' && options.proxyAllowanceMs >= options.maxMs) {
       return `${cap}: the removal was confirmed, but propagation.proxyAllowanceMs (${options.proxyAllowanceMs} ms) is not shorter than propagation.maxMs`;
     }
-    const confirmedAfterMs = report.confirmedAfterMs ?? 0;
-    if (confirmation.kind === 'confirmed' && confirmedAfterMs + options.proxyAllowanceMs > options.maxMs) {
-      return `${cap}: the removal was confirmed ${seconds(confirmedAfterMs)} s after the start, too late for propagation.proxyAllowanceMs (${options.proxyAllowanceMs} ms) to pass within it; if the EndpointSlices change this late as a rule, raise propagation.maxMs (and the grace period)`;
+    if (confirmation.kind === 'confirmed') {
+      // With no new connection after it, the wait needed the allowance after the confirmation, or the
+      // quiet period if longer (the silence counted from it is capped at the longer of the two).
+      const { proxyAllowanceMs, quietPeriodMs } = options;
+      const confirmedAfterMs = Math.max(0, confirmation.at - waitStart);
+      if (confirmedAfterMs + Math.max(proxyAllowanceMs, quietPeriodMs) > options.maxMs) {
+        const what =
+          proxyAllowanceMs >= quietPeriodMs
+            ? `propagation.proxyAllowanceMs (${proxyAllowanceMs} ms)`
+            : `propagation.quietPeriodMs (${quietPeriodMs} ms, longer than the allowance)`;
+        return `${cap}: the removal was confirmed ${seconds(confirmedAfterMs)} s after the start, too late for ${what} to pass within it; if the EndpointSlices change this late as a rule, raise propagation.maxMs (and the grace period)`;
+      }
     }
     if (silenceMs < options.quietPeriodMs) {
       return `${cap}: new connections were still arriving ${seconds(silenceMs)} s before the end, so a router still sends traffic here; raise propagation.maxMs (and the grace period) above that router's lag${api}`;

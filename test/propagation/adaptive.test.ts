@@ -37,6 +37,8 @@ async function wait(
     before?: (note: () => void) => void;
     /** New connections this many ms before the shutdown, oldest first; the pod was ready at the first. */
     history?: readonly number[];
+    quietPeriodMs?: number;
+    proxyAllowanceMs?: number;
   } = {},
 ) {
   // The clock the wait reads, set back while the history is noted.
@@ -45,10 +47,10 @@ async function wait(
   const activity = createTrafficActivity(now);
   let report: PropagationReport | undefined;
   const participant = createAdaptivePropagation({
-    quietPeriodMs: 50,
+    quietPeriodMs: options.quietPeriodMs ?? 50,
     minMs: 0,
     maxMs: options.maxMs ?? 600,
-    proxyAllowanceMs: 150,
+    proxyAllowanceMs: options.proxyAllowanceMs ?? 150,
     rateWindowMs: 60_000,
     activity,
     openConnections: () => options.openConnections ?? 0,
@@ -223,6 +225,22 @@ describe('adaptive propagation participant', () => {
     assert.match(
       warnings[0] ?? '',
       /: the removal was confirmed 0\.[56] s after the start, too late for propagation\.proxyAllowanceMs \(150 ms\) to pass within it; /,
+    );
+  });
+
+  it('confirmed too late for the quiet period, when it is longer than the allowance: the warning names the quiet period', async () => {
+    // No allowance, a 300 ms quiet period: confirmed at 0.4 s, the wait needed until 0.7 s, past 0.6 s.
+    const { report, warnings } = await wait({
+      openConnections: 3,
+      quietPeriodMs: 300,
+      proxyAllowanceMs: 0,
+      confirmations: [confirmAfter(400)],
+    });
+    assert.equal(report.endedBy, 'max');
+    assert.equal(warnings.length, 1);
+    assert.match(
+      warnings[0] ?? '',
+      /: the removal was confirmed 0\.[45] s after the start, too late for propagation\.quietPeriodMs \(300 ms, longer than the allowance\) to pass within it; /,
     );
   });
 
