@@ -161,9 +161,11 @@ export function createAdaptivePropagation(options: AdaptivePropagationOptions): 
       let decision = look();
       for (;;) {
         if (decision.done) {
-          if (decision.ended !== 'max') {
+          if (decision.ended !== 'max' && !ctx.signal.aborted) {
             // Done as far as this turn knows: after a stalled loop, connections may be waiting to be
-            // accepted. Take them in; if there were any, look again.
+            // accepted. Take them in; if there were any, look again. Not once the phase is cut: the
+            // lifecycle gives an aborted participant one turn, which this look would spend, and the
+            // phase would end before the wait reported (the drain takes late connections in anyway).
             const seen = activity.lastConnectionAt;
             await afterPendingIo();
             if (activity.lastConnectionAt !== seen) {

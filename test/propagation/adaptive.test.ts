@@ -499,3 +499,47 @@ describe('the signal of a phase whose budget ran out', () => {
     assert.equal(summary.outcome, 'clean', JSON.stringify(summary.failures));
   });
 });
+
+describe('a wait that decides as its phase is cut', () => {
+  it('reports within the one turn the lifecycle gives an aborted participant', async () => {
+    // The budget's timer and the wait's own fire in one turn, the budget's first: the wait's look
+    // then says done. Looking once more after pending I/O would let the lifecycle's turn pass first,
+    // and the phase would end (and its Event be written) before the wait had reported.
+    let offset = 0;
+    const now = (): number => monotonicNow() + offset;
+    let turnPassed = false;
+    let reportedAfterTurn: boolean | undefined;
+    let report: PropagationReport | undefined;
+    const participant = createAdaptivePropagation({
+      quietPeriodMs: 50,
+      minMs: 0,
+      maxMs: 60_000,
+      proxyAllowanceMs: 150,
+      rateWindowMs: 60_000,
+      activity: createTrafficActivity(now),
+      openConnections: () => 0,
+      onEnd: (r) => {
+        report = r;
+        reportedAfterTurn = turnPassed;
+      },
+      now,
+    });
+    participant.ready?.();
+    await participant.unready?.(context().ctx);
+    const phase = new AbortController();
+    // Registered first, as the lifecycle's is: its turn is queued before anything the wait does.
+    phase.signal.addEventListener('abort', () => setImmediate(() => (turnPassed = true)), { once: true });
+    const { ctx } = context(phase.signal);
+    const cut = setTimeout(() => {
+      offset = 10_000; // the loop stalled past the quiet period: the next look says done
+      phase.abort();
+    }, 10);
+    try {
+      await participant.propagate?.(ctx);
+    } finally {
+      clearTimeout(cut);
+    }
+    assert.equal(report?.endedBy, 'quiet');
+    assert.equal(reportedAfterTurn, false, 'the wait reported before the lifecycle moved on');
+  });
+});
