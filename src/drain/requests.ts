@@ -20,7 +20,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { invalidOption } from '../errors.js';
 import { createNotifier, settle } from '../wait.js';
 import type { DrainObserver } from './observer.js';
@@ -112,6 +112,8 @@ interface TrackedResponse {
   writeHead(statusCode: number, headers: Record<string, string>): unknown;
   end(): unknown;
   on(event: 'close', listener: (this: TrackedResponse) => void): unknown;
+  /** The request it answers (HTTP/1: an `IncomingMessage`). */
+  readonly req?: IncomingMessage | Http2ServerRequest;
 }
 
 /** A ledger's data; the functions that work on it are the tracker's, shared by every socket. */
@@ -128,6 +130,7 @@ interface Ledger extends SocketLedger {
 }
 
 interface LedgeredSocket {
+  destroySoon?: () => void;
   [kLedger]?: Ledger | undefined;
   [kCloseCarrier]?: TrackedResponse | undefined;
   [kNewest]?: TrackedResponse | undefined;
@@ -154,6 +157,28 @@ function inLedger(ledger: Ledger, res: unknown): boolean {
   return (
     ledger.current === res || (ledger.queued !== undefined && ledger.queued.includes(res as ServerResponse))
   );
+}
+
+/**
+ * What Node calls on a socket after a response that carries `Connection: close`, in place of its own
+ * `destroySoon` (which ends the socket and destroys it once the FIN is out). When the request's body
+ * is still arriving (a handler that answered without reading it: 401, 413, 415, 202), destroying the
+ * socket with those bytes unread makes the kernel answer them with RST, and a client that sends its
+ * whole body before it reads (Python's http.client, most raw clients) never sees the response.
+ * Without the shutdown's `Connection: close` Node would have read and dropped the rest and kept the
+ * connection. So: end the write side, read the rest of the body and drop it, and only then close (a
+ * lingering close, as nginx does); the drain's budget bounds a client that never finishes.
+ */
+function lingeringClose(this: LedgeredSocket & Socket): void {
+  const req = this[kCloseCarrier]?.req as IncomingMessage | undefined;
+  if (req === undefined || req.complete || this.destroyed) {
+    Socket.prototype.destroySoon.call(this);
+    return;
+  }
+  if (this.writable) this.end();
+  req.once('end', () => Socket.prototype.destroySoon.call(this));
+  // Node resumed a body nobody read (`_dump`); one the handler paused is dropped the same way.
+  if (req.isPaused()) req.resume();
 }
 
 export function createRequestTracker(options: RequestTrackerOptions): RequestTracker {
@@ -227,6 +252,7 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
         previous.removeHeader('connection');
       }
       socket[kCloseCarrier] = res;
+      socket.destroySoon = lingeringClose;
     }
     res.setHeader('connection', 'close');
   }
@@ -235,7 +261,7 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
   function admit(req: IncomingMessage | Http2ServerRequest, res: TrackedResponse, http1: boolean): boolean {
     inflight++;
     observer?.requestStarted?.();
-    if (http1 && isShuttingDown()) carryClose(req.socket as LedgeredSocket | null, res);
+    if (http1 && isShuttingDown()) carryClose(req.socket, res);
     if (rejectDuringDrain && isDraining()) {
       reject(req, res, http1);
       return true;
@@ -343,7 +369,7 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
     }
     for (const ledger of ledgers) {
       const newest = ledger.queued?.at(-1) ?? ledger.current;
-      if (newest !== undefined) carryClose(ledger.socket as LedgeredSocket, newest);
+      if (newest !== undefined) carryClose(ledger.socket, newest);
     }
   }
 

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { once } from 'node:events';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as tls from 'node:tls';
 import { describe, it } from 'node:test';
@@ -144,6 +146,49 @@ describe('http drainer', () => {
         answeredAt > 0 && answeredAt <= drainedAt + 20,
         'the response arrived before the drain ended',
       );
+    } finally {
+      drainer.detach();
+      await closeHard(server);
+    }
+  });
+
+  it('an answer sent before its request body arrived reaches a client that sends the whole body first', async () => {
+    // The handler answers at once (401, 415, 202) and never reads the 4 MB body. Closing the socket
+    // with the body unread would make the kernel send RST: a client that writes its whole body before
+    // it reads (Python's http.client, most raw clients) would fail with EPIPE and never see the answer.
+    const size = 4 * 1024 * 1024;
+    const { tracker, flags } = trackerWithFlags();
+    const server = http.createServer((_req, res) => res.end('early answer'));
+    const drainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity() });
+    const port = await listen(server);
+    try {
+      flags.shuttingDown = true;
+      await drainer.unready?.(phaseContext('unready').ctx);
+      const socket = net.connect(port, '127.0.0.1');
+      let received = '';
+      let failure: string | undefined;
+      socket.setEncoding('latin1');
+      socket.on('error', (error: NodeJS.ErrnoException) => (failure ??= error.code));
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.pause(); // reads nothing until the whole body is out
+      socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      for (let sent = 0; sent < size && failure === undefined; sent += chunk.length) {
+        if (!socket.write(chunk)) await Promise.race([once(socket, 'drain'), once(socket, 'close')]);
+      }
+      const ended = once(socket, 'end');
+      socket.on('data', (text: string) => (received += text));
+      socket.resume();
+      await Promise.race([ended, once(socket, 'close')]);
+      assert.equal(failure, undefined, 'the client sent its whole body without a reset');
+      assert.match(received, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.match(received, /\r\nConnection: close\r\n/i);
+      assert.match(received, /early answer$/);
+      socket.destroy();
+      flags.draining = true;
+      const drain = phaseContext('drain');
+      await drainer.drain?.(drain.ctx);
+      assert.deepEqual(drain.forced, []);
     } finally {
       drainer.detach();
       await closeHard(server);
