@@ -301,7 +301,10 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
       });
     // When a stalled loop let the propagation budget run out, the kernel holds connections that
     // queued meanwhile; closing the listener would reset them. Node accepts them one poll phase at
-    // a time, so the listener closes only after a loop turn in which none was accepted.
+    // a time (one per loop turn, measured on Node 20), so the listener closes only after a loop turn
+    // in which none was accepted. The first immediate only reaches the check phase: queued from a
+    // poll-phase callback (a SIGTERM seen with the stalled loop's queue, a zero propagation wait),
+    // it runs in that same turn with no poll phase in between, and would see no accept.
     let stopAccepting: NodeJS.Immediate;
     let acceptQueueEmpty = false;
     const whenAcceptQueueEmpty = (seen: number, then: () => void): void => {
@@ -310,7 +313,7 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
         else then();
       });
     };
-    whenAcceptQueueEmpty(accepted, () => {
+    const closeListener = (): void => {
       acceptQueueEmpty = true;
       // Only the listener: http's close() would also destroy idle keep-alive sockets (Node ≥ 19),
       // and http2's would GOAWAY every session (Node ≥ 24); both are done here, gracefully.
@@ -331,7 +334,8 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
       // Sessions opened during the propagation wait; the paced ones keep their turn.
       sessions.goawayUnpaced();
       connectionsChanged.notify();
-    });
+    };
+    stopAccepting = setImmediate(() => whenAcceptQueueEmpty(accepted, closeListener));
 
     await settle({
       // Detached: nothing is tracked any more, so nothing is left to wait for.

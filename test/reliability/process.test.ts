@@ -80,6 +80,31 @@ describe('fault matrix: the process and its clients', () => {
     assert.equal(exit.code, 0);
   });
 
+  it('SIGTERM during a stalled loop with no propagation wait: connections that queued meanwhile are served, not reset', async () => {
+    // The signal is seen in the poll phase that ends the stall, and the drain starts from it: the
+    // listener must not close before the queued connections are accepted (Node takes one per turn).
+    const child = await service({
+      KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+      KUBEGRACE_PROPAGATION_DELAY_MS: '0',
+    });
+    const blocker = get(child.port, '/block?ms=1200');
+    await child.waitFor((e) => e.event === 'block' && e.status === 'start');
+    const queued = Array.from({ length: 10 }, async (_, i) => {
+      await delay(100 + i * 20);
+      return outcomeOf(get(child.port, '/work?ms=10'));
+    });
+    await delay(400);
+    child.process.kill('SIGTERM');
+    assert.deepEqual(
+      await Promise.all(queued),
+      Array(10).fill(200),
+      'every connection made during the stall is served',
+    );
+    assert.equal(await outcomeOf(blocker), 200);
+    const exit = await child.exited;
+    assert.equal(exit.code, 0);
+  });
+
   it('a connection accepted just before the drain gets time to send its first request', async () => {
     const child = await service({
       KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
