@@ -81,14 +81,20 @@ export function describeSecret(value: unknown): string {
   const bad = chars.findIndex((c) => !/^[\x21-\x7e]$/.test(c));
   if (bad === -1) return length;
   const c = chars[bad] as string;
+  // A Secret written with `echo` ends in a line break: say so, it is the usual cause.
+  if ((c === '\n' || c === '\r') && /^[\r\n]+$/.test(chars.slice(bad).join(''))) {
+    return `${length} ending in a line break (as \`echo\` writes one: use \`printf\` or \`--from-literal\`)`;
+  }
   const kind =
     c === ' '
       ? 'a space'
       : c === '\t'
         ? 'a tab'
-        : c.charCodeAt(0) < 0x20 || c === '\x7f'
-          ? 'a control character'
-          : 'a non-ASCII character';
+        : c === '\n' || c === '\r'
+          ? 'a line break'
+          : c.charCodeAt(0) < 0x20 || c === '\x7f'
+            ? 'a control character'
+            : 'a non-ASCII character';
   return `${length} with ${kind} at position ${bad + 1}`;
 }
 

@@ -88,7 +88,10 @@ export interface ExitCodeOptions {
 
 /** All plain-value options. Every field is optional; `defaults` holds the values used otherwise. */
 export interface KubegraceSettings {
-  /** Mirrors `terminationGracePeriodSeconds`. Env `KUBEGRACE_GRACE_PERIOD_SECONDS`. @default 30 */
+  /**
+   * Mirrors `terminationGracePeriodSeconds`, as a positive integer (Kubernetes' 0, kill at once, leaves
+   * no time to shut down). Env `KUBEGRACE_GRACE_PERIOD_SECONDS`. @default 30
+   */
   readonly gracePeriodSeconds?: number;
   /**
    * Seconds a preStop `sleep` holds SIGTERM back: the kubelet's clock started that long before the
@@ -136,8 +139,8 @@ export interface PrestopOptions {
 }
 
 type Kind =
-  | { readonly type: 'ms' }
-  | { readonly type: 'seconds' }
+  | { readonly type: 'ms'; readonly positive?: true }
+  | { readonly type: 'seconds'; readonly positive?: true }
   | { readonly type: 'port' }
   | { readonly type: 'exit-code' }
   | { readonly type: 'boolean' }
@@ -166,7 +169,13 @@ function spec(path: string, kind: Kind, value: unknown, description: string, env
 
 /** The single source of truth for defaults, environment variables and validation. */
 export const settingSpecs: readonly SettingSpec[] = [
-  spec('gracePeriodSeconds', { type: 'seconds' }, 30, 'mirrors terminationGracePeriodSeconds'),
+  // Kubernetes takes 0 (kill at once); a budget against no time at all is no shutdown.
+  spec(
+    'gracePeriodSeconds',
+    { type: 'seconds', positive: true },
+    30,
+    "mirrors terminationGracePeriodSeconds (1 or more; Kubernetes' 0 is refused)",
+  ),
   spec('preStopSleepSeconds', { type: 'seconds' }, 0, 'preStop sleep that holds SIGTERM back'),
   spec('safetyMarginMs', ms, 1000, 'leave this long before the kill time'),
   spec(
@@ -203,7 +212,7 @@ export const settingSpecs: readonly SettingSpec[] = [
   ),
   spec('probes.port', { type: 'port' }, 9000, 'management port (0: any free port)'),
   spec('probes.host', { type: 'string' }, '', "listen address ('' = all, IPv4 and IPv6)"),
-  spec('probes.checkTimeoutMs', ms, 1000, 'time limit of each check'),
+  spec('probes.checkTimeoutMs', { type: 'ms', positive: true }, 1000, 'time limit of each check'),
   spec('probes.details', { type: 'boolean' }, false, 'check results in probe bodies'),
   spec(
     'probes.readinessUntil',
@@ -300,8 +309,6 @@ export function resolveSettings(
   const resolved = out as unknown as ResolvedSettings;
   const p = resolved.propagation;
   if (p.minMs > p.maxMs) fail('propagation.minMs', `at most ${nameOf('propagation.maxMs')} (${p.maxMs})`);
-  if (resolved.probes.checkTimeoutMs < 1) fail('probes.checkTimeoutMs', 'a positive integer (ms)');
-  if (resolved.gracePeriodSeconds <= 0) fail('gracePeriodSeconds', 'a positive number of seconds');
   if (!isListenHost(resolved.probes.host)) {
     fail('probes.host', "'' (every interface), an IP address or a host name");
   }
@@ -384,22 +391,27 @@ function validate(s: SettingSpec, value: unknown, name: string, raw?: string): u
     throw invalidOption(name, expected, shown, { secret: isSecret(s) });
   };
   const integerIn = (min: number, max: number, tooLarge?: string): number => {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min)
-      return fail(EXPECTED[s.kind.type]);
-    if (value > max) return fail(tooLarge ?? EXPECTED[s.kind.type]);
+    // Below the minimum, a fraction or not a number at all: one expectation, whichever it was.
+    const expected = min === 1 ? `a positive integer (${s.kind.type})` : EXPECTED[s.kind.type];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) return fail(expected);
+    if (value > max) return fail(tooLarge ?? expected);
     return value;
   };
   switch (s.kind.type) {
     // Every duration ends up in a timer (seconds ones after × 1000): bounded so none overflows.
     case 'ms':
       return integerIn(
-        0,
+        s.kind.positive === true ? 1 : 0,
         MAX_TIMER_MS,
         `at most ${MAX_TIMER_MS} (ms; about 24.8 days, the longest timer Node arms)`,
       );
     case 'seconds': {
       const max = Math.floor(MAX_TIMER_MS / 1000);
-      return integerIn(0, max, `at most ${max} (seconds; about 24.8 days, the longest timer Node arms)`);
+      return integerIn(
+        s.kind.positive === true ? 1 : 0,
+        max,
+        `at most ${max} (seconds; about 24.8 days, the longest timer Node arms)`,
+      );
     }
     case 'port':
       return integerIn(0, 65535);
@@ -439,13 +451,19 @@ function parseEnv(s: SettingSpec, raw: string): unknown {
       return text === 'true' || text === '1' ? true : text === 'false' || text === '0' ? false : text;
     case 'signals':
       return text.split(',').map((v) => v.trim());
+    // Untrimmed, so the variable refuses the blank or padded token the option refuses.
+    case 'string':
+      return s.kind.secret === true ? raw : text;
     default:
       return text;
   }
 }
 
-/** Options that changed name, with their new one: an old name gets a clear error, not a guess. */
-const RENAMED: Readonly<Record<string, string>> = { 'probes.enabled': 'managementServer' };
+/**
+ * Options that changed name, with their new one: an old name gets a clear error, not a guess. A Map,
+ * as the keys come from the user: an object literal would find `constructor` on Object.prototype.
+ */
+const RENAMED: ReadonlyMap<string, string> = new Map([['probes.enabled', 'managementServer']]);
 
 function rejectUnknown(value: Record<string, unknown>, prefix: string, extra: ReadonlySet<string>): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -459,7 +477,7 @@ function rejectUnknown(value: Record<string, unknown>, prefix: string, extra: Re
     if (branch && value[key] !== undefined) {
       rejectUnknown(value[key] as Record<string, unknown>, `${path}.`, extra);
     } else if (!leaf && !branch) {
-      const renamed = RENAMED[path];
+      const renamed = RENAMED.get(path);
       if (renamed !== undefined) {
         throw new KubegraceError(
           'ERR_KUBEGRACE_INVALID_OPTION',

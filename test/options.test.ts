@@ -14,9 +14,11 @@ import {
 } from '../src/options.js';
 
 const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
-  ['gracePeriodSeconds', -1, /^gracePeriodSeconds must be a non-negative integer \(seconds\), received -1$/],
-  ['gracePeriodSeconds', 0, /^gracePeriodSeconds must be a positive number of seconds, received 0$/],
-  ['gracePeriodSeconds', '30', /^gracePeriodSeconds must be .*, received "30"$/],
+  // At least 1, whatever is wrong: Kubernetes' 0 (kill at once) leaves nothing to shut down in.
+  ['gracePeriodSeconds', -5, /^gracePeriodSeconds must be a positive integer \(seconds\), received -5$/],
+  ['gracePeriodSeconds', 0, /^gracePeriodSeconds must be a positive integer \(seconds\), received 0$/],
+  ['gracePeriodSeconds', 1.5, /^gracePeriodSeconds must be a positive integer \(seconds\), received 1.5$/],
+  ['gracePeriodSeconds', '30', /^gracePeriodSeconds must be a positive integer \(seconds\), received "30"$/],
   // × 1000 it must still fit a timer: a longer one fires after 1 ms and the deadline timer spins.
   [
     'gracePeriodSeconds',
@@ -89,7 +91,7 @@ const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
   ],
   ['probes.host', '0x7f000001', /^probes.host must be .*, received "0x7f000001"$/],
   ['probes.host', 'pod.10', /^probes.host must be .*, received "pod.10"$/],
-  ['probes.checkTimeoutMs', -1, /^probes.checkTimeoutMs must be a non-negative integer \(ms\), received -1$/],
+  ['probes.checkTimeoutMs', -1, /^probes.checkTimeoutMs must be a positive integer \(ms\), received -1$/],
   ['probes.checkTimeoutMs', 0, /^probes.checkTimeoutMs must be a positive integer \(ms\), received 0$/],
   ['probes.details', 'no', /^probes.details must be true or false, received "no"$/],
   [
@@ -200,6 +202,22 @@ describe('options', () => {
     throwsInvalid(() => resolveSettings({ drain: 5 } as never, {}), /^drain must be an object, received 5$/);
   });
 
+  it('refuses a renamed option by its new name, and a name Object.prototype has as unknown', () => {
+    throwsInvalid(
+      () => resolveSettings({ probes: { enabled: false } } as never, {}),
+      /^probes.enabled was renamed to managementServer \(CHANGELOG, Unreleased\)$/,
+    );
+    for (const name of ['constructor', 'toString', 'hasOwnProperty', 'valueOf', '__proto__']) {
+      // JSON.parse makes `__proto__` an own key, as a parsed config file would.
+      const options = JSON.parse(`{"${name}": {"x": 1}}`) as KubegraceSettings;
+      throwsInvalid(() => resolveSettings(options, {}), new RegExp(`^${name} is not a kubegrace option$`));
+      throwsInvalid(
+        () => resolveSettings({ drain: JSON.parse(`{"${name}": 1}`) as never }, {}),
+        new RegExp(`^drain.${name} is not a kubegrace option$`),
+      );
+    }
+  });
+
   it('describes values without payloads or secrets', () => {
     assert.equal(
       shown('http://admin:p@ss@consul:8500/v1'),
@@ -304,10 +322,14 @@ describe('options', () => {
   });
 
   it('names the environment variable and the raw text when a variable is invalid', () => {
-    throwsInvalid(
-      () => resolveSettings({}, { KUBEGRACE_GRACE_PERIOD_SECONDS: 'thirty' }),
-      /^KUBEGRACE_GRACE_PERIOD_SECONDS must be a non-negative integer \(seconds\), received "thirty"$/,
-    );
+    for (const raw of ['thirty', '-5', '0', '1.5']) {
+      throwsInvalid(
+        () => resolveSettings({}, { KUBEGRACE_GRACE_PERIOD_SECONDS: raw }),
+        new RegExp(
+          `^KUBEGRACE_GRACE_PERIOD_SECONDS must be a positive integer \\(seconds\\), received "${raw}"$`,
+        ),
+      );
+    }
     throwsInvalid(
       () => resolveSettings({}, { KUBEGRACE_DRAIN_TIMEOUT_MS: '-3' }),
       /^KUBEGRACE_DRAIN_TIMEOUT_MS must be a non-negative integer \(ms\), received "-3"$/,
@@ -316,6 +338,29 @@ describe('options', () => {
       () => resolveSettings({}, { KUBEGRACE_PROBES_DETAILS: 'maybe' }),
       /^KUBEGRACE_PROBES_DETAILS must be true or false, received "maybe"$/,
     );
+  });
+
+  it('refuses from KUBEGRACE_PRESTOP_TOKEN the whitespace prestop.token refuses, never showing it', () => {
+    const expected = "printable ASCII without spaces \\('' = loopback callers only\\)";
+    for (const [raw, why] of [
+      ['   ', '3 characters \\(not shown\\) with a space at position 1'],
+      [' Sup3rSecret ', '13 characters \\(not shown\\) with a space at position 1'],
+      [
+        'Sup3rSecret\n',
+        '12 characters \\(not shown\\) ending in a line break \\(as `echo` writes one: use `printf` or `--from-literal`\\)',
+      ],
+      ['Sup3r\nSecret', '12 characters \\(not shown\\) with a line break at position 6'],
+    ] as const) {
+      throwsInvalid(
+        () => resolveSettings({}, { KUBEGRACE_PRESTOP_TOKEN: raw }),
+        new RegExp(`^KUBEGRACE_PRESTOP_TOKEN must be ${expected}, received ${why}$`),
+      );
+      throwsInvalid(
+        () => resolveSettings({ prestop: { token: raw } }, {}),
+        new RegExp(`^prestop.token must be ${expected}, received ${why}$`),
+      );
+    }
+    assert.equal(resolveSettings({}, { KUBEGRACE_PRESTOP_TOKEN: '' }).prestop.token, '', 'empty is unset');
   });
 
   it('adds up the budget term by term', () => {

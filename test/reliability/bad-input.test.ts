@@ -87,7 +87,7 @@ const INVALID_ENV_BY_KIND: Readonly<Record<SettingSpec['kind']['type'], readonly
 const INVALID_ENV_BY_PATH: Readonly<Record<string, readonly string[]>> = {
   // `1.5` would bind 1.0.0.5: a resolver reads a name that ends in a number as legacy IPv4.
   'probes.host': ['not a host', 'http://0.0.0.0', '[::1]', '-dash.example', '1.5', '10.1', '0x7f000001'],
-  'prestop.token': ['two words', 'naïve', 'tab\there', 'Sup3rSecretTokenValue x'],
+  'prestop.token': ['two words', 'naïve', 'tab\there', 'Sup3rSecretTokenValue x', '   ', ' padded '],
 };
 
 function invalidEnvValues(s: SettingSpec): readonly string[] {
@@ -113,7 +113,7 @@ describe('bad input: KUBEGRACE_* variables of the core settings', () => {
   it('checks across settings blame the variable that was set, with its text', () => {
     rejects(
       () => resolveSettings({}, { KUBEGRACE_GRACE_PERIOD_SECONDS: '0' }),
-      /^KUBEGRACE_GRACE_PERIOD_SECONDS must be a positive number of seconds, received "0"$/,
+      /^KUBEGRACE_GRACE_PERIOD_SECONDS must be a positive integer \(seconds\), received "0"$/,
     );
     rejects(
       () => resolveSettings({}, { KUBEGRACE_PROBES_CHECK_TIMEOUT_MS: '0' }),
