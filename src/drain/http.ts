@@ -29,6 +29,7 @@ import type { Participant, PhaseContext } from '../lifecycle.js';
 import type { TrafficActivity } from '../propagation/activity.js';
 import { createNotifier, settle } from '../wait.js';
 import { endEventStream, isEventStream, watchEventStream, type LastEvent } from './event-streams.js';
+import { noteHandshake } from './handshakes.js';
 import { createSessionSet } from './http2-sessions.js';
 import type { CloseReason, DrainObserver } from './observer.js';
 import { createPacer, type PacingOptions } from './pacer.js';
@@ -197,8 +198,13 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
     return tracker.trackOn(state.ledger, req as http.IncomingMessage, res as http.ServerResponse);
   }
 
-  /** An upgraded socket (WebSocket, CONNECT) leaves HTTP: its owner closes it, not this drainer. */
-  function onUpgrade(socket: unknown): void {
+  /**
+   * An upgraded socket (WebSocket, CONNECT) leaves HTTP: its owner closes it, not this drainer. A
+   * WebSocket's handshake is noted until a `ws` server takes the socket (handshakes.ts).
+   */
+  function onUpgrade(req: unknown, socket: unknown): void {
+    const upgrade = (req as http.IncomingMessage | undefined)?.headers?.upgrade;
+    if (typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket') noteHandshake(socket as Socket);
     const state = http1.get(socket as Socket);
     if (state === undefined) return;
     http1.delete(socket as Socket);
@@ -227,7 +233,7 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
       return originalEmit.call(this, event, a, b);
     }
     if (event === 'connection') accepted += 1;
-    else if (attached && (event === 'upgrade' || event === 'connect')) onUpgrade(b);
+    else if (attached && (event === 'upgrade' || event === 'connect')) onUpgrade(a, b);
     // eslint-disable-next-line prefer-rest-params -- forwards every argument without an array per emit
     return Reflect.apply(originalEmit, this, arguments) as boolean;
   }

@@ -11,6 +11,7 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import { invalidOption } from '../errors.js';
 import type { Participant, PhaseContext } from '../lifecycle.js';
 import { createNotifier, settle } from '../wait.js';
+import { handshakes, settleHandshake } from './handshakes.js';
 import type { CloseReason, DrainObserver } from './observer.js';
 import { createPacer, type PacingOptions } from './pacer.js';
 
@@ -83,9 +84,11 @@ export function createWebSocketDrainer(
     ws.close(closeCode, closeReason);
   }
 
-  function onConnection(ws: WebSocket): void {
+  function onConnection(ws: WebSocket, req?: { readonly socket?: unknown }): void {
     if (clients.has(ws)) return;
     clients.set(ws, undefined);
+    // Counted as a client before its handshake is settled: the drain never sees neither.
+    settleHandshake(req?.socket ?? (ws as { _socket?: unknown })._socket);
     ws.on('close', onClientClose);
     observer?.connectionOpened?.('websocket');
     if (stage === 'draining') goAway(ws);
@@ -114,12 +117,20 @@ export function createWebSocketDrainer(
       ctx,
     );
     await settle({
-      // Detached: nothing is tracked any more, so nothing is left to wait for.
-      isDone: () => clients.size === 0 || !attached,
-      subscribe: changed.subscribe,
+      // Detached: nothing is tracked any more, so nothing is left to wait for. A handshake still in
+      // progress (an application authenticating first) becomes a client to close, or fails.
+      isDone: () => !attached || (clients.size === 0 && handshakes.size === 0),
+      subscribe: (onChange) => {
+        const offClients = changed.subscribe(onChange);
+        const offHandshakes = handshakes.subscribe(onChange);
+        return () => {
+          offClients();
+          offHandshakes();
+        };
+      },
       signal: ctx.signal,
       force() {
-        let count = 0;
+        let count = handshakes.destroyAll();
         for (const ws of clients.keys()) {
           clients.delete(ws);
           ws.off('close', onClientClose);

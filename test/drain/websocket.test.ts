@@ -156,6 +156,117 @@ describe('websocket drainer', () => {
     }
   });
 
+  describe('a handshake still in progress when the drain begins (the application authenticates first)', () => {
+    /** An HTTP server whose 'upgrade' listener takes `authMs` before handing the socket to `wss`. */
+    async function authenticating(authMs: number) {
+      const { tracker, flags } = trackerWithFlags();
+      const server = http.createServer();
+      const wss = new WebSocketServer({ noServer: true });
+      const upgrades: string[] = [];
+      server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
+        upgrades.push(req.url ?? '');
+        socket.on('error', () => undefined);
+        if (!Number.isFinite(authMs)) return; // the check never answers
+        setTimeout(
+          () => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)),
+          authMs,
+        );
+      });
+      const httpDrainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity() });
+      const wsDrainer = createWebSocketDrainer(wss);
+      const port = await listen(server);
+      const drain = async (phase = phaseContext('drain')): Promise<void> => {
+        flags.shuttingDown = true;
+        flags.draining = true;
+        await Promise.all([httpDrainer.drain?.(phase.ctx), wsDrainer.drain?.(phase.ctx)]);
+      };
+      const close = async (): Promise<void> => {
+        httpDrainer.detach();
+        wsDrainer.detach();
+        wss.close();
+        await closeHard(server);
+      };
+      return { port, upgrades, wsDrainer, drain, close };
+    }
+
+    it('is waited for: the client opens, then gets 1001; nothing forced', async () => {
+      const service = await authenticating(300);
+      try {
+        const events: string[] = [];
+        const ws = new WebSocket(`ws://127.0.0.1:${service.port}/`);
+        ws.on('open', () => events.push('open'));
+        ws.on('error', (error: NodeJS.ErrnoException) => events.push(`error ${error.code ?? error.message}`));
+        const closed = new Promise<number>((done) => ws.once('close', (code) => done(code)));
+        while (service.upgrades.length === 0) await delay(5);
+        const phase = phaseContext('drain');
+        let drainedAt = 0;
+        const drained = service.drain(phase).then(() => (drainedAt = Date.now()));
+        assert.equal(await closed, 1001);
+        await drained;
+        assert.deepEqual(events, ['open']);
+        assert.ok(drainedAt > 0);
+        assert.deepEqual(phase.forced, []);
+        assert.equal(service.wsDrainer.clients, 0);
+      } finally {
+        await service.close();
+      }
+    });
+
+    it('one that never completes is forced at the budget and counted once', async () => {
+      const service = await authenticating(Infinity);
+      try {
+        const raw = await rawClient(service.port);
+        raw.socket.write(
+          'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        );
+        while (service.upgrades.length === 0) await delay(5);
+        const phase = phaseContext('drain');
+        let resolved = false;
+        const drained = service.drain(phase).then(() => (resolved = true));
+        await delay(150);
+        assert.equal(resolved, false, 'the drain waits for the handshake');
+        phase.abort();
+        await drained;
+        assert.deepEqual(phase.forced, [1]);
+        await raw.ended; // destroyed by the force
+      } finally {
+        await service.close();
+      }
+    });
+
+    it('one answered by a ws server kubegrace does not drain does not hold the drain', async () => {
+      const { tracker, flags } = trackerWithFlags();
+      const server = http.createServer();
+      const drained = new WebSocketServer({ noServer: true });
+      const other = new WebSocketServer({ noServer: true }); // an application's own, left to it
+      server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
+        const target = req.url === '/other' ? other : drained;
+        target.handleUpgrade(req, socket, head, (ws) => target.emit('connection', ws, req));
+      });
+      const httpDrainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity() });
+      const wsDrainer = createWebSocketDrainer(drained);
+      const port = await listen(server);
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/other`);
+      try {
+        await new Promise((resolve) => ws.once('open', resolve));
+        flags.shuttingDown = true;
+        flags.draining = true;
+        const phase = phaseContext('drain');
+        await Promise.all([httpDrainer.drain?.(phase.ctx), wsDrainer.drain?.(phase.ctx)]);
+        assert.deepEqual(phase.forced, []);
+        assert.equal(ws.readyState, WebSocket.OPEN, 'left to its owner');
+      } finally {
+        ws.terminate();
+        httpDrainer.detach();
+        wsDrainer.detach();
+        drained.close();
+        other.close();
+        await closeHard(server);
+      }
+    });
+  });
+
   it('on abort terminates clients that ignore the close frame and reports them', async () => {
     const observer = recordingObserver();
     const server = http.createServer();
