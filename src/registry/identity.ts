@@ -30,6 +30,19 @@ export interface InstanceOptions {
   readonly env?: Env;
 }
 
+/**
+ * Every `InstanceOptions` key, for the adapters' allow-lists of option names (`read.object(…, keys)`):
+ * the compiler fails here when the interface gains or loses one.
+ */
+export const INSTANCE_OPTION_KEYS = {
+  serviceName: true,
+  instanceId: true,
+  address: true,
+  port: true,
+  metadata: true,
+  env: true,
+} as const satisfies Record<keyof InstanceOptions, true>;
+
 export interface InstanceIdentity {
   readonly serviceName: string;
   readonly instanceId: string;

@@ -6,11 +6,26 @@
  */
 import { KubegraceError } from '../errors.js';
 import { defineIntegration, type Integration } from '../host.js';
+import { createSettingReader } from '../settings.js';
 import { createRegistryParticipant, type RegistryParticipantOptions } from './participant.js';
 import type { Registry } from './registry.js';
 
 /** The registry integration's options: the participant's, less what the instance provides. */
 export type RegistryOptions = Omit<RegistryParticipantOptions, 'onWarning' | 'onDeregistration'>;
+
+/** Option names, so a misspelt one is refused rather than ignored; the compiler keeps them whole. */
+const OPTION_KEYS = Object.keys({
+  register: true,
+  deregister: true,
+  callTimeoutMs: true,
+  registerTimeoutMs: true,
+  retries: true,
+  retryBackoffMs: true,
+  clientCacheMs: true,
+  registerRetryIntervalMs: true,
+  name: true,
+  env: true,
+} as const satisfies Record<keyof RegistryOptions, true>);
 
 export interface RegistryHandle {
   /** The adapter's name (`etcd`, `consul`, …). */
@@ -31,7 +46,7 @@ export function registry(adapter: Registry, options: RegistryOptions = {}): Inte
   let warn: ((message: string) => void) | undefined;
   for (const key of ['onWarning', 'onDeregistration'] as const) {
     if (typeof options === 'object' && options !== null && key in options) {
-      // Spread below would let them through: say where they went instead.
+      // Before the unknown-option check: say where they went, not only that they are unknown.
       throw new KubegraceError(
         'ERR_KUBEGRACE_INVALID_OPTION',
         `registry ${key} is not an option any more: warnings go to the kubegrace instance's logger, ` +
@@ -40,6 +55,7 @@ export function registry(adapter: Registry, options: RegistryOptions = {}): Inte
       );
     }
   }
+  createSettingReader({}).object('registry options', options, 'an object', OPTION_KEYS);
   const participant = createRegistryParticipant(adapter, {
     ...options,
     onWarning: (message) => warn?.(message),

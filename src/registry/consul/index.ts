@@ -11,7 +11,12 @@
 import { hostname } from 'node:os';
 import { processEnv } from '../../process.js';
 import { send, rejected, type HttpResponse } from '../http.js';
-import { resolveInstanceIdentity, type InstanceIdentity, type InstanceOptions } from '../identity.js';
+import {
+  INSTANCE_OPTION_KEYS,
+  resolveInstanceIdentity,
+  type InstanceIdentity,
+  type InstanceOptions,
+} from '../identity.js';
 import type { HeartbeatResult, Registry, RegistryCall } from '../registry.js';
 import { createSettingReader } from '../../settings.js';
 
@@ -57,7 +62,24 @@ export interface ConsulRegistry extends Registry {
   readonly checkId: string | undefined;
 }
 
+/** Option names, so a misspelt one is refused rather than ignored; the compiler keeps them whole. */
+const OPTION_KEYS = Object.keys({
+  ...INSTANCE_OPTION_KEYS,
+  url: true,
+  token: true,
+  mode: true,
+  tags: true,
+  checkTtlSeconds: true,
+  deregisterCriticalAfterSeconds: true,
+  node: true,
+  nodeAddress: true,
+  datacenter: true,
+  maintenanceReason: true,
+  clientCacheMs: true,
+} as const satisfies Record<keyof ConsulRegistryOptions, true>);
+
 export function createConsulRegistry(options: ConsulRegistryOptions = {}): ConsulRegistry {
+  createSettingReader({}).object('consul options', options, 'an object', OPTION_KEYS);
   const read = createSettingReader(options.env ?? processEnv());
   const identity = resolveInstanceIdentity(options, 'consul', read);
   const fromConsulEnv = withScheme(nonEmpty(read.env.CONSUL_HTTP_ADDR));

@@ -8,7 +8,12 @@
 import type { Etcd3, IOptions, Lease } from 'etcd3';
 import { invalidOption, KubegraceError } from '../../errors.js';
 import { processEnv } from '../../process.js';
-import { resolveInstanceIdentity, type InstanceIdentity, type InstanceOptions } from '../identity.js';
+import {
+  INSTANCE_OPTION_KEYS,
+  resolveInstanceIdentity,
+  type InstanceIdentity,
+  type InstanceOptions,
+} from '../identity.js';
 import { registryError, type HeartbeatResult, type Registry, type RegistryCall } from '../registry.js';
 import { createSettingReader } from '../../settings.js';
 
@@ -48,7 +53,35 @@ export interface EtcdRegistry extends Registry {
   readonly identity: InstanceIdentity;
 }
 
+/** Option names, so a misspelt one is refused rather than ignored; the compiler keeps them whole. */
+const OPTION_KEYS = Object.keys({
+  ...INSTANCE_OPTION_KEYS,
+  endpoints: true,
+  prefix: true,
+  key: true,
+  ttlSeconds: true,
+  value: true,
+  username: true,
+  password: true,
+  clientOptions: true,
+  client: true,
+  clientCacheMs: true,
+} as const satisfies Record<keyof EtcdRegistryOptions, true>);
+
+/** etcd3's own options, less `hosts`: the endpoints replace it, so one given here would be dropped. */
+const CLIENT_OPTION_KEYS = Object.keys({
+  credentials: true,
+  grpcOptions: true,
+  auth: true,
+  defaultCallOptions: true,
+  dialTimeout: true,
+  faultHandling: true,
+} as const satisfies Record<keyof NonNullable<EtcdRegistryOptions['clientOptions']>, true>);
+
 export function createEtcdRegistry(options: EtcdRegistryOptions = {}): EtcdRegistry {
+  const check = createSettingReader({});
+  check.object('etcd options', options, 'an object', OPTION_KEYS);
+  check.object('etcd.clientOptions', options.clientOptions, 'an object of etcd3 options', CLIENT_OPTION_KEYS);
   const read = createSettingReader(options.env ?? processEnv());
   const identity = resolveInstanceIdentity(options, 'etcd', read);
   const endpoints = read.list('etcd.endpoints', options.endpoints, 'KUBEGRACE_REGISTRY_ETCD_ENDPOINTS');

@@ -8,7 +8,12 @@
  */
 import { processEnv } from '../../process.js';
 import { send, rejected, type HttpResponse } from '../http.js';
-import { resolveInstanceIdentity, type InstanceIdentity, type InstanceOptions } from '../identity.js';
+import {
+  INSTANCE_OPTION_KEYS,
+  resolveInstanceIdentity,
+  type InstanceIdentity,
+  type InstanceOptions,
+} from '../identity.js';
 import type { HeartbeatResult, Registry, RegistryCall } from '../registry.js';
 import { createSettingReader } from '../../settings.js';
 
@@ -39,7 +44,20 @@ export interface EurekaRegistry extends Registry {
   readonly app: string;
 }
 
+/** Option names, so a misspelt one is refused rather than ignored; the compiler keeps them whole. */
+const OPTION_KEYS = Object.keys({
+  ...INSTANCE_OPTION_KEYS,
+  url: true,
+  app: true,
+  hostName: true,
+  vipAddress: true,
+  heartbeatIntervalSeconds: true,
+  leaseDurationSeconds: true,
+  clientCacheMs: true,
+} as const satisfies Record<keyof EurekaRegistryOptions, true>);
+
 export function createEurekaRegistry(options: EurekaRegistryOptions = {}): EurekaRegistry {
+  createSettingReader({}).object('eureka options', options, 'an object', OPTION_KEYS);
   const read = createSettingReader(options.env ?? processEnv());
   const identity = resolveInstanceIdentity(options, 'eureka', read);
   const base = read.required(

@@ -10,7 +10,12 @@
 import { invalidOption } from '../../errors.js';
 import { processEnv } from '../../process.js';
 import { parseJson, rejected, send, type HttpResponse } from '../http.js';
-import { resolveInstanceIdentity, type InstanceIdentity, type InstanceOptions } from '../identity.js';
+import {
+  INSTANCE_OPTION_KEYS,
+  resolveInstanceIdentity,
+  type InstanceIdentity,
+  type InstanceOptions,
+} from '../identity.js';
 import type { HeartbeatResult, Registry, RegistryCall } from '../registry.js';
 import { createSettingReader } from '../../settings.js';
 
@@ -51,7 +56,23 @@ export interface NacosRegistry extends Registry {
 /** Nacos' answer to a beat for an instance it does not know. */
 const RESOURCE_NOT_FOUND = 20404;
 
+/** Option names, so a misspelt one is refused rather than ignored; the compiler keeps them whole. */
+const OPTION_KEYS = Object.keys({
+  ...INSTANCE_OPTION_KEYS,
+  url: true,
+  namespace: true,
+  group: true,
+  cluster: true,
+  weight: true,
+  accessToken: true,
+  username: true,
+  password: true,
+  heartbeatIntervalMs: true,
+  clientCacheMs: true,
+} as const satisfies Record<keyof NacosRegistryOptions, true>);
+
 export function createNacosRegistry(options: NacosRegistryOptions = {}): NacosRegistry {
+  createSettingReader({}).object('nacos options', options, 'an object', OPTION_KEYS);
   const read = createSettingReader(options.env ?? processEnv());
   const identity = resolveInstanceIdentity(options, 'nacos', read);
   const base = read.required(
