@@ -221,8 +221,10 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     fatalTimeoutMs: settings.fatalTimeoutMs,
     exitCodes: settings.exitCodes,
     exit: (code) => {
+      const heldSignals = uninstall === undefined ? [] : settings.signals;
       teardown();
-      (options.exit ?? exitProcess)(code);
+      if (options.exit) options.exit(code);
+      else exitProcess(code, heldSignals);
     },
   });
 

@@ -93,9 +93,18 @@ function watchLifecycle(
   };
 }
 
-export function exitProcess(code: number): void {
+/**
+ * Ends the process with `code`. `signals` are the ones kubegrace handled: they stay caught (and
+ * ignored) until the process is gone. Ending takes a few ms after `process.exit` (the watchdog's
+ * thread stops), and a signal with no listener then gets its default action: the kubelet's SIGTERM
+ * after a `/prestop` call would end a clean shutdown with 143 after a summary that said 0.
+ */
+export function exitProcess(code: number, signals: readonly NodeJS.Signals[] = []): void {
+  for (const signal of signals) process.on(signal, ignoreSignal);
   process.exit(code);
 }
+
+function ignoreSignal(): void {}
 
 export function processEnv(): Readonly<Record<string, string | undefined>> {
   return process.env;

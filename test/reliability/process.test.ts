@@ -105,6 +105,22 @@ describe('fault matrix: the process and its clients', () => {
     assert.equal(exit.code, 0);
   });
 
+  it('a signal that comes as the process exits does not change its exit code', async () => {
+    // After a clean shutdown kubegrace removes its signal listeners, then exits; a signal in between
+    // (the kubelet's SIGTERM after a /prestop call) must not find the default action and end it as 143.
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const child = await service({
+        KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+        KUBEGRACE_PROPAGATION_DELAY_MS: '0',
+        FAULT_SIGNAL_AT_EXIT: signal,
+      });
+      child.process.kill('SIGTERM');
+      const exit = await child.exited;
+      assert.deepEqual([exit.code, exit.signal], [0, null], signal);
+      assert.equal(child.summary()?.exitCode, 0);
+    }
+  });
+
   it('a connection accepted just before the drain gets time to send its first request', async () => {
     const child = await service({
       KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',

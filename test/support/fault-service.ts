@@ -21,6 +21,8 @@
  *                                               outcome (instrument's `finalScrape`; default off)
  *   FAULT_LOGGER=json                           kubegrace's default logger (JSON lines on stderr) instead of none
  *   FAULT_HOOK=exit                             the hook calls process.exit(FAULT_HOOK_EXIT_CODE, default 0)
+ *   FAULT_SIGNAL_AT_EXIT=SIGTERM                the process sends itself this signal as it exits (a
+ *                                               kubelet's SIGTERM in the last moment of a shutdown)
  *
  * App routes: `/work?ms=N` answers `ok` after N ms; `/upload` answers once the request body ended;
  * `/block?ms=N` stalls the event loop N ms, then answers; `/fds` answers the open descriptor count.
@@ -62,12 +64,17 @@ const kg = createKubegrace({
       }),
   probes: { port: 0, host: env.FAULT_PROBES_HOST ?? '127.0.0.1' },
   // The metrics as they stand when the process leaves, whatever the way out (a forced exit skips
-  // the exit phase, so no scrape can see its outcome).
-  exit: (code) => {
-    void Promise.all(METRICS_SHOWN.map((name) => registry.getSingleMetricAsString(name)))
-      .then((texts) => emit({ event: 'exit', code, metrics: texts.join('\n') }))
-      .finally(() => process.exit(code));
-  },
+  // the exit phase, so no scrape can see its outcome). Not with FAULT_SIGNAL_AT_EXIT: that fault is
+  // about kubegrace's own way out.
+  ...(env.FAULT_SIGNAL_AT_EXIT === undefined
+    ? {
+        exit: (code: number) => {
+          void Promise.all(METRICS_SHOWN.map((name) => registry.getSingleMetricAsString(name)))
+            .then((texts) => emit({ event: 'exit', code, metrics: texts.join('\n') }))
+            .finally(() => process.exit(code));
+        },
+      }
+    : {}),
 });
 kg.use(
   metricsIntegration({
@@ -133,6 +140,11 @@ if (env.FAULT_APP_ERROR_LISTENER === '1') {
   server.on('error', (error: NodeJS.ErrnoException) =>
     emit({ event: 'server-error', code: error.code, syscall: error.syscall }),
   );
+}
+
+if (env.FAULT_SIGNAL_AT_EXIT !== undefined) {
+  const signal = env.FAULT_SIGNAL_AT_EXIT as NodeJS.Signals;
+  process.on('exit', () => process.kill(process.pid, signal));
 }
 
 // ---- misbehaving hooks and participants
