@@ -98,16 +98,82 @@ export function describeSecret(value: unknown): string {
   return `${length} with ${kind} at position ${bad + 1}`;
 }
 
-// `scheme://user:password@host`: the user info is cut before anything is quoted. Greedy up to the
-// last `@` before a space or comma (lists of URLs), so a password holding `@` or `/` goes too.
-const URL_USER_INFO = /([a-z][a-z0-9+.-]*:\/\/)[^\s,]*@/gi;
+// URLs are redacted whether or not they parse (a typo'd scheme, no scheme, a comma in the password,
+// a port out of range): the user info is everything before the last `@` of an item, and every value
+// of its query and fragment goes. When in doubt, more is cut, never less.
+
+// A scheme: any as `name://`, and `http:/` or `http//` (https too), the typos made in the options
+// that take URLs. Not a bare `name:`: in `admin:pass@host` that is the user name.
+const SCHEME = /^(?:[a-z][a-z0-9+.-]*:\/\/|https?:\/|https?\/\/)/i;
+// A list is split before a scheme that follows a comma or white space.
+const LIST_ITEMS = /((?<![\s,])[\s,]+)(?=[a-z][a-z0-9+.-]*:\/\/|https?:\/|https?\/\/)/i;
+// What may end an item for certain: a host (IPv6 in brackets), a numeric port, a path.
+const PLAIN_HOST = /^(?:[\w.~%-]+|\[[\w:.%]*\])(?::\d*)?(?:\/[\s\S]*)?$/;
+
+/** Query and fragment parameters: the names stay, the values go (`token=***`, `***`). */
+function redactParams(text: string): string {
+  return text.replace(/[^?#&;]+/g, (param) => {
+    const eq = param.indexOf('=');
+    return eq === -1 ? '***' : `${param.slice(0, eq)}=***`;
+  });
+}
+
+function redactItem(item: string): string {
+  const scheme = SCHEME.exec(item)?.[0] ?? '';
+  const rest = item.slice(scheme.length);
+  const at = rest.lastIndexOf('@');
+  // An `@` after a `?` or `#` may be in a query value (`?to=ops@example.org&token=…`): all after it goes.
+  if (at !== -1 && /[?#]/.test(rest.slice(0, at))) return `${scheme}***@${redactParams(rest.slice(at + 1))}`;
+  const tail = at === -1 ? rest : rest.slice(at + 1);
+  const query = tail.search(/[?#]/);
+  const shown = query === -1 ? tail : `${tail.slice(0, query)}${redactParams(tail.slice(query))}`;
+  return `${scheme}${at === -1 ? '' : '***@'}${shown}`;
+}
+
+/**
+ * Whether a list item certainly ends where the next begins: no query or fragment runs on, and what
+ * follows its last `@` is a plain host, port and path. Otherwise `http://admin:pass,http://x@host`
+ * could be one URL whose password holds the comma, and `?token=a,http://b` a value that does.
+ */
+function endsItem(item: string, hasQuery: boolean): boolean {
+  if (hasQuery) return false;
+  const rest = item.slice(SCHEME.exec(item)?.[0].length ?? 0);
+  return PLAIN_HOST.test(rest.slice(rest.lastIndexOf('@') + 1));
+}
+
+/** `text` with the user info and the query and fragment values of any URL in it cut. */
+export function redactUrls(text: string): string {
+  const parts = text.split(LIST_ITEMS);
+  let shown = '';
+  let item = parts[0] ?? '';
+  let hasQuery = /[?#]/.test(item);
+  let ends = item === '' || endsItem(item, hasQuery);
+  for (let i = 1; i < parts.length; i += 2) {
+    const separator = parts[i] ?? '';
+    const next = parts[i + 1] ?? '';
+    if (ends) {
+      shown += `${redactItem(item)}${separator}`;
+      item = next;
+      hasQuery = /[?#]/.test(next);
+      ends = endsItem(next, hasQuery);
+    } else {
+      // One item so far: only an `@` in what joins it can make it end (before, the separator sits in
+      // its host). Judged on that part alone, so a long value costs linear time, not quadratic.
+      item += `${separator}${next}`;
+      hasQuery ||= /[?#]/.test(next);
+      ends = next.includes('@') && endsItem(next, hasQuery);
+    }
+  }
+  return shown + redactItem(item);
+}
 
 /** A short, payload-free rendering of a bad value for an error message. */
 export function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (value === null) return 'null';
   if (typeof value === 'string') {
-    const text = value.replace(URL_USER_INFO, '$1***@');
+    // Redacted before the cut, so the cut cannot leave a secret that redaction would have found.
+    const text = redactUrls(value);
     const shown = text.length > 40 ? `${text.slice(0, 40)}…` : text;
     return JSON.stringify(shown);
   }

@@ -428,13 +428,13 @@ function validate(s: SettingSpec, value: unknown, name: string, raw?: string): u
         : fail(`one of ${values.map((v) => `'${v}'`).join(', ')}`);
     }
     case 'signals': {
-      const ok =
-        Array.isArray(value) &&
-        value.length > 0 &&
-        value.every((v) => typeof v === 'string' && KNOWN_SIGNALS.has(v));
-      return ok
-        ? Object.freeze([...(value as string[])])
-        : fail(`a non-empty list of ${[...KNOWN_SIGNALS].join(', ')}`);
+      const known = [...KNOWN_SIGNALS].join(', ');
+      if (!Array.isArray(value) || value.length === 0) return fail(`a non-empty list of ${known}`);
+      // An option names the entry at fault; a variable's text already shows it.
+      const bad = (value as unknown[]).findIndex((v) => typeof v !== 'string' || !KNOWN_SIGNALS.has(v));
+      if (bad === -1) return Object.freeze([...(value as string[])]);
+      if (raw !== undefined) return fail(`a non-empty list of ${known}`);
+      throw invalidOption(`${name}[${bad}]`, `one of ${known}`, value[bad]);
     }
   }
 }

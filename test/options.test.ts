@@ -101,7 +101,10 @@ const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
   ],
   ['probes.eventLoopLagMs', -1, /^probes.eventLoopLagMs must be a non-negative integer \(ms\), received -1$/],
   ['signals', [], /^signals must be a non-empty list of SIGTERM, SIGINT, .*, received an array of length 0$/],
-  ['signals', ['SIGKILL'], /^signals must be a non-empty list of .*, received an array of length 1$/],
+  // The entry at fault is named, not the array: `received an array of length 2` said nothing.
+  ['signals', ['SIGKILL'], /^signals\[0\] must be one of SIGTERM, SIGINT, .*, received "SIGKILL"$/],
+  ['signals', ['SIGTERM', 'SIGFOO'], /^signals\[1\] must be one of SIGTERM, SIGINT, .*, received "SIGFOO"$/],
+  ['signals', ['SIGTERM', 15], /^signals\[1\] must be one of SIGTERM, SIGINT, .*, received 15$/],
   ['signals', 'SIGTERM', /^signals must be a non-empty list of .*, received "SIGTERM"$/],
   ['secondSignal', 'panic', /^secondSignal must be one of 'force', 'ignore', received "panic"$/],
   ['catchErrors', 'true', /^catchErrors must be true or false, received "true"$/],
@@ -227,6 +230,7 @@ describe('options', () => {
     assert.equal(shown('http://a:x@e1:2379,https://b:y@e2:2379'), '"http://***@e1:2379,https://***@e2:2379"');
     assert.equal(shown('http://admin:pa/ss@consul'), '"http://***@consul"', 'a password holding /');
     assert.equal(shown('https://consul:8500'), '"https://consul:8500"', 'no user info, nothing cut');
+    assert.equal(shown('http://e1:2379, https://e2:2379'), '"http://e1:2379, https://e2:2379"');
     assert.equal(shown('x'.repeat(41)), `"${'x'.repeat(40)}…"`);
     assert.equal(describeSecret('abc'), '3 characters (not shown)');
     assert.equal(describeSecret('a\tb'), '3 characters (not shown) with a tab at position 2');
@@ -245,6 +249,83 @@ describe('options', () => {
       'nacos.accessToken must be a non-empty string, received 12 characters (not shown) with a space at position 12',
     );
     assert.equal(error.option, 'nacos.accessToken');
+  });
+
+  it('never shows the user info of a URL, nor the values of its query or fragment, even when it does not parse', () => {
+    const cases: ReadonlyArray<readonly [value: string, display: string, why: string]> = [
+      // Reported leaks.
+      ['http//admin:s3cr3tpw@push', '"http//***@push"', 'a typo in the scheme'],
+      ['admin:s3cr3tpw@push:9091', '"***@push:9091"', 'no scheme'],
+      ['http://admin:s3cr,3tpw@push:99999', '"http://***@push:99999"', 'a comma in the password'],
+      ['https://push:99999/?token=s3cr3tpw', '"https://push:99999/?token=***"', 'a token in the query'],
+      // The user info is everything before the last @, whatever it holds.
+      ['http:/admin:s3cr3tpw@push', '"http:/***@push"', 'one slash'],
+      ['http:admin:s3cr3tpw@push', '"***@push"', 'no slash: `http:` may be the user name'],
+      ['http://admin:s3cr,etpw://x@push', '"http://***@push"', 'a comma and a scheme in the password'],
+      ['http://admin:s3cr@tpw,x@push', '"http://***@push"', '@ and a comma'],
+      // After a `?` or `#` an `@` may be in a value: what follows it goes too.
+      ['http://admin:s3cr#3tpw@push:9091', '"http://***@***"', '# in the password'],
+      ['http://admin:s3cr?3tpw@push:9091', '"http://***@***"', '? in the password'],
+      ['http://admin:s3cr/3tpw@push', '"http://***@push"', '/ in the password'],
+      ['http://admin:s3cr%40%2C3tpw@push', '"http://***@push"', 'percent-encoded'],
+      ['http://admin:s3cr3tpw@[::1]:99999', '"http://***@[::1]:99999"', 'an IPv6 host'],
+      ['http://admin@push:99999', '"http://***@push:99999"', 'a user without a password'],
+      ['http://admin:s3cr3tpw http://x@push', '"http://***@push"', 'a space, then what looks like a URL'],
+      ['HTTPS://ADMIN:S3CR3TPW@PUSH', '"HTTPS://***@PUSH"', 'upper case'],
+      // Query and fragment: every value goes, the names stay.
+      [
+        'https://push/?token=s3cr%263tpw&job=x',
+        '"https://push/?token=***&job=***"',
+        'percent-encoded in a query',
+      ],
+      ['https://push/?s3cr3tpw', '"https://push/?***"', 'a query without a name'],
+      ['https://app/#access_token=s3cr3tpw&x', '"https://app/#access_token=***&***"', 'a fragment'],
+      [
+        'https://push/?to=ops@s3cr3tpw.example&token=s3cr3tpw',
+        '"https://***@***&token=***"',
+        '@ in the query',
+      ],
+      // A list keeps its items where each starts at a scheme after a comma or a space.
+      ['http://e1:2379,http://admin:s3cr3tpw@e2:2379', '"http://e1:2379,http://***@e2:2379"', 'a list'],
+      ['http//admin:s3cr3tpw@e1,http:/admin:s3cr3tpw@e2', '"http//***@e1,http:/***@e2"', 'typos in a list'],
+      [
+        'http://[::1]:2379 https://admin:s3cr3tpw@[::2]:2379',
+        '"http://[::1]:2379 https://***@[::2]:2379"',
+        'IPv6 list',
+      ],
+      // ... but not after something that cannot end a URL, nor after a query that may go on.
+      ['http://admin:s3cr,http://x@push', '"http://***@push"', '`admin:s3cr` is no host and port'],
+      ['http://push/?token=s3cr3tpw,http://e2', '"http://push/?token=***"', 'the value may hold the comma'],
+      ['admin:s3cr3tpw,http://x@push', '"***@push"', 'no scheme before the comma'],
+    ];
+    for (const [value, display, why] of cases) {
+      assert.equal(shown(value), display, why);
+      assert.doesNotMatch(shown(value), /s3cr|tpw|admin/i, why);
+    }
+  });
+
+  it('cuts a long value after redacting it, so the cut never uncovers a secret', () => {
+    const secret = 'Zq'.repeat(30);
+    assert.equal(shown(`http://admin:${secret}@push:9091/metrics`), '"http://***@push:9091/metrics"');
+    assert.equal(shown(`admin:${secret}@push`), '"***@push"', 'the @ past the first 40 characters');
+    // Cut inside the marker: what is left of it is still a marker.
+    assert.equal(
+      shown(`https://push.example.org:99999/?token=${secret}`),
+      '"https://push.example.org:99999/?token=**…"',
+    );
+    assert.equal(
+      shown(`https://push.example.org:99999/metrics/job/x?token=${secret}`),
+      '"https://push.example.org:99999/metrics/j…"',
+    );
+    // Linear time: a list split and joined again was quadratic (seconds for 200 kB of `http://a:b,`).
+    const started = performance.now();
+    for (const long of [' '.repeat(200_000), 'http://a:b,'.repeat(20_000), 'http://a?b,'.repeat(20_000)]) {
+      assert.ok(shown(long).length <= 43);
+    }
+    assert.ok(performance.now() - started < 2000, `${Math.round(performance.now() - started)} ms`);
+    for (const value of [`${'x'.repeat(38)}${secret}@push`, `http://push/?${'x'.repeat(30)}=${secret}`]) {
+      assert.doesNotMatch(shown(value), /Zq/, value);
+    }
   });
 
   it('did you mean: same letters in another case first, then a few edits, else nothing', () => {

@@ -466,6 +466,74 @@ describe('bad input: no secret in any error or log line', () => {
       }
     }
   });
+
+  it('URLs that do not parse are quoted without their user info or query values, for every option and variable that takes one', () => {
+    // Leaks an outside tester reported: the redaction needed a complete `scheme://` and stopped at a comma.
+    const leaks: readonly (readonly [url: string, display: string])[] = [
+      ['http//admin:s3cr3tpw@push', '"http//***@push"'],
+      ['admin:s3cr3tpw@push:9091', '"***@push:9091"'],
+      ['http://admin:s3cr,3tpw@push:99999', '"http://***@push:99999"'],
+      ['https://push:99999/?token=s3cr3tpw', '"https://push:99999/?token=***"'],
+    ];
+    const env = (variable: string, url: string) => ({ ...BASE_ENV, [variable]: url });
+    const takers: readonly (readonly [name: string, fn: (url: string) => unknown])[] = [
+      ['pushgateway.url', (url) => metrics({ registry: new Registry(), pushgateway: { url, job: 'web' } })],
+      ['consul.url', (url) => createConsulRegistry({ env: BASE_ENV, url })],
+      [
+        'KUBEGRACE_REGISTRY_CONSUL_URL',
+        (url) => createConsulRegistry({ env: env('KUBEGRACE_REGISTRY_CONSUL_URL', url) }),
+      ],
+      ['eureka.url', (url) => createEurekaRegistry({ env: BASE_ENV, url })],
+      [
+        'KUBEGRACE_REGISTRY_EUREKA_URL',
+        (url) => createEurekaRegistry({ env: env('KUBEGRACE_REGISTRY_EUREKA_URL', url) }),
+      ],
+      ['nacos.url', (url) => createNacosRegistry({ env: BASE_ENV, url })],
+      [
+        'KUBEGRACE_REGISTRY_NACOS_URL',
+        (url) => createNacosRegistry({ env: env('KUBEGRACE_REGISTRY_NACOS_URL', url) }),
+      ],
+      ['etcd.endpoints', (url) => createEtcdRegistry({ env: BASE_ENV, endpoints: [url] })],
+      [
+        'KUBEGRACE_REGISTRY_ETCD_ENDPOINTS',
+        (url) => createEtcdRegistry({ env: env('KUBEGRACE_REGISTRY_ETCD_ENDPOINTS', url) }),
+      ],
+    ];
+    for (const [name, fn] of takers) {
+      for (const [url, display] of leaks) {
+        let message: string | undefined;
+        try {
+          fn(url);
+        } catch (error) {
+          assert.ok(error instanceof KubegraceError, `${name} ${url}: ${String(error)}`);
+          message = error.message;
+        }
+        // etcd takes what starts as `http(s)://host` (`https://push:99999/?…`) and quotes a bad list
+        // item alone (`3tpw@push:99999` of the comma case): both must still show no secret.
+        if (name.startsWith('etcd') || name.endsWith('ETCD_ENDPOINTS')) {
+          if (message !== undefined) assert.doesNotMatch(message, /s3cr|tpw|admin/, `${name} ${url}`);
+          continue;
+        }
+        assert.equal(
+          message,
+          `${name} must be an http:// or https:// URL, received ${display}`,
+          `${name} ${url}`,
+        );
+      }
+    }
+    // The etcd cases that are refused, refused as they should be.
+    rejects(
+      () =>
+        createEtcdRegistry({
+          env: env('KUBEGRACE_REGISTRY_ETCD_ENDPOINTS', 'http://admin:s3cr,3tpw@push:99999'),
+        }),
+      /^KUBEGRACE_REGISTRY_ETCD_ENDPOINTS must be a list of http:\/\/ or https:\/\/ URLs, received "\*\*\*@push:99999"$/,
+    );
+    rejects(
+      () => createEtcdRegistry({ env: BASE_ENV, endpoints: ['admin:s3cr3tpw@push:9091'] }),
+      /^etcd\.endpoints must be a list of http:\/\/ or https:\/\/ URLs, received "\*\*\*@push:9091"$/,
+    );
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
