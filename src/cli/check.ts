@@ -5,7 +5,6 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { formatSeconds } from '../kubernetes/pod-timing.js';
 import {
   checkPod,
@@ -24,6 +23,7 @@ import {
   type Location,
   type SourceProblem,
 } from './check-sources.js';
+import { choiceFlag, inCommand, parseFlagsAndArguments, UsageError } from './flags.js';
 
 export const checkHelp = `Usage: kubegrace check [flags] FILE|DIR... | -
 
@@ -84,43 +84,36 @@ export async function checkCommand(args: readonly string[], io: CheckIo = {}): P
   const err = io.err ?? ((line: string) => (io.stderr ?? process.stderr).write(`${line}\n`));
   let parsed;
   try {
-    parsed = parseArgs({
-      args: [...args],
-      options: {
+    parsed = inCommand('check', () => {
+      const { values, positionals } = parseFlagsAndArguments('check', args, {
         format: { type: 'string', default: 'human' },
         all: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: true,
-      strict: true,
+      });
+      if (values.help) return { help: true } as const;
+      const format = choiceFlag('format', values.format, ['human', 'json'] as const);
+      if (positionals.length === 0) {
+        throw new UsageError(
+          'no files given; expected FILE, DIR or - (standard input), as in helm template . | kubegrace check -',
+        );
+      }
+      const stdinCount = positionals.filter((p) => p === '-').length;
+      if (stdinCount > 1) {
+        throw new UsageError(`- (standard input) can be given only once, received it ${stdinCount} times`);
+      }
+      return { help: false, format, all: values.all, files: positionals } as const;
     });
   } catch (error) {
-    err(
-      `kubegrace check: ${error instanceof Error ? error.message.split('\n')[0] : String(error)} (kubegrace check --help)`,
-    );
+    if (!(error instanceof UsageError)) throw error;
+    err(error.message);
     return 2;
   }
-  const { values, positionals } = parsed;
-  if (values.help) {
+  if (parsed.help) {
     out(checkHelp.trimEnd());
     return 0;
   }
-  if (values.format !== 'human' && values.format !== 'json') {
-    err(`kubegrace check: --format must be human or json, received ${JSON.stringify(values.format)}`);
-    return 2;
-  }
-  if (positionals.length === 0) {
-    err(
-      'kubegrace check: no files given (kubegrace check FILE... | -, e.g. helm template . | kubegrace check -)',
-    );
-    return 2;
-  }
-  if (positionals.filter((p) => p === '-').length > 1) {
-    err('kubegrace check: - (standard input) can be given only once');
-    return 2;
-  }
-  const result = await runCheck(positionals, { all: values.all, stdin: io.stdin ?? process.stdin });
-  if (values.format === 'json') out(JSON.stringify(toJson(result), null, 2));
+  const result = await runCheck(parsed.files, { all: parsed.all, stdin: io.stdin ?? process.stdin });
+  if (parsed.format === 'json') out(JSON.stringify(toJson(result), null, 2));
   else for (const line of formatHuman(result)) out(line);
   return result.errors > 0 ? 1 : 0;
 }

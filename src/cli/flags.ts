@@ -1,14 +1,36 @@
 /**
  * Flag values for the `kubegrace` command: strict parsing with messages that name the flag, what
- * was expected and what came. Generic; `check` and `prestop` can use it too.
+ * was expected and what came, in one form for every subcommand (`demo`, `check`, `prestop`).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-/** Bad command line: printed as is, exit code 2. */
+/**
+ * Bad command line: printed as is, exit code 2. With a `command`, the message takes the one form every
+ * subcommand uses: `kubegrace <command>: <problem> (see kubegrace <command> --help)`.
+ */
 export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
+  /** The subcommand the message names; unset for a bare problem (`--port must be …`) not yet placed. */
+  readonly command: string | undefined;
+  constructor(problem: string, command?: string) {
+    super(
+      command === undefined ? problem : `kubegrace ${command}: ${problem} (see kubegrace ${command} --help)`,
+    );
     this.name = 'UsageError';
+    this.command = command;
+  }
+}
+
+/**
+ * Runs a subcommand's argument checks: a bare UsageError from them (the value checks below do not
+ * know their command) comes out in the command's form.
+ */
+export function inCommand<T>(command: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof UsageError && error.command === undefined)
+      throw new UsageError(error.message, command);
+    throw error;
   }
 }
 
@@ -73,29 +95,54 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
   args: readonly string[],
   options: T,
 ): ParsedFlags<T> {
+  return parseCommandLine(command, args, options, false).values;
+}
+
+/** As parseFlags, for a command that also takes arguments (`kubegrace check FILE...`). */
+export function parseFlagsAndArguments<T extends NonNullable<ParseArgsConfig['options']>>(
+  command: string,
+  args: readonly string[],
+  options: T,
+): { values: ParsedFlags<T>; positionals: string[] } {
+  return parseCommandLine(command, args, options, true);
+}
+
+function parseCommandLine<T extends NonNullable<ParseArgsConfig['options']>>(
+  command: string,
+  args: readonly string[],
+  options: T,
+  allowPositionals: boolean,
+): { values: ParsedFlags<T>; positionals: string[] } {
   try {
-    return parseArgs({ args: [...args], options, strict: true, allowPositionals: false }).values;
+    const { values, positionals } = parseArgs({ args: [...args], options, strict: true, allowPositionals });
+    return { values, positionals };
   } catch (error) {
     const e = error as { code?: string; message?: string };
     const quoted = /'([^']+)'/.exec(e.message ?? '')?.[1] ?? '';
     // Node quotes `--name <value>`, or `-h, --help` for a flag with a short form: name the long one.
     const flag = /--[\w-]+/.exec(quoted)?.[0] ?? quoted.split(' ')[0] ?? quoted;
-    const help = `(kubegrace ${command} --help lists the flags)`;
     switch (e.code) {
-      case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-        throw new UsageError(`kubegrace ${command}: unknown flag ${flag} ${help}`);
+      case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+        // Node's own text suggests `--` for an argument that starts with '-': keep that where arguments exist.
+        const dash = allowPositionals
+          ? `; an argument starting with '-' goes after --, as in -- ${flag}`
+          : '';
+        throw new UsageError(`unknown flag ${flag}${dash}`, command);
+      }
       case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
         const message = e.message ?? '';
         if (/does not take an argument/.test(message)) {
-          throw new UsageError(`kubegrace ${command}: ${flag} takes no value ${help}`);
+          const given = args.find((a) => a.startsWith(`${flag}=`));
+          const received = given === undefined ? '' : `, received ${shown(given.slice(flag.length + 1))}`;
+          throw new UsageError(`${flag} takes no value${received}`, command);
         }
         const dash = /ambiguous/.test(message)
           ? `; for a value starting with '-', write ${flag}=<value>`
-          : '';
-        throw new UsageError(`kubegrace ${command}: ${flag} needs a value${dash} ${help}`);
+          : ', received none';
+        throw new UsageError(`${flag} needs a value${dash}`, command);
       }
       case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
-        throw new UsageError(`kubegrace ${command}: unexpected argument ${shown(flag)} ${help}`);
+        throw new UsageError(`unexpected argument ${shown(flag)}: this command takes flags only`, command);
       default:
         throw error;
     }

@@ -34,7 +34,7 @@ function usage(): string {
     '',
     'Commands:',
     ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)} ${c.summary}`),
-    `  ${'help'.padEnd(width)} this text (kubegrace <command> --help for a command's flags)`,
+    `  ${'help'.padEnd(width)} this text, or a command's: kubegrace help <command> (as kubegrace <command> --help)`,
     '',
     'Flags:',
     '  -h, --help     this text',
@@ -61,6 +61,18 @@ function version(): string {
 
 async function main(argv: readonly string[], io: CommandIo): Promise<number> {
   const [first, ...rest] = argv;
+  // `kubegrace help check` is `kubegrace check --help`.
+  if (first === 'help' && rest.length > 0) {
+    const [name, ...extra] = rest;
+    const command = name === undefined ? undefined : commands[name];
+    if (!command || extra.length > 0) {
+      const names = Object.keys(commands).join(', ');
+      throw new UsageError(
+        `kubegrace help: expected one command (${names}), received ${rest.map((a) => JSON.stringify(a)).join(' ')} (see kubegrace --help)`,
+      );
+    }
+    return command.run(['--help'], io);
+  }
   if (first === undefined || first === 'help' || first === '--help' || first === '-h') {
     (first === undefined ? io.err : io.out)(usage());
     return first === undefined ? 2 : 0;

@@ -5,11 +5,10 @@
  * (`KUBEGRACE_PROBES_PORT`, `KUBEGRACE_PRESTOP_TOKEN`), flags override them.
  */
 import { request } from 'node:http';
-import { parseArgs } from 'node:util';
 import { isHostAddress, resolveSettings } from '../options.js';
 import { PRESTOP_PATH } from '../probes/prestop-route.js';
 import type { CommandIo } from './demo/command.js';
-import { durationFlag, integerFlag, UsageError } from './flags.js';
+import { durationFlag, inCommand, integerFlag, parseFlags, UsageError } from './flags.js';
 
 export const prestopHelp = `Usage: kubegrace prestop [flags]
 
@@ -31,22 +30,12 @@ export async function prestopCommand(
   io: CommandIo,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(`kubegrace prestop: ${(error as Error).message}`);
-  }
+  const values = parseFlags('prestop', args, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    timeout: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) {
     io.out(prestopHelp);
     return 0;
@@ -57,16 +46,19 @@ export async function prestopCommand(
   } catch (error) {
     throw new UsageError(`kubegrace prestop: ${(error as Error).message}`);
   }
-  const port = values.port === undefined ? settings.probes.port : integerFlag('port', values.port, 1, 65535);
+  const { port, host, timeoutMs } = inCommand('prestop', () => {
+    const port =
+      values.port === undefined ? settings.probes.port : integerFlag('port', values.port, 1, 65535);
+    const host = values.host ?? '127.0.0.1';
+    if (!isHostAddress(host)) {
+      throw new UsageError(`--host must be an IP address or a host name, received ${JSON.stringify(host)}`);
+    }
+    const timeoutMs =
+      values.timeout === undefined ? 5000 : durationFlag('timeout', values.timeout, 600_000, 1);
+    return { port, host, timeoutMs };
+  });
   if (port === 0)
     throw new UsageError('kubegrace prestop: KUBEGRACE_PROBES_PORT is 0 (a random port): pass --port');
-  const host = values.host ?? '127.0.0.1';
-  if (!isHostAddress(host)) {
-    throw new UsageError(
-      `kubegrace prestop: --host must be an IP address or a host name, received ${JSON.stringify(host)}`,
-    );
-  }
-  const timeoutMs = values.timeout === undefined ? 5000 : durationFlag('timeout', values.timeout, 600_000, 1);
   const token = settings.prestop.token;
 
   const outcome = await new Promise<{ status: number } | { error: string }>((resolve) => {
@@ -92,7 +84,13 @@ export async function prestopCommand(
     return 1;
   }
   if (outcome.status !== 202) {
-    const hint = outcome.status === 403 ? ' (set KUBEGRACE_PRESTOP_TOKEN to the service’s token)' : '';
+    // A 403 comes from a missing or a wrong token; the token itself is never printed.
+    const hint =
+      outcome.status !== 403
+        ? ''
+        : token === ''
+          ? ' (set KUBEGRACE_PRESTOP_TOKEN to the service’s token)'
+          : ': the token it sent (KUBEGRACE_PRESTOP_TOKEN, not shown) was refused; it must match the service’s prestop.token';
     io.err(`kubegrace prestop: ${host}:${port}${PRESTOP_PATH} answered ${outcome.status}${hint}`);
     return 1;
   }

@@ -353,7 +353,7 @@ describe('kubegrace check: input, output and usage', () => {
       code: 2,
       out: [],
       err: [
-        'kubegrace check: no files given (kubegrace check FILE... | -, e.g. helm template . | kubegrace check -)',
+        'kubegrace check: no files given; expected FILE, DIR or - (standard input), as in helm template . | kubegrace check - (see kubegrace check --help)',
       ],
     });
     assert.equal((await run(['--format', 'xml', 'x.yaml'])).code, 2);

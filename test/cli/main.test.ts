@@ -68,6 +68,70 @@ describe('kubegrace command', () => {
     }
   });
 
+  it('help <command> prints that command’s own help, as <command> --help does', async () => {
+    for (const command of ['check', 'demo', 'prestop']) {
+      const own = await kubegrace(command, '--help');
+      const viaHelp = await kubegrace('help', command);
+      assert.equal(viaHelp.code, 0, command);
+      assert.match(viaHelp.stdout, new RegExp(`^Usage: kubegrace ${command} `), command);
+      assert.equal(viaHelp.stdout, own.stdout, command);
+      assert.equal(viaHelp.stderr, '', command);
+    }
+    const unknown = await kubegrace('help', 'deploy');
+    assert.equal(unknown.code, 2);
+    assert.match(
+      unknown.stderr,
+      /^kubegrace help: expected one command \(check, demo, prestop\), received "deploy"/,
+    );
+    assert.equal(unknown.stdout, '');
+  });
+
+  // One form for every subcommand: `kubegrace <command>: <the flag, what was expected, what came>
+  // (see kubegrace <command> --help)`, exit code 2, nothing on stdout.
+  const usageErrors: readonly [args: readonly string[], problem: RegExp][] = [
+    [
+      ['check', '--bogus', 'x.yaml'],
+      /unknown flag --bogus; an argument starting with '-' goes after --, as in -- --bogus/,
+    ],
+    [['check', '--format', 'xml', 'x.yaml'], /--format must be one of human, json, received "xml"/],
+    [['check', '--format'], /--format needs a value, received none/],
+    [['check', '--all=yes', 'x.yaml'], /--all takes no value, received "yes"/],
+    [
+      ['check'],
+      /no files given; expected FILE, DIR or - \(standard input\), as in helm template \. \| kubegrace check -/,
+    ],
+    [['check', '-', '-'], /- \(standard input\) can be given only once, received it 2 times/],
+    [['prestop', '--bogus'], /unknown flag --bogus/],
+    [['prestop', '--port', 'abc'], /--port must be an integer from 1 to 65535, received "abc"/],
+    [
+      ['prestop', '--host', 'not a host'],
+      /--host must be an IP address or a host name, received "not a host"/,
+    ],
+    [['prestop', '--timeout', 'soon'], /--timeout must be a duration from 1 ms to 600 s .*, received "soon"/],
+    [['prestop', '--help=yes'], /--help takes no value, received "yes"/],
+    [['prestop', 'now'], /unexpected argument "now": this command takes flags only/],
+    [['demo', '--bogus'], /unknown flag --bogus/],
+    [['demo', '--lag', 'abc'], /--lag must be a duration from 0 ms to 120 s .*, received "abc"/],
+    [['demo', '--traffic', 'foo'], /--traffic must be one of steady, .*, received "foo"/],
+    [['demo', '--replicas', '0'], /--replicas must be an integer from 1 to 5, received "0"/],
+    [['demo', '--compare', 'fancy'], /--compare must be one of naive, received "fancy"/],
+  ];
+  for (const [args, problem] of usageErrors) {
+    it(`kubegrace ${args.join(' ')}: a usage error in the one form, exit 2`, async () => {
+      const [command] = args;
+      const run = await kubegrace(...args);
+      assert.equal(run.code, 2);
+      assert.equal(run.stdout, '');
+      const lines = run.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, run.stderr);
+      const [line = ''] = lines;
+      const form = new RegExp(`^kubegrace ${command}: (.+) \\(see kubegrace ${command} --help\\)$`);
+      const inner = form.exec(line)?.[1];
+      assert.ok(inner !== undefined, `not in the form: ${line}`);
+      assert.match(inner, new RegExp(`^(?:${problem.source})$`));
+    });
+  }
+
   it('an unknown command or flag exits 2 and names it', async () => {
     const command = await kubegrace('deploy');
     assert.equal(command.code, 2);

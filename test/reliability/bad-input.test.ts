@@ -1115,24 +1115,88 @@ const DEMO_INVALID: readonly (readonly [flag: string, value: string, expected: R
   [
     '--traffic',
     'bursty',
-    /^--traffic must be one of steady, pooled, sparse, random, nodes, received "bursty"$/,
+    /^kubegrace demo: --traffic must be one of steady, pooled, sparse, random, nodes, received "bursty" \(see kubegrace demo --help\)$/,
   ],
-  ['--lag', 'soon', /^--lag must be a duration from 0 ms to 120 s .*, received "soon"$/],
-  ['--request', '61s', /^--request must be a duration from 0 ms to 60 s .*, received "61s"$/],
-  ['--long', '-1', /^--long must be a duration .*, received "-1"$/],
-  ['--long-share', '101%', /^--long-share must be a share from 0 to 1 .*, received "101%"$/],
-  ['--concurrency', '0', /^--concurrency must be an integer from 1 to 512, received "0"$/],
-  ['--new-conns', '1001', /^--new-conns must be an integer from 0 to 1000, received "1001"$/],
-  ['--strategy', 'eager', /^--strategy must be one of adaptive, fixed, received "eager"$/],
-  ['--quiet-period', '1m', /^--quiet-period must be a duration .*, received "1m"$/],
-  ['--delay', 'five', /^--delay must be a duration .*, received "five"$/],
-  ['--grace', '601', /^--grace must be an integer from 1 to 600 \(seconds\), received "601"$/],
-  ['--replicas', '6', /^--replicas must be an integer from 1 to 5, received "6"$/],
-  ['--traffic', 'bursty', /^--traffic must be one of .*, received "bursty"$/],
-  ['--warmup', '31s', /^--warmup must be a duration from 0 ms to 30 s .*, received "31s"$/],
-  ['--tail', 'later', /^--tail must be a duration .*, received "later"$/],
-  ['--compare', 'terminus', /^--compare must be one of naive, received "terminus"$/],
-  ['--report', '-out.html', /^--report must be a file path, received "-out.html"$/],
+  [
+    '--lag',
+    'soon',
+    /^kubegrace demo: --lag must be a duration from 0 ms to 120 s .*, received "soon" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--request',
+    '61s',
+    /^kubegrace demo: --request must be a duration from 0 ms to 60 s .*, received "61s" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--long',
+    '-1',
+    /^kubegrace demo: --long must be a duration .*, received "-1" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--long-share',
+    '101%',
+    /^kubegrace demo: --long-share must be a share from 0 to 1 .*, received "101%" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--concurrency',
+    '0',
+    /^kubegrace demo: --concurrency must be an integer from 1 to 512, received "0" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--new-conns',
+    '1001',
+    /^kubegrace demo: --new-conns must be an integer from 0 to 1000, received "1001" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--strategy',
+    'eager',
+    /^kubegrace demo: --strategy must be one of adaptive, fixed, received "eager" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--quiet-period',
+    '1m',
+    /^kubegrace demo: --quiet-period must be a duration .*, received "1m" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--delay',
+    'five',
+    /^kubegrace demo: --delay must be a duration .*, received "five" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--grace',
+    '601',
+    /^kubegrace demo: --grace must be an integer from 1 to 600 \(seconds\), received "601" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--replicas',
+    '6',
+    /^kubegrace demo: --replicas must be an integer from 1 to 5, received "6" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--traffic',
+    'bursty',
+    /^kubegrace demo: --traffic must be one of .*, received "bursty" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--warmup',
+    '31s',
+    /^kubegrace demo: --warmup must be a duration from 0 ms to 30 s .*, received "31s" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--tail',
+    'later',
+    /^kubegrace demo: --tail must be a duration .*, received "later" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--compare',
+    'terminus',
+    /^kubegrace demo: --compare must be one of naive, received "terminus" \(see kubegrace demo --help\)$/,
+  ],
+  [
+    '--report',
+    '-out.html',
+    /^kubegrace demo: --report must be a file path, received "-out.html" \(see kubegrace demo --help\)$/,
+  ],
   ['--json', 'yes', /^kubegrace demo: --json takes no value/],
   ['--cluster', 'yes', /^kubegrace demo: --cluster takes no value/],
   ['--help', 'yes', /^kubegrace demo: --help takes no value/],
@@ -1143,21 +1207,45 @@ const PRESTOP_INVALID: readonly (readonly [
   env: Readonly<Record<string, string>>,
   expected: RegExp,
 ])[] = [
-  [['--port', 'abc'], {}, /^--port must be an integer from 1 to 65535, received "abc"$/],
-  [['--port', '0'], {}, /^--port must be an integer from 1 to 65535, received "0"$/],
-  [['--port', '70000'], {}, /^--port must be an integer from 1 to 65535, received "70000"$/],
+  [
+    ['--port', 'abc'],
+    {},
+    /^kubegrace prestop: --port must be an integer from 1 to 65535, received "abc" \(see kubegrace prestop --help\)$/,
+  ],
+  [
+    ['--port', '0'],
+    {},
+    /^kubegrace prestop: --port must be an integer from 1 to 65535, received "0" \(see kubegrace prestop --help\)$/,
+  ],
+  [
+    ['--port', '70000'],
+    {},
+    /^kubegrace prestop: --port must be an integer from 1 to 65535, received "70000" \(see kubegrace prestop --help\)$/,
+  ],
   [
     ['--host', 'not a host'],
     {},
-    /^kubegrace prestop: --host must be an IP address or a host name, received "not a host"$/,
+    /^kubegrace prestop: --host must be an IP address or a host name, received "not a host" \(see kubegrace prestop --help\)$/,
   ],
-  [['--host='], {}, /^kubegrace prestop: --host must be an IP address or a host name, received ""$/],
-  [['--timeout', 'soon'], {}, /^--timeout must be a duration from 1 ms to 600 s .*, received "soon"$/],
-  [['--timeout', '0'], {}, /^--timeout must be a duration from 1 ms .*, received "0"$/],
-  [['--help=yes'], {}, /^kubegrace prestop: .*--help.* does not take an argument/],
-  [['--port'], {}, /^kubegrace prestop: .*--port.* argument missing/],
-  [['--wat'], {}, /^kubegrace prestop: Unknown option '--wat'/],
-  [['now'], {}, /^kubegrace prestop: Unexpected argument 'now'/],
+  [
+    ['--host='],
+    {},
+    /^kubegrace prestop: --host must be an IP address or a host name, received "" \(see kubegrace prestop --help\)$/,
+  ],
+  [
+    ['--timeout', 'soon'],
+    {},
+    /^kubegrace prestop: --timeout must be a duration from 1 ms to 600 s .*, received "soon" \(see kubegrace prestop --help\)$/,
+  ],
+  [
+    ['--timeout', '0'],
+    {},
+    /^kubegrace prestop: --timeout must be a duration from 1 ms .*, received "0" \(see kubegrace prestop --help\)$/,
+  ],
+  [['--help=yes'], {}, /^kubegrace prestop: --help takes no value, received "yes"/],
+  [['--port'], {}, /^kubegrace prestop: --port needs a value, received none/],
+  [['--wat'], {}, /^kubegrace prestop: unknown flag --wat \(see kubegrace prestop --help\)$/],
+  [['now'], {}, /^kubegrace prestop: unexpected argument "now"/],
   [
     [],
     { KUBEGRACE_PROBES_PORT: 'x' },
@@ -1176,13 +1264,19 @@ const PRESTOP_INVALID: readonly (readonly [
 ];
 
 const CHECK_INVALID: readonly (readonly [args: readonly string[], expected: RegExp])[] = [
-  [['--format', 'xml', 'x.yaml'], /^kubegrace check: --format must be human or json, received "xml"$/],
-  [['--all=yes', 'x.yaml'], /^kubegrace check: Option '--all' does not take an argument/],
-  [['--help=1'], /^kubegrace check: Option '-h, --help' does not take an argument/],
-  [['--format'], /^kubegrace check: Option '--format <value>' argument missing/],
-  [['--bogus', 'x.yaml'], /^kubegrace check: Unknown option '--bogus'/],
+  [
+    ['--format', 'xml', 'x.yaml'],
+    /^kubegrace check: --format must be one of human, json, received "xml" \(see kubegrace check --help\)$/,
+  ],
+  [['--all=yes', 'x.yaml'], /^kubegrace check: --all takes no value, received "yes"/],
+  [['--help=1'], /^kubegrace check: --help takes no value, received "1"/],
+  [['--format'], /^kubegrace check: --format needs a value, received none/],
+  [['--bogus', 'x.yaml'], /^kubegrace check: unknown flag --bogus/],
   [[], /^kubegrace check: no files given/],
-  [['-', '-'], /^kubegrace check: - \(standard input\) can be given only once$/],
+  [
+    ['-', '-'],
+    /^kubegrace check: - \(standard input\) can be given only once, received it 2 times \(see kubegrace check --help\)$/,
+  ],
 ];
 
 describe('bad input: CLI flags', () => {

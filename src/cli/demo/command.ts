@@ -2,7 +2,15 @@
 import { writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { defaults } from '../../options.js';
-import { choiceFlag, durationFlag, fileFlag, integerFlag, parseFlags, shareFlag } from '../flags.js';
+import {
+  choiceFlag,
+  durationFlag,
+  fileFlag,
+  inCommand,
+  integerFlag,
+  parseFlags,
+  shareFlag,
+} from '../flags.js';
 import { killAllPods } from './pod.js';
 import { renderShutdownReport } from './report-html.js';
 import {
@@ -109,7 +117,10 @@ export interface DemoArgs {
 }
 
 export function parseDemoArgs(args: readonly string[]): DemoArgs {
-  const v = parseFlags('demo', args, flagSpec);
+  return inCommand('demo', () => demoArgs(parseFlags('demo', args, flagSpec)));
+}
+
+function demoArgs(v: ReturnType<typeof parseFlags<typeof flagSpec>>): DemoArgs {
   const d = demoDefaults;
   const duration = (flag: keyof typeof v, fallback: number, maxMs: number): number => {
     const raw = v[flag];
