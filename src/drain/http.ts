@@ -117,6 +117,8 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   });
   let attached = true;
   let draining: Promise<void> | undefined;
+  /** Set once the drain has ended the event streams it found: later ones end as they start. */
+  let streamsEndAtOnce = false;
   /** A connection went away (or the drainer detached): what drain() waits on may be over. */
   const connectionsChanged = createNotifier();
   /** Requests Node had parsed on a socket that closed, by kubegrace's doing, before answering them. */
@@ -194,8 +196,33 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   function onRequest(req: http.IncomingMessage | Http2ServerRequest, res: unknown): boolean {
     const state = req.httpVersionMajor === 1 ? (req.socket as DrainedSocket)[kSocketState] : undefined;
     if (state === undefined) return tracker.track(req, res as http.ServerResponse | Http2ServerResponse);
+    if (streamsEndAtOnce) endIfItStreams(res as http.ServerResponse);
     // The emit wrapper runs before any application listener, so this is the request's first sighting.
     return tracker.trackOn(state.ledger, req as http.IncomingMessage, res as http.ServerResponse);
+  }
+
+  /**
+   * Once the drain's streams have had their turn, a response that starts an event stream later (its
+   * handler subscribed or authenticated first, or it arrived during the drain) is ended just after its
+   * headers go out, with the last event: otherwise nothing would end it, and it would hold the drain
+   * to its budget and be reset. One `writeHead` wrapper per response still without headers, no more.
+   */
+  function endIfItStreams(res: http.ServerResponse): void {
+    if (res.headersSent || Object.hasOwn(res, 'writeHead')) return;
+    const writeHead = res.writeHead;
+    res.writeHead = function writeHeadThenEnd(this: http.ServerResponse, ...args: unknown[]) {
+      delete (res as { writeHead?: unknown }).writeHead;
+      const result = Reflect.apply(writeHead, this, args) as http.ServerResponse;
+      if (isEventStream(res)) {
+        watchEventStream(res, lastEvent);
+        // After what the handler writes in this turn (whole events): then at a boundary.
+        process.nextTick(() => {
+          const entry = res.socket === null ? undefined : http1.get(res.socket);
+          if (entry !== undefined && entry.ledger.current === res) endStream([res.socket as Socket, entry]);
+        });
+      }
+      return result;
+    };
   }
 
   /**
@@ -303,7 +330,12 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
       )
       // Streams that began during the drain are ended at the window's end, at once.
       .then(() => {
-        if (!ctx.signal.aborted) for (const entry of eventStreams()) endStream(entry);
+        if (ctx.signal.aborted) return;
+        for (const entry of eventStreams()) endStream(entry);
+        streamsEndAtOnce = true;
+        for (const [, state] of http1) {
+          if (state.ledger.current !== undefined) endIfItStreams(state.ledger.current);
+        }
       });
     // When a stalled loop let the propagation budget run out, the kernel holds connections that
     // queued meanwhile; closing the listener would reset them. Node accepts them one poll phase at

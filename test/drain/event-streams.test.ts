@@ -123,4 +123,84 @@ describe('event streams in the drain', () => {
       await closeHard(server);
     }
   });
+
+  it('a stream whose headers go out after the drain began, or whose request came during it, is ended too', async () => {
+    const observer = recordingObserver();
+    const { tracker, flags } = trackerWithFlags();
+    const timers = new Set<NodeJS.Timeout>();
+    /** The handler subscribes (or authenticates) for `setup` ms before the stream's headers go out. */
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname !== '/events') {
+        res.end('ok');
+        return;
+      }
+      const setup = Number(url.searchParams.get('setup') ?? 0);
+      const started = setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        let n = 0;
+        const tick = setInterval(() => {
+          if (!res.writableEnded) res.write(`data: ${++n}\n\n`);
+        }, 20);
+        timers.add(tick);
+        res.on('close', () => clearInterval(tick));
+      }, setup);
+      timers.add(started);
+    });
+    const drainer = createHttpDrainer(server, {
+      tracker,
+      activity: createTrafficActivity(),
+      observer,
+      lastEvent: () => 'event: reconnect',
+    });
+    const port = await listen(server);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const duringAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const open = (path: string, via = agent): Promise<string> =>
+      new Promise((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port, path, agent: via }, (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (text += chunk));
+            res.once('end', () => resolve(text));
+            res.once('aborted', () => reject(new Error('reset')));
+          })
+          .once('error', reject);
+      });
+    try {
+      // A plain request first, so the agent keeps a socket that is still open in the drain.
+      const warm = new Promise<void>((resolve) =>
+        http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+          res.resume();
+          resolve();
+        }),
+      );
+      await warm;
+      // And one on a second socket, open through the drain (a young idle socket gets a grace).
+      assert.equal(await open('/', duringAgent), 'ok');
+      const late = open('/events?setup=300');
+      await delay(50);
+      flags.shuttingDown = true;
+      await drainer.unready?.(phaseContext('unready').ctx);
+      flags.draining = true;
+      const phase = phaseContext('drain');
+      setTimeout(phase.abort, 8000).unref();
+      const drained = drainer.drain?.(phase.ctx);
+      await delay(20);
+      const during = open('/events?setup=0', duringAgent);
+      const body = await late;
+      assert.match(body, /event: reconnect\n\n$/, 'headers after the drain began: ended with the last event');
+      assert.match(await during, /event: reconnect\n\n$/, 'a request during the drain: ended the same way');
+      await drained;
+      assert.deepEqual(phase.forced, [], 'nothing forced: the drain did not wait for its budget');
+      assert.equal(observer.count('http1', 'event_stream_end'), 2);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      agent.destroy();
+      duringAgent.destroy();
+      drainer.detach();
+      await closeHard(server);
+    }
+  });
 });
