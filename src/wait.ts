@@ -74,6 +74,18 @@ export interface SettleOptions {
   readonly force?: (end: 'aborted' | 'timeout') => void;
 }
 
+/** One `subscribe` for `settle` from several sources: listens to each, and the unsubscriber undoes all. */
+export function subscribeAll(
+  ...sources: readonly ((onChange: () => void) => () => void)[]
+): SettleOptions['subscribe'] {
+  return (onChange) => {
+    const offs = sources.map((subscribe) => subscribe(onChange));
+    return () => {
+      for (const off of offs) off();
+    };
+  };
+}
+
 /**
  * Waits until `isDone()`, or the signal fires, or `timeoutMs` passes, then forces; resolves with how
  * it ended. Done wins over a signal that has already fired. Every listener and timer is released when

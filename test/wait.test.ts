@@ -8,6 +8,7 @@ import {
   settle,
   settlePromise,
   sleep,
+  subscribeAll,
   timeLimitedSignal,
   type SettleEnd,
 } from '../src/wait.js';
@@ -227,6 +228,29 @@ describe('settle', () => {
       }),
       /at once/,
     );
+  });
+});
+
+describe('subscribeAll', () => {
+  it('wakes a settle from any of its sources and unsubscribes from every one when it ends', async () => {
+    const a = createNotifier();
+    const b = createNotifier();
+    let done = false;
+    const listening: string[] = [];
+    const counted = (name: string, notifier: ReturnType<typeof createNotifier>) => (listener: () => void) => {
+      listening.push(name);
+      const off = notifier.subscribe(listener);
+      return () => {
+        listening.splice(listening.indexOf(name), 1);
+        off();
+      };
+    };
+    const waiting = settle({ isDone: () => done, subscribe: subscribeAll(counted('a', a), counted('b', b)) });
+    assert.deepEqual(listening, ['a', 'b']);
+    done = true;
+    b.notify();
+    assert.equal(await waiting, 'done');
+    assert.deepEqual(listening, [], 'both unsubscribed');
   });
 });
 

@@ -27,7 +27,7 @@ import type { Socket } from 'node:net';
 import { KubegraceError } from '../errors.js';
 import type { Participant, PhaseContext } from '../lifecycle.js';
 import type { TrafficActivity } from '../propagation/activity.js';
-import { createNotifier, settle } from '../wait.js';
+import { createNotifier, settle, subscribeAll } from '../wait.js';
 import { endEventStream, isEventStream, watchEventStream, type LastEvent } from './event-streams.js';
 import { noteHandshake } from './handshakes.js';
 import { createSessionSet } from './http2-sessions.js';
@@ -379,14 +379,7 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
       // Detached: nothing is tracked any more, so nothing is left to wait for.
       isDone: () =>
         !attached || (acceptQueueEmpty && http1.size === 0 && sessions.size === 0 && tracker.inflight === 0),
-      subscribe: (onChange) => {
-        const offConnections = connectionsChanged.subscribe(onChange);
-        const offRequests = tracker.onIdle(onChange);
-        return () => {
-          offConnections();
-          offRequests();
-        };
-      },
+      subscribe: subscribeAll(connectionsChanged.subscribe, tracker.onIdle),
       signal: ctx.signal,
       force() {
         clearImmediate(stopAccepting);

@@ -10,7 +10,7 @@
 import type { WebSocket, WebSocketServer } from 'ws';
 import { invalidOption } from '../errors.js';
 import type { Participant, PhaseContext } from '../lifecycle.js';
-import { createNotifier, settle } from '../wait.js';
+import { createNotifier, settle, subscribeAll } from '../wait.js';
 import { handshakes, settleHandshake } from './handshakes.js';
 import type { CloseReason, DrainObserver } from './observer.js';
 import { createPacer, type PacingOptions } from './pacer.js';
@@ -120,14 +120,7 @@ export function createWebSocketDrainer(
       // Detached: nothing is tracked any more, so nothing is left to wait for. A handshake still in
       // progress (an application authenticating first) becomes a client to close, or fails.
       isDone: () => !attached || (clients.size === 0 && handshakes.size === 0),
-      subscribe: (onChange) => {
-        const offClients = changed.subscribe(onChange);
-        const offHandshakes = handshakes.subscribe(onChange);
-        return () => {
-          offClients();
-          offHandshakes();
-        };
-      },
+      subscribe: subscribeAll(changed.subscribe, handshakes.subscribe),
       signal: ctx.signal,
       force() {
         let count = handshakes.destroyAll();
