@@ -47,7 +47,7 @@ import { createCheckSet, createEventLoopLagCheck, type Check } from './probes/ch
 import { createProbeRoutes, type RouteHandler } from './probes/handler.js';
 import { createPrestopRoute, PRESTOP_PATH } from './probes/prestop-route.js';
 import { createManagementServer, type ManagementServer } from './probes/server.js';
-import { exitProcess, installProcessHandlers, processEnv } from './process.js';
+import { exitProcess, holdSignalsUntilExit, installProcessHandlers, processEnv } from './process.js';
 import { createTrafficActivity } from './propagation/activity.js';
 import {
   createAdaptivePropagation,
@@ -221,10 +221,10 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     fatalTimeoutMs: settings.fatalTimeoutMs,
     exitCodes: settings.exitCodes,
     exit: (code) => {
-      const heldSignals = uninstall === undefined ? [] : settings.signals;
+      // Before teardown() lets go of them: the process is leaving, and a late signal must not end it.
+      if (options.exit === undefined && uninstall !== undefined) holdSignalsUntilExit(settings.signals);
       teardown();
-      if (options.exit) options.exit(code);
-      else exitProcess(code, heldSignals);
+      (options.exit ?? exitProcess)(code);
     },
   });
 

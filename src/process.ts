@@ -93,15 +93,19 @@ function watchLifecycle(
   };
 }
 
-/**
- * Ends the process with `code`. `signals` are the ones kubegrace handled: they stay caught (and
- * ignored) until the process is gone. Ending takes a few ms after `process.exit` (the watchdog's
- * thread stops), and a signal with no listener then gets its default action: the kubelet's SIGTERM
- * after a `/prestop` call would end a clean shutdown with 143 after a summary that said 0.
- */
-export function exitProcess(code: number, signals: readonly NodeJS.Signals[] = []): void {
-  for (const signal of signals) process.on(signal, ignoreSignal);
+export function exitProcess(code: number): void {
   process.exit(code);
+}
+
+/**
+ * Keeps `signals` caught (and ignored) from now until the process is gone; called before kubegrace
+ * removes its own listeners on the way out. Ending takes a few ms after `process.exit` (the
+ * watchdog's thread stops), and a signal with no listener then gets its default action: the
+ * kubelet's SIGTERM after a `/prestop` call would end a clean shutdown with 143 after a summary that
+ * said 0.
+ */
+export function holdSignalsUntilExit(signals: readonly NodeJS.Signals[]): void {
+  for (const signal of signals) process.on(signal, ignoreSignal);
 }
 
 function ignoreSignal(): void {}
