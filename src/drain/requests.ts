@@ -99,6 +99,8 @@ const kLedger = Symbol('kubegrace.ledger');
 const kCloseCarrier = Symbol('kubegrace.closeCarrier');
 /** On a socket without a ledger: its newest tracked response, so a shutdown knows which is last. */
 const kNewest = Symbol('kubegrace.newest');
+/** On a socket in a lingering close: it reads the rest of a body and can answer nothing more. */
+const kLingering = Symbol('kubegrace.lingering');
 
 /** The part of both response types the tracker uses; the two Node types differ in overloads only. */
 interface TrackedResponse {
@@ -131,6 +133,7 @@ interface Ledger extends SocketLedger {
 
 interface LedgeredSocket {
   destroySoon?: () => void;
+  [kLingering]?: true;
   [kLedger]?: Ledger | undefined;
   [kCloseCarrier]?: TrackedResponse | undefined;
   [kNewest]?: TrackedResponse | undefined;
@@ -175,6 +178,8 @@ function lingeringClose(this: LedgeredSocket & Socket): void {
     Socket.prototype.destroySoon.call(this);
     return;
   }
+  // What Node parses after the body is not run: this socket answers nothing more (see `admit`).
+  this[kLingering] = true;
   if (this.writable) this.end();
   req.once('end', () => Socket.prototype.destroySoon.call(this));
   // Node resumed a body nobody read (`_dump`); one the handler paused is dropped the same way.
@@ -261,6 +266,13 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
   function admit(req: IncomingMessage | Http2ServerRequest, res: TrackedResponse, http1: boolean): boolean {
     inflight++;
     observer?.requestStarted?.();
+    if (http1 && (req.socket as LedgeredSocket | null)?.[kLingering] === true) {
+      // Pipelined behind a body that a lingering close reads and drops, after a `Connection: close`
+      // answer: no later request on the connection may be processed (RFC 9112 §9.6), and the client
+      // may send it again elsewhere. Not run; counted unanswered when the socket closes.
+      req.resume();
+      return true;
+    }
     if (http1 && isShuttingDown()) carryClose(req.socket, res);
     if (rejectDuringDrain && isDraining()) {
       reject(req, res, http1);

@@ -195,6 +195,47 @@ describe('http drainer', () => {
     }
   });
 
+  it('a request pipelined behind a body answered early is not run: its connection can answer nothing more', async () => {
+    // RFC 9112 §9.6: after a Connection: close answer no later request on the connection is
+    // processed, and the client may send it again elsewhere; running it would run it twice.
+    const { tracker, flags } = trackerWithFlags();
+    const ran: string[] = [];
+    const server = http.createServer((req, res) => {
+      ran.push(req.url ?? '');
+      res.end('early answer');
+    });
+    const drainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity() });
+    const port = await listen(server);
+    try {
+      flags.shuttingDown = true;
+      await drainer.unready?.(phaseContext('unready').ctx);
+      const client = await rawClient(port);
+      const size = 256 * 1024;
+      // All at once, as a pipelining client writes: the body and the next request end in one read.
+      client.socket.end(
+        Buffer.concat([
+          Buffer.from(`POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`),
+          Buffer.alloc(size, 120),
+          Buffer.from('POST /second HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'),
+        ]),
+      );
+      await client.ended;
+      assert.deepEqual(ran, ['/first'], 'the request behind the body was not run');
+      assert.equal(client.received().match(/HTTP\/1\.1 /g)?.length, 1);
+      flags.draining = true;
+      const drain = phaseContext('drain');
+      await drainer.drain?.(drain.ctx);
+      assert.deepEqual(drain.forced, [1], 'counted: it was read and left unanswered');
+      assert.match(
+        drain.warnings.join('\n'),
+        /1 request\(s\) pipelined on closing connections were left unanswered/,
+      );
+    } finally {
+      drainer.detach();
+      await closeHard(server);
+    }
+  });
+
   it('ends idle keep-alive sockets with FIN at the drain, not with a reset', async () => {
     const observer = recordingObserver();
     const { tracker, flags } = trackerWithFlags();
