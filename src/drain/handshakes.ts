@@ -4,61 +4,95 @@
  * that authenticates first (`verifyClient`, or an `'upgrade'` listener that awaits a token check
  * before `handleUpgrade`) leaves a gap in which neither drainer holds the socket: a drain that
  * began in it found nothing to wait for, the process left, and the client's handshake was reset.
- * The HTTP drainer notes each one here; every WebSocket drainer waits for them, and forces what is
- * left at its budget. Process-wide: which `ws` server will take a socket is only known when one does.
+ * The HTTP drainer notes each one here; every drainer waits for them, and forces what is left at its
+ * budget (each socket counted once). Process-wide: which `ws` server will take a socket is only
+ * known when one does.
  *
- * A handshake ends when a WebSocket drainer takes the socket, when the socket closes, or when its
- * owner first writes to it (the 101, or a refusal): a `ws` server kubegrace does not drain answers
- * too, and its long-lived connection must not hold the drain. `ws` emits `'connection'` in the
- * same turn as it writes the 101, so that end is told a microtask later, once the drainer counts
- * the new client.
+ * A handshake ends when a WebSocket drainer takes the socket, when the socket closes, or once its
+ * owner has written to it (the 101 of a `ws` server kubegrace does not drain, or a refusal): that
+ * server's long-lived connection must not hold the drain. Writes are seen by the bytes the socket
+ * has sent, read whenever a drainer looks and every POLL_MS while one waits; nothing of the socket
+ * is wrapped. A client that a WebSocket drainer takes after its own drain ended (its handshake began
+ * during the drain) is closed at once and held here until the socket closes, so that the HTTP
+ * drainer, still draining, waits for its close.
  */
 import type { Socket } from 'node:net';
 import { createNotifier } from '../wait.js';
 
-const pending = new Set<Socket>();
+/** Each handshake's socket, with what it had sent when the upgrade came (earlier responses). */
+const pending = new Map<Socket, number>();
+/** Clients taken after their drainer's drain ended, until their socket closes. */
+const closing = new Set<Socket>();
 const changed = createNotifier();
+const POLL_MS = 50;
+let waiters = 0;
+let poll: NodeJS.Timeout | undefined;
+
+const sent = (socket: Socket): number => socket.bytesWritten ?? 0;
 
 function onClose(this: Socket): void {
-  settleHandshake(this);
+  if (pending.delete(this) || closing.delete(this)) changed.notify();
 }
 
-/** In place of `socket.write` while the handshake is pending (an own property, removed at its end). */
-function firstWrite(this: Socket, ...args: unknown[]): boolean {
-  if (release(this)) queueMicrotask(changed.notify);
-  return (this.write as (...a: unknown[]) => boolean)(...args);
+/** Drops the handshakes whose owner has answered; true if there were any. */
+function dropAnswered(): boolean {
+  let dropped = false;
+  for (const [socket, before] of pending) {
+    if (socket.destroyed || sent(socket) > before) {
+      pending.delete(socket);
+      if (!socket.destroyed) socket.off('close', onClose);
+      dropped = true;
+    }
+  }
+  return dropped;
 }
 
 /** Called by the HTTP drainer for an upgrade request that asks for a WebSocket. */
 export function noteHandshake(socket: Socket): void {
-  if (pending.has(socket) || socket.destroyed) return;
-  pending.add(socket);
+  if (pending.has(socket) || closing.has(socket) || socket.destroyed) return;
+  pending.set(socket, sent(socket));
   socket.once('close', onClose);
-  socket.write = firstWrite;
 }
 
-/** The handshake ended: a WebSocket drainer took the socket, or it closed. */
-export function settleHandshake(socket: unknown): void {
-  if (release(socket as Socket)) changed.notify();
-}
-
-function release(socket: Socket): boolean {
-  if (!pending.delete(socket)) return false;
-  socket.off('close', onClose);
-  if (Object.hasOwn(socket, 'write')) delete (socket as { write?: unknown }).write;
-  return true;
+/**
+ * A WebSocket drainer took the socket. `untilClose`: its own drain has ended, so it will not wait for
+ * this client's close; the socket is then held here until it closes.
+ */
+export function claimHandshake(socket: unknown, untilClose: boolean): void {
+  const s = socket as Socket;
+  if (!pending.delete(s)) return;
+  if (untilClose && !s.destroyed) closing.add(s);
+  else {
+    s.off('close', onClose);
+    changed.notify();
+  }
 }
 
 export const handshakes = {
+  /** Handshakes in progress and late clients still closing. */
   get size(): number {
-    return pending.size;
+    dropAnswered();
+    return pending.size + closing.size;
   },
-  subscribe: changed.subscribe,
-  /** Destroys every handshake still in progress; returns how many (each is counted once). */
+  subscribe(listener: () => void): () => void {
+    const off = changed.subscribe(listener);
+    if (waiters++ === 0) {
+      poll = setInterval(() => {
+        if (dropAnswered()) changed.notify();
+      }, POLL_MS).unref();
+    }
+    return () => {
+      off();
+      if (--waiters === 0) clearInterval(poll);
+    };
+  },
+  /** Destroys every handshake and late client still open; returns how many (each counted once). */
   destroyAll(): number {
-    const sockets = [...pending];
+    const sockets = [...pending.keys(), ...closing];
+    pending.clear();
+    closing.clear();
     for (const socket of sockets) {
-      release(socket);
+      socket.off('close', onClose);
       socket.destroy();
     }
     if (sockets.length > 0) changed.notify();

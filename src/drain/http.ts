@@ -29,7 +29,7 @@ import type { Participant, PhaseContext } from '../lifecycle.js';
 import type { TrafficActivity } from '../propagation/activity.js';
 import { createNotifier, settle, subscribeAll } from '../wait.js';
 import { endEventStream, isEventStream, watchEventStream, type LastEvent } from './event-streams.js';
-import { noteHandshake } from './handshakes.js';
+import { handshakes, noteHandshake } from './handshakes.js';
 import { createSessionSet } from './http2-sessions.js';
 import type { CloseReason, DrainObserver } from './observer.js';
 import { createPacer, type PacingOptions } from './pacer.js';
@@ -189,6 +189,8 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   /** FIN, not RST: the client sees a clean end and, after the propagation wait, reconnects elsewhere. */
   function endSocket(socket: Socket, state: SocketState, reason: CloseReason): void {
     if (state.closing !== undefined || socket.writableEnded || socket.destroyed) return;
+    // A timer set for it may fire after it was upgraded (a WebSocket): no longer this drainer's.
+    if (http1.get(socket) !== state) return;
     state.closing = reason;
     socket.end();
   }
@@ -378,13 +380,19 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
     await settle({
       // Detached: nothing is tracked any more, so nothing is left to wait for.
       isDone: () =>
-        !attached || (acceptQueueEmpty && http1.size === 0 && sessions.size === 0 && tracker.inflight === 0),
-      subscribe: subscribeAll(connectionsChanged.subscribe, tracker.onIdle),
+        !attached ||
+        (acceptQueueEmpty &&
+          http1.size === 0 &&
+          sessions.size === 0 &&
+          tracker.inflight === 0 &&
+          // A WebSocket handshake on one of these sockets, or its client closing (handshakes.ts).
+          handshakes.size === 0),
+      subscribe: subscribeAll(connectionsChanged.subscribe, tracker.onIdle, handshakes.subscribe),
       signal: ctx.signal,
       force() {
         clearImmediate(stopAccepting);
         if (server.listening) net.Server.prototype.close.call(server);
-        ctx.reportForced(destroyRemaining());
+        ctx.reportForced(destroyRemaining() + handshakes.destroyAll());
       },
     });
     await Promise.all([streamPacing, sessionPacing]);

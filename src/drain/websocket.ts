@@ -11,7 +11,7 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import { invalidOption } from '../errors.js';
 import type { Participant, PhaseContext } from '../lifecycle.js';
 import { createNotifier, settle, subscribeAll } from '../wait.js';
-import { handshakes, settleHandshake } from './handshakes.js';
+import { claimHandshake, handshakes } from './handshakes.js';
 import type { CloseReason, DrainObserver } from './observer.js';
 import { createPacer, type PacingOptions } from './pacer.js';
 
@@ -64,6 +64,8 @@ export function createWebSocketDrainer(
   const clients = new Map<WebSocket, CloseReason | undefined>();
   let draining: Promise<void> | undefined;
   let stage: 'serving' | 'draining' = 'serving';
+  /** The drain's wait is over: a client that connects later is closed at once, and waited for elsewhere. */
+  let drained = false;
   let attached = true;
   const changed = createNotifier();
 
@@ -87,8 +89,9 @@ export function createWebSocketDrainer(
   function onConnection(ws: WebSocket, req?: { readonly socket?: unknown }): void {
     if (clients.has(ws)) return;
     clients.set(ws, undefined);
-    // Counted as a client before its handshake is settled: the drain never sees neither.
-    settleHandshake(req?.socket ?? (ws as { _socket?: unknown })._socket);
+    // Counted as a client before its handshake is settled: the drain never sees neither. After this
+    // drainer's drain ended, the HTTP drainer waits for its close instead.
+    claimHandshake(req?.socket ?? (ws as { _socket?: unknown })._socket, drained);
     ws.on('close', onClientClose);
     observer?.connectionOpened?.('websocket');
     if (stage === 'draining') goAway(ws);
@@ -134,6 +137,7 @@ export function createWebSocketDrainer(
         ctx.reportForced(count);
       },
     });
+    drained = true;
     await pacing;
   }
 

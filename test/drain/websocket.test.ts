@@ -235,6 +235,67 @@ describe('websocket drainer', () => {
       }
     });
 
+    it('one that begins during the drain, on a connection accepted before it: held, opened, closed with 1001', async () => {
+      // The HTTP drainer gives a young idle connection a grace to send its first request; here that
+      // request is an upgrade, whose check outlasts the grace and ends after the WebSocket drain did.
+      const service = await authenticating(1000);
+      try {
+        const raw = await rawClient(service.port);
+        await delay(50);
+        const phase = phaseContext('drain');
+        let drained = false;
+        const draining = service.drain(phase).then(() => (drained = true));
+        await delay(100);
+        raw.socket.write(
+          'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        );
+        await raw.waitFor('101 Switching Protocols', 5000);
+        await raw.waitFor('server shutting down'); // the close frame, 1001
+        assert.equal(drained, false, 'the drain waits for the close handshake');
+        // The client's close frame (masked, code 1000), as a WebSocket client answers.
+        raw.socket.write(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]));
+        await draining;
+        assert.deepEqual(phase.forced, []);
+      } finally {
+        await service.close();
+      }
+    });
+
+    it("leaves the socket's own methods alone: an application's write wrapper sees every write", async () => {
+      const { tracker } = trackerWithFlags();
+      const server = http.createServer();
+      const wss = new WebSocketServer({ noServer: true });
+      let writes = 0;
+      server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
+        const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+        socket.write = ((...args: unknown[]) => {
+          writes++;
+          return write(...args);
+        }) as typeof socket.write;
+        wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+      });
+      wss.on('connection', (ws) => ws.on('message', (data) => ws.send(data)));
+      const httpDrainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity() });
+      const wsDrainer = createWebSocketDrainer(wss);
+      const port = await listen(server);
+      try {
+        const client = await wsClient(port);
+        for (const text of ['a', 'b', 'c']) {
+          const echo = new Promise((resolve) => client.ws.once('message', resolve));
+          client.ws.send(text);
+          await echo;
+        }
+        assert.ok(writes >= 4, `the wrapper saw ${writes} writes: the 101 and three echoes`);
+        client.ws.terminate();
+      } finally {
+        httpDrainer.detach();
+        wsDrainer.detach();
+        wss.close();
+        await closeHard(server);
+      }
+    });
+
     it('one answered by a ws server kubegrace does not drain does not hold the drain', async () => {
       const { tracker, flags } = trackerWithFlags();
       const server = http.createServer();
