@@ -212,19 +212,28 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   function endIfItStreams(res: http.ServerResponse): void {
     if (res.headersSent || Object.hasOwn(res, 'writeHead')) return;
     const writeHead = res.writeHead;
-    res.writeHead = function writeHeadThenEnd(this: http.ServerResponse, ...args: unknown[]) {
+    const writeHeadThenEnd = function (this: http.ServerResponse, ...args: unknown[]) {
       delete (res as { writeHead?: unknown }).writeHead;
-      const result = Reflect.apply(writeHead, this, args) as http.ServerResponse;
+      let result: http.ServerResponse;
+      try {
+        result = Reflect.apply(writeHead, this, args) as http.ServerResponse;
+      } catch (error) {
+        // Refused (a bad status code): the handler may try again, and that one counts.
+        if (!res.headersSent) res.writeHead = writeHeadThenEnd;
+        throw error;
+      }
       if (isEventStream(res)) {
         watchEventStream(res, lastEvent);
-        // After what the handler writes in this turn (whole events): then at a boundary.
+        // After what the handler writes in this turn (whole events): then at a boundary. A pipelined
+        // response has no socket of its own yet; its request has.
         process.nextTick(() => {
-          const entry = res.socket === null ? undefined : http1.get(res.socket);
-          if (entry !== undefined && entry.ledger.current === res) endStream([res.socket as Socket, entry]);
+          const state = http1.get(res.req.socket);
+          if (state !== undefined && endEventStream(res)) state.eventStream = true;
         });
       }
       return result;
     };
+    res.writeHead = writeHeadThenEnd;
   }
 
   /**
@@ -337,6 +346,7 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
         streamsEndAtOnce = true;
         for (const [, state] of http1) {
           if (state.ledger.current !== undefined) endIfItStreams(state.ledger.current);
+          for (const res of state.ledger.queued ?? []) endIfItStreams(res);
         }
       });
     // When a stalled loop let the propagation budget run out, the kernel holds connections that

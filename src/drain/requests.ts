@@ -76,6 +76,8 @@ export interface SocketLedger {
   readonly inflight: number;
   /** The response being written now, if any (an event stream stays here until it ends). */
   readonly current: ServerResponse | undefined;
+  /** Pipelined responses waiting behind it, in order. */
+  readonly queued: readonly ServerResponse[] | undefined;
 }
 
 export interface RequestTrackerOptions {

@@ -8,6 +8,7 @@ import {
   delay,
   listen,
   phaseContext,
+  rawClient,
   recordingObserver,
   trackerWithFlags,
 } from '../support/drain-fixtures.js';
@@ -199,6 +200,58 @@ describe('event streams in the drain', () => {
       for (const timer of timers) clearInterval(timer);
       agent.destroy();
       duringAgent.destroy();
+      drainer.detach();
+      await closeHard(server);
+    }
+  });
+
+  it('a late stream pipelined behind a slow answer, or begun after a refused writeHead, is ended too', async () => {
+    const { tracker, flags } = trackerWithFlags();
+    const timers = new Set<NodeJS.Timeout>();
+    const sse = { 'content-type': 'text/event-stream' };
+    const stream = (res: http.ServerResponse): void => {
+      res.write('data: first\n\n');
+      const tick = setInterval(() => res.write('data: tick\n\n'), 20);
+      timers.add(tick);
+      res.on('close', () => clearInterval(tick));
+    };
+    const server = http.createServer((req, res) => {
+      const later = (fn: () => void): void => void timers.add(setTimeout(fn, 200));
+      if (req.url === '/slow') later(() => res.end('slow'));
+      else if (req.url === '/late') later(() => (res.writeHead(200, sse), stream(res)));
+      else
+        later(() => {
+          assert.throws(() => res.writeHead(99_999, sse), /Invalid status code/);
+          res.writeHead(200, sse);
+          stream(res);
+        });
+    });
+    const drainer = createHttpDrainer(server, {
+      tracker,
+      activity: createTrafficActivity(),
+      lastEvent: () => 'event: bye',
+    });
+    const port = await listen(server);
+    try {
+      const pipelined = await rawClient(port);
+      const refused = await rawClient(port);
+      pipelined.socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /late HTTP/1.1\r\nHost: x\r\n\r\n');
+      refused.socket.write('GET /refused HTTP/1.1\r\nHost: x\r\n\r\n');
+      await delay(50);
+      flags.shuttingDown = true;
+      await drainer.unready?.(phaseContext('unready').ctx);
+      flags.draining = true;
+      const phase = phaseContext('drain');
+      setTimeout(phase.abort, 8000).unref();
+      await drainer.drain?.(phase.ctx);
+      assert.deepEqual(phase.forced, [], 'nothing forced: the drain did not wait for its budget');
+      for (const client of [pipelined, refused]) {
+        await client.ended;
+        assert.match(client.received(), /data: first\n\n\r\n[\s\S]*event: bye\n\n\r\n0\r\n\r\n$/);
+      }
+      assert.match(pipelined.received(), /slow/);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
       drainer.detach();
       await closeHard(server);
     }
