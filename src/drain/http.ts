@@ -270,12 +270,33 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
       if (attached && onRequest(a as http.IncomingMessage | Http2ServerRequest, b)) return true;
       return originalEmit.call(this, event, a, b);
     }
-    if (event === 'connection') accepted += 1;
-    else if (attached && (event === 'upgrade' || event === 'connect')) onUpgrade(a, b);
+    if (event === 'connection') {
+      accepted += 1;
+      if (secure && stage !== 'serving' && attached) noteTlsHandshake(a as Socket);
+    } else if (event === 'secureConnection') {
+      if (tlsHandshakes.size > 0) endTlsHandshake((a as { _parent?: Socket })._parent);
+    } else if (attached && (event === 'upgrade' || event === 'connect')) onUpgrade(a, b);
     // eslint-disable-next-line prefer-rest-params -- forwards every argument without an array per emit
     return Reflect.apply(originalEmit, this, arguments) as boolean;
   }
   server.emit = emitWithDrainer as typeof server.emit;
+
+  /**
+   * TLS connections accepted during the shutdown, until their handshake completes (they are tracked
+   * from `secureConnection` on): after a stalled loop the drain can otherwise end, and the process
+   * leave, under handshakes it accepted a moment before. Each is waited for at most
+   * LATE_CONNECTION_GRACE_MS, and left alone, not closed, after that (a slow client may still finish).
+   */
+  const secure = kind === 'https' || kind === 'http2-secure';
+  const tlsHandshakes = new Set<Socket>();
+  function noteTlsHandshake(raw: Socket): void {
+    tlsHandshakes.add(raw);
+    raw.once('close', () => endTlsHandshake(raw));
+    setTimeout(endTlsHandshake, LATE_CONNECTION_GRACE_MS, raw).unref();
+  }
+  function endTlsHandshake(raw: Socket | undefined): void {
+    if (raw !== undefined && tlsHandshakes.delete(raw)) connectionsChanged.notify();
+  }
 
   const connectionEvent = kind === 'http' ? 'connection' : 'secureConnection';
   const onConnection = kind === 'http2-secure' ? onSecureSocket : onHttp1Socket;
@@ -395,6 +416,7 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
           http1.size === 0 &&
           sessions.size === 0 &&
           tracker.inflight === 0 &&
+          tlsHandshakes.size === 0 &&
           // A WebSocket handshake on one of these sockets, or its client closing (handshakes.ts).
           handshakes.size === 0),
       subscribe: subscribeAll(connectionsChanged.subscribe, tracker.onIdle, handshakes.subscribe),

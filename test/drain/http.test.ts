@@ -380,6 +380,44 @@ describe('http drainer', () => {
     }
   });
 
+  it('HTTPS: a connection accepted in the shutdown whose TLS handshake is still going holds the drain, and is served', async () => {
+    // After a stalled loop, connections accepted a moment before the drain are still in their
+    // handshake: the drain must not end (and the process leave) under them.
+    const { key, cert } = selfSignedCert();
+    const { tracker, flags } = trackerWithFlags();
+    const server = https.createServer({ key, cert }, (_req, res) => res.end('secure'));
+    const drainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity() });
+    const port = await listen(server);
+    try {
+      flags.shuttingDown = true;
+      await drainer.unready?.(phaseContext('unready').ctx);
+      const tcp = net.connect(port, '127.0.0.1'); // accepted; its ClientHello comes later
+      await once(tcp, 'connect');
+      await delay(50);
+      flags.draining = true;
+      const phase = phaseContext('drain');
+      let drained = false;
+      const draining = Promise.resolve(drainer.drain?.(phase.ctx)).then(() => (drained = true));
+      await delay(150);
+      assert.equal(drained, false, 'the drain waits for the handshake');
+      const answer = await fetchVia(https.request, {
+        host: '127.0.0.1',
+        port,
+        path: '/',
+        ca: cert,
+        servername: 'localhost',
+        createConnection: () => tls.connect({ socket: tcp, ca: cert, servername: 'localhost' }),
+      });
+      assert.equal(answer.status, 200);
+      assert.equal(answer.body, 'secure');
+      await draining;
+      assert.deepEqual(phase.forced, []);
+    } finally {
+      drainer.detach();
+      await closeHard(server);
+    }
+  });
+
   it('HTTPS: an in-flight request completes and new TLS connections are served during the wait', async () => {
     const { key, cert } = selfSignedCert();
     const observer = recordingObserver();
