@@ -11,6 +11,7 @@ import { createHttpDrainer, type ServerDrainer } from './drain/http.js';
 import { createLeases, type Lease } from './drain/leases.js';
 import type { DrainObserver } from './drain/observer.js';
 import { createRequestTracker } from './drain/requests.js';
+import { createHandshakes } from './drain/handshakes.js';
 import { createWebSocketDrainer } from './drain/websocket.js';
 import { invalidOption, KubegraceError } from './errors.js';
 import {
@@ -234,6 +235,8 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     (lifecycle.state === 'draining' && lifecycle.phase !== 'unready' && lifecycle.phase !== 'propagate');
 
   const activity = createTrafficActivity();
+  /** WebSocket handshakes between this instance's HTTP and WebSocket drainers (drain/handshakes.ts). */
+  const handshakes = createHandshakes();
   /** How every drainer spreads the closes of long-lived connections (drain/pacer.ts). */
   const pacing = { windowMs: settings.drain.pacingWindowMs, budgetMs: settings.drain.timeoutMs };
   const fanout = createObserverFanout(options.observer, logger);
@@ -413,6 +416,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       activity,
       observer,
       pacing,
+      handshakes,
       ...(attachOptions.lastEvent === undefined ? {} : { lastEvent: attachOptions.lastEvent }),
     });
     return keep(drainer, drainer.detach);
@@ -431,6 +435,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       ...(wsOptions.closeCode === undefined ? {} : { closeCode: wsOptions.closeCode }),
       pacing,
       observer,
+      handshakes,
     });
     return keep(drainer, drainer.detach);
   }

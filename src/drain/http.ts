@@ -29,7 +29,7 @@ import type { Participant, PhaseContext } from '../lifecycle.js';
 import type { TrafficActivity } from '../propagation/activity.js';
 import { createNotifier, settle, subscribeAll } from '../wait.js';
 import { endEventStream, isEventStream, watchEventStream, type LastEvent } from './event-streams.js';
-import { handshakes, noteHandshake } from './handshakes.js';
+import { sharedHandshakes, type Handshakes } from './handshakes.js';
 import { createSessionSet } from './http2-sessions.js';
 import type { CloseReason, DrainObserver } from './observer.js';
 import { createPacer, type PacingOptions } from './pacer.js';
@@ -55,6 +55,11 @@ export interface HttpDrainerOptions {
   readonly pacing?: PacingOptions;
   /** The last event an event stream gets before the drain ends it (`text/event-stream`). */
   readonly lastEvent?: LastEvent;
+  /**
+   * WebSocket handshakes in progress, shared with the instance's WebSocket drainers (handshakes.ts).
+   * @default one set shared by every drainer created without one
+   */
+  readonly handshakes?: Handshakes;
 }
 
 /**
@@ -107,6 +112,7 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   }
   drainedServers.add(server);
   const http1 = new Map<Socket, SocketState>();
+  const handshakes = options.handshakes ?? sharedHandshakes;
   let stage: Stage = 'serving';
   const sessions = createSessionSet({
     stage: () => stage,
@@ -242,7 +248,8 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
    */
   function onUpgrade(req: unknown, socket: unknown): void {
     const upgrade = (req as http.IncomingMessage | undefined)?.headers?.upgrade;
-    if (typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket') noteHandshake(socket as Socket);
+    if (typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket')
+      handshakes.note(socket as Socket);
     const state = http1.get(socket as Socket);
     if (state === undefined) return;
     http1.delete(socket as Socket);

@@ -11,7 +11,8 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import { invalidOption } from '../errors.js';
 import type { Participant, PhaseContext } from '../lifecycle.js';
 import { createNotifier, settle, subscribeAll } from '../wait.js';
-import { claimHandshake, handshakes } from './handshakes.js';
+import type { Socket } from 'node:net';
+import { sharedHandshakes, type Handshakes } from './handshakes.js';
 import type { CloseReason, DrainObserver } from './observer.js';
 import { createPacer, type PacingOptions } from './pacer.js';
 
@@ -35,6 +36,11 @@ export interface WebSocketDrainerOptions {
   readonly closeCode?: number;
   /** How the closes are spread (pacer.ts); without it, all at once. */
   readonly pacing?: PacingOptions;
+  /**
+   * WebSocket handshakes in progress, shared with the instance's HTTP drainers (handshakes.ts).
+   * @default one set shared by every drainer created without one
+   */
+  readonly handshakes?: Handshakes;
 }
 
 const GOING_AWAY = 1001;
@@ -59,6 +65,7 @@ export function createWebSocketDrainer(
     throw invalidOption('closeCode', '1001 (Going Away) or 1012 (Service Restart)', closeCode);
   }
   const closedAs: CloseReason = closeCode === GOING_AWAY ? 'websocket_1001' : 'websocket_1012';
+  const handshakes = options.handshakes ?? sharedHandshakes;
   const pacer = createPacer(options.pacing ?? { windowMs: 0, budgetMs: 0 });
   /** Each open client (oldest first) and the reason kubegrace closed it for, once it did. */
   const clients = new Map<WebSocket, CloseReason | undefined>();
@@ -91,15 +98,28 @@ export function createWebSocketDrainer(
     clients.set(ws, undefined);
     // Counted as a client before its handshake is settled: the drain never sees neither. After this
     // drainer's drain ended, the HTTP drainer waits for its close instead.
-    claimHandshake(req?.socket ?? (ws as { _socket?: unknown })._socket, drained);
+    handshakes.claim(req?.socket ?? socketOf(ws), drained);
     ws.on('close', onClientClose);
     observer?.connectionOpened?.('websocket');
     if (stage === 'draining') goAway(ws);
   }
 
-  // Clients that connected before the drainer was created count as well.
-  for (const ws of wss.clients ?? []) if (ws.readyState === OPEN) onConnection(ws);
+  /** Clients `ws` holds that this drainer has not heard of: connected before it was created, or whose
+   * `'connection'` the application emits late (after an `await`) or never. */
+  function adoptClients(): void {
+    for (const ws of wss.clients ?? []) if (ws.readyState === OPEN) onConnection(ws);
+  }
+  adoptClients();
   wss.on('connection', onConnection);
+  // An answered handshake of one of this server's clients, before (or without) its 'connection'.
+  const removeClaimer = handshakes.addClaimer((socket) => {
+    for (const ws of wss.clients ?? []) {
+      if (socketOf(ws) !== socket) continue;
+      onConnection(ws, { socket });
+      return true;
+    }
+    return false;
+  });
 
   function drain(ctx: PhaseContext): Promise<void> {
     draining ??= startDrain(ctx);
@@ -108,6 +128,7 @@ export function createWebSocketDrainer(
 
   async function startDrain(ctx: PhaseContext): Promise<void> {
     stage = 'draining';
+    adoptClients();
     // Paced, oldest first; the settle below forces what the signal cut short.
     const pacing = pacer.pace(
       [...clients.keys()],
@@ -143,6 +164,7 @@ export function createWebSocketDrainer(
 
   function detach(): void {
     wss.off('connection', onConnection);
+    removeClaimer();
     for (const ws of clients.keys()) ws.off('close', onClientClose);
     clients.clear();
     attached = false;
@@ -157,4 +179,9 @@ export function createWebSocketDrainer(
     },
     detach,
   };
+}
+
+/** The client's TCP socket (`ws` keeps it as `_socket`; its types do not say so). */
+function socketOf(ws: WebSocket): Socket | undefined {
+  return (ws as { _socket?: Socket })._socket;
 }

@@ -3,6 +3,7 @@ import * as http from 'node:http';
 import { describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createHttpDrainer } from '../../src/drain/http.js';
+import { createHandshakes } from '../../src/drain/handshakes.js';
 import { createWebSocketDrainer } from '../../src/drain/websocket.js';
 import { createTrafficActivity } from '../../src/propagation/activity.js';
 import {
@@ -293,6 +294,107 @@ describe('websocket drainer', () => {
         wsDrainer.detach();
         wss.close();
         await closeHard(server);
+      }
+    });
+
+    it("a client whose 'connection' comes late, or never, is still closed with 1001 and waited for", async () => {
+      for (const emit of ['late', 'never'] as const) {
+        const { tracker, flags } = trackerWithFlags();
+        const server = http.createServer();
+        const wss = new WebSocketServer({ noServer: true });
+        const timers = new Set<NodeJS.Timeout>();
+        server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
+          socket.on('error', () => undefined);
+          timers.add(
+            setTimeout(
+              () =>
+                wss.handleUpgrade(req, socket, head, (ws) => {
+                  // `late`: after loading a session; `never`: the app keeps the client itself.
+                  if (emit === 'late') timers.add(setTimeout(() => wss.emit('connection', ws, req), 200));
+                }),
+              100,
+            ),
+          );
+        });
+        const httpDrainer = createHttpDrainer(server, { tracker, activity: createTrafficActivity() });
+        const wsDrainer = createWebSocketDrainer(wss);
+        const port = await listen(server);
+        try {
+          const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+          const closed = new Promise<number>((done) => ws.once('close', (code) => done(code)));
+          ws.on('error', () => undefined);
+          await delay(20);
+          flags.shuttingDown = true;
+          flags.draining = true;
+          const phase = phaseContext('drain');
+          await Promise.all([httpDrainer.drain?.(phase.ctx), wsDrainer.drain?.(phase.ctx)]);
+          assert.equal(await closed, 1001, emit);
+          assert.deepEqual(phase.forced, [], emit);
+        } finally {
+          for (const timer of timers) clearTimeout(timer);
+          httpDrainer.detach();
+          wsDrainer.detach();
+          wss.close();
+          await closeHard(server);
+        }
+      }
+    });
+
+    it("another kubegrace instance's handshake neither holds this drain nor is forced by it", async () => {
+      const mine = createHandshakes();
+      const theirs = createHandshakes();
+      const { tracker, flags } = trackerWithFlags();
+      const serverA = http.createServer();
+      const serverB = http.createServer();
+      const wssB = new WebSocketServer({ noServer: true });
+      const gate: { release: () => void } = { release: () => undefined };
+      const checked = new Promise<void>((resolve) => (gate.release = resolve));
+      let upgrades = 0;
+      serverB.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
+        upgrades++;
+        socket.on('error', () => undefined);
+        // B checks a token until the test says; its instance is not shutting down.
+        void checked.then(() =>
+          wssB.handleUpgrade(req, socket, head, (ws) => wssB.emit('connection', ws, req)),
+        );
+      });
+      const drainerA = createHttpDrainer(serverA, {
+        tracker,
+        activity: createTrafficActivity(),
+        handshakes: mine,
+      });
+      const wsDrainerA = createWebSocketDrainer(new WebSocketServer({ noServer: true }), {
+        handshakes: mine,
+      });
+      const drainerB = createHttpDrainer(serverB, {
+        tracker: trackerWithFlags().tracker,
+        activity: createTrafficActivity(),
+        handshakes: theirs,
+      });
+      await listen(serverA);
+      const portB = await listen(serverB);
+      const ws = new WebSocket(`ws://127.0.0.1:${portB}/`);
+      ws.on('error', () => undefined);
+      try {
+        while (upgrades === 0) await delay(5);
+        flags.shuttingDown = true;
+        flags.draining = true;
+        const phase = phaseContext('drain');
+        // Had A waited for B's handshake, its budget would end it, and it would destroy B's socket.
+        setTimeout(phase.abort, 3000).unref();
+        await Promise.all([drainerA.drain?.(phase.ctx), wsDrainerA.drain?.(phase.ctx)]);
+        assert.deepEqual(phase.forced, []);
+        assert.equal(ws.readyState, WebSocket.CONNECTING, "B's handshake is still going");
+        gate.release();
+        await new Promise((resolve) => ws.once('open', resolve));
+      } finally {
+        ws.terminate();
+        drainerA.detach();
+        wsDrainerA.detach();
+        drainerB.detach();
+        wssB.close();
+        await closeHard(serverA);
+        await closeHard(serverB);
       }
     });
 
