@@ -42,6 +42,24 @@ function streamClient(port: number): Promise<StreamClient> {
   });
 }
 
+/**
+ * The shutdown as the lifecycle runs it, up to the drain: returns the drain's phase and the drain
+ * itself. Its budget (8 s) makes a drain that waits for the streams fail the test instead of hanging.
+ */
+async function shutDownAndDrain(
+  drainer: ReturnType<typeof createHttpDrainer>,
+  flags: ReturnType<typeof trackerWithFlags>['flags'],
+  unreadyMs = 0,
+): Promise<{ phase: ReturnType<typeof phaseContext>; drained: Promise<void> }> {
+  flags.shuttingDown = true;
+  await drainer.unready?.(phaseContext('unready').ctx);
+  if (unreadyMs > 0) await delay(unreadyMs);
+  flags.draining = true;
+  const phase = phaseContext('drain');
+  setTimeout(phase.abort, 8000).unref();
+  return { phase, drained: Promise.resolve(drainer.drain?.(phase.ctx)).then(() => undefined) };
+}
+
 describe('event streams in the drain', () => {
   it('ends every text/event-stream at a message boundary, after the last event, with nothing lost', async () => {
     const observer = recordingObserver();
@@ -90,14 +108,8 @@ describe('event streams in the drain', () => {
     const clients = await Promise.all(Array.from({ length: 5 }, () => streamClient(port)));
     try {
       await delay(50);
-      flags.shuttingDown = true;
-      await drainer.unready?.(phaseContext('unready').ctx);
-      await delay(30);
-      flags.draining = true;
-      const phase = phaseContext('drain');
-      // The budget, so that a drain that waits for the streams fails the test instead of hanging it.
-      setTimeout(phase.abort, 8000).unref();
-      await drainer.drain?.(phase.ctx);
+      const { phase, drained } = await shutDownAndDrain(drainer, flags, 30);
+      await drained;
       assert.deepEqual(phase.forced, [], 'nothing forced: the drain did not wait for its budget');
 
       const bodies = await Promise.all(clients.map((c) => c.body));
@@ -182,12 +194,7 @@ describe('event streams in the drain', () => {
       assert.equal(await open('/', duringAgent), 'ok');
       const late = open('/events?setup=300');
       await delay(50);
-      flags.shuttingDown = true;
-      await drainer.unready?.(phaseContext('unready').ctx);
-      flags.draining = true;
-      const phase = phaseContext('drain');
-      setTimeout(phase.abort, 8000).unref();
-      const drained = drainer.drain?.(phase.ctx);
+      const { phase, drained } = await shutDownAndDrain(drainer, flags);
       await delay(20);
       const during = open('/events?setup=0', duringAgent);
       const body = await late;
@@ -238,12 +245,8 @@ describe('event streams in the drain', () => {
       pipelined.socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /late HTTP/1.1\r\nHost: x\r\n\r\n');
       refused.socket.write('GET /refused HTTP/1.1\r\nHost: x\r\n\r\n');
       await delay(50);
-      flags.shuttingDown = true;
-      await drainer.unready?.(phaseContext('unready').ctx);
-      flags.draining = true;
-      const phase = phaseContext('drain');
-      setTimeout(phase.abort, 8000).unref();
-      await drainer.drain?.(phase.ctx);
+      const { phase, drained } = await shutDownAndDrain(drainer, flags);
+      await drained;
       assert.deepEqual(phase.forced, [], 'nothing forced: the drain did not wait for its budget');
       for (const client of [pipelined, refused]) {
         await client.ended;
