@@ -250,7 +250,10 @@ describe('event streams in the drain', () => {
       assert.deepEqual(phase.forced, [], 'nothing forced: the drain did not wait for its budget');
       for (const client of [pipelined, refused]) {
         await client.ended;
-        assert.match(client.received(), /data: first\n\n\r\n[\s\S]*event: bye\n\n\r\n0\r\n\r\n$/);
+        // However Node cut it into chunks (Node 26 sent both events in one): the first event, then the
+        // last one, then the end of the body.
+        const received = client.received();
+        assert.match(received, /data: first\n\n[\s\S]*event: bye\n\n\r\n0\r\n\r\n$/);
       }
       assert.match(pipelined.received(), /slow/);
     } finally {
