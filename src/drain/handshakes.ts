@@ -59,6 +59,19 @@ export function createHandshakes(): Handshakes {
     if (pending.delete(this) || closing.delete(this)) changed.notify();
   }
 
+  /** The poll runs only while a drainer waits and a handshake is in progress. */
+  function pollWhileNeeded(): void {
+    if (waiters > 0 && pending.size > 0) {
+      poll ??= setInterval(() => {
+        if (settleAnswered()) changed.notify();
+        pollWhileNeeded();
+      }, POLL_MS).unref();
+    } else if (poll !== undefined) {
+      clearInterval(poll);
+      poll = undefined;
+    }
+  }
+
   /** Settles the handshakes whose owner has answered; true if there were any. */
   function settleAnswered(): boolean {
     const answered = [...pending].filter(([socket, before]) => socket.destroyed || sent(socket) > before);
@@ -75,6 +88,7 @@ export function createHandshakes(): Handshakes {
       if (pending.has(socket) || closing.has(socket) || socket.destroyed) return;
       pending.set(socket, sent(socket));
       socket.once('close', onClose);
+      pollWhileNeeded();
     },
     claim(socket, untilClose) {
       const s = socket as Socket;
@@ -94,14 +108,12 @@ export function createHandshakes(): Handshakes {
     },
     subscribe(listener) {
       const off = changed.subscribe(listener);
-      if (waiters++ === 0) {
-        poll = setInterval(() => {
-          if (settleAnswered()) changed.notify();
-        }, POLL_MS).unref();
-      }
+      waiters++;
+      pollWhileNeeded();
       return () => {
         off();
-        if (--waiters === 0) clearInterval(poll);
+        waiters--;
+        pollWhileNeeded();
       };
     },
     destroyAll() {

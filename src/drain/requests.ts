@@ -268,14 +268,16 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
   function admit(req: IncomingMessage | Http2ServerRequest, res: TrackedResponse, http1: boolean): boolean {
     inflight++;
     observer?.requestStarted?.();
-    if (http1 && (req.socket as LedgeredSocket | null)?.[kLingering] === true) {
+    if (http1 && isShuttingDown()) {
       // Pipelined behind a body that a lingering close reads and drops, after a `Connection: close`
       // answer: no later request on the connection may be processed (RFC 9112 §9.6), and the client
       // may send it again elsewhere. Not run; counted unanswered when the socket closes.
-      req.resume();
-      return true;
+      if ((req.socket as LedgeredSocket | null)?.[kLingering] === true) {
+        req.resume();
+        return true;
+      }
+      carryClose(req.socket, res);
     }
-    if (http1 && isShuttingDown()) carryClose(req.socket, res);
     if (rejectDuringDrain && isDraining()) {
       reject(req, res, http1);
       return true;

@@ -7,11 +7,11 @@
  *
  * `ws` is an optional peer: only its types are imported.
  */
+import type { Socket } from 'node:net';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { invalidOption } from '../errors.js';
 import type { Participant, PhaseContext } from '../lifecycle.js';
 import { createNotifier, settle, subscribeAll } from '../wait.js';
-import type { Socket } from 'node:net';
 import { sharedHandshakes, type Handshakes } from './handshakes.js';
 import type { CloseReason, DrainObserver } from './observer.js';
 import { createPacer, type PacingOptions } from './pacer.js';
