@@ -6,15 +6,14 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /**
  * Bad command line: printed as is, exit code 2. With a `command`, the message takes the one form every
- * subcommand uses: `kubegrace <command>: <problem> (see kubegrace <command> --help)`.
+ * subcommand uses: `kubegrace <command>: <problem> (see kubegrace <command> --help)`; a benchmark,
+ * an npm script, says `bench:<name>: <problem> (see npm run bench:<name> -- --help)`.
  */
 export class UsageError extends Error {
   /** The subcommand the message names; unset for a bare problem (`--port must be …`) not yet placed. */
   readonly command: string | undefined;
   constructor(problem: string, command?: string) {
-    super(
-      command === undefined ? problem : `kubegrace ${command}: ${problem} (see kubegrace ${command} --help)`,
-    );
+    super(command === undefined ? problem : usageText(command, problem));
     this.name = 'UsageError';
     this.command = command;
   }
@@ -147,4 +146,10 @@ function parseCommandLine<T extends NonNullable<ParseArgsConfig['options']>>(
         throw error;
     }
   }
+}
+
+function usageText(command: string, problem: string): string {
+  return command.startsWith('bench:')
+    ? `${command}: ${problem} (see npm run ${command} -- --help)`
+    : `kubegrace ${command}: ${problem} (see kubegrace ${command} --help)`;
 }

@@ -64,7 +64,7 @@ async function main(argv: readonly string[], io: CommandIo): Promise<number> {
   // `kubegrace help check` is `kubegrace check --help`.
   if (first === 'help' && rest.length > 0) {
     const [name, ...extra] = rest;
-    const command = name === undefined ? undefined : commands[name];
+    const command = name === undefined || !Object.hasOwn(commands, name) ? undefined : commands[name];
     if (!command || extra.length > 0) {
       const names = Object.keys(commands).join(', ');
       throw new UsageError(
@@ -83,7 +83,7 @@ async function main(argv: readonly string[], io: CommandIo): Promise<number> {
   }
   if (first.startsWith('-'))
     throw new UsageError(`kubegrace: unknown flag ${first} (kubegrace --help lists the commands)`);
-  const command = commands[first];
+  const command = Object.hasOwn(commands, first) ? commands[first] : undefined;
   if (!command)
     throw new UsageError(
       `kubegrace: unknown command ${JSON.stringify(first)} (kubegrace --help lists the commands)`,

@@ -136,6 +136,12 @@ describe('kubegrace command', () => {
     const command = await kubegrace('deploy');
     assert.equal(command.code, 2);
     assert.match(command.stderr, /unknown command "deploy"/);
+    // Names Object.prototype holds are commands no more than any other.
+    for (const args of [['constructor'], ['help', 'toString']]) {
+      const inherited = await kubegrace(...args);
+      assert.equal(inherited.code, 2, args.join(' '));
+      assert.match(inherited.stderr, /unknown command "constructor"|received "toString"/);
+    }
     const flag = await kubegrace('--force');
     assert.equal(flag.code, 2);
     assert.match(flag.stderr, /unknown flag --force/);
