@@ -142,7 +142,7 @@ function endsItem(item: string, hasQuery: boolean): boolean {
 }
 
 /** `text` with the user info and the query and fragment values of any URL in it cut. */
-export function redactUrls(text: string): string {
+function redactUrls(text: string): string {
   const parts = text.split(LIST_ITEMS);
   let shown = '';
   let item = parts[0] ?? '';

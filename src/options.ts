@@ -390,9 +390,12 @@ function validate(s: SettingSpec, value: unknown, name: string, raw?: string): u
   const fail = (expected: string): never => {
     throw invalidOption(name, expected, shown, { secret: isSecret(s) });
   };
+  // A duration that must be at least 1 (`positive`); every other integer setting starts at 0.
+  const positive = (s.kind.type === 'ms' || s.kind.type === 'seconds') && s.kind.positive === true;
+  const durationMin = positive ? 1 : 0;
   const integerIn = (min: number, max: number, tooLarge?: string): number => {
     // Below the minimum, a fraction or not a number at all: one expectation, whichever it was.
-    const expected = min === 1 ? `a positive integer (${s.kind.type})` : EXPECTED[s.kind.type];
+    const expected = positive ? `a positive integer (${s.kind.type})` : EXPECTED[s.kind.type];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min) return fail(expected);
     if (value > max) return fail(tooLarge ?? expected);
     return value;
@@ -401,14 +404,14 @@ function validate(s: SettingSpec, value: unknown, name: string, raw?: string): u
     // Every duration ends up in a timer (seconds ones after × 1000): bounded so none overflows.
     case 'ms':
       return integerIn(
-        s.kind.positive === true ? 1 : 0,
+        durationMin,
         MAX_TIMER_MS,
         `at most ${MAX_TIMER_MS} (ms; about 24.8 days, the longest timer Node arms)`,
       );
     case 'seconds': {
       const max = Math.floor(MAX_TIMER_MS / 1000);
       return integerIn(
-        s.kind.positive === true ? 1 : 0,
+        durationMin,
         max,
         `at most ${max} (seconds; about 24.8 days, the longest timer Node arms)`,
       );
