@@ -96,9 +96,10 @@ export interface AttachOptions {
   readonly name?: string;
   /**
    * The last event each `text/event-stream` response gets before the drain ends it at a message
-   * boundary, e.g. `() => 'retry: 2000'`; `undefined` for none. Called once per stream.
+   * boundary, e.g. `() => 'retry: 2000'`; `undefined` for none. Called once per stream; `req` is an
+   * `Http2ServerRequest` for a stream over HTTP/2.
    */
-  readonly lastEvent?: (req: IncomingMessage) => string | undefined;
+  readonly lastEvent?: (req: IncomingMessage | Http2ServerRequest) => string | undefined;
 }
 
 export interface WebSocketAttachOptions {

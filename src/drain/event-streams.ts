@@ -1,6 +1,6 @@
 /**
- * Server-sent event streams (`content-type: text/event-stream`) in the drain: a response that never
- * ends would hold the drain to its budget and then be reset. Instead the paced drain ends each one
+ * Server-sent event streams (`content-type: text/event-stream`) in the drain, over HTTP/1 or HTTP/2's
+ * compatibility API: a response that never ends would hold the drain to its budget and then be reset. Instead the paced drain ends each one
  * at a message boundary, after an optional last event the app supplies (a `retry:` hint, a
  * "reconnect" event); the client's EventSource reconnects, through the Service, to another pod.
  *
@@ -12,11 +12,15 @@
  * close yet), not turned into an error.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 
 /** The event written last, or nothing; called once per stream as it is ended. */
-export type LastEvent = (req: IncomingMessage) => string | undefined;
+export type LastEvent = (req: IncomingMessage | Http2ServerRequest) => string | undefined;
 
-type Write = ServerResponse['write'];
+/** An HTTP/1 response, or an HTTP/2 one of the compatibility API (a `'request'` listener's). */
+export type StreamResponse = ServerResponse | Http2ServerResponse;
+
+type Write = (this: StreamResponse, chunk: unknown, ...rest: unknown[]) => boolean;
 
 /** What kubegrace keeps on a watched stream. */
 interface StreamState {
@@ -24,21 +28,24 @@ interface StreamState {
   /** Set when the drain wanted to end it mid-event: the write that completes the event ends it. */
   endPending: boolean;
   ended: boolean;
+  /** kubegrace's own `end()` is writing: HTTP/2's `end(chunk)` goes through `write()`. */
+  ending: boolean;
   readonly lastEvent: LastEvent | undefined;
 }
 
 const kStream = Symbol('kubegrace.eventStream');
 
-interface WatchedResponse extends ServerResponse {
+type WatchedResponse = StreamResponse & {
   [kStream]?: StreamState;
-}
+};
 
 /** True for a response whose headers went out as `text/event-stream`. */
-export function isEventStream(res: ServerResponse): boolean {
+export function isEventStream(res: StreamResponse): boolean {
   if (!res.headersSent || res.writableEnded) return false;
   const type = res.getHeader('content-type');
   if (typeof type === 'string') return type.toLowerCase().startsWith('text/event-stream');
-  // writeHead(status, headers) without setHeader() keeps the headers only in the text it sent.
+  // HTTP/1's writeHead(status, headers) without setHeader() keeps the headers only in the text it
+  // sent (HTTP/2's getHeader() sees them).
   const sent = (res as { _header?: unknown })._header;
   return typeof sent === 'string' && EVENT_STREAM_HEADER.test(sent);
 }
@@ -55,40 +62,44 @@ function endsAtBoundary(chunk: unknown): boolean | undefined {
 }
 
 /** Start watching the writes of an event stream (idempotent). */
-export function watchEventStream(res: ServerResponse, lastEvent: LastEvent | undefined): void {
+export function watchEventStream(res: StreamResponse, lastEvent: LastEvent | undefined): void {
   const watched = res as WatchedResponse;
   if (watched[kStream] !== undefined) return;
-  const state: StreamState = { atBoundary: true, endPending: false, ended: false, lastEvent };
+  const state: StreamState = { atBoundary: true, endPending: false, ended: false, ending: false, lastEvent };
   watched[kStream] = state;
-  const original: Write = res.write;
-  res.write = function write(this: ServerResponse, chunk: unknown, ...rest: unknown[]): boolean {
+  const original = res.write as Write;
+  const write: Write = function write(this: StreamResponse, chunk: unknown, ...rest: unknown[]): boolean {
+    if (state.ending) return Reflect.apply(original, this, [chunk, ...rest]);
     if (state.ended) {
       // Dropped: the stream is over, and Node would answer the write with an 'error' event.
       const callback = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
       if (callback) process.nextTick(callback);
       return false;
     }
-    const result = Reflect.apply(original, this, [chunk, ...rest]) as boolean;
+    const result = Reflect.apply(original, this, [chunk, ...rest]);
     const boundary = endsAtBoundary(chunk);
     if (boundary !== undefined) state.atBoundary = boundary;
     if (state.endPending && state.atBoundary) finish(res, state);
     return result;
-  } as Write;
+  };
+  (res as { write: Write }).write = write;
 }
 
 /**
  * End a watched stream at its next message boundary: now when it is at one, else after the write
  * that completes its event. Returns false when it was over already.
  */
-export function endEventStream(res: ServerResponse): boolean {
+export function endEventStream(res: StreamResponse): boolean {
   const state = (res as WatchedResponse)[kStream];
-  if (state === undefined || state.ended || res.writableEnded || res.destroyed) return false;
+  // An Http2ServerResponse's `destroyed` is undefined (its type says otherwise); its stream's is not.
+  const destroyed = res.destroyed === true || ('stream' in res && res.stream.destroyed);
+  if (state === undefined || state.ended || res.writableEnded || destroyed) return false;
   if (state.atBoundary) finish(res, state);
   else state.endPending = true;
   return true;
 }
 
-function finish(res: ServerResponse, state: StreamState): void {
+function finish(res: StreamResponse, state: StreamState): void {
   if (state.ended) return;
   let last: string | undefined;
   try {
@@ -98,6 +109,11 @@ function finish(res: ServerResponse, state: StreamState): void {
     last = undefined;
   }
   state.ended = true;
-  if (last !== undefined && last !== '') res.end(last.endsWith('\n\n') ? last : `${last}\n\n`);
-  else res.end();
+  state.ending = true;
+  try {
+    if (last !== undefined && last !== '') res.end(last.endsWith('\n\n') ? last : `${last}\n\n`);
+    else res.end();
+  } finally {
+    state.ending = false;
+  }
 }

@@ -7,7 +7,8 @@
  * - drain: close only the listener, end idle HTTP/1 sockets with FIN, end busy ones after their
  *   response, and wait. When the signal aborts, destroy what remains.
  * The long-lived ones are paced (pacer.ts): HTTP/2 GOAWAYs from `unready` on, and server-sent event
- * streams (event-streams.ts), ended at a message boundary from the drain on.
+ * streams (event-streams.ts; HTTP/1, and HTTP/2's compatibility API), ended at a message boundary
+ * from the drain on.
  *
  * Connections are tracked here (HTTP/2 sessions in http2-sessions.ts) rather than left to
  * `server.close()`: HTTP/2 `close()` sends GOAWAY only from Node 24, and HTTP/1 `close()` destroys
@@ -28,7 +29,13 @@ import { KubegraceError } from '../errors.js';
 import type { Participant, PhaseContext } from '../lifecycle.js';
 import type { TrafficActivity } from '../propagation/activity.js';
 import { createNotifier, settle, subscribeAll } from '../wait.js';
-import { endEventStream, isEventStream, watchEventStream, type LastEvent } from './event-streams.js';
+import {
+  endEventStream,
+  isEventStream,
+  watchEventStream,
+  type LastEvent,
+  type StreamResponse,
+} from './event-streams.js';
 import { sharedHandshakes, type Handshakes } from './handshakes.js';
 import { createSessionSet } from './http2-sessions.js';
 import type { CloseReason, DrainObserver } from './observer.js';
@@ -96,6 +103,16 @@ interface DrainedSocket {
   [kSocketState]?: SocketState | undefined;
 }
 
+/** A response's slot in the drainer's array of HTTP/2 responses (swap-remove, as the tracker's). */
+const kSlot = Symbol('kubegrace.http2Slot');
+
+interface SlottedResponse extends Http2ServerResponse {
+  [kSlot]?: number | undefined;
+}
+
+/** An event stream the drain found: its response, and its HTTP/1 socket's state (none for HTTP/2). */
+type StreamEntry = readonly [StreamResponse, SocketState | undefined];
+
 const drainedServers = new WeakSet<DrainableServer>();
 
 export function createHttpDrainer(server: DrainableServer, options: HttpDrainerOptions): ServerDrainer {
@@ -129,6 +146,29 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   const connectionsChanged = createNotifier();
   /** Requests Node had parsed on a socket that closed, by kubegrace's doing, before answering them. */
   let dropped = 0;
+  /**
+   * HTTP/2 responses of the compatibility API in flight, for their event streams: a session's GOAWAY
+   * lets its streams finish, and an event stream never does. An array, not a Set, for the reason the
+   * tracker gives (hashing an object per request).
+   */
+  const http2Responses: SlottedResponse[] = [];
+
+  function noteHttp2Response(res: SlottedResponse): void {
+    res[kSlot] = http2Responses.push(res) - 1;
+    res.on('close', forgetHttp2Response);
+  }
+
+  // One listener function for every response (`this` is the response).
+  function forgetHttp2Response(this: SlottedResponse): void {
+    const slot = this[kSlot];
+    if (slot === undefined) return;
+    this[kSlot] = undefined;
+    const last = http2Responses.pop() as SlottedResponse;
+    if (last !== this) {
+      http2Responses[slot] = last;
+      last[kSlot] = slot;
+    }
+  }
 
   function onHttp1Socket(socket: Socket): void {
     if (http1.has(socket) || socket.destroyed) return;
@@ -203,7 +243,13 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
 
   function onRequest(req: http.IncomingMessage | Http2ServerRequest, res: unknown): boolean {
     const state = req.httpVersionMajor === 1 ? (req.socket as DrainedSocket)[kSocketState] : undefined;
-    if (state === undefined) return tracker.track(req, res as http.ServerResponse | Http2ServerResponse);
+    if (state === undefined) {
+      if (req.httpVersionMajor !== 2) return tracker.track(req, res as http.ServerResponse);
+      if (tracker.track(req, res as Http2ServerResponse)) return true;
+      noteHttp2Response(res as Http2ServerResponse);
+      if (streamsEndAtOnce) endIfItStreams(res as Http2ServerResponse);
+      return false;
+    }
     if (streamsEndAtOnce) endIfItStreams(res as http.ServerResponse);
     // The emit wrapper runs before any application listener, so this is the request's first sighting.
     return tracker.trackOn(state.ledger, req as http.IncomingMessage, res as http.ServerResponse);
@@ -215,31 +261,33 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
    * headers go out, with the last event: otherwise nothing would end it, and it would hold the drain
    * to its budget and be reset. One `writeHead` wrapper per response still without headers, no more.
    */
-  function endIfItStreams(res: http.ServerResponse): void {
+  function endIfItStreams(res: StreamResponse): void {
     if (res.headersSent || Object.hasOwn(res, 'writeHead')) return;
-    const writeHead = res.writeHead;
-    const writeHeadThenEnd = function (this: http.ServerResponse, ...args: unknown[]) {
+    type WriteHead = (this: StreamResponse, ...args: unknown[]) => StreamResponse;
+    const target = res as { writeHead: WriteHead };
+    const writeHead = target.writeHead;
+    const writeHeadThenEnd: WriteHead = function (this: StreamResponse, ...args: unknown[]) {
       delete (res as { writeHead?: unknown }).writeHead;
-      let result: http.ServerResponse;
+      let result: StreamResponse;
       try {
-        result = Reflect.apply(writeHead, this, args) as http.ServerResponse;
+        result = Reflect.apply(writeHead, this, args);
       } catch (error) {
         // Refused (a bad status code): the handler may try again, and that one counts.
-        if (!res.headersSent) res.writeHead = writeHeadThenEnd;
+        if (!res.headersSent) target.writeHead = writeHeadThenEnd;
         throw error;
       }
       if (isEventStream(res)) {
         watchEventStream(res, lastEvent);
         // After what the handler writes in this turn (whole events): then at a boundary. A pipelined
-        // response has no socket of its own yet; its request has.
+        // response has no socket of its own yet; its request has. HTTP/2 has no socket state.
         process.nextTick(() => {
-          const state = http1.get(res.req.socket);
-          if (state !== undefined && endEventStream(res)) state.eventStream = true;
+          const state = 'socket' in res.req ? http1.get(res.req.socket) : undefined;
+          if (endEventStream(res) && state !== undefined) state.eventStream = true;
         });
       }
       return result;
     };
-    res.writeHead = writeHeadThenEnd;
+    target.writeHead = writeHeadThenEnd;
   }
 
   /**
@@ -317,22 +365,29 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
   const streamPacer = createPacer(pacing);
   let sessionPacing: Promise<void> | undefined;
 
-  /** The HTTP/1 sockets whose current response is an event stream, oldest first; each now watched. */
-  function eventStreams(): [Socket, SocketState][] {
-    const found: [Socket, SocketState][] = [];
-    for (const entry of http1) {
-      const res = entry[1].ledger.current;
+  /**
+   * The responses that are event streams, each now watched: HTTP/1 sockets' current ones, oldest
+   * socket first, then HTTP/2's.
+   */
+  function eventStreams(): StreamEntry[] {
+    const found: StreamEntry[] = [];
+    for (const [, state] of http1) {
+      const res = state.ledger.current;
       if (res === undefined || !isEventStream(res)) continue;
       watchEventStream(res, lastEvent);
-      found.push(entry);
+      found.push([res, state]);
+    }
+    for (const res of http2Responses) {
+      if (!isEventStream(res)) continue;
+      watchEventStream(res, lastEvent);
+      found.push([res, undefined]);
     }
     return found;
   }
 
-  function endStream([, state]: [Socket, SocketState]): boolean {
-    const res = state.ledger.current;
-    if (res === undefined || !endEventStream(res)) return false;
-    state.eventStream = true;
+  function endStream([res, state]: StreamEntry): boolean {
+    if (!endEventStream(res)) return false;
+    if (state !== undefined) state.eventStream = true;
     return true;
   }
 
@@ -376,6 +431,7 @@ export function createHttpDrainer(server: DrainableServer, options: HttpDrainerO
           if (state.ledger.current !== undefined) endIfItStreams(state.ledger.current);
           for (const res of state.ledger.queued ?? []) endIfItStreams(res);
         }
+        for (const res of http2Responses) endIfItStreams(res);
       });
     // When a stalled loop let the propagation budget run out, the kernel holds connections that
     // queued meanwhile; closing the listener would reset them. Node accepts them one poll phase at

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import { describe, it } from 'node:test';
 import { createHttpDrainer } from '../../src/drain/http.js';
 import { createTrafficActivity } from '../../src/propagation/activity.js';
@@ -258,6 +259,89 @@ describe('event streams in the drain', () => {
       assert.match(pipelined.received(), /slow/);
     } finally {
       for (const timer of timers) clearInterval(timer);
+      drainer.detach();
+      await closeHard(server);
+    }
+  });
+
+  it('over HTTP/2 (the compatibility API): a stream open at the shutdown and one begun in the drain end cleanly', async () => {
+    const observer = recordingObserver();
+    const { tracker, flags } = trackerWithFlags();
+    const timers = new Set<NodeJS.Timeout>();
+    const server = http2.createServer((req, res) => {
+      const setup = Number(new URL(req.url, 'http://x').searchParams.get('setup') ?? 0);
+      timers.add(
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          let n = 0;
+          const tick = setInterval(() => {
+            if (res.writableEnded) return;
+            n++;
+            // Every other event in two writes: the drain must not end the stream between them.
+            if (n % 2 === 0) {
+              res.write(`data: ${n}\n\n`);
+              return;
+            }
+            res.write(`id: ${n}\n`);
+            const k = n;
+            setImmediate(() => {
+              if (!res.writableEnded) res.write(`data: ${k}\n\n`);
+            });
+          }, 5);
+          timers.add(tick);
+          res.on('close', () => clearInterval(tick));
+        }, setup),
+      );
+    });
+    const seen: string[] = [];
+    const drainer = createHttpDrainer(server, {
+      tracker,
+      activity: createTrafficActivity(),
+      observer,
+      pacing: { windowMs: 200, budgetMs: 10_000 },
+      lastEvent: (req) => (seen.push(req.url ?? ''), 'event: reconnect'),
+    });
+    const port = await listen(server);
+    const client = http2.connect(`http://127.0.0.1:${port}`);
+    const open = (path: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const stream = client.request({ ':path': path });
+        let text = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => (text += chunk));
+        stream.once('end', () => resolve(text));
+        stream.once('error', reject);
+        stream.once('close', () => {
+          if (stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR)
+            reject(new Error(`reset (${stream.rstCode})`));
+        });
+      });
+    try {
+      const open1 = open('/events?setup=0');
+      // Its handler subscribes for a while: its headers go out after the drain began.
+      const late = open('/events?setup=400');
+      await delay(100);
+      const { phase, drained } = await shutDownAndDrain(drainer, flags);
+      const [body, lateBody] = await Promise.all([open1, late]);
+      await drained;
+      assert.deepEqual(phase.forced, [], 'nothing forced: the drain did not wait for its budget');
+      const events = /^(?:id: \d+\ndata: \d+\n\n|data: \d+\n\n)+event: reconnect\n\n$/;
+      assert.match(body, events, 'whole events, then the last one');
+      // Ended just after its headers went out (its handler wrote nothing in that turn).
+      assert.equal(lateBody, 'event: reconnect\n\n');
+      assert.deepEqual(
+        seen.sort(),
+        ['/events?setup=0', '/events?setup=400'],
+        'lastEvent got each HTTP/2 request',
+      );
+      assert.equal(
+        observer.paced.filter((p) => p.protocol === 'event_stream').length,
+        1,
+        'the open one was paced',
+      );
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      client.destroy();
       drainer.detach();
       await closeHard(server);
     }
