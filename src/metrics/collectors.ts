@@ -24,6 +24,15 @@ export const DURATION_BUCKETS: readonly number[] = Object.freeze([
   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120,
 ]);
 
+/**
+ * Shares of the grace period. Fixed steps of a tenth, so that "took more than 80 %" is a bucket
+ * boundary, exact for any grace period: seconds buckets end at 120 s and grow 10 s wide near the
+ * default 28 s, and a quantile interpolated in them cannot say it.
+ */
+export const GRACE_SHARE_BUCKETS: readonly number[] = Object.freeze([
+  0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1,
+]);
+
 export const STATES: readonly LifecycleState[] = ['starting', 'ready', 'draining', 'stopped'];
 export const OUTCOMES: readonly ShutdownOutcome[] = ['clean', 'deadline', 'forced', 'failed'];
 export const PROTOCOLS: readonly ConnectionProtocol[] = ['http1', 'http2', 'websocket', 'grpc'];
@@ -62,7 +71,13 @@ export const METRICS = {
   gracePeriod: {
     name: 'kubegrace_grace_period_seconds',
     type: 'gauge',
-    help: 'The configured terminationGracePeriodSeconds the shutdown budget is checked against.',
+    help: "The grace period in force: the configured terminationGracePeriodSeconds, or the pod's own once kubegrace/kubernetes adopted it.",
+    labelNames: [],
+  },
+  graceUsed: {
+    name: 'kubegrace_shutdown_grace_used_ratio',
+    type: 'histogram',
+    help: 'Share of the grace period each shutdown took: its duration (as kubegrace_shutdown_duration_seconds) over the grace period in force.',
     labelNames: [],
   },
   phaseDuration: {
@@ -110,7 +125,7 @@ export const METRICS = {
   propagationWait: {
     name: 'kubegrace_propagation_wait_seconds',
     type: 'histogram',
-    help: 'How long the shutdown kept serving after readiness failed, by propagation strategy and what ended the wait (quiet, confirmed, min, max, fixed, deadline).',
+    help: 'How long the shutdown kept serving after readiness failed, by propagation strategy and what ended the wait (quiet, confirmed, min, max, fixed, deadline, aborted; unknown for a strategy that reports nothing).',
     labelNames: ['strategy', 'ended_by'],
   },
   deregistrationDuration: {
@@ -152,6 +167,7 @@ type ContributedGauge = Gauge & { [kContributions]?: ContributionSet };
 export interface Collectors {
   readonly phaseDuration: Histogram<'phase'>;
   readonly shutdownDuration: Histogram<'outcome'>;
+  readonly graceUsed: Histogram;
   readonly requestsDuringShutdown: Counter<'phase'>;
   readonly connectionsClosed: Counter<'reason'>;
   readonly pacedCloses: Counter<'protocol' | 'step'>;
@@ -170,7 +186,7 @@ export interface Collectors {
 export function getCollectors(registry: Registry): Collectors {
   // Zeroing a histogram replaces its counts: only the call that creates it may do that.
   const created = new Set<string>();
-  const histogram = <L extends string>(spec: MetricSpec): Histogram<L> => {
+  const histogram = <L extends string>(spec: MetricSpec, buckets = DURATION_BUCKETS): Histogram<L> => {
     const found = existing<Histogram<L>>(registry, spec);
     if (found) return found;
     created.add(spec.name);
@@ -178,7 +194,7 @@ export function getCollectors(registry: Registry): Collectors {
       name: spec.name,
       help: spec.help,
       labelNames: spec.labelNames as L[],
-      buckets: [...DURATION_BUCKETS],
+      buckets: [...buckets],
       registers: [registry],
     });
   };
@@ -203,6 +219,8 @@ export function getCollectors(registry: Registry): Collectors {
   const collectors: Collectors = {
     phaseDuration: histogram(METRICS.phaseDuration),
     shutdownDuration: histogram(METRICS.shutdownDuration),
+    // Without labels: prom-client exports its series at 0 from the start.
+    graceUsed: histogram(METRICS.graceUsed, GRACE_SHARE_BUCKETS),
     requestsDuringShutdown: counter(METRICS.requestsDuringShutdown),
     connectionsClosed: counter(METRICS.connectionsClosed),
     pacedCloses: counter(METRICS.pacedCloses),

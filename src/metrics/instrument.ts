@@ -234,6 +234,7 @@ function instrument(host: Host, options: ResolvedMetricsOptions): KubegraceMetri
     if (recorded) return;
     recorded = true;
     c.shutdownDuration.observe({ outcome: summary.outcome }, summary.durationMs / 1000);
+    c.graceUsed.observe(summary.durationMs / lifecycle.timing.gracePeriodMs);
     c.shutdowns.inc({ trigger: summary.trigger, outcome: summary.outcome });
   }
 

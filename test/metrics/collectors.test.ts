@@ -32,6 +32,7 @@ describe('collectors', () => {
       kubegrace_grace_period_seconds: ['gauge', []],
       kubegrace_shutdown_phase_duration_seconds: ['histogram', ['phase']],
       kubegrace_shutdown_duration_seconds: ['histogram', ['outcome']],
+      kubegrace_shutdown_grace_used_ratio: ['histogram', []],
       kubegrace_inflight_requests: ['gauge', []],
       kubegrace_open_connections: ['gauge', ['protocol']],
       kubegrace_requests_during_shutdown_total: ['counter', ['phase']],

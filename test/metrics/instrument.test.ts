@@ -212,6 +212,12 @@ describe('kg.use(metricsIntegration())', () => {
     assert.equal(value(text, 'kubegrace_shutdowns_total{trigger="SIGTERM",outcome="failed"}'), 1);
     assert.equal(value(text, 'kubegrace_shutdown_duration_seconds_count{outcome="failed"}'), 1);
     assert.equal(value(text, 'kubegrace_shutdown_duration_seconds_count{outcome="clean"}'), 0);
+    // The same shutdown as a share of the grace period in force (30 s): its duration over 30.
+    assert.equal(value(text, 'kubegrace_shutdown_grace_used_ratio_count'), 1);
+    const share = value(text, 'kubegrace_shutdown_grace_used_ratio_sum') ?? NaN;
+    const seconds = value(text, 'kubegrace_shutdown_duration_seconds_sum{outcome="failed"}') ?? NaN;
+    assert.ok(Math.abs(share - seconds / 30) < 1e-9, `${share} is not ${seconds} s / 30 s`);
+    assert.equal(value(text, 'kubegrace_shutdown_grace_used_ratio_bucket{le="0.1"}'), 1);
     for (const phase of ['unready', 'propagate', 'drain', 'cleanup', 'exit']) {
       assert.equal(
         value(text, `kubegrace_shutdown_phase_duration_seconds_count{phase="${phase}"}`),
