@@ -50,7 +50,9 @@ export type WorkerMessage =
   | { readonly kubegrace: 'cluster'; readonly type: 'connections'; readonly count: number }
   /** The worker was signalled itself (a signal to the whole process group): the pod is leaving. */
   | { readonly kubegrace: 'cluster'; readonly type: 'shutdown'; readonly trigger: Trigger }
-  | { readonly kubegrace: 'cluster'; readonly type: 'answer'; readonly id: number; readonly answer: Answer };
+  | { readonly kubegrace: 'cluster'; readonly type: 'answer'; readonly id: number; readonly answer: Answer }
+  /** Its metrics as it leaves (the shutdown's figures recorded): the primary serves them until it exits. */
+  | { readonly kubegrace: 'cluster'; readonly type: 'final-metrics'; readonly text: string };
 
 type Tagged = { readonly kubegrace: 'cluster'; readonly type: string };
 
@@ -68,5 +70,8 @@ export function isPrimaryMessage(message: unknown): message is PrimaryMessage {
 }
 
 export function isWorkerMessage(message: unknown): message is WorkerMessage {
-  return isTagged(message) && ['state', 'connections', 'shutdown', 'answer'].includes(message.type);
+  return (
+    isTagged(message) &&
+    ['state', 'connections', 'shutdown', 'answer', 'final-metrics'].includes(message.type)
+  );
 }

@@ -67,6 +67,10 @@ interface Tracked {
   /** It exited after the primary told the workers to shut down. */
   exitedInShutdown?: boolean;
   killed?: boolean;
+  /** It spoke once: kubegrace runs in it and hears the primary (a message before that is lost). */
+  heard?: boolean;
+  /** The metrics it sent as it left its shutdown, served on /metrics until the primary exits. */
+  finalMetrics?: string;
   /** Questions sent to it, by id, waiting for its answer (undefined: it left first). */
   readonly pending: Map<number, (answer: Answer | undefined) => void>;
 }
@@ -150,6 +154,9 @@ function install(
   const tracked = new Map<number, Tracked>();
   const changed = createNotifier();
   let shutdownSent = false;
+  /** What the workers were told of the shutdown so far, for one that starts listening later. */
+  let shutdownMessage: Extract<PrimaryMessage, { type: 'shutdown' }> | undefined;
+  let propagatedMessage: PrimaryMessage | undefined;
   let resolveReady!: () => void;
   const ready = new Promise<void>((resolve) => (resolveReady = resolve));
   const shuttingDown = (): boolean => lifecycle.state === 'draining' || lifecycle.state === 'stopped';
@@ -160,8 +167,9 @@ function install(
     // A worker that left between the check and the send is counted by its 'exit'.
     t.worker.send(message, () => {});
   }
+  /** To every live worker that listens; the others are told when they first speak. */
   const broadcast = (message: PrimaryMessage): void => {
-    for (const t of live()) send(t, message);
+    for (const t of live()) if (t.heard) send(t, message);
   };
 
   function fork(): void {
@@ -172,6 +180,13 @@ function install(
     tracked.set(worker.id, t);
     worker.on('message', (message: unknown) => {
       if (!isWorkerMessage(message)) return;
+      if (!t.heard) {
+        // A worker still loading when the shutdown began (a replacement, a pod deleted as it
+        // started) had no listener for the news; it would serve on, ignore the drain, and be killed.
+        t.heard = true;
+        if (shutdownMessage) send(t, shutdownMessage);
+        if (propagatedMessage) send(t, propagatedMessage);
+      }
       if (message.type === 'state') {
         t.state = message.state;
         if (lifecycle.state === 'starting' && live().every((w) => w.state === 'ready')) {
@@ -184,6 +199,9 @@ function install(
         return;
       } else if (message.type === 'connections') {
         for (let i = 0; i < message.count; i++) host.noteConnection();
+      } else if (message.type === 'final-metrics') {
+        t.finalMetrics = message.text;
+        return;
       } else {
         // The worker was signalled itself (the whole process group was): the pod is leaving.
         void lifecycle.shutdown(message.trigger);
@@ -242,15 +260,19 @@ function install(
     return true;
   });
 
-  // /metrics (with kubegrace/metrics in the primary): its own text and every live worker's.
+  // /metrics (with kubegrace/metrics in the primary): its own text and every live worker's, and
+  // the last figures of those that left during the shutdown: they exit before the primary's final
+  // scrape, and their shutdown's figures (requests served, connections forced) are the pod's.
   host.exposition.extend = async (own) => {
     const limit = timeLimitedSignal(new AbortController().signal, WORKER_METRICS_TIMEOUT_MS);
     try {
       const running = live();
       const answers = await Promise.all(running.map((t) => ask(t, 'metrics', limit.signal)));
+      const left = [...tracked.values()].filter((t) => t.exitCode !== undefined && t.finalMetrics);
       return mergeExposition([
         { text: own },
         ...running.map((t, i) => ({ text: answers[i]?.text ?? '', label: `worker="${t.worker.id}"` })),
+        ...left.map((t) => ({ text: t.finalMetrics ?? '', label: `worker="${t.worker.id}"` })),
       ]);
     } finally {
       limit.dispose();
@@ -259,7 +281,9 @@ function install(
 
   lifecycle.on('deadline', () => {
     const timing = timingMessage(lifecycle.timing);
-    if (shutdownSent && timing) broadcast({ kubegrace: 'cluster', type: 'timing', timing });
+    if (!shutdownSent || !timing) return;
+    if (shutdownMessage) shutdownMessage = { ...shutdownMessage, timing };
+    broadcast({ kubegrace: 'cluster', type: 'timing', timing });
   });
 
   const allGone = (): boolean => live().length === 0;
@@ -268,10 +292,14 @@ function install(
     unready(ctx) {
       shutdownSent = true;
       const timing = timingMessage(lifecycle.timing);
-      if (timing) broadcast({ kubegrace: 'cluster', type: 'shutdown', trigger: workerTrigger(ctx), timing });
+      if (timing) {
+        shutdownMessage = { kubegrace: 'cluster', type: 'shutdown', trigger: workerTrigger(ctx), timing };
+        broadcast(shutdownMessage);
+      }
     },
     async drain(ctx) {
-      broadcast({ kubegrace: 'cluster', type: 'propagated', report: host.propagation });
+      propagatedMessage = { kubegrace: 'cluster', type: 'propagated', report: host.propagation };
+      broadcast(propagatedMessage);
       await settle({ isDone: allGone, subscribe: changed.subscribe, signal: ctx.signal });
     },
     async cleanup(ctx) {

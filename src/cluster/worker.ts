@@ -133,9 +133,15 @@ function install(host: Host): ClusterWorker {
     },
   });
 
+  /** Its own fatal error: this worker leaves (the primary replaces it), not the pod. */
+  let alone = false;
   host.addParticipant({
     name: 'cluster-primary',
     unready(ctx) {
+      if (!fromPrimary && ctx.triggerKind === 'fatal') {
+        alone = true;
+        return;
+      }
       // Signalled itself (a signal to the whole group, Ctrl-C): the pod is leaving; the primary leads.
       if (!fromPrimary) {
         const trigger: Trigger =
@@ -145,10 +151,31 @@ function install(host: Host): ClusterWorker {
         send({ kubegrace: 'cluster', type: 'shutdown', trigger });
       }
     },
+    // The shutdown's figures, once recorded (kubegrace/metrics records as the exit phase begins,
+    // its participants all started in one turn): the primary serves them after this worker is gone.
+    async exit(ctx) {
+      const collect = host.exposition.collect;
+      if (collect === undefined || !worker.isConnected()) return;
+      await new Promise((resolve) => setImmediate(resolve));
+      const text = await collect();
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          ctx.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        ctx.signal.addEventListener('abort', done, { once: true });
+        if (!worker.isConnected()) return done();
+        worker.send({ kubegrace: 'cluster', type: 'final-metrics', text } satisfies WorkerMessage, () =>
+          done(),
+        );
+      });
+    },
   });
   host.followPropagation(async (signal) => {
     await settle({
-      isDone: () => propagated !== undefined || primaryGone,
+      // Alone: the primary keeps the pod's listener and hands this worker nothing once it stops
+      // listening; there is nothing to wait for.
+      isDone: () => alone || propagated !== undefined || primaryGone,
       subscribe: changed.subscribe,
       signal,
     });

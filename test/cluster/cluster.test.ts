@@ -406,6 +406,95 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
     }
   });
 
+  it('a worker still loading when the shutdown began hears of it once kubegrace runs in it, drains, and is not killed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kg-cluster-'));
+    const hold = join(dir, 'hold');
+    try {
+      const child = await pod({ FIXTURE_LOAD_HOLD_FILE: hold });
+      const [firstWorker] = child.listening.workers as number[];
+      assert.ok(firstWorker);
+      writeFileSync(hold, '');
+      // Its replacement (worker 3) loads until the file goes: it misses the primary's word.
+      process.kill(firstWorker, 'SIGKILL');
+      await child.waitFor((e) => /^cluster worker 1 exited/.test(String(e.msg)));
+      child.process.kill('SIGTERM');
+      await child.waitFor((e) => e.worker === undefined && e.event === 'state' && e.state === 'draining');
+      rmSync(hold);
+      assert.equal((await child.exited).code, 0, child.stderr.join(''));
+      const summary = summaryOf(child.events);
+      const workers = summary?.workers as { id: number; exitCode: number; killed?: boolean }[];
+      assert.deepEqual(
+        workers.map((w) => [w.id, w.exitCode, w.killed === true]),
+        [
+          [1, 137, false],
+          [2, 0, false],
+          [3, 0, false],
+        ],
+      );
+      assert.equal(summaryOf(child.events, 3)?.outcome, 'clean', 'worker 3 ran its own shutdown');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("serves the figures of the workers that left during the shutdown on the primary's /metrics until it exits", async () => {
+    const child = await pod({ FIXTURE_METRICS: '1', FIXTURE_FINAL_SCRAPE: '1' });
+    child.process.kill('SIGTERM');
+    await child.waitFor((e) => e.worker === undefined && e.event === 'state' && e.state === 'draining');
+    // Served during the propagation wait (each answer says Connection: close; a fresh one each time).
+    for (let i = 0; i < 3; i++) assert.equal((await get(child.port, '/')).status, 200);
+    await child.waitFor(
+      (e) => e.worker === undefined && e.event === 'phase' && e.phase === 'exit' && e.status === 'start',
+    );
+    // Both workers are gone: the primary's cleanup waited for them.
+    const text = (await get(child.managementPort, '/metrics')).body;
+    for (const id of ['1', '2']) {
+      assert.match(
+        text,
+        new RegExp(`^kubegrace_shutdown_duration_seconds_count\\{worker="${id}",outcome="clean"\\} 1$`, 'm'),
+        text,
+      );
+    }
+    const served = [
+      ...text.matchAll(/^kubegrace_requests_during_shutdown_total\{worker="\d+",phase="\w+"\} (\d+)$/gm),
+    ];
+    assert.equal(
+      served.reduce((sum, m) => sum + Number(m[1]), 0),
+      3,
+      'the requests the workers served during the shutdown',
+    );
+    assert.equal((await child.exited).code, 0, child.stderr.join(''));
+    assert.equal(summaryOf(child.events)?.finalScrape, 'scraped');
+  });
+
+  it('a worker that fails (an uncaught error) shuts down alone and is replaced; the pod keeps serving', async () => {
+    const child = await pod({ FIXTURE_FATAL_WORKER: '1' });
+    // A connection each (the global agent keeps one alive): the primary hands them out in turn.
+    const fresh = new Agent({ keepAlive: false });
+    let failing = false;
+    for (let i = 0; i < 20 && !failing; i++)
+      failing = (await get(child.port, '/fatal', fresh)).body === 'failing';
+    assert.ok(failing, 'worker 1 took a /fatal');
+    await child.waitFor((e) => /^cluster worker 1 exited with code 70 /.test(String(e.msg)));
+    await child.waitFor((e) => e.worker === 3 && e.event === 'state' && e.state === 'ready');
+    assert.ok(
+      !child.events.some((e) => e.worker === undefined && e.event === 'state' && e.state === 'draining'),
+      'the pod did not shut down',
+    );
+    assert.equal((await get(child.port, '/')).status, 200);
+    child.process.kill('SIGTERM');
+    assert.equal((await child.exited).code, 0, child.stderr.join(''));
+    const workers = summaryOf(child.events)?.workers as { id: number; exitCode: number }[];
+    assert.deepEqual(
+      workers.map((w) => [w.id, w.exitCode]),
+      [
+        [1, 70],
+        [2, 0],
+        [3, 0],
+      ],
+    );
+  });
+
   it('kills a hanging worker at the deadline when the phase budgets reach past it, and exits 1 (outcome deadline)', async () => {
     const started = Date.now();
     const summary = await terminated(

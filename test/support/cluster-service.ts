@@ -13,6 +13,9 @@
  *   FIXTURE_UNREADY_FILE=<f>   each worker's own readiness check fails while that file exists
  *   FIXTURE_HOLD_FILE=<f>      a worker that starts while that file exists waits for it to go
  *                              before it listens and reports ready
+ *   FIXTURE_LOAD_HOLD_FILE=<f> the same, before it even creates kubegrace (a slow module load)
+ *   FIXTURE_FATAL_WORKER=<id>  that worker throws an uncaught error when asked for /fatal
+ *   FIXTURE_FINAL_SCRAPE=1     the primary's metrics() waits for a final scrape (5 s at most)
  *   FIXTURE_PRIMARY_UNREADY_MS=<ms>
  *                              the primary's beforeShutdown hook takes that long (its unready phase
  *                              ends, and its propagation wait begins, that much after the workers')
@@ -56,7 +59,8 @@ if (cluster.isPrimary) {
 
   const kg = createKubegrace({ logger, probes: { port: 0, host: '127.0.0.1' } });
   report(kg);
-  if (env.FIXTURE_METRICS === '1') kg.use(metrics());
+  if (env.FIXTURE_METRICS === '1')
+    kg.use(metrics(env.FIXTURE_FINAL_SCRAPE === '1' ? { finalScrape: { timeoutMs: 5000 } } : {}));
   const slowUnreadyMs = Number(env.FIXTURE_PRIMARY_UNREADY_MS ?? 0);
   if (slowUnreadyMs > 0)
     kg.beforeShutdown(() => new Promise((resolve) => setTimeout(resolve, slowUnreadyMs)));
@@ -72,6 +76,9 @@ if (cluster.isPrimary) {
     workers: pod.workers().map((w) => w.pid),
   });
 } else {
+  const loadHold = env.FIXTURE_LOAD_HOLD_FILE;
+  while (loadHold !== undefined && existsSync(loadHold))
+    await new Promise((resolve) => setTimeout(resolve, 20));
   const kg = createKubegrace({ logger });
   report(kg);
   kg.use(clusterWorker());
@@ -81,6 +88,13 @@ if (cluster.isPrimary) {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const ms = Number(url.searchParams.get('ms') ?? 0);
+    if (url.pathname === '/fatal' && env.FIXTURE_FATAL_WORKER === String(workerId)) {
+      res.end('failing');
+      setImmediate(() => {
+        throw new Error('worker bug');
+      });
+      return;
+    }
     setTimeout(() => res.end(`worker ${workerId}`), ms);
   });
   kg.attach(server);
