@@ -435,9 +435,17 @@ function validate(s: SettingSpec, value: unknown, name: string, raw?: string): u
       if (!Array.isArray(value) || value.length === 0) return fail(`a non-empty list of ${known}`);
       // An option names the entry at fault; a variable's text already shows it.
       const bad = (value as unknown[]).findIndex((v) => typeof v !== 'string' || !KNOWN_SIGNALS.has(v));
-      if (bad === -1) return Object.freeze([...(value as string[])]);
-      if (raw !== undefined) return fail(`a non-empty list of ${known}`);
-      throw invalidOption(`${name}[${bad}]`, `one of ${known}`, value[bad]);
+      if (bad !== -1) {
+        if (raw !== undefined) return fail(`a non-empty list of ${known}`);
+        throw invalidOption(`${name}[${bad}]`, `one of ${known}`, value[bad]);
+      }
+      // Listed twice, a signal's listener runs twice: one SIGTERM would count as the second signal
+      // and force the exit at once.
+      const repeat = (value as string[]).findIndex((v, i) => value.indexOf(v) !== i);
+      if (repeat === -1) return Object.freeze([...(value as string[])]);
+      const again = `a signal not listed before (listed twice, one ${String(value[repeat])} would count as a second signal and force the exit)`;
+      if (raw !== undefined) return fail(`a list without repeats: ${again}`);
+      throw invalidOption(`${name}[${repeat}]`, again, value[repeat]);
     }
   }
 }
@@ -470,7 +478,9 @@ const RENAMED: ReadonlyMap<string, string> = new Map([['probes.enabled', 'manage
 
 function rejectUnknown(value: Record<string, unknown>, prefix: string, extra: ReadonlySet<string>): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalidOption(prefix === '' ? 'options' : prefix.slice(0, -1), 'an object', value);
+    // `prestop: 'the token'` instead of `prestop: { token }`: what came may be the secret itself.
+    const secret = prefix !== '' && settingSpecs.some((s) => s.path.startsWith(prefix) && isSecret(s));
+    throw invalidOption(prefix === '' ? 'options' : prefix.slice(0, -1), 'an object', value, { secret });
   }
   for (const key of Object.keys(value)) {
     const path = prefix + key;

@@ -105,11 +105,18 @@ const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
   ['signals', ['SIGKILL'], /^signals\[0\] must be one of SIGTERM, SIGINT, .*, received "SIGKILL"$/],
   ['signals', ['SIGTERM', 'SIGFOO'], /^signals\[1\] must be one of SIGTERM, SIGINT, .*, received "SIGFOO"$/],
   ['signals', ['SIGTERM', 15], /^signals\[1\] must be one of SIGTERM, SIGINT, .*, received 15$/],
+  [
+    'signals',
+    ['SIGTERM', 'SIGINT', 'SIGTERM'],
+    /^signals\[2\] must be a signal not listed before \(listed twice, one SIGTERM would count as a second signal and force the exit\), received "SIGTERM"$/,
+  ],
   ['signals', 'SIGTERM', /^signals must be a non-empty list of .*, received "SIGTERM"$/],
   ['secondSignal', 'panic', /^secondSignal must be one of 'force', 'ignore', received "panic"$/],
   ['catchErrors', 'true', /^catchErrors must be true or false, received "true"$/],
   // A secret is described, never shown.
   ['prestop.token', 42, /^prestop.token must be a string, received a number \(not shown\)$/],
+  // The token where its object belongs: not echoed either.
+  ['prestop', 'Sup3rSecretTokenValue', /^prestop must be an object, received 21 characters \(not shown\)$/],
   [
     'prestop.token',
     'Sup3rSecretTokenValue x',

@@ -5,7 +5,7 @@
  * (`KUBEGRACE_PROBES_PORT`, `KUBEGRACE_PRESTOP_TOKEN`), flags override them.
  */
 import { request } from 'node:http';
-import { isHostAddress, resolveSettings } from '../options.js';
+import { isHostAddress, resolveSettings, settingSpecs } from '../options.js';
 import { PRESTOP_PATH } from '../probes/prestop-route.js';
 import type { CommandIo } from './demo/command.js';
 import { durationFlag, inCommand, integerFlag, parseFlags, UsageError } from './flags.js';
@@ -22,8 +22,9 @@ Flags:
   --timeout D      give up after D (default 5s; e.g. 500ms, 2s)
   -h, --help       this text
 
-The token, if the service requires one, is read from KUBEGRACE_PRESTOP_TOKEN.
-Exit codes: 0 accepted, 1 refused or unreachable, 2 bad usage.`;
+The token, if the service requires one, is read from KUBEGRACE_PRESTOP_TOKEN; no other
+KUBEGRACE_* variable than these two is read.
+Exit codes: 0 accepted, 1 refused, unreachable or no answer in time, 2 bad usage.`;
 
 export async function prestopCommand(
   args: readonly string[],
@@ -42,7 +43,7 @@ export async function prestopCommand(
   }
   let settings;
   try {
-    settings = resolveSettings({}, env);
+    settings = resolveSettings({}, ownVariables(env));
   } catch (error) {
     throw new UsageError(`kubegrace prestop: ${(error as Error).message}`);
   }
@@ -61,7 +62,9 @@ export async function prestopCommand(
     throw new UsageError('kubegrace prestop: KUBEGRACE_PROBES_PORT is 0 (a random port): pass --port');
   const token = settings.prestop.token;
 
-  const outcome = await new Promise<{ status: number } | { error: string }>((resolve) => {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const outcome = await new Promise<{ status: number } | { error: string; connected: boolean }>((resolve) => {
+    let connected = false;
     const req = request(
       {
         host,
@@ -76,11 +79,21 @@ export async function prestopCommand(
         res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
       },
     );
-    req.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message }));
+    req.on('socket', (socket) => socket.once('connect', () => (connected = true)));
+    req.on('error', (error: NodeJS.ErrnoException) =>
+      resolve({ error: error.code ?? error.message, connected }),
+    );
     req.end();
   });
   if ('error' in outcome) {
-    io.err(`kubegrace prestop: cannot reach ${host}:${port}${PRESTOP_PATH}: ${outcome.error}`);
+    const timedOut = outcome.error === 'ABORT_ERR';
+    io.err(
+      outcome.connected && timedOut
+        ? `kubegrace prestop: ${where}${PRESTOP_PATH} did not answer within ${timeoutMs} ms ` +
+            `(the request reached it: the shutdown may have started)`
+        : `kubegrace prestop: cannot reach ${where}${PRESTOP_PATH}: ` +
+            (timedOut ? `no connection within ${timeoutMs} ms` : outcome.error),
+    );
     return 1;
   }
   if (outcome.status !== 202) {
@@ -91,9 +104,24 @@ export async function prestopCommand(
         : token === ''
           ? ' (set KUBEGRACE_PRESTOP_TOKEN to the service’s token)'
           : ': the token it sent (KUBEGRACE_PRESTOP_TOKEN, not shown) was refused; it must match the service’s prestop.token';
-    io.err(`kubegrace prestop: ${host}:${port}${PRESTOP_PATH} answered ${outcome.status}${hint}`);
+    io.err(`kubegrace prestop: ${where}${PRESTOP_PATH} answered ${outcome.status}${hint}`);
     return 1;
   }
-  io.out(`kubegrace prestop: shutdown started (${host}:${port})`);
+  io.out(`kubegrace prestop: shutdown started (${where})`);
   return 0;
+}
+
+/**
+ * The variables this command reads, and only those: the service may run with another variable the
+ * resolver refuses (an option set in code wins over it), and a hook that fails on it would cost the
+ * pod its graceful shutdown.
+ */
+function ownVariables(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const own: Record<string, string> = {};
+  for (const spec of settingSpecs) {
+    if (spec.path !== 'probes.port' && spec.path !== 'prestop.token') continue;
+    const value = spec.env === undefined ? undefined : env[spec.env];
+    if (spec.env !== undefined && value !== undefined) own[spec.env] = value;
+  }
+  return own;
 }

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createServer, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startService, type ServiceChild } from '../support/child.js';
@@ -17,6 +18,7 @@ after(() => {
 /** The built bin, as a preStop hook runs it; KUBEGRACE_* from the test's own environment left out. */
 function prestop(
   env: Record<string, string>,
+  args: readonly string[] = [],
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith('KUBEGRACE_')),
@@ -24,7 +26,7 @@ function prestop(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [bin, 'prestop'],
+      [bin, 'prestop', ...args],
       { env: { ...inherited, ...env }, timeout: 20_000 },
       (error, stdout, stderr) => {
         resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
@@ -59,5 +61,35 @@ describe('kubegrace prestop and the service’s token', () => {
     assert.equal(right.code, 0, right.stderr);
     assert.doesNotMatch(right.stdout, /right-token/);
     assert.equal((await child.exited).code, 0);
+  });
+
+  it('reads only its own variables: another one the resolver would refuse does not stop the hook', async () => {
+    const child = await startService({ KUBEGRACE_PROPAGATION_MAX_MS: '300' });
+    children.add(child);
+    // The service may run with it (an option set in code wins); the hook must not fail on it.
+    const result = await prestop({
+      KUBEGRACE_PROBES_PORT: String(child.managementPort),
+      KUBEGRACE_DRAIN_TIMEOUT_MS: 'soon',
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal((await child.exited).code, 0);
+  });
+
+  it('a service that took the request but did not answer in time is not "unreachable"; IPv6 hosts in brackets', async () => {
+    const held = new Set<Socket>();
+    const silent = createServer((socket) => held.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '::1', resolve));
+    const { port } = silent.address() as { port: number };
+    try {
+      const result = await prestop({}, ['--host', '::1', '--port', String(port), '--timeout', '300ms']);
+      assert.equal(result.code, 1);
+      assert.equal(
+        result.stderr.trim(),
+        `kubegrace prestop: [::1]:${port}/prestop did not answer within 300 ms (the request reached it: the shutdown may have started)`,
+      );
+    } finally {
+      for (const socket of held) socket.destroy();
+      silent.close();
+    }
   });
 });

@@ -80,7 +80,7 @@ const INVALID_ENV_BY_KIND: Readonly<Record<SettingSpec['kind']['type'], readonly
   'exit-code': ['256', '-1', 'one'],
   boolean: ['yes', 'on', '2'],
   enum: ['bogus', 'ERROR'],
-  signals: ['SIGKILL', 'SIGTERM,', 'TERM'],
+  signals: ['SIGKILL', 'SIGTERM,', 'TERM', 'SIGTERM,SIGTERM', 'SIGINT, SIGTERM ,SIGINT'],
   string: [],
 };
 /** Free-form strings have invalid values of their own. */
