@@ -193,7 +193,21 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     options.logger === false
       ? silentLogger
       : (options.logger ?? createJsonLogger((line) => process.stderr.write(line)));
-  warnUnknownVariables(options.env ?? processEnv(), logger);
+  const env = options.env ?? processEnv();
+  warnUnknownVariables(env, logger);
+  // The kubelet stops a container with SIGTERM unless its image's STOPSIGNAL names another signal:
+  // one kubegrace does not listen for ends the process at once, in the middle of its requests.
+  if (
+    options.handleSignals !== false &&
+    !settings.signals.includes('SIGTERM') &&
+    env.KUBERNETES_SERVICE_HOST !== undefined
+  ) {
+    logger.warn(
+      `signals (${settings.signals.join(', ')}) leave out SIGTERM, which the kubelet sends to stop the ` +
+        `container unless its image's STOPSIGNAL names another signal: a SIGTERM would end the process ` +
+        `at once, with no shutdown. Add SIGTERM to signals (KUBEGRACE_SIGNALS)`,
+    );
+  }
   const budgetWarning = checkBudget(settings);
   if (budgetWarning) logger.warn(budgetWarning, { code: 'ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE' });
 

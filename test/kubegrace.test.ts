@@ -72,6 +72,38 @@ describe('createKubegrace', () => {
     );
   });
 
+  it('warns in a pod when signals leave out SIGTERM (the kubelet would end the process at once)', async () => {
+    const warnings: string[] = [];
+    const logger = { info: () => {}, warn: (m: string) => warnings.push(m), error: () => {} };
+    const inPod = { KUBERNETES_SERVICE_HOST: '10.96.0.1' };
+    // Signals are handled from start(); creating and destroying installs nothing.
+    const handled = { ...quiet, handleSignals: true };
+    await createKubegrace({ ...handled, logger, env: { ...inPod, KUBEGRACE_SIGNALS: 'SIGINT' } }).destroy();
+    assert.equal(
+      warnings.filter((w) => /^signals \(SIGINT\) leave out SIGTERM, which the kubelet/.test(w)).length,
+      1,
+    );
+    warnings.length = 0;
+    await createKubegrace({
+      ...handled,
+      logger,
+      env: { ...inPod, KUBEGRACE_SIGNALS: 'SIGINT,SIGTERM' },
+    }).destroy();
+    await createKubegrace({ ...handled, logger, env: { KUBEGRACE_SIGNALS: 'SIGINT' } }).destroy();
+    await createKubegrace({
+      ...quiet,
+      logger,
+      env: inPod,
+      handleSignals: false,
+      signals: ['SIGINT'],
+    }).destroy();
+    assert.deepEqual(
+      warnings.filter((w) => w.includes('SIGTERM')),
+      [],
+      'with SIGTERM, outside a pod, or signals not handled',
+    );
+  });
+
   it('throws at start-up when the phases do not fit the grace period', () => {
     assert.throws(
       () => createKubegrace({ ...quiet, logger: false, env: { KUBEGRACE_GRACE_PERIOD_SECONDS: '10' } }),

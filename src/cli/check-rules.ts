@@ -197,6 +197,28 @@ function signalWrapperFinding(container: ContainerLike, preStop: PreStop, port: 
 }
 
 /**
+ * The signal the kubelet stops the container with: `lifecycle.stopSignal` (Kubernetes 1.33+), else the
+ * image's STOPSIGNAL, which a manifest does not show — SIGTERM unless the Dockerfile says otherwise.
+ * One kubegrace does not listen for ends the process at once, with no shutdown.
+ */
+function stopSignalFinding(container: ContainerLike, signals: readonly string[]): Finding[] {
+  const declared = (container as { lifecycle?: { stopSignal?: unknown } }).lifecycle?.stopSignal;
+  const signal = typeof declared === 'string' ? declared : 'SIGTERM';
+  if (signals.includes(signal)) return [];
+  return [
+    {
+      severity: typeof declared === 'string' ? 'error' : 'warning',
+      code: 'kill-signal',
+      message:
+        typeof declared === 'string'
+          ? `lifecycle.stopSignal is ${signal}, which kubegrace does not shut down on (${signals.join(', ')}): the kubelet's signal ends the process at once`
+          : `KUBEGRACE_SIGNALS (${signals.join(', ')}) leaves out SIGTERM, which the kubelet sends unless the image's STOPSIGNAL names another signal: a SIGTERM ends the process at once`,
+      fix: `add ${signal} to KUBEGRACE_SIGNALS`,
+    },
+  ];
+}
+
+/**
  * Settings as the library would resolve them from these env values. An invalid value becomes a
  * finding and is left out, so the rest still resolves and the budget uses the default for it.
  */
@@ -508,6 +530,7 @@ export function checkPod(
         ...findings,
         ...probeFindings(container, settings, pod.serving),
         ...signalWrapperFinding(container, preStop, settings.probes.port),
+        ...stopSignalFinding(container, settings.signals),
       ],
     };
   });

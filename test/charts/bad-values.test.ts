@@ -190,6 +190,30 @@ describe('mistakes the chart refuses to render', () => {
         /extraEnv sets KUBEGRACE_DRAIN_PACING_WINDOW_MS, which the chart sets from the kubegrace: values/,
     },
     {
+      name: 'extraEnv KUBEGRACE_SIGNALS without SIGTERM (the kubelet would end the process at once)',
+      set: { extraEnv: [{ name: 'KUBEGRACE_SIGNALS', value: 'SIGINT, SIGUSR2' }] },
+      error:
+        /extraEnv sets KUBEGRACE_SIGNALS to "SIGINT, SIGUSR2", without SIGTERM: the kubelet stops the container with SIGTERM/,
+    },
+    {
+      name: 'a computed grace period above what the library accepts',
+      set: { 'kubegrace.drain': { timeoutMs: 2147483647 } },
+      error:
+        /terminationGracePeriodSeconds would be 2147502 \(computed\), above 2147483 s, the most kubegrace accepts \(KUBEGRACE_GRACE_PERIOD_SECONDS\): shorten the phase budgets$/m,
+    },
+    {
+      name: 'an override above what the library accepts',
+      set: { 'kubegrace.terminationGracePeriodSeconds': 3000000 },
+      error:
+        /would be 3000000 \(kubegrace\.terminationGracePeriodSeconds\), .*: shorten the phase budgets or the override$/m,
+    },
+    {
+      name: 'a number too large for an integer, shown whole',
+      set: { 'kubegrace.terminationGracePeriodSeconds': 9999999999 },
+      error:
+        /kubegrace\.terminationGracePeriodSeconds must be at most 2147483647 \(seconds\), received 9999999999$/m,
+    },
+    {
       name: 'the app on the management port',
       set: { containerPort: 9000 },
       error: /containerPort \(9000\) and kubegrace\.probes\.port \(9000\) must differ/,

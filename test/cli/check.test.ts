@@ -461,6 +461,37 @@ describe('kubegrace check: npm, yarn or a shell as PID 1', () => {
   });
 });
 
+describe("kubegrace check: the kubelet's stop signal", () => {
+  const cases: { readonly name: string; readonly lines: readonly string[]; readonly expected: string[] }[] = [
+    {
+      name: 'KUBEGRACE_SIGNALS without SIGTERM (the image may say otherwise: a warning)',
+      lines: [
+        'env: [{name: KUBEGRACE_GRACE_PERIOD_SECONDS, value: "30"}, {name: KUBEGRACE_SIGNALS, value: SIGINT}]',
+      ],
+      expected: ['warning kill-signal'],
+    },
+    {
+      name: 'lifecycle.stopSignal that kubegrace does not listen for (an error)',
+      lines: ['lifecycle: {stopSignal: SIGUSR2}'],
+      expected: ['error kill-signal'],
+    },
+    {
+      name: 'lifecycle.stopSignal that it listens for',
+      lines: [
+        'env: [{name: KUBEGRACE_GRACE_PERIOD_SECONDS, value: "30"}, {name: KUBEGRACE_SIGNALS, value: SIGINT}]',
+        'lifecycle: {stopSignal: SIGINT}',
+      ],
+      expected: [],
+    },
+    { name: 'the defaults (SIGTERM and SIGINT)', lines: [], expected: [] },
+  ];
+  for (const c of cases) {
+    it(`${c.name} → ${c.expected.join(', ') || 'nothing'}`, async () => {
+      assert.deepEqual(await findingCodes(deployment('web', c.lines)), c.expected);
+    });
+  }
+});
+
 describe('kubegrace check: directories and systemd units', () => {
   const unit = (env: string): string =>
     [

@@ -102,6 +102,10 @@ reports it at the template that renders the hook, not at the first template that
 {{- $grace = include $int (list "terminationGracePeriodSeconds" $c.terminationGracePeriodSeconds 1 "seconds") | int64 -}}
 {{- $graceSource = "kubegrace.terminationGracePeriodSeconds" -}}
 {{- end -}}
+{{- if gt $grace 2147483 -}}
+{{- /* The library refuses it at start-up: its milliseconds must fit a timer. */ -}}
+{{- fail (printf "terminationGracePeriodSeconds would be %d (%s), above 2147483 s, the most kubegrace accepts (KUBEGRACE_GRACE_PERIOD_SECONDS): shorten the phase budgets%s" $grace $graceSource (ternary " or the override" "" (ne $graceSource "computed"))) -}}
+{{- end -}}
 {{- if and (eq $action "sleep") (ge $sleepSeconds $grace) (eq $preStopError "") -}}
 {{- $preStopError = printf "kubegrace.preStop.sleepSeconds (%d) must be less than terminationGracePeriodSeconds (%d): the API server refuses a preStop sleep that spends the whole grace period" $sleepSeconds $grace -}}
 {{- end -}}

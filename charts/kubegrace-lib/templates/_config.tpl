@@ -96,8 +96,13 @@ Fails like the library does: `kubegrace.drain.timeoutMs must be a non-negative i
 {{- if not $isNumber -}}
 {{- fail (printf "kubegrace.%s must be %s integer (%s), received %v" $name (ternary "a non-negative" "a positive" (eq (int $min) 0)) $unit $value) -}}
 {{- end -}}
-{{- if or (ne (float64 $value) (floor $value)) (lt (float64 $value) (float64 $min)) (gt (float64 $value) 2147483647.0) -}}
-{{- fail (printf "kubegrace.%s must be %s integer (%s), received %v" $name (ternary "a non-negative" "a positive" (eq (int $min) 0)) $unit $value) -}}
+{{- /* YAML reads a large number as a float: show it whole, not as 1e+10. */ -}}
+{{- $shown := ternary (printf "%.0f" (float64 $value)) (printf "%v" $value) (eq (float64 $value) (floor $value)) -}}
+{{- if or (ne (float64 $value) (floor $value)) (lt (float64 $value) (float64 $min)) -}}
+{{- fail (printf "kubegrace.%s must be %s integer (%s), received %s" $name (ternary "a non-negative" "a positive" (eq (int $min) 0)) $unit $shown) -}}
+{{- end -}}
+{{- if gt (float64 $value) 2147483647.0 -}}
+{{- fail (printf "kubegrace.%s must be at most 2147483647 (%s), received %s" $name $unit $shown) -}}
 {{- end -}}
 {{- int64 $value -}}
 {{- end -}}
