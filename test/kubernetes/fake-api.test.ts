@@ -9,15 +9,17 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { describe, it } from 'node:test';
-import { startFakeKubeApi, type FakeKubeApi, type Json } from '../support/fake-kube-api.js';
+import { seedPod, startFakeKubeApi, type FakeKubeApi, type Json } from '../support/fake-kube-api.js';
 
 interface Answer {
   readonly status: number;
   readonly warning: string | undefined;
+  readonly date: string | undefined;
   readonly body: Json;
 }
 
 function call(fake: FakeKubeApi, method: string, path: string, body?: Json): Promise<Answer> {
+  const text = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
       `${fake.url}${path}`,
@@ -27,6 +29,8 @@ function call(fake: FakeKubeApi, method: string, path: string, body?: Json): Pro
         headers: {
           authorization: `Bearer ${readFileSync(fake.tokenFile, 'utf8')}`,
           'content-type': 'application/json',
+          // Node sends a DELETE body neither chunked nor with a length unless told.
+          ...(text === undefined ? {} : { 'content-length': Buffer.byteLength(text) }),
         },
       },
       (res) => {
@@ -37,13 +41,14 @@ function call(fake: FakeKubeApi, method: string, path: string, body?: Json): Pro
           resolve({
             status: res.statusCode ?? 0,
             warning: Array.isArray(warning) ? warning.join(', ') : warning,
+            date: res.headers.date,
             body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Json,
           });
         });
       },
     );
     req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
+    req.end(text);
   });
 }
 
@@ -252,5 +257,111 @@ describe('Events as core/v1 validates them', () => {
       assert.equal(answer.body.somethingElse, undefined);
       assert.equal(answer.warning, '299 - "unknown field \\"somethingElse\\""');
     });
+  });
+});
+
+describe('Events: what the decoder and BeforeCreate refuse before validation', () => {
+  const path = '/api/v1/namespaces/shop/events';
+  const valid = {
+    eventTime: '2026-12-03T21:13:59.123456Z',
+    reportingComponent: 'kubegrace',
+    reportingInstance: 'web-1',
+    action: 'Shutdown',
+    reason: 'Drained',
+  };
+
+  it('a field of the wrong JSON type is a 400 decode error, not a 422', async () => {
+    await withFake(undefined, async (fake) => {
+      const reason = await call(fake, 'POST', path, event({ ...valid, reason: 42 }));
+      assert.equal(reason.status, 400);
+      assert.match(
+        String(reason.body.message),
+        /cannot unmarshal number into Go struct field Event\.reason of type string$/,
+      );
+      const count = await call(fake, 'POST', path, event({ ...valid, count: 'many' }));
+      assert.equal(count.status, 400);
+      assert.match(
+        String(count.body.message),
+        /cannot unmarshal string into Go struct field Event\.count of type int32$/,
+      );
+    });
+  });
+
+  it('a name that cannot be a path segment is a 422', async () => {
+    await withFake(undefined, async (fake) => {
+      for (const [name, why] of [
+        ['a/b', "may not contain '/'"],
+        ['..', "may not be '..'"],
+      ] as const) {
+        const answer = await call(fake, 'POST', path, { ...event(valid), metadata: { name } });
+        assert.equal(answer.status, 422, name);
+        assert.equal(
+          answer.body.message,
+          `Event ${JSON.stringify(name)} is invalid: metadata.name: Invalid value: ${JSON.stringify(name)}: ${why}`,
+        );
+      }
+    });
+  });
+});
+
+describe('pod deletion as the API server does it', () => {
+  const deletePath = (name: string): string => `/api/v1/namespaces/shop/pods/${name}`;
+
+  it('a second delete with a shorter grace period moves deletionTimestamp earlier (MODIFIED); a longer one is ignored', async () => {
+    await withFake(undefined, async (fake) => {
+      const pod = seedPod(fake, { graceSeconds: 30 });
+      const first = await call(fake, 'DELETE', deletePath(pod.name), { gracePeriodSeconds: 30 });
+      const firstMeta = first.body.metadata as Json;
+      assert.equal(firstMeta.deletionGracePeriodSeconds, 30);
+      const rvAfterFirst = fake.resourceVersion;
+      const longer = await call(fake, 'DELETE', deletePath(pod.name), { gracePeriodSeconds: 60 });
+      assert.deepEqual(longer.body.metadata, firstMeta, 'a longer grace period changes nothing');
+      assert.equal(fake.resourceVersion, rvAfterFirst, 'and is no change (no watch event)');
+      const shorter = await call(fake, 'DELETE', deletePath(pod.name), { gracePeriodSeconds: 3 });
+      const meta = shorter.body.metadata as Json;
+      assert.equal(meta.deletionGracePeriodSeconds, 3);
+      assert.equal(
+        Date.parse(String(meta.deletionTimestamp)),
+        Date.parse(String(firstMeta.deletionTimestamp)) - 27_000,
+        'moved by the difference, from the stored timestamp',
+      );
+      assert.equal(fake.resourceVersion, rvAfterFirst + 1, 'one MODIFIED');
+      const killed = fake.deletedPod('shop', pod.name);
+      assert.equal(killed?.graceSeconds, 3);
+      assert.ok(killed && killed.killAt - killed.deletedAt === 3000, 'the kubelet starts again with 3 s');
+    });
+  });
+
+  it('grace period 0, or a pod no kubelet runs, is removed at once', async () => {
+    await withFake(undefined, async (fake) => {
+      const zero = seedPod(fake, { graceSeconds: 30 });
+      const answer = await call(fake, 'DELETE', deletePath(zero.name), { gracePeriodSeconds: 0 });
+      assert.equal(answer.status, 200);
+      assert.equal(fake.get('pods', 'shop', zero.name), undefined, 'gone, no terminating stage');
+      const pending = fake.put('pods', {
+        metadata: { name: 'pending', namespace: 'shop' },
+        spec: { terminationGracePeriodSeconds: 30, containers: [{ name: 'app', image: 'web:1' }] },
+      });
+      void pending;
+      const deleted = fake.deletePod('shop', 'pending');
+      assert.equal(deleted.graceSeconds, 0, 'unscheduled: no grace period');
+      assert.equal(fake.get('pods', 'shop', 'pending'), undefined);
+    });
+  });
+
+  it("stamps with the API server's clock (clockSkewMs): deletionTimestamp and the Date header", async () => {
+    const fake = await startFakeKubeApi({ clockSkewMs: 5000 });
+    try {
+      const pod = seedPod(fake, { graceSeconds: 10 });
+      const before = Date.now();
+      const answer = await call(fake, 'GET', '/api/v1/namespaces/shop/pods');
+      const dateSkew = Date.parse(String(answer.date)) - before;
+      assert.ok(dateSkew > 3900 && dateSkew < 6000, `Date header ${dateSkew} ms ahead`);
+      const deleted = fake.deletePod('shop', pod.name);
+      const stampSkew = Date.parse(deleted.deletionTimestamp) - deleted.killAt;
+      assert.ok(stampSkew > 3900 && stampSkew <= 5000, `deletionTimestamp ${stampSkew} ms after the kill`);
+    } finally {
+      await fake.close();
+    }
   });
 });

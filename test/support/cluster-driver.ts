@@ -238,8 +238,9 @@ export async function fakeDriver(
       const created = await core.createNamespacedPod({ namespace, body });
       const podName = created.metadata?.name as string;
       const ip = `10.1.${counter}.${10 + counter}`;
-      // The kubelet's part: the pod runs and has an IP.
+      // The scheduler's and the kubelet's part: the pod is bound to a node, runs and has an IP.
       fake.update('pods', namespace, podName, (p) => {
+        (p.spec as Json).nodeName = 'node-1';
         p.status = { phase: 'Running', podIP: ip, podIPs: [{ ip }] };
       });
       const container = created.spec?.containers.find((c) => c.name === 'app');

@@ -7,7 +7,10 @@
  * an unreachable server).
  *
  * What it models of the kubelet: `deletePod` stamps `deletionTimestamp` the way the API server does
- * (now + grace, serialized at second precision) and records the exact moment the kubelet would SIGKILL.
+ * (now + grace, serialized at second precision, on the API server's clock, which `clockSkewMs` can set
+ * apart from the node's) and records the exact moment the kubelet would SIGKILL (on the node's clock).
+ * A second delete with a shorter grace period shortens it as rest.BeforeDelete does; a grace period of
+ * 0, or a pod no kubelet runs (no `spec.nodeName`, or finished), is removed at once.
  *
  * What arrives over the wire is held to the rules of a real API server of the configured version
  * (`version`, default the oldest kubegrace supports, 1.25): `GET /version`; Events validated as
@@ -65,9 +68,13 @@ export interface RequestRecord {
 }
 
 export interface DeletedPod {
-  /** Epoch ms of the delete request. */
+  /** Epoch ms of the delete request (the last one that changed the deletion). */
   readonly deletedAt: number;
-  /** Epoch ms at which the kubelet would SIGKILL: the delete plus the grace period, exactly. */
+  /**
+   * Epoch ms (the node's clock) at which the kubelet would SIGKILL: the delete plus the grace period,
+   * exactly; after a shorter second delete, that delete plus its grace period (the kubelet cancels the
+   * running termination and starts again with the shorter one).
+   */
   readonly killAt: number;
   /** What the API shows: RFC 3339, whole seconds (the API server drops the fraction). */
   readonly deletionTimestamp: string;
@@ -81,6 +88,12 @@ export interface FakeKubeApiOptions {
   readonly user?: string;
   /** The Kubernetes version it answers `/version` with and whose validation it applies. @default 'v1.25.16' */
   readonly version?: string;
+  /**
+   * How far the API server's clock is ahead of the node's (negative: behind). It stamps
+   * `deletionTimestamp`, `creationTimestamp` and the `Date` header with its own clock; the kubelet's
+   * kill time stays on the node's. @default 0
+   */
+  readonly clockSkewMs?: number;
 }
 
 /** The oldest Kubernetes kubegrace supports (charts/kubegrace/Chart.yaml `kubeVersion`). */
@@ -108,7 +121,11 @@ export interface FakeKubeApi {
   update(resource: Resource, namespace: string, name: string, mutate: (object: Json) => void): Json;
   remove(resource: Resource, namespace: string, name: string): void;
   list(resource: Resource, namespace?: string): Json[];
-  /** Delete a pod the way the API server does when a kubelet still runs it. */
+  /**
+   * Delete a pod the way the API server does when a kubelet runs it: stamped for a graceful delete, or
+   * removed at once (grace 0, no `spec.nodeName`, a finished pod). Again with a shorter grace period:
+   * shortened (only ever shortened), as rest.BeforeDelete does.
+   */
   deletePod(namespace: string, name: string, options?: { readonly graceSeconds?: number }): DeletedPod;
   deletedPod(namespace: string, name: string): DeletedPod | undefined;
   readonly resourceVersion: number;
@@ -124,6 +141,10 @@ export interface FakeKubeApi {
   setLatency(ms: number, filter?: (record: RequestRecord) => boolean): void;
   /** New watches answer with this HTTP status (500, 503...); undefined to stop. */
   failWatches(status: number | undefined): void;
+  /** A middlebox that ends every watch this long after it was accepted (a clean end); undefined to stop. */
+  cutWatchesAfter(ms: number | undefined): void;
+  /** Set the API server's clock apart from the node's (see `clockSkewMs`). */
+  setClockSkew(ms: number): void;
   /** Cut every open watch connection (abruptly, like a load balancer reset). */
   dropWatches(options?: { readonly graceful?: boolean }): number;
   /** Forget history up to now: watches resuming from an older resourceVersion get 410 Gone. */
@@ -197,6 +218,12 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})
 const QUALIFIED_NAME =
   /^(?:[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*\/)?(?=.{1,63}$)[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
+/** path.IsValidPathSegmentName (apimachinery): what a name must not be or hold to sit in a URL path. */
+export function pathSegmentErrors(name: string): string[] {
+  if (name === '.' || name === '..') return [`may not be '${name}'`];
+  return ['/', '%'].filter((c) => name.includes(c)).map((c) => `may not contain '${c}'`);
+}
+
 /**
  * metav1.MicroTime's UnmarshalJSON: `time.Parse(RFC3339Micro, …)`, whose layout needs exactly six
  * fractional digits, so JavaScript's `toISOString()` (three) is refused. Epoch µs, or the error.
@@ -255,6 +282,10 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     filter: undefined,
   };
   let watchFailure: number | undefined;
+  let watchCutAfterMs: number | undefined;
+  let clockSkewMs = options.clockSkewMs ?? 0;
+  /** The API server's clock. */
+  const apiNow = (): number => Date.now() + clockSkewMs;
 
   const keyOf = (resource: Resource, namespace: string, name: string): string =>
     `${resource}/${namespace}/${name}`;
@@ -323,6 +354,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     const headers: Record<string, string | number | string[]> = {
       'Content-Type': 'application/json',
       'Content-Length': Buffer.byteLength(text),
+      Date: new Date(apiNow()).toUTCString(),
     };
     // As k8s.io/apiserver's warning recorder writes them: code 299, agent "-", the text quoted.
     if (record.warnings.length > 0)
@@ -622,7 +654,11 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (typeof matches === 'string') return reply(res, record, 400, status(400, 'BadRequest', matches));
     record.status = 200;
     record.answeredAt = Date.now();
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Transfer-Encoding': 'chunked',
+      Date: new Date(apiNow()).toUTCString(),
+    });
     res.flushHeaders();
     const bookmarks = query.allowWatchBookmarks === 'true';
     let timer: NodeJS.Timeout | undefined;
@@ -682,6 +718,10 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     }
     const timeoutSeconds = Number(query.timeoutSeconds ?? 0);
     if (timeoutSeconds > 0) timeout = setTimeout(() => watcher.close(true), timeoutSeconds * 1000);
+    if (watchCutAfterMs !== undefined) {
+      const cut = setTimeout(() => watcher.close(true), watchCutAfterMs);
+      res.on('close', () => clearTimeout(cut));
+    }
     req.on('close', () => watcher.close(false));
   }
 
@@ -749,6 +789,16 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         );
       }
     }
+    // rest.BeforeCreate: the name must be usable as a path segment, for every resource.
+    const segment = pathSegmentErrors(meta.name as string);
+    if (segment.length > 0) {
+      return refuse(
+        422,
+        'Invalid',
+        `${kind} ${JSON.stringify(meta.name)} is invalid: metadata.name: Invalid value: ${JSON.stringify(meta.name)}: ${segment.join(',')}`,
+        { name: meta.name, kind },
+      );
+    }
     const errors =
       r.resource === 'events'
         ? validateEvent(object, r.namespace)
@@ -767,7 +817,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       return refuse(409, 'AlreadyExists', `${r.resource} "${String(meta.name)}" already exists`);
     }
     meta.uid = randomUUID();
-    meta.creationTimestamp = apiTime(Date.now());
+    meta.creationTimestamp = apiTime(apiNow());
     // A new pod is Pending until a kubelet runs it; what a client sends as status is dropped.
     if (r.resource === 'pods') object.status = { phase: 'Pending' };
     delete object.kind;
@@ -797,7 +847,10 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     'reportingInstance',
   ]);
 
-  /** Unknown fields, then the times: a MicroTime needs exactly six fractional digits. */
+  /** Event fields whose JSON type the decoder checks (a wrong one is a 400, before any validation). */
+  const EVENT_STRINGS = ['reason', 'message', 'type', 'action', 'reportingComponent', 'reportingInstance'];
+
+  /** Unknown fields, the types, then the times: a MicroTime needs exactly six fractional digits. */
   function decodeEvent(event: Json, unknown: string[]): string | undefined {
     for (const key of Object.keys(event)) {
       if (!EVENT_FIELDS.has(key)) {
@@ -805,6 +858,16 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         delete event[key];
       }
     }
+    const jsonType = (v: unknown): string =>
+      Array.isArray(v) ? 'array' : typeof v === 'object' ? 'object' : typeof v;
+    for (const field of EVENT_STRINGS) {
+      const value = event[field];
+      if (value !== undefined && value !== null && typeof value !== 'string')
+        return `json: cannot unmarshal ${jsonType(value)} into Go struct field Event.${field} of type string`;
+    }
+    const count = event.count;
+    if (count !== undefined && count !== null && !(typeof count === 'number' && Number.isInteger(count)))
+      return `json: cannot unmarshal ${jsonType(count)} into Go struct field Event.count of type int32`;
     if (event.eventTime !== undefined && event.eventTime !== null) {
       const micros = parseMicroTime(event.eventTime);
       if (typeof micros === 'string') return micros;
@@ -1000,18 +1063,10 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       return reply(res, record, 404, status(404, 'NotFound', `${r.resource} "${r.name}" not found`));
     if (r.resource === 'pods') {
       const grace = parseJson(body)?.gracePeriodSeconds;
-      const deleted = deletePod(
-        r.namespace ?? '',
-        r.name ?? '',
-        typeof grace === 'number' ? { graceSeconds: grace } : {},
-      );
-      void deleted;
-      return reply(
-        res,
-        record,
-        200,
-        withKind(r.resource, clone(store.get(keyOf(r.resource, r.namespace ?? '', r.name ?? '')) as Json)),
-      );
+      deletePod(r.namespace ?? '', r.name ?? '', typeof grace === 'number' ? { graceSeconds: grace } : {});
+      // The pod as it is now: still stored (terminating), or as it was removed.
+      const after = store.get(keyOf(r.resource, r.namespace ?? '', r.name ?? '')) ?? current;
+      return reply(res, record, 200, withKind(r.resource, clone(after)));
     }
     commit(r.resource, 'DELETED', clone(current), clone(current));
     reply(res, record, 200, withKind(r.resource, clone(current)));
@@ -1038,7 +1093,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     const meta = (copy.metadata ??= {}) as Json;
     meta.namespace ??= 'default';
     meta.uid ??= randomUUID();
-    meta.creationTimestamp ??= apiTime(Date.now());
+    meta.creationTimestamp ??= apiTime(apiNow());
     delete copy.kind;
     delete copy.apiVersion;
     const key = keyOf(resource, meta.namespace as string, meta.name as string);
@@ -1060,24 +1115,66 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     deleteOptions: { readonly graceSeconds?: number } = {},
   ): DeletedPod {
     const key = `${namespace}/${name}`;
-    const already = deletions.get(key);
-    if (already) return already;
     const pod = store.get(keyOf('pods', namespace, name));
-    if (!pod) throw new Error(`fake-kube-api: pod ${namespace}/${name} does not exist`);
+    const already = deletions.get(key);
+    if (!pod) {
+      if (already) return already;
+      throw new Error(`fake-kube-api: pod ${namespace}/${name} does not exist`);
+    }
     const spec = (pod.spec ?? {}) as Json;
+    const meta = pod.metadata as Json;
+    const now = Date.now();
+    if (already) {
+      // rest.BeforeDelete: a pod already being deleted may only have its grace period shortened; the
+      // timestamp moves by the difference (from the stored, whole-second one), a longer one is ignored.
+      const current = meta.deletionGracePeriodSeconds as number;
+      const shorter = deleteOptions.graceSeconds;
+      if (shorter === undefined || shorter >= current) return already;
+      const deletionTimestamp = apiTime(
+        Date.parse(meta.deletionTimestamp as string) - current * 1000 + shorter * 1000,
+      );
+      update('pods', namespace, name, (p) => {
+        const m = p.metadata as Json;
+        m.deletionTimestamp = deletionTimestamp;
+        m.deletionGracePeriodSeconds = shorter;
+      });
+      // The kubelet cancels the termination under way and starts again with the shorter period.
+      const record: DeletedPod = {
+        deletedAt: now,
+        killAt: now + shorter * 1000,
+        deletionTimestamp,
+        graceSeconds: shorter,
+      };
+      deletions.set(key, record);
+      return record;
+    }
+    const phase = (pod.status as Json | undefined)?.phase;
     const graceSeconds =
-      deleteOptions.graceSeconds ??
-      (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30);
-    const deletedAt = Date.now();
-    const killAt = deletedAt + graceSeconds * 1000;
-    const deletionTimestamp = apiTime(killAt);
-    update('pods', namespace, name, (p) => {
-      const meta = p.metadata as Json;
-      meta.deletionTimestamp = deletionTimestamp;
-      meta.deletionGracePeriodSeconds = graceSeconds;
-    });
-    const record: DeletedPod = { deletedAt, killAt, deletionTimestamp, graceSeconds };
+      // podStrategy.CheckGracefulDelete: no kubelet runs it (unscheduled, or finished) → at once.
+      typeof spec.nodeName !== 'string' || spec.nodeName === '' || phase === 'Succeeded' || phase === 'Failed'
+        ? 0
+        : (deleteOptions.graceSeconds ??
+          (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30));
+    const deletionTimestamp = apiTime(apiNow() + graceSeconds * 1000);
+    const record: DeletedPod = {
+      deletedAt: now,
+      killAt: now + graceSeconds * 1000,
+      deletionTimestamp,
+      graceSeconds,
+    };
     deletions.set(key, record);
+    if (graceSeconds === 0) {
+      // A grace period of 0 is no graceful delete: the object goes at once (one DELETED event).
+      const gone = clone(pod);
+      Object.assign(gone.metadata as Json, { deletionTimestamp, deletionGracePeriodSeconds: 0 });
+      commit('pods', 'DELETED', gone, clone(pod));
+      return record;
+    }
+    update('pods', namespace, name, (p) => {
+      const m = p.metadata as Json;
+      m.deletionTimestamp = deletionTimestamp;
+      m.deletionGracePeriodSeconds = graceSeconds;
+    });
     return record;
   }
 
@@ -1179,6 +1276,12 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     },
     failWatches(code) {
       watchFailure = code;
+    },
+    cutWatchesAfter(ms) {
+      watchCutAfterMs = ms;
+    },
+    setClockSkew(ms) {
+      clockSkewMs = ms;
     },
     dropWatches({ graceful = false } = {}) {
       const count = watchers.size;
@@ -1340,6 +1443,8 @@ export function seedPod(
     spec: {
       terminationGracePeriodSeconds: options.graceSeconds ?? 8,
       containers: [{ name: 'app', image: 'web:1' }],
+      // Scheduled: the API server deletes an unscheduled pod at once, whatever the grace period.
+      nodeName: 'node-1',
     },
     status: { phase: 'Running', podIP: ip },
   });
