@@ -8,6 +8,7 @@
  * answers with a result instead of throwing, so the callers can degrade instead of failing.
  */
 import { KubegraceError } from '../errors.js';
+import { createApiClock, type ApiClock } from './api-clock.js';
 
 /** The parts of a `KubeConfig` (1.4 or 2.x) that kubegrace touches. */
 export interface KubeConfigLike {
@@ -104,6 +105,8 @@ export interface WatchParams extends ListParams {
 export interface KubeApi {
   /** The API server's URL, for messages. */
   readonly server: string;
+  /** The API server's clock against this node's, from the `Date` header of its answers. */
+  readonly clock: ApiClock;
   list(
     resource: 'pods' | 'endpointslices',
     params: ListParams,
@@ -142,7 +145,7 @@ function observable<T>(value: T): { toPromise(): Promise<T>; pipe<U>(fn: (v: T) 
   return { toPromise: () => promise, pipe: (fn) => observable(promise.then(fn)) };
 }
 
-function withSignal(signal: AbortSignal): unknown {
+function withSignal(signal: AbortSignal, onResponse: (date: string | undefined) => void): unknown {
   return {
     middleware: [
       {
@@ -150,7 +153,10 @@ function withSignal(signal: AbortSignal): unknown {
           context.setSignal(signal);
           return observable(context);
         },
-        post: (response: unknown) => observable(response),
+        post: (response: { headers?: Record<string, string | undefined> } | undefined) => {
+          onResponse(response?.headers?.date);
+          return observable(response);
+        },
       },
     ],
     middlewareMergeStrategy: 'append',
@@ -181,6 +187,7 @@ export function createKubeApi(
   let lastRefresh = 0;
   let generation = 0;
   const server = kc.getCurrentCluster()?.server ?? '(no cluster in the kubeconfig)';
+  const clock = createApiClock();
 
   /** True when credentials newer than `since` (a generation) are in place: retry with them. */
   function refreshCredentials(since: number): boolean {
@@ -220,8 +227,10 @@ export function createKubeApi(
       const sentWith = generation;
       const timeout = AbortSignal.timeout(timeLimitMs);
       const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+      const sentAt = now();
       try {
-        return { ok: true, value: await fn(withSignal(combined)) };
+        const value = await fn(withSignal(combined, (date) => clock.sample(date, sentAt, now())));
+        return { ok: true, value };
       } catch (error) {
         const failure = classify(error, verb, resource, namespace, {
           timedOut: timeout.aborted,
@@ -377,7 +386,7 @@ export function createKubeApi(
     return result.ok ? { ok: true, value: undefined } : result;
   }
 
-  return { server, list, watch, createEvent };
+  return { server, clock, list, watch, createEvent };
 }
 
 /** Sort an error from either major (ApiException, a watch's statusCode, fetch errors) into a failure. */

@@ -126,8 +126,8 @@ async function connect(host: Host, o: ResolvedKubernetesOptions): Promise<Kubern
     requestTimeoutMs: o.requestTimeoutMs,
     retry: o.retry,
     warnings,
-    onDeletion(seen) {
-      logger.info('pod deletion seen', {
+    onDeletion(seen, again) {
+      logger.info(again ? 'pod deletion shortened' : 'pod deletion seen', {
         component: 'kubernetes',
         deletionTimestamp: new Date(seen.deletionTimestamp).toISOString(),
         killAt: new Date(seen.killAt).toISOString(),

@@ -12,6 +12,7 @@ import {
   nameOf,
   preStopOf,
   selectContainer,
+  shortenedDeletion,
   type DeletionTiming,
   type PodSpecLike,
   type PreStop,
@@ -44,10 +45,15 @@ export interface OwnPodOptions {
   readonly requestTimeoutMs: number;
   readonly retry: { readonly initialMs: number; readonly maxMs: number };
   readonly warnings: ApiWarnings;
-  /** The deletion was seen for the first time. */
-  onDeletion(seen: DeletionTiming): void;
+  /**
+   * The deletion was seen for the first time (`again` false), or again with a shorter grace period
+   * (`again` true: the kill time moved earlier).
+   */
+  onDeletion(seen: DeletionTiming, again: boolean): void;
   /** The pod object is gone (force-deleted, or already finished) before a deletion was seen. */
   onGone(): void;
+  /** The spec was read for the first time (`timing` is set now). */
+  onTiming?(timing: PodTiming): void;
 }
 
 export function watchOwnPod(options: OwnPodOptions): OwnPodWatch {
@@ -56,6 +62,16 @@ export function watchOwnPod(options: OwnPodOptions): OwnPodWatch {
   let pod: unknown;
   let timing: PodTiming | undefined;
   let deletion: DeletionTiming | undefined;
+  /** The UID of the pod as first read: a pod of the same name with another UID is a successor. */
+  let seenUid: string | undefined;
+  let gone = false;
+
+  /** This pod left the API (a DELETED event, or absent from a re-list after it was seen). */
+  function leave(): void {
+    if (gone) return;
+    gone = true;
+    if (deletion === undefined) options.onGone();
+  }
 
   function onPod(object: unknown, observedAt: number): void {
     const p = object as {
@@ -65,6 +81,7 @@ export function watchOwnPod(options: OwnPodOptions): OwnPodWatch {
     };
     pod = object;
     const uid = typeof p.metadata?.uid === 'string' ? p.metadata.uid : undefined;
+    seenUid ??= uid;
     const ip = typeof p.status?.podIP === 'string' && p.status.podIP !== '' ? p.status.podIP : undefined;
     if ((identity.uid === undefined && uid) || (identity.ip === undefined && ip)) {
       identity = {
@@ -91,11 +108,21 @@ export function watchOwnPod(options: OwnPodOptions): OwnPodWatch {
         graceSeconds: graceOf(p.spec).seconds,
         preStop: preStopOf(chosen.container),
       };
+      options.onTiming?.(timing);
     }
-    const seen = deletionTiming(p.metadata, p.spec, observedAt);
-    if (seen !== undefined && deletion === undefined) {
-      deletion = seen;
-      options.onDeletion(seen);
+    if (deletion === undefined) {
+      const seen = deletionTiming(p.metadata, p.spec, observedAt, options.api.clock.skewMs);
+      if (seen !== undefined) {
+        deletion = seen;
+        options.onDeletion(seen, false);
+      }
+    } else {
+      // Deleted again with a shorter grace period: the kubelet's kill time moved earlier.
+      const shortened = shortenedDeletion(deletion, p.metadata, observedAt);
+      if (shortened !== undefined) {
+        deletion = shortened;
+        options.onDeletion(shortened, true);
+      }
     }
   }
 
@@ -118,6 +145,14 @@ export function watchOwnPod(options: OwnPodOptions): OwnPodWatch {
       onReplace(items) {
         warnings.healthy();
         const found = items[0];
+        const foundUid = (found as { metadata?: { uid?: unknown } } | undefined)?.metadata?.uid;
+        // Seen before and absent now (or replaced by a pod of the same name, a StatefulSet's successor):
+        // it was deleted while the watch was away and the history was compacted; the DELETED event
+        // that would have said so is lost.
+        if (seenUid !== undefined && (found === undefined || foundUid !== seenUid)) {
+          leave();
+          return;
+        }
         if (found === undefined) {
           if (!notFoundWarned) {
             notFoundWarned = true;
@@ -133,7 +168,7 @@ export function watchOwnPod(options: OwnPodOptions): OwnPodWatch {
       },
       onEvent(type, object) {
         if (type === 'DELETED') {
-          if (deletion === undefined) options.onGone();
+          leave();
           return;
         }
         onPod(object, Date.now());

@@ -214,26 +214,52 @@ export interface DeletionTiming {
 }
 
 /**
- * The kill time a deletion implies. The API server stamps `deletionTimestamp` = delete time + grace,
- * but serializes it in whole seconds (truncated), so the true kill time lies in
- * [deletionTimestamp, deletionTimestamp + 1 s). The kubelet counts the grace period from when it sees
- * the deletion, which is about when this watch sees it: `observedAt + grace`, clamped to that window,
- * is the closest estimate; a deletion seen late (after a restart, a long reconnect) falls back to the
- * window's lower edge plus what the truncation can hide.
+ * The kill time a deletion implies. The kubelet counts the grace period on the node's clock from when
+ * it sees the deletion, which is about when this watch sees it: `observedAt + grace` is the estimate.
+ * The API server stamps `deletionTimestamp` = delete time + grace on *its* clock, in whole seconds
+ * (truncated), so on the node's clock the kill time lies in [deletionTimestamp − skew,
+ * deletionTimestamp − skew + 1 s), `skew` being how far the API clock is ahead (`apiSkewMs`, from
+ * the `Date` headers). That window only ever lowers the estimate — a deletion seen late (after a
+ * watch gap, a restart) is brought back to the window's upper edge — and never raises it: without
+ * skew the estimate cannot fall below the window (the timestamp is truncated), so an estimate below
+ * it means the clocks differ by more than `apiSkewMs` shows, and the later of the two would overrun.
  */
 export function deletionTiming(
   metadata:
     { readonly deletionTimestamp?: unknown; readonly deletionGracePeriodSeconds?: unknown } | undefined,
   spec: PodSpecLike | undefined,
   observedAt: number,
+  apiSkewMs = 0,
 ): DeletionTiming | undefined {
   const deletionTimestamp = timeMs(metadata?.deletionTimestamp);
   if (deletionTimestamp === undefined) return undefined;
   const declared = metadata?.deletionGracePeriodSeconds;
   const graceSeconds = typeof declared === 'number' && declared >= 0 ? declared : graceOf(spec).seconds;
   const graceMs = graceSeconds * 1000;
-  const killAt = Math.min(Math.max(observedAt + graceMs, deletionTimestamp), deletionTimestamp + 999);
+  const killAt = Math.min(observedAt + graceMs, deletionTimestamp - apiSkewMs + 999);
   return { killAt, startedAt: killAt - graceMs, graceSeconds, deletionTimestamp };
+}
+
+/**
+ * A deletion seen again with a shorter grace period (`kubectl delete --grace-period=3` on a pod
+ * already terminating, an eviction, a force delete): the API server moves `deletionTimestamp` to the
+ * first delete plus the new grace period, and the kubelet starts the termination again with the new
+ * period from when it sees the change. So the kill time is `observedAt + grace` — or the one already
+ * known, whichever is earlier. Undefined when the grace period did not get shorter.
+ */
+export function shortenedDeletion(
+  previous: DeletionTiming,
+  metadata:
+    { readonly deletionTimestamp?: unknown; readonly deletionGracePeriodSeconds?: unknown } | undefined,
+  observedAt: number,
+): DeletionTiming | undefined {
+  const deletionTimestamp = timeMs(metadata?.deletionTimestamp);
+  const declared = metadata?.deletionGracePeriodSeconds;
+  if (deletionTimestamp === undefined || typeof declared !== 'number' || declared < 0) return undefined;
+  if (declared >= previous.graceSeconds && deletionTimestamp >= previous.deletionTimestamp) return undefined;
+  const graceSeconds = Math.min(declared, previous.graceSeconds);
+  const killAt = Math.min(previous.killAt, observedAt + graceSeconds * 1000);
+  return { killAt, startedAt: killAt - graceSeconds * 1000, graceSeconds, deletionTimestamp };
 }
 
 /** A budget term with where its value comes from: an option, an env variable, a pod field. */

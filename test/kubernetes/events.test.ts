@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import type { ApiFailure, ApiResult, KubeApi } from '../../src/kubernetes/client.js';
+import { createApiClock } from '../../src/kubernetes/api-clock.js';
 import { createKubeApi } from '../../src/kubernetes/client.js';
 import { createEventRecorder, limitMessage, microTime } from '../../src/kubernetes/events.js';
 import { parseMicroTime, startFakeKubeApi } from '../support/fake-kube-api.js';
@@ -23,6 +24,7 @@ function stubApi(): { api: KubeApi; calls: Call[]; inFlight: () => number } {
   let open = 0;
   const api: KubeApi = {
     server: 'https://stub',
+    clock: createApiClock(),
     list: () => Promise.reject(new Error('not used')),
     watch: () => {
       throw new Error('not used');

@@ -7,8 +7,10 @@ import {
   podBudget,
   preStopOf,
   selectContainer,
+  shortenedDeletion,
   sleepSecondsOf,
 } from '../../src/kubernetes/pod-timing.js';
+import { createApiClock } from '../../src/kubernetes/api-clock.js';
 
 describe('sleepSecondsOf: what an exec preStop sleeps', () => {
   const table: [readonly string[], number | undefined][] = [
@@ -94,8 +96,18 @@ describe('deletionTiming', () => {
   it('a deletion seen late is clamped to what the timestamp allows', () => {
     const late = deletionTiming(metadata, undefined, deletedAt + 60_000);
     assert.equal(late?.killAt, Date.parse('2026-03-01T12:00:07.999Z'));
-    const early = deletionTiming(metadata, undefined, deletedAt - 10_000);
-    assert.equal(early?.killAt, Date.parse('2026-03-01T12:00:07Z'));
+  });
+  it('never moves the estimate later: a timestamp after it means the API clock is ahead', () => {
+    // Seen 3 s "before" the API's delete time: the API clock runs 3 s ahead of the node's.
+    const ahead = deletionTiming(metadata, undefined, deletedAt - 3000);
+    assert.equal(ahead?.killAt, deletedAt - 3000 + 5000);
+  });
+  it('reads the timestamp on the node clock, `apiSkewMs` apart', () => {
+    // API clock 4 s behind: the timestamp reads 4 s early; a late sighting is clamped 4 s later.
+    const behind = deletionTiming(metadata, undefined, deletedAt + 60_000, -4000);
+    assert.equal(behind?.killAt, Date.parse('2026-03-01T12:00:11.999Z'));
+    const punctual = deletionTiming(metadata, undefined, deletedAt + 4000 + 15, -4000);
+    assert.equal(punctual?.killAt, killAt + 4000 + 15);
   });
   it('accepts the Date a typed list returns and falls back to the spec grace', () => {
     const seen = deletionTiming(
@@ -105,6 +117,60 @@ describe('deletionTiming', () => {
     );
     assert.equal(seen?.killAt, killAt);
     assert.equal(deletionTiming({}, undefined, deletedAt), undefined);
+  });
+});
+
+describe('shortenedDeletion', () => {
+  const first = { killAt: 100_000, startedAt: 70_000, graceSeconds: 30, deletionTimestamp: 100_000 };
+  it('a shorter grace period: the kubelet starts again with it from when the change is seen', () => {
+    const shorter = shortenedDeletion(
+      first,
+      { deletionTimestamp: new Date(73_000).toISOString(), deletionGracePeriodSeconds: 3 },
+      71_500,
+    );
+    assert.deepEqual(shorter, {
+      killAt: 74_500,
+      startedAt: 71_500,
+      graceSeconds: 3,
+      deletionTimestamp: 73_000,
+    });
+  });
+  it('never later than the kill time already known; nothing when the grace period did not shrink', () => {
+    const lateShortening = shortenedDeletion(
+      first,
+      { deletionTimestamp: new Date(75_000).toISOString(), deletionGracePeriodSeconds: 5 },
+      98_000,
+    );
+    assert.equal(lateShortening?.killAt, 100_000);
+    const same = shortenedDeletion(
+      first,
+      { deletionTimestamp: new Date(100_000).toISOString(), deletionGracePeriodSeconds: 30 },
+      80_000,
+    );
+    assert.equal(same, undefined);
+  });
+});
+
+describe('createApiClock', () => {
+  it('bounds the API clock by the Date headers and claims no skew they do not prove', () => {
+    const clock = createApiClock();
+    assert.equal(clock.skewMs, 0, 'nothing known yet');
+    // Sent at 10.2 s, answered at 10.3 s, Date 10 s: the API clock was within (−300 ms, +800 ms).
+    clock.sample(new Date(10_000).toUTCString(), 10_200, 10_300);
+    assert.deepEqual(clock.bounds, { lo: -300, hi: 800 });
+    assert.equal(clock.skewMs, 0);
+    const ahead = createApiClock();
+    ahead.sample(new Date(15_000).toUTCString(), 10_200, 10_300);
+    assert.equal(ahead.skewMs, 4700, 'at least 4.7 s ahead');
+    const behind = createApiClock();
+    behind.sample(new Date(5_000).toUTCString(), 10_200, 10_300);
+    assert.equal(behind.skewMs, -4200, 'at least 4.2 s behind');
+  });
+  it('when newer answers contradict older ones (a clock stepped), the newer win', () => {
+    const clock = createApiClock();
+    clock.sample(new Date(10_000).toUTCString(), 10_200, 10_300);
+    clock.sample(new Date(20_000).toUTCString(), 15_200, 15_300);
+    assert.equal(clock.skewMs, 4700);
   });
 });
 

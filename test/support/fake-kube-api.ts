@@ -1062,7 +1062,10 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (!current)
       return reply(res, record, 404, status(404, 'NotFound', `${r.resource} "${r.name}" not found`));
     if (r.resource === 'pods') {
-      const grace = parseJson(body)?.gracePeriodSeconds;
+      // DeleteOptions in the body (kubectl) or as a query parameter (client-go's and client-node's param).
+      const fromQuery = record.query.gracePeriodSeconds;
+      const grace =
+        parseJson(body)?.gracePeriodSeconds ?? (fromQuery === undefined ? undefined : Number(fromQuery));
       deletePod(r.namespace ?? '', r.name ?? '', typeof grace === 'number' ? { graceSeconds: grace } : {});
       // The pod as it is now: still stored (terminating), or as it was removed.
       const after = store.get(keyOf(r.resource, r.namespace ?? '', r.name ?? '')) ?? current;
