@@ -141,8 +141,11 @@ function endsItem(item: string, hasQuery: boolean): boolean {
   return PLAIN_HOST.test(rest.slice(rest.lastIndexOf('@') + 1));
 }
 
-/** `text` with the user info and the query and fragment values of any URL in it cut. */
-function redactUrls(text: string): string {
+/**
+ * `text` with the user info and the query and fragment values of any URL in it cut: for a value that
+ * is a URL (or a list of them); free text that quotes one goes through `redactUrlsInText`.
+ */
+export function redactUrls(text: string): string {
   const parts = text.split(LIST_ITEMS);
   let shown = '';
   let item = parts[0] ?? '';
@@ -165,6 +168,19 @@ function redactUrls(text: string): string {
     }
   }
   return shown + redactItem(item);
+}
+
+/**
+ * Free text (an error message, a log line) with every URL in it redacted as `redactUrls` does: each
+ * whitespace-separated word that holds a scheme (`https://`) or an `@` is one URL, so the words
+ * around it stay readable (a URL's own spaces are percent-encoded in what Node and fetch report).
+ */
+export function redactUrlsInText(text: string): string {
+  return text.replace(/[^\s]*(?:[a-z][a-z0-9+.-]*:\/\/|@)[^\s]*/gi, (word) => {
+    // A trailing comma, semicolon or bracket belongs to the sentence, not to the URL.
+    const tail = /[,;)\]]+$/.exec(word)?.[0] ?? '';
+    return `${redactUrls(word.slice(0, word.length - tail.length))}${tail}`;
+  });
 }
 
 /** A short, payload-free rendering of a bad value for an error message. */

@@ -7,7 +7,7 @@
  * DiscoveryV1Api, Watch), typed structurally so a KubeConfig from either major fits, and every call
  * answers with a result instead of throwing, so the callers can degrade instead of failing.
  */
-import { KubegraceError } from '../errors.js';
+import { KubegraceError, redactUrls, redactUrlsInText } from '../errors.js';
 import { createApiClock, type ApiClock } from './api-clock.js';
 
 /** The parts of a `KubeConfig` (1.4 or 2.x) that kubegrace touches. */
@@ -62,12 +62,21 @@ export type KubeResource = 'pods' | 'endpointslices' | 'events';
 /** What went wrong with one API call, sorted into the cases that need different handling. */
 export interface ApiFailure {
   readonly kind:
-    'unauthorized' | 'forbidden' | 'unreachable' | 'timeout' | 'gone' | 'rejected' | 'server' | 'aborted';
+    | 'unauthorized'
+    | 'forbidden'
+    | 'unreachable'
+    | 'timeout'
+    | 'gone'
+    | 'rejected'
+    | 'server'
+    | 'aborted'
+    /** The client refused to send the request at all (`http://` without `skipTLSVerify`). */
+    | 'misconfigured';
   readonly verb: Verb;
   readonly resource: KubeResource;
   readonly namespace: string;
   readonly status?: number;
-  /** The API server's own message (from its Status), or the transport error. */
+  /** The API server's own message (from its Status), or the transport error; URLs in it redacted. */
   readonly detail: string;
 }
 
@@ -103,7 +112,7 @@ export interface WatchParams extends ListParams {
 }
 
 export interface KubeApi {
-  /** The API server's URL, for messages. */
+  /** The API server's URL, for messages: its user info and query values cut (docs/security.md). */
   readonly server: string;
   /** The API server's clock against this node's, from the `Date` header of its answers. */
   readonly clock: ApiClock;
@@ -186,7 +195,7 @@ export function createKubeApi(
   let watcher = new module.Watch(kc as never);
   let lastRefresh = 0;
   let generation = 0;
-  const server = kc.getCurrentCluster()?.server ?? '(no cluster in the kubeconfig)';
+  const server = redactUrls(kc.getCurrentCluster()?.server ?? '(no cluster in the kubeconfig)');
   const clock = createApiClock();
 
   /** True when credentials newer than `since` (a generation) are in place: retry with them. */
@@ -389,8 +398,25 @@ export function createKubeApi(
   return { server, clock, list, watch, createEvent };
 }
 
-/** Sort an error from either major (ApiException, a watch's statusCode, fetch errors) into a failure. */
+/**
+ * Sort an error from either major (ApiException, a watch's statusCode, fetch errors) into a failure.
+ * A transport error quotes the URL it failed on: its user info and query values are cut.
+ */
 function classify(
+  error: unknown,
+  verb: Verb,
+  resource: KubeResource,
+  namespace: string,
+  context: { readonly timedOut: boolean; readonly aborted: boolean; readonly timeoutMs: number },
+): ApiFailure {
+  const failure = classifyError(error, verb, resource, namespace, context);
+  return { ...failure, detail: redactUrlsInText(failure.detail) };
+}
+
+// client-node's own refusal (both majors) to send a token over plain HTTP.
+const PLAIN_HTTP_REFUSED = /HTTP protocol is not allowed when skipTLSVerify is not set or false/;
+
+function classifyError(
   error: unknown,
   verb: Verb,
   resource: KubeResource,
@@ -433,7 +459,9 @@ function classify(
     return { ...base, kind: 'timeout', detail: `no answer within ${context.timeoutMs} ms` };
   }
   if (context.aborted) return { ...base, kind: 'aborted', detail: 'aborted' };
-  return { ...base, kind: 'unreachable', detail: transportMessage(error) };
+  const detail = transportMessage(error);
+  if (PLAIN_HTTP_REFUSED.test(detail)) return { ...base, kind: 'misconfigured', detail };
+  return { ...base, kind: 'unreachable', detail };
 }
 
 function statusMessage(body: unknown): string | undefined {

@@ -227,9 +227,9 @@ export function createListWatch(options: ListWatchOptions): ListWatch {
   }
 
   function delay(attempt: number, reason: ApiFailure): number {
-    // RBAC and credentials are fixed by people, not by retrying: retry those slowly.
+    // RBAC, credentials and the kubeconfig are fixed by people, not by retrying: retry those slowly.
     const maxMs =
-      reason.kind === 'forbidden' || reason.kind === 'unauthorized'
+      reason.kind === 'forbidden' || reason.kind === 'unauthorized' || reason.kind === 'misconfigured'
         ? Math.max(backoff.maxMs, 30_000)
         : backoff.maxMs;
     return backoffDelay(attempt - 1, { initialMs: backoff.initialMs, maxMs });
