@@ -116,6 +116,10 @@ async function connect(host: Host, o: ResolvedKubernetesOptions): Promise<Kubern
   const warnings = createApiWarnings(logger, api.server, o.requestTimeoutMs);
   const listWatches: ListWatch[] = [];
   const cleanups: (() => void)[] = [];
+  /** `kg.use` has resolved: a pod spec read from now on is checked without refusing the start. */
+  let started = false;
+  const subjectOf = (timing: PodTiming): string =>
+    `pod ${namespace}/${identity.name ?? '?'} (container ${timing.container || '?'})`;
 
   // ---- the own pod: spec timing, identity, deletion.
   const ownPod = watchOwnPod({
@@ -143,6 +147,16 @@ async function connect(host: Host, o: ResolvedKubernetesOptions): Promise<Kubern
     onGone() {
       // Force-deleted (grace 0) or already finished: the kubelet kills now.
       if (lifecycle.state !== 'stopped' && o.watchDeletion) void lifecycle.shutdown({ kind: 'deletion' });
+    },
+    onTiming(timing) {
+      // Read only after start-up (the API was unavailable then): adopt and check it as at start-up.
+      if (!started) return;
+      logger.info('own pod read after start-up', {
+        component: 'kubernetes',
+        graceSeconds: timing.graceSeconds,
+        preStop: timing.preStop.kind,
+      });
+      checkPodSpec(host, timing, subjectOf(timing), warnings, true);
     },
   });
   if (ownPod.listWatch) listWatches.push(ownPod.listWatch);
@@ -248,14 +262,14 @@ async function connect(host: Host, o: ResolvedKubernetesOptions): Promise<Kubern
   }
   const podName = identity.name;
   if (ownPod.timing !== undefined) {
-    const subject = `pod ${namespace}/${podName ?? '?'} (container ${ownPod.timing.container || '?'})`;
     try {
-      checkPodSpec(host, ownPod.timing, subject, warnings);
+      checkPodSpec(host, ownPod.timing, subjectOf(ownPod.timing), warnings);
     } catch (error) {
       stopAll();
       throw error;
     }
   }
+  started = true;
   logger.info('kubernetes integration on', {
     component: 'kubernetes',
     server: api.server,

@@ -8,13 +8,24 @@ import { budgetMessage, podBudget, preStopSeconds } from './pod-timing.js';
 import type { PodTiming } from './own-pod.js';
 import type { ApiWarnings } from './warnings.js';
 
-/** Throws `ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE` when the budgets do not fit and `budgetCheck` is `error`. */
-export function checkPodSpec(host: Host, pod: PodTiming, subject: string, warnings: ApiWarnings): void {
+/**
+ * Throws `ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE` when the budgets do not fit and `budgetCheck` is `error`.
+ * `late`: the pod was first read after `kg.use` had resolved (the API was unavailable at start-up);
+ * a start that already succeeded cannot be refused any more, so the same message is logged as an error.
+ */
+export function checkPodSpec(
+  host: Host,
+  pod: PodTiming,
+  subject: string,
+  warnings: ApiWarnings,
+  late = false,
+): void {
   const { settings, lifecycle } = host;
   const mismatches: string[] = [];
   // An explicit option or variable wins; otherwise the pod's own spec beats the 30 s default.
   const graceFromPod = lifecycle.timing.gracePeriodSource === 'default';
-  if (graceFromPod) lifecycle.adoptGracePeriod(pod.graceSeconds * 1000, 'pod');
+  if (graceFromPod && (!late || pod.graceSeconds > 0))
+    lifecycle.adoptGracePeriod(pod.graceSeconds * 1000, 'pod');
   if (!graceFromPod && settings.gracePeriodSeconds !== pod.graceSeconds) {
     mismatches.push(
       `gracePeriodSeconds (KUBEGRACE_GRACE_PERIOD_SECONDS) is ${settings.gracePeriodSeconds} s but ` +
@@ -35,6 +46,14 @@ export function checkPodSpec(host: Host, pod: PodTiming, subject: string, warnin
   const budget = podBudget(settings, { graceSeconds: pod.graceSeconds, preStop: pod.preStop });
   if (budget.fits || settings.budgetCheck === 'off') return;
   const message = budgetMessage(budget, subject);
+  if (settings.budgetCheck === 'error' && late) {
+    host.logger.error(
+      `${message} (read after start-up: the Kubernetes API was unavailable when kg.use(kubernetes()) ran, ` +
+        'so the start could not be refused; a shutdown now is cut short by the deadline)',
+      { component: 'kubernetes', code: 'ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE' },
+    );
+    return;
+  }
   if (settings.budgetCheck === 'error') {
     throw new KubegraceError('ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE', message);
   }

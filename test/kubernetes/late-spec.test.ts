@@ -1,0 +1,67 @@
+/**
+ * The API unavailable when `kg.use(kubernetes())` runs: the pod's spec, read once the API answers,
+ * is adopted and checked as it would have been at start-up, and a budget that does not fit is
+ * logged as an error (a start that succeeded cannot be refused any more).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createKubegrace } from '../../src/kubegrace.js';
+import { kubernetes } from '../../src/kubernetes/index.js';
+import { captureLog, clientMajors, seedPod, startFakeKubeApi, waitFor } from '../support/fake-kube-api.js';
+
+for (const major of clientMajors()) {
+  describe(`the pod read after start-up via ${major.label}`, { skip: major.skip ?? false }, () => {
+    it('adopts its grace period and reports the budget that does not fit', async () => {
+      const client = await major.load();
+      const fake = await startFakeKubeApi();
+      const log = captureLog();
+      // No grace period configured; the budget (0.5 + 10 + 15 + 0.5 + 1 s) needs more than the pod's 10 s.
+      const kg = createKubegrace({
+        handleSignals: false,
+        logger: log.logger,
+        exit: () => {},
+        managementServer: false,
+        unreadyTimeoutMs: 500,
+        drain: { timeoutMs: 15_000 },
+        cleanupTimeoutMs: 500,
+      });
+      try {
+        const pod = seedPod(fake, { graceSeconds: 10 });
+        await fake.down();
+        const kubeConfig = new client.KubeConfig();
+        kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
+        const k = await kg.use(
+          kubernetes({
+            kubeConfig,
+            client,
+            podName: pod.name,
+            namespace: 'shop',
+            env: {},
+            requestTimeoutMs: 500,
+            retry: { initialMs: 100, maxMs: 300 },
+          }),
+        );
+        try {
+          assert.equal(k.timing, undefined, 'nothing read while the API is down');
+          assert.equal(kg.timing.gracePeriodSource, 'default');
+          await fake.up();
+          await waitFor(() => k.timing !== undefined, 'the pod to be read', 8000);
+          assert.equal(kg.timing.gracePeriodMs, 10_000, "the pod's terminationGracePeriodSeconds");
+          assert.equal(kg.timing.gracePeriodSource, 'pod');
+          const errors = log.lines.filter((l) => l.level === 'error');
+          assert.equal(errors.length, 1, JSON.stringify(log.lines.map((l) => l.msg)));
+          assert.equal(errors[0]?.fields.code, 'ERR_KUBEGRACE_BUDGET_EXCEEDS_GRACE');
+          assert.match(
+            String(errors[0]?.msg),
+            /^shutdown budget 27 s exceeds terminationGracePeriodSeconds 10 s of pod shop\/\S+ \(container app\): .* \(read after start-up: the Kubernetes API was unavailable/,
+          );
+        } finally {
+          await k.stop();
+        }
+      } finally {
+        await kg.destroy();
+        await fake.close();
+      }
+    });
+  });
+}
