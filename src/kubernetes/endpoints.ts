@@ -148,7 +148,7 @@ export function createEndpointTracker(
 
 export interface ConfirmationOptions {
   readonly tracker: EndpointTracker;
-  readonly listWatch: Pick<ListWatch, 'synced' | 'connected' | 'failure' | 'subscribe'>;
+  readonly listWatch: Pick<ListWatch, 'synced' | 'connected' | 'failure' | 'subscribe' | 'acceptedAt'>;
   /** How long to wait for a watch that is reconnecting or has not synced yet, before relying on the quiet period. */
   readonly unknownForMs: number;
   /** Can this pod be recognised in a slice at all (UID, IP or name known)? */
@@ -184,7 +184,12 @@ export function endpointConfirmation(options: ConfirmationOptions): PropagationC
         options.onDegraded('failure');
         return true;
       }
-      if (atUnknownLimit && !(listWatch.synced && listWatch.connected)) {
+      // A watch accepted within the limit answered, even if it is between two connections now (a
+      // middlebox that cuts every watch after a while): the change is replayed when it resumes.
+      const answered =
+        listWatch.connected ||
+        (listWatch.acceptedAt !== undefined && Date.now() - listWatch.acceptedAt <= options.unknownForMs);
+      if (atUnknownLimit && !(listWatch.synced && answered)) {
         options.onDegraded('no-answer');
         return true;
       }

@@ -34,6 +34,11 @@ export interface ListWatchState {
   /** The last attempt failed and nothing has succeeded since. */
   readonly failure: ApiFailure | undefined;
   readonly resourceVersion: string | undefined;
+  /**
+   * Epoch ms the last watch was accepted: a watch cut short since (a middlebox, a proxy's timeout) and
+   * resumed still shows the API answering.
+   */
+  readonly acceptedAt: number | undefined;
 }
 
 export interface ListWatch extends ListWatchState {
@@ -62,6 +67,7 @@ export function createListWatch(options: ListWatchOptions): ListWatch {
   let connected = false;
   let failure: ApiFailure | undefined;
   let resourceVersion: string | undefined;
+  let acceptedAt: number | undefined;
   let stopped = false;
   let current: WatchHandle | undefined;
   const stopController = new AbortController();
@@ -139,6 +145,8 @@ export function createListWatch(options: ListWatchOptions): ListWatch {
               ?.resourceVersion;
             if (type === 'BOOKMARK') {
               if (typeof rv === 'string' && rv !== '') resourceVersion = rv;
+              // The server answered: a watch that ends after this is no server closing it at once.
+              delivered = true;
               return;
             }
             if (type === 'ERROR') {
@@ -178,6 +186,7 @@ export function createListWatch(options: ListWatchOptions): ListWatch {
         if (!opened || settled) return;
         clearTimeout(acceptTimer);
         armSilence();
+        acceptedAt = Date.now();
         connected = true;
         failure = undefined;
         notify();
@@ -249,6 +258,9 @@ export function createListWatch(options: ListWatchOptions): ListWatch {
     },
     get resourceVersion() {
       return resourceVersion;
+    },
+    get acceptedAt() {
+      return acceptedAt;
     },
     subscribe(listener) {
       listeners.add(listener);
