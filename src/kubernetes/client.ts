@@ -174,7 +174,8 @@ function withSignal(signal: AbortSignal, onResponse: (date: string | undefined) 
 
 const PAGE_SIZE = 500;
 // After a 401 the token file is re-read at most this often: a token that is simply wrong must not
-// turn every retry into a file read and a new client.
+// turn every retry into a file read and a new client. A re-read whose token the API then took proved
+// itself: the next 401 (the token rotated and revoked again) may re-read at once.
 const TOKEN_REFRESH_MIN_INTERVAL_MS = 5000;
 
 /**
@@ -195,6 +196,11 @@ export function createKubeApi(
   let watcher = new module.Watch(kc as never);
   let lastRefresh = 0;
   let generation = 0;
+  /** The credentials of the current generation were accepted by the API at least once. */
+  let proven = false;
+  const accepted = (sentWith: number): void => {
+    if (sentWith === generation) proven = true;
+  };
   const server = redactUrls(kc.getCurrentCluster()?.server ?? '(no cluster in the kubeconfig)');
   const clock = createApiClock();
 
@@ -202,9 +208,10 @@ export function createKubeApi(
   function refreshCredentials(since: number): boolean {
     // Another request already re-read the token after this one was sent.
     if (generation !== since) return true;
-    if (now() - lastRefresh < TOKEN_REFRESH_MIN_INTERVAL_MS) return false;
+    if (!proven && now() - lastRefresh < TOKEN_REFRESH_MIN_INTERVAL_MS) return false;
     lastRefresh = now();
     generation += 1;
+    proven = false;
     const fresh = new module.KubeConfig();
     fresh.loadFromOptions({
       clusters: kc.clusters,
@@ -239,6 +246,7 @@ export function createKubeApi(
       const sentAt = now();
       try {
         const value = await fn(withSignal(combined, (date) => clock.sample(date, sentAt, now())));
+        accepted(sentWith);
         return { ok: true, value };
       } catch (error) {
         const failure = classify(error, verb, resource, namespace, {
@@ -298,7 +306,7 @@ export function createKubeApi(
     let ended = false;
     let aborted = false;
     let controller: AbortController | undefined;
-    let accepted = false;
+    let isAccepted = false;
     let resolveOpened: (opened: boolean) => void = () => {};
     const opened = new Promise<boolean>((resolve) => (resolveOpened = resolve));
     const end = (failure: ApiFailure | undefined): void => {
@@ -341,7 +349,7 @@ export function createKubeApi(
             // A stream that was accepted and then cut (a reset, a proxy timeout, 2.x dropping it for
             // inactivity) is a normal end of a watch: the caller resumes it from its resourceVersion.
             end(
-              failure.kind === 'aborted' || (accepted && failure.kind === 'unreachable')
+              failure.kind === 'aborted' || (isAccepted && failure.kind === 'unreachable')
                 ? undefined
                 : failure,
             );
@@ -352,7 +360,8 @@ export function createKubeApi(
             controller = c;
             if (aborted || ended) c.abort();
             else {
-              accepted = true;
+              isAccepted = true;
+              accepted(sentWith);
               resolveOpened(true);
             }
           },

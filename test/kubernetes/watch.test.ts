@@ -213,6 +213,26 @@ for (const major of clientMajors()) {
       }
     });
 
+    it('two revocations in a row: each refused token is re-read at once, the watches come back without a warning', async () => {
+      const s = await setup(await major.load());
+      try {
+        for (let i = 0; i < 2; i++) {
+          const fresh = s.fake.rotateToken({ revokeOld: true });
+          s.fake.dropWatches();
+          await waitFor(
+            () => s.fake.requests.some((r) => r.token === fresh && r.status === 200),
+            `a request with token ${i + 1}`,
+            3000,
+          );
+          await delay(300);
+        }
+        await waitFor(() => s.k.watching.pod && s.k.watching.endpointSlices, 'the watches back', 3000);
+        assert.deepEqual(s.log.warnings(), [], 'a rotation is handled without a warning');
+      } finally {
+        await s.done();
+      }
+    });
+
     it('a pod that disappears without a deletionTimestamp first (force delete) starts the shutdown', async () => {
       const s = await setup(await major.load());
       try {
