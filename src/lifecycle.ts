@@ -163,10 +163,11 @@ export interface Lifecycle {
   /** Leave now: a second signal. Emits the summary (outcome `forced`) and exits with `code`. */
   forceExit(code: number, reason: string): void;
   /**
-   * The hard exit time passed and the shutdown is still running (the watchdog calls this, from an
-   * interrupt of a blocked event loop): emits the summary with outcome `deadline` and calls `exit`
-   * with the incomplete (or fatal) code. Synchronous; returns that summary, or undefined when no
-   * shutdown is running.
+   * The hard exit time passed and the process is still there (the watchdog calls this, from an
+   * interrupt of a blocked event loop). A shutdown still running ends: emits the summary with outcome
+   * `deadline` and calls `exit` with the incomplete (or fatal) code. Synchronous; returns that
+   * summary — or, when the shutdown already ended (a `shutdown` listener or the exit held the loop),
+   * the summary it ended with — or undefined when no shutdown ran.
    */
   expire(): ShutdownSummary | undefined;
   /**
@@ -231,6 +232,7 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   let fatalError: { error: unknown } | undefined;
   let running: Promise<ShutdownSummary> | undefined;
   let exited = false;
+  let finalSummary: ShutdownSummary | undefined;
 
   let timing = options.timing;
   /** The deadline the timer is armed for (it follows `timing.deadlineAt` until the deadline fired). */
@@ -490,6 +492,7 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   function finish(final: ShutdownSummary, callExit = true): void {
     if (exited) return;
     exited = true;
+    finalSummary = final;
     phase = undefined;
     clearTimeout(deadlineTimer);
     setState('stopped');
@@ -497,9 +500,25 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     if (callExit) options.exit(final.exitCode);
   }
 
+  /**
+   * The summary as it stands once `fatal` came after it was built (in the exit phase, where the
+   * participants still run): exit code `fatal`, and never `clean` or merely `forced`.
+   */
+  function withLateFatal(built: ShutdownSummary): ShutdownSummary {
+    if (!fatalError || built.fatalError !== undefined) return built;
+    return {
+      ...built,
+      outcome: built.outcome === 'deadline' ? 'deadline' : 'failed',
+      exitCode: options.exitCodes.fatal,
+      fatalError: fatalError.error,
+    };
+  }
+
   /** The summary of a shutdown cut off from outside the phase runner, in the middle of `phase`. */
   function cutOff(outcome: ShutdownOutcome, exitCode: number | undefined): ShutdownSummary {
-    const base = summary ?? buildSummary(shutdownTrigger, shutdownStartedAt ?? now(), outcome);
+    const base = summary
+      ? withLateFatal(summary)
+      : buildSummary(shutdownTrigger, shutdownStartedAt ?? now(), outcome);
     const phases = { ...phaseDurations };
     const unfinished = phase !== undefined && phases[phase] === undefined ? phase : undefined;
     if (unfinished !== undefined && phaseStartedAt !== undefined) phases[unfinished] = now() - phaseStartedAt;
@@ -516,7 +535,8 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   }
 
   function expire(): ShutdownSummary | undefined {
-    if (exited || running === undefined) return undefined;
+    if (exited) return finalSummary;
+    if (running === undefined) return undefined;
     const codes = options.exitCodes;
     const final = cutOff('deadline', fatalError ? codes.fatal : codes.incomplete);
     finish(final);
@@ -527,7 +547,7 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     if (exited || running === undefined) return;
     // In the exit phase the shutdown itself was over; before it, it did not complete.
     const soFar = outcomeSoFar();
-    const outcome = summary?.outcome ?? (soFar === 'clean' ? 'failed' : soFar);
+    const outcome = summary ? withLateFatal(summary).outcome : soFar === 'clean' ? 'failed' : soFar;
     finish(cutOff(outcome, code), false);
   }
 
@@ -552,7 +572,7 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
     // that hit the deadline can still report it; the other half stays between us and SIGKILL.
     const exitEnd = (deadlineAt ?? now()) + timing.safetyMarginMs / 2;
     if (!exited) await runPhase('exit', Math.max(0, exitEnd - now()), trigger, false);
-    const final = { ...summary, phases: { ...phaseDurations } };
+    const final = { ...withLateFatal(summary), phases: { ...phaseDurations } };
     finish(final);
     return final;
   }
@@ -600,7 +620,9 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   function forceExit(code: number, reason: string): void {
     if (exited) return;
     emit('warning', { message: `forced exit: ${reason}` });
-    const base = summary ?? buildSummary(shutdownTrigger, shutdownStartedAt ?? now(), 'forced');
+    const base = summary
+      ? withLateFatal(summary)
+      : buildSummary(shutdownTrigger, shutdownStartedAt ?? now(), 'forced');
     finish({ ...base, outcome: 'forced', exitCode: code, phases: { ...phaseDurations } });
   }
 

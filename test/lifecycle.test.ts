@@ -319,6 +319,43 @@ describe('lifecycle', () => {
     assert.equal(summary.exitCode, 70);
   });
 
+  it('fatal in the exit phase (after the summary was built) still exits 70 and is not clean', async () => {
+    const { lifecycle, exits } = setup();
+    const emitted: [string, number][] = [];
+    lifecycle.on('shutdown', (s) => emitted.push([s.outcome, s.exitCode]));
+    lifecycle.register({
+      name: 'reporter',
+      exit: async (ctx) => {
+        assert.equal(ctx.summary?.outcome, 'clean', 'clean until the fatal error');
+        await delay(5);
+        void lifecycle.fatal(new Error('push crashed'));
+        await delay(20);
+      },
+    });
+    const summary = await lifecycle.shutdown('SIGTERM');
+    assert.deepEqual(exits, [70]);
+    assert.deepEqual(emitted, [['failed', 70]]);
+    assert.equal(summary.outcome, 'failed');
+    assert.match(String(summary.fatalError), /push crashed/);
+  });
+
+  it('fatal in the exit phase of a shutdown that reached its deadline keeps outcome deadline, exits 70', async () => {
+    const { lifecycle, exits } = setup({ gracePeriodMs: 400, safetyMarginMs: 200 });
+    lifecycle.register({ name: 'stuck', drain: () => new Promise(() => {}) });
+    lifecycle.register({ name: 'reporter', exit: () => void lifecycle.fatal(new Error('late')) });
+    const summary = await lifecycle.shutdown('SIGTERM');
+    assert.deepEqual(exits, [70]);
+    assert.equal(summary.outcome, 'deadline');
+  });
+
+  it('expire() after the shutdown ended returns the summary it ended with, and exits no second time', async () => {
+    const { lifecycle, exits } = setup();
+    assert.equal(lifecycle.expire(), undefined, 'no shutdown ran');
+    const summary = await lifecycle.shutdown('SIGTERM');
+    assert.equal(lifecycle.expire(), summary);
+    assert.deepEqual(exits, [0]);
+  });
+
   it('forceExit leaves at once with the given code and outcome forced', async () => {
     const { lifecycle, exits } = setup();
     const summaries: string[] = [];
@@ -403,7 +440,7 @@ describe('lifecycle', () => {
     assert.equal(summary?.exitCode, 1);
     assert.equal(summary?.unfinished, 'drain');
     assert.equal(typeof summary?.phases.drain, 'number');
-    assert.equal(lifecycle.expire(), undefined, 'once');
+    assert.equal(lifecycle.expire(), summary, 'once: later calls return the same summary, no new one');
     lifecycle.exiting(1);
     assert.deepEqual(exits, [1]);
     assert.equal(summaries.length, 1);
@@ -435,7 +472,8 @@ describe('lifecycle', () => {
       summaries[0] && { ...summaries[0], outcome: 'failed', exitCode: 0, unfinished: 'cleanup' },
     ]);
     assert.deepEqual(exits, [], 'the process is leaving already');
-    assert.equal(lifecycle.expire(), undefined);
+    assert.equal(lifecycle.expire()?.exitCode, 0, 'a watchdog leaves with the code already reported');
+    assert.equal(summaries.length, 1);
   });
 
   it('expire() and exiting() do nothing without a shutdown', () => {
