@@ -48,7 +48,7 @@ import { createCheckSet, createEventLoopLagCheck, type Check } from './probes/ch
 import { createProbeRoutes, type RouteHandler } from './probes/handler.js';
 import { createPrestopRoute, PRESTOP_PATH } from './probes/prestop-route.js';
 import { createManagementServer, type ManagementServer } from './probes/server.js';
-import { exitProcess, holdSignalsUntilExit, installProcessHandlers, processEnv } from './process.js';
+import { exitProcess, installProcessHandlers, processEnv, type Release } from './process.js';
 import { createTrafficActivity } from './propagation/activity.js';
 import {
   createAdaptivePropagation,
@@ -237,9 +237,9 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     fatalTimeoutMs: settings.fatalTimeoutMs,
     exitCodes: settings.exitCodes,
     exit: (code) => {
-      // Before teardown() lets go of them: the process is leaving, and a late signal must not end it.
-      if (options.exit === undefined && uninstall !== undefined) holdSignalsUntilExit(settings.signals);
-      teardown();
+      // The process is leaving (its signals stay caught, the watchdog armed until it is gone), or an
+      // `exit` option takes over (process.ts, Release).
+      teardown(options.exit === undefined ? 'exit' : 'handover');
       (options.exit ?? exitProcess)(code);
     },
   });
@@ -340,7 +340,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   const detachers = new Set<() => void>();
   /** Set by destroy(): what would install handlers, servers or listeners again is refused. */
   let destroyed = false;
-  let uninstall: (() => void) | undefined;
+  let uninstall: ((release?: Release) => void) | undefined;
   let starting: Promise<void> | undefined;
 
   lifecycle.on('state', ({ state, previous }) => logger.info(`state ${state}`, { state, previous }));
@@ -383,8 +383,8 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     else logger.warn('shutdown complete', fields);
   });
 
-  function teardown(): void {
-    uninstall?.();
+  function teardown(release: Release): void {
+    uninstall?.(release);
     uninstall = undefined;
     lag?.stop();
     void management?.close();

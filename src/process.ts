@@ -2,10 +2,11 @@
  * The only module that touches process signals, process-wide error events and process.exit (and,
  * through the watchdog it owns, ends a process whose event loop is blocked at the hard exit time).
  */
+import inspector from 'node:inspector';
 import { constants } from 'node:os';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './log.js';
-import { createWatchdog, type Watchdog } from './watchdog.js';
+import { createWatchdog, type Watchdog, type WatchdogDeadline } from './watchdog.js';
 
 export interface ProcessHandlers {
   readonly signals: readonly NodeJS.Signals[];
@@ -32,8 +33,22 @@ export function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + (constants.signals[signal] ?? 0);
 }
 
-/** Installs the handlers; returns a function that removes exactly them. */
-export function installProcessHandlers(handlers: ProcessHandlers): () => void {
+/**
+ * How kubegrace lets go of the handlers:
+ * - `remove` (destroy(), a failed start): remove exactly them; the process goes on.
+ * - `exit`: the process leaves through `exitProcess`. Its signals stay caught (and ignored) until it
+ *   is gone, and the watchdog stays armed: ending takes a moment after `process.exit` (the watchdog's
+ *   thread stops; with the inspector listening, Node waits for its sessions), and a signal with no
+ *   listener then gets its default action — the kubelet's SIGTERM after a `/prestop` call would end
+ *   a clean shutdown with 143 after a summary that said 0.
+ * - `handover`: an `exit` option takes over. Its signals stay caught until the kill time (an
+ *   asynchronous `exit` is not cut short by the kubelet's late SIGTERM; a process that goes on living
+ *   gets its signals back then); the watchdog stands down, since that process may go on.
+ */
+export type Release = 'remove' | 'exit' | 'handover';
+
+/** Installs the handlers; returns a function that lets go of exactly them (`remove` by default). */
+export function installProcessHandlers(handlers: ProcessHandlers): (release?: Release) => void {
   let seen = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (!seen) {
@@ -49,48 +64,78 @@ export function installProcessHandlers(handlers: ProcessHandlers): () => void {
     process.on('uncaughtException', onError);
     process.on('unhandledRejection', onError);
   }
-  const unwatch = handlers.lifecycle ? watchLifecycle(handlers.lifecycle, handlers) : undefined;
-  return () => {
+  const watch = handlers.lifecycle ? watchLifecycle(handlers.lifecycle, handlers) : undefined;
+  return (release = 'remove') => {
+    // Before our own listeners go: a signal must never find none in between.
+    if (release === 'exit') holdSignals(handlers.signals, undefined);
+    else if (release === 'handover') holdSignals(handlers.signals, watch?.killAt());
     for (const signal of handlers.signals) process.off(signal, onSignal);
     process.off('uncaughtException', onError);
     process.off('unhandledRejection', onError);
-    unwatch?.();
+    watch?.remove(release !== 'exit');
   };
 }
 
 function watchLifecycle(
   lifecycle: Pick<Lifecycle, 'on' | 'expire' | 'exiting'>,
   handlers: Pick<ProcessHandlers, 'logger' | 'summaryOnStderr'>,
-): () => void {
+): { remove(standDown: boolean): void; killAt(): number | undefined } {
   // Synchronous to the end: 'exit' listeners cannot wait. The lifecycle writes the summary once.
   const onExit = (code: number): void => lifecycle.exiting(code);
   process.on('exit', onExit);
   let watchdog: Watchdog | undefined;
+  let deadline: WatchdogDeadline | undefined;
   const expire = (): void => {
+    // First: the lifecycle's own `exit` (below) may already be the default process.exit.
+    releaseInspector();
+    // The shutdown still running ends here (its summary, outcome `deadline`); one that already ended
+    // (a `shutdown` listener or the exit still holding the loop) leaves with the code it reported.
     const summary = lifecycle.expire();
     // The lifecycle called its `exit`; one that works asynchronously (or not at all) cannot run
     // while the loop is blocked, so the watchdog's exit does not wait for it.
     if (summary) exitProcess(summary.exitCode);
   };
   const removers = [
-    lifecycle.on('deadline', (deadline) => {
+    lifecycle.on('deadline', (next) => {
+      deadline = next;
       watchdog ??= createWatchdog({
         expire,
         writeFallbackLine: handlers.summaryOnStderr === true,
         onError: (error) => handlers.logger?.warn(`shutdown watchdog failed: ${error.message}`),
       });
-      watchdog.arm(deadline);
+      watchdog.arm(next);
     }),
-    // 'stopped' comes before the summary is emitted: the watchdog never writes a second one.
+    // 'stopped' comes before the summary is emitted: the watchdog never writes a second one, but it
+    // still ends a process that its listeners or its exit keep past the hard exit time.
     lifecycle.on('state', ({ state }) => {
-      if (state === 'stopped') watchdog?.done();
+      if (state === 'stopped') watchdog?.exiting();
     }),
   ];
-  return () => {
-    process.off('exit', onExit);
-    for (const remove of removers) remove();
-    watchdog?.done();
+  return {
+    remove(standDown) {
+      process.off('exit', onExit);
+      for (const remove of removers) remove();
+      if (standDown) watchdog?.done();
+    },
+    // The report slice ends as far before the kill time as the deadline is before it.
+    killAt: () => (deadline ? 2 * deadline.reportUntil - deadline.deadlineAt : undefined),
   };
+}
+
+/**
+ * Before the watchdog's way out, from an interrupt of the main thread. Its own inspector session to
+ * this thread cannot disconnect any more (the call it sent never returns), and with the inspector
+ * listening (`--inspect`, or SIGUSR1 at run time) `process.exit` waits for every session to
+ * disconnect: closing the inspector stops that wait. (An attached debugger is dropped too: the kill
+ * time is near.)
+ */
+function releaseInspector(): void {
+  if (inspector.url() === undefined) return;
+  try {
+    inspector.close();
+  } catch {
+    // The last resort (SIGKILL) is still armed.
+  }
 }
 
 export function exitProcess(code: number): void {
@@ -98,17 +143,20 @@ export function exitProcess(code: number): void {
 }
 
 /**
- * Keeps `signals` caught (and ignored) from now until the process is gone; called before kubegrace
- * removes its own listeners on the way out. Ending takes a few ms after `process.exit` (the
- * watchdog's thread stops), and a signal with no listener then gets its default action: the
- * kubelet's SIGTERM after a `/prestop` call would end a clean shutdown with 143 after a summary that
- * said 0.
+ * Keeps `signals` caught (and ignored) until the process is gone, or until `until` (epoch ms) when
+ * given; called before kubegrace removes its own listeners on the way out.
  */
-export function holdSignalsUntilExit(signals: readonly NodeJS.Signals[]): void {
-  for (const signal of signals) process.on(signal, ignoreSignal);
+function holdSignals(signals: readonly NodeJS.Signals[], until: number | undefined): void {
+  const ignore = (): void => {};
+  for (const signal of signals) process.on(signal, ignore);
+  if (until === undefined) return;
+  setTimeout(
+    () => {
+      for (const signal of signals) process.off(signal, ignore);
+    },
+    Math.max(0, until - Date.now()),
+  ).unref();
 }
-
-function ignoreSignal(): void {}
 
 export function processEnv(): Readonly<Record<string, string | undefined>> {
   return process.env;

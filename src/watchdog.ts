@@ -5,15 +5,19 @@
  *
  * How it ends the process, in this order:
  * 1. A `worker_threads` Worker keeps the hard exit time on its own event loop. At that time, if the
- *    shutdown has not finished (a shared flag the main thread sets as it stops), it opens an
- *    inspector session to the main thread and asks it to evaluate one call. V8 runs that call as an
- *    interrupt, between two statements of whatever JavaScript is holding the loop; the call (on the
- *    main thread) ends the shutdown with outcome `deadline` — the summary line through the instance's
- *    own logger — and exits through `exitProcess` with the incomplete (or fatal) code.
- * 2. If the main thread is stuck outside JavaScript (a blocking system call), no interrupt runs. A
- *    little later the worker writes the summary line itself (what it cannot know, it says so) and
- *    sends the process SIGKILL, which the kubelet would have sent a moment later anyway.
- * The worker never calls `process.exit` (in a worker that would end only the worker).
+ *    process is still there, it opens an inspector session to the main thread and asks it to
+ *    evaluate one call. V8 runs that call as an interrupt, between two statements of whatever
+ *    JavaScript is holding the loop; the call (on the main thread) ends the shutdown with outcome
+ *    `deadline` — the summary line through the instance's own logger — or, when the summary is
+ *    already out (a slow `shutdown` listener, an exit that does not end), leaves with its exit code.
+ * 2. If the main thread is stuck outside JavaScript (a blocking system call, or `process.exit` itself
+ *    waiting for an inspector session to disconnect), no interrupt runs. A little later the worker
+ *    sends the process SIGKILL, which the kubelet would have sent a moment later anyway; if no
+ *    summary went out yet, it writes one itself first (what it cannot know, it says so).
+ * The worker stands down only when told the process is not leaving (`done()`: an `exit` option took
+ * over, or the instance was destroyed); a summary alone does not disarm it (`exiting()`), since the
+ * process may still not be gone by the kill time. It never calls `process.exit` (in a worker that
+ * would end only the worker).
  */
 import { Worker } from 'node:worker_threads';
 import type { DeadlineTimes } from './lifecycle.js';
@@ -38,7 +42,12 @@ export interface WatchdogDeadline extends DeadlineTimes {
 export interface Watchdog {
   /** Set or move the hard exit time; the first call starts the worker. */
   arm(deadline: WatchdogDeadline): void;
-  /** The shutdown finished: the worker does nothing more. */
+  /**
+   * The summary is out and the process is leaving: the worker writes no summary of its own any more,
+   * but still ends a process that is not gone by the hard exit time.
+   */
+  exiting(): void;
+  /** The process is not the watchdog's to end any more: the worker does nothing more. */
   done(): void;
 }
 
@@ -51,9 +60,14 @@ function dispatch(id: number): void {
   expiries.get(id)?.();
 }
 
-/** The shared flag: the main thread sets DONE as the shutdown stops, before its summary line. */
+/**
+ * The shared flag: RUNNING while the shutdown runs; EXITING once the main thread has (or is about to
+ * have) its summary out, set before the summary is emitted, so the worker never writes a second one;
+ * DONE when the watchdog stands down.
+ */
 const STATE_RUNNING = 0;
-const STATE_DONE = 1;
+const STATE_EXITING = 1;
+const STATE_DONE = 2;
 
 // Plain CommonJS, evaluated in the worker: no file to resolve, no loader hooks (execArgv is empty).
 const WORKER_SOURCE = `
@@ -63,13 +77,13 @@ const { writeSync } = require('node:fs');
 const state = new Int32Array(workerData.state);
 let deadline = workerData.deadline;
 let timer;
-const running = () => Atomics.load(state, 0) === ${STATE_RUNNING};
+const current = () => Atomics.load(state, 0);
 function schedule() {
   clearTimeout(timer);
   timer = setTimeout(fire, Math.max(0, deadline.hardExitAt - Date.now()));
 }
 function fire() {
-  if (!running()) return;
+  if (current() === ${STATE_DONE}) return;
   try {
     const { Session } = require('node:inspector');
     const session = new Session();
@@ -86,8 +100,9 @@ function fire() {
   timer = setTimeout(lastResort, Math.max(10, (killAt - Date.now()) / 2));
 }
 function lastResort() {
-  if (!running()) return;
-  if (workerData.writeFallbackLine) {
+  const now = current();
+  if (now === ${STATE_DONE}) return;
+  if (now === ${STATE_RUNNING} && workerData.writeFallbackLine) {
     const line = {
       level: 'warn',
       time: new Date().toISOString(),
@@ -140,6 +155,10 @@ export function createWatchdog(options: WatchdogOptions): Watchdog {
       if (finished) return;
       if (worker === undefined) start(deadline);
       else worker.postMessage(plain(deadline));
+    },
+    exiting() {
+      if (finished || !state) return;
+      Atomics.compareExchange(state, 0, STATE_RUNNING, STATE_EXITING);
     },
     done() {
       if (finished) return;

@@ -44,13 +44,15 @@ export interface FaultChildOptions {
   /** Run under `ulimit -n` of this many descriptors. */
   readonly fdLimit?: number;
   readonly startTimeoutMs?: number;
+  /** Node's own flags, before the script (e.g. `--inspect=127.0.0.1:0`). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export async function startFaultService(
   env: Record<string, string> = {},
   options: FaultChildOptions = {},
 ): Promise<FaultChild> {
-  const node = [process.execPath, '--import', 'tsx', SERVICE];
+  const node = [process.execPath, ...(options.nodeArgs ?? []), '--import', 'tsx', SERVICE];
   const [command, args] =
     options.fdLimit === undefined
       ? [node[0] as string, node.slice(1)]

@@ -23,6 +23,11 @@
  *   FAULT_HOOK=exit                             the hook calls process.exit(FAULT_HOOK_EXIT_CODE, default 0)
  *   FAULT_SIGNAL_AT_EXIT=SIGTERM                the process sends itself this signal as it exits (a
  *                                               kubelet's SIGTERM in the last moment of a shutdown)
+ *   FAULT_EXIT_PHASE_ERROR=throw|reject|fatal   an exit-phase participant that throws uncaught, leaves a
+ *                                               rejection unhandled, or calls kg.fatal()
+ *   FAULT_SHUTDOWN_LISTENER_BLOCK_MS            a `kg.on('shutdown')` listener blocks the loop this long
+ *   FAULT_EXIT_DELAY_MS                         the `exit` option waits this long (asynchronously) before
+ *                                               it ends the process
  *
  * App routes: `/work?ms=N` answers `ok` after N ms; `/upload` answers once the request body ended;
  * `/block?ms=N` stalls the event loop N ms, then answers; `/fds` answers the open descriptor count.
@@ -71,6 +76,7 @@ const kg = createKubegrace({
         exit: (code: number) => {
           void Promise.all(METRICS_SHOWN.map((name) => registry.getSingleMetricAsString(name)))
             .then((texts) => emit({ event: 'exit', code, metrics: texts.join('\n') }))
+            .then(() => sleep(Number(env.FAULT_EXIT_DELAY_MS ?? 0)))
             .finally(() => process.exit(code));
         },
       }
@@ -174,6 +180,29 @@ if (hookKind !== undefined) {
   if (phase === 'unready') kg.beforeShutdown(fn, options);
   else if (phase === 'drain') kg.onDrain(fn, options);
   else kg.onCleanup(fn, options);
+}
+
+const exitPhaseError = env.FAULT_EXIT_PHASE_ERROR;
+if (exitPhaseError !== undefined) {
+  kg.addParticipant({
+    name: 'fault-exit-phase',
+    exit: async () => {
+      await sleep(5);
+      if (exitPhaseError === 'throw') {
+        setTimeout(() => {
+          throw new Error('uncaught in the exit phase');
+        }, 0);
+      } else if (exitPhaseError === 'reject') {
+        void Promise.reject(new Error('unhandled in the exit phase'));
+      } else void kg.fatal(new Error('fatal() in the exit phase'));
+      await sleep(50);
+    },
+  });
+}
+
+if (env.FAULT_SHUTDOWN_LISTENER_BLOCK_MS !== undefined) {
+  const ms = Number(env.FAULT_SHUTDOWN_LISTENER_BLOCK_MS);
+  kg.on('shutdown', () => block(ms));
 }
 
 const ignoring = env.FAULT_PARTICIPANT_IGNORES_SIGNAL as Exclude<PhaseName, 'exit'> | undefined;
