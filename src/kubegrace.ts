@@ -41,6 +41,7 @@ import {
   type Host,
   type Integration,
 } from './host.js';
+import { createLoopWatch, type LoopWatch } from './loop-watch.js';
 import { createTiming, type Timing, type Trigger } from './timing.js';
 import { createObserverFanout } from './observers.js';
 import { optionalName, validateObserver, validateOwnOptions, warnUnknownVariables } from './own-options.js';
@@ -333,7 +334,11 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     PRESTOP_PATH,
     createPrestopRoute({
       token: settings.prestop.token,
-      trigger: () => void lifecycle.shutdown({ kind: 'prestop' }),
+      trigger: () =>
+        void lifecycle.shutdown(
+          { kind: 'prestop' },
+          loopWatch === undefined ? {} : { terminationStartedAt: loopWatch.earliestArrival() },
+        ),
     }),
   );
 
@@ -341,6 +346,8 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   /** Set by destroy(): what would install handlers, servers or listeners again is refused. */
   let destroyed = false;
   let uninstall: ((release?: Release) => void) | undefined;
+  /** From start(): when the loop was last free, so a trigger it held back counts from its arrival. */
+  let loopWatch: LoopWatch | undefined;
   let starting: Promise<void> | undefined;
 
   lifecycle.on('state', ({ state, previous }) => logger.info(`state ${state}`, { state, previous }));
@@ -387,6 +394,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     uninstall?.(release);
     uninstall = undefined;
     lag?.stop();
+    loopWatch?.stop();
     void management?.close();
   }
 
@@ -469,17 +477,20 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   async function start(): Promise<void> {
     refuseDestroyed('start()');
     starting ??= (async () => {
+      loopWatch ??= createLoopWatch();
       if (options.handleSignals !== false) {
         uninstall = installProcessHandlers({
           signals: settings.signals,
           secondSignal: settings.secondSignal,
           catchErrors: settings.catchErrors,
-          // A preStop sleep held the signal back: the kubelet's clock started that long ago.
+          // A preStop sleep held the signal back: the kubelet's clock started that long ago. So may a
+          // blocked event loop have: the signal counts from when it could first have arrived.
           onSignal: (signal) =>
             void lifecycle.shutdown(
               { kind: 'signal', signal },
               {
-                terminationStartedAt: Date.now() - settings.preStopSleepSeconds * 1000,
+                terminationStartedAt:
+                  (loopWatch?.earliestArrival() ?? Date.now()) - settings.preStopSleepSeconds * 1000,
               },
             ),
           onSecondSignal: (signal, code) => lifecycle.forceExit(code, `second ${signal}`),
@@ -498,6 +509,8 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
           // await) must reach Node's own report and exit, not our handlers' fatal shutdown.
           uninstall?.();
           uninstall = undefined;
+          loopWatch?.stop();
+          loopWatch = undefined;
           starting = undefined;
           throw error;
         }
@@ -522,6 +535,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     uninstall?.();
     uninstall = undefined;
     lag?.stop();
+    loopWatch?.stop();
     await management?.close();
   }
 
