@@ -371,8 +371,12 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     const fields = {
       ...extra,
       trigger: summary.trigger,
+      triggerKind: summary.triggerKind,
       outcome: summary.outcome,
       exitCode: summary.exitCode,
+      startedAt: summary.startedAt,
+      deadlineAt: summary.deadlineAt,
+      ...(summary.deadlinePhase === undefined ? {} : { deadlinePhase: summary.deadlinePhase }),
       durationMs: summary.durationMs,
       phases: summary.phases,
       ...(propagationReport === undefined ? {} : { propagation: propagationReport }),

@@ -121,6 +121,37 @@ describe('fault matrix: the process and its clients', () => {
     }
   });
 
+  it('an asynchronous exit option: a signal that comes while it runs does not change the exit code', async () => {
+    // The kubelet's SIGTERM after a /prestop call can land while an `exit` option flushes: with no
+    // listener left it would get the default action and end the process as 143.
+    const child = await service({
+      KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+      KUBEGRACE_PROPAGATION_DELAY_MS: '0',
+      FAULT_EXIT_DELAY_MS: '1000',
+    });
+    child.process.kill('SIGTERM');
+    await child.waitFor((e) => e.event === 'exit');
+    child.process.kill('SIGTERM');
+    const exit = await child.exited;
+    assert.deepEqual([exit.code, exit.signal], [0, null]);
+    assert.equal(child.summary()?.exitCode, 0);
+  });
+
+  for (const error of ['throw', 'reject', 'fatal'] as const) {
+    it(`a fatal error in the exit phase (${error}): exit 70, not clean`, async () => {
+      const child = await service({
+        KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+        KUBEGRACE_PROPAGATION_DELAY_MS: '0',
+        FAULT_EXIT_PHASE_ERROR: error,
+      });
+      child.process.kill('SIGTERM');
+      const exit = await child.exited;
+      assert.equal(exit.code, 70);
+      assert.equal(child.summary()?.exitCode, 70);
+      assert.equal(child.summary()?.outcome, 'failed');
+    });
+  }
+
   it('a connection accepted just before the drain gets time to send its first request', async () => {
     const child = await service({
       KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
@@ -276,8 +307,50 @@ describe('fault matrix: a deadline that holds while the event loop does not', ()
     assert.equal(lines[0]?.exitCode, 1);
     assert.equal(lines[0]?.trigger, 'SIGTERM');
     assert.equal(lines[0]?.unfinished, 'drain', 'the summary names the phase the stall cut off');
+    // The line carries what the event does about when and where the deadline hit.
+    assert.equal(lines[0]?.deadlinePhase, 'drain');
+    assert.equal(lines[0]?.triggerKind, 'signal');
+    assert.equal(typeof lines[0]?.startedAt, 'number');
+    assert.equal(typeof lines[0]?.deadlineAt, 'number');
     assert.equal(child.events.filter((e) => e.event === 'summary').length, 1);
     assert.equal(child.summary()?.outcome, 'deadline');
+  });
+
+  it('SIGTERM while a CPU-bound request blocks the loop: the kill time counts from its arrival, not from when the loop saw it; gone before it', async () => {
+    // grace 3 s, margin 1 s: the deadline is 2 s after the signal arrived. Handled only once the
+    // 1.5 s request returned, it used to land 1.4 s late (and the exit after the kill time).
+    const child = await service({
+      KUBEGRACE_GRACE_PERIOD_SECONDS: '3',
+      KUBEGRACE_SAFETY_MARGIN_MS: '1000',
+      KUBEGRACE_BUDGET_CHECK: 'off',
+      KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
+      KUBEGRACE_PROPAGATION_DELAY_MS: '100',
+      KUBEGRACE_DRAIN_TIMEOUT_MS: '20000',
+    });
+    const held = outcomeOf(get(child.port, '/work?ms=60000'));
+    await delay(200);
+    const blocker = outcomeOf(get(child.port, '/block?ms=1500'));
+    await child.waitFor((e) => e.event === 'block' && e.status === 'start');
+    await delay(100);
+    const sentAt = Date.now();
+    child.process.kill('SIGTERM');
+    const exit = await child.exited;
+    const summary = child.summary();
+    const deadlineAfter = (summary?.deadlineAt ?? Infinity) - sentAt;
+    // The arrival is credited no later than it was (the loop's block began before the signal), and
+    // not absurdly earlier (the block began ~100 ms before it).
+    assert.ok(
+      deadlineAfter <= 2000 + 20 && deadlineAfter > 2000 - 1000,
+      `the deadline came ${deadlineAfter} ms after the signal; grace 3000 − margin 1000 = 2000`,
+    );
+    assert.ok(
+      exit.at - sentAt < 3000,
+      `exited ${exit.at - sentAt} ms after SIGTERM; the kill time is 3000 ms`,
+    );
+    assert.equal(exit.code, 1);
+    assert.equal(summary?.outcome, 'deadline');
+    assert.equal(await blocker, 200);
+    assert.notEqual(await held, 200);
   });
 
   it('the main thread stuck in a system call across the deadline: the watchdog writes the summary line and kills the process before the kill time', async () => {
