@@ -30,7 +30,8 @@ const invalidOptions: ReadonlyArray<readonly [string, unknown, RegExp]> = [
     1.5,
     /^preStopSleepSeconds must be a non-negative integer \(seconds\), received 1.5$/,
   ],
-  ['safetyMarginMs', -5, /^safetyMarginMs must be a non-negative integer \(ms\), received -5$/],
+  ['safetyMarginMs', -5, /^safetyMarginMs must be an integer of at least 750 \(ms\), received -5$/],
+  ['safetyMarginMs', 100, /^safetyMarginMs must be an integer of at least 750 \(ms\), received 100$/],
   ['budgetCheck', 'loud', /^budgetCheck must be one of 'error', 'warn', 'off', received "loud"$/],
   ['unreadyTimeoutMs', Number.NaN, /^unreadyTimeoutMs must be a non-negative integer \(ms\), received NaN$/],
   [

@@ -328,7 +328,7 @@ describe('kg.use(metricsIntegration())', () => {
   });
 
   it('the final-scrape wait never outlasts the shutdown deadline', async () => {
-    const { kg } = await service({ gracePeriodSeconds: 2, safetyMarginMs: 500, budgetCheck: 'off' });
+    const { kg } = await service({ gracePeriodSeconds: 2, safetyMarginMs: 750, budgetCheck: 'off' });
     const metrics = kg.use(
       metricsIntegration({ registry: new Registry(), finalScrape: { timeoutMs: 60_000 } }),
     );

@@ -105,7 +105,7 @@ describe('metrics scraped by a real Prometheus through a shutdown', { skip, time
         METRICS_SCENARIO: 'deadline',
         METRICS_LINGER_MS: '60000',
         KUBEGRACE_GRACE_PERIOD_SECONDS: '4',
-        KUBEGRACE_SAFETY_MARGIN_MS: '500',
+        KUBEGRACE_SAFETY_MARGIN_MS: '750',
         KUBEGRACE_BUDGET_CHECK: 'off',
         KUBEGRACE_PROPAGATION_STRATEGY: 'fixed',
         KUBEGRACE_PROPAGATION_DELAY_MS: '500',
