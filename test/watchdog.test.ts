@@ -10,9 +10,7 @@ import { describe, it } from 'node:test';
 const WATCHDOG = new URL('../src/watchdog.ts', import.meta.url).href;
 
 /** Runs `body` as an ES module in a child Node with the watchdog imported as `createWatchdog`. */
-async function runChild(
-  body: string,
-): Promise<{
+async function runChild(body: string): Promise<{
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
