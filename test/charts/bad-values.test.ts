@@ -196,6 +196,11 @@ describe('mistakes the chart refuses to render', () => {
         /extraEnv sets KUBEGRACE_SIGNALS to "SIGINT, SIGUSR2", without SIGTERM: the kubelet stops the container with SIGTERM/,
     },
     {
+      name: "a safety margin under the library's least (750 ms)",
+      set: { 'kubegrace.safetyMarginMs': 500 },
+      error: /kubegrace\.safetyMarginMs: Must be greater than or equal to 750/,
+    },
+    {
       name: 'a computed grace period above what the library accepts',
       set: { 'kubegrace.drain': { timeoutMs: 2147483647 } },
       error:

@@ -48,9 +48,10 @@ function grid(): Case[] {
   const next = random(20_260_421);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T;
   const cases: Case[] = [
-    // Edges: nothing at all (grace 1 s), one millisecond, exact seconds, one millisecond over.
-    edge({ unreadyTimeoutMs: 0, maxMs: 0, drainMs: 0, cleanupMs: 0, marginMs: 0 }),
-    edge({ unreadyTimeoutMs: 0, maxMs: 0, drainMs: 0, cleanupMs: 0, marginMs: 1 }),
+    // Edges: nothing but the least margin (grace 1 s), exact seconds, one millisecond over.
+    edge({ unreadyTimeoutMs: 0, maxMs: 0, drainMs: 0, cleanupMs: 0, marginMs: 750 }),
+    edge({ unreadyTimeoutMs: 0, maxMs: 0, drainMs: 0, cleanupMs: 250, marginMs: 750 }),
+    edge({ unreadyTimeoutMs: 0, maxMs: 0, drainMs: 0, cleanupMs: 250, marginMs: 751 }),
     edge({ unreadyTimeoutMs: 1000, maxMs: 1000, drainMs: 1000, cleanupMs: 1000, marginMs: 1000 }),
     edge({ unreadyTimeoutMs: 1000, maxMs: 1000, drainMs: 1000, cleanupMs: 1000, marginMs: 1001 }),
     // A preStop sleep with nothing after it: the API server wants the sleep shorter than the grace.
@@ -59,7 +60,7 @@ function grid(): Case[] {
       maxMs: 0,
       drainMs: 0,
       cleanupMs: 0,
-      marginMs: 0,
+      marginMs: 750,
       kubeVersion: '1.30.0',
       preStop: { enabled: true, action: 'sleep', sleepSeconds: 9 },
     }),
@@ -88,7 +89,8 @@ function grid(): Case[] {
       maxMs: pick(MS),
       drainMs: pick(MS),
       cleanupMs: pick(MS),
-      marginMs: pick(MS),
+      // The library's least margin is 750 ms.
+      marginMs: Math.max(750, pick(MS)),
       // Not drawn from the PRNG, so the grid's other values stay those of earlier runs.
       pacingWindowMs: MS[i % MS.length] as number,
       ...(next() < 0.2 ? { extraGraceSeconds: pick([0, 1, 17]) } : {}),

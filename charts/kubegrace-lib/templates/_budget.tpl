@@ -37,7 +37,8 @@ reports it at the template that renders the hook, not at the first template that
        left), so it is validated and passed on but adds nothing to the sum. */ -}}
 {{- $pacing := include $int (list "drain.pacingWindowMs" ($c.drain | default dict).pacingWindowMs 0 "ms") | int64 -}}
 {{- $cleanup := include $int (list "cleanupTimeoutMs" $c.cleanupTimeoutMs 0 "ms") | int64 -}}
-{{- $margin := include $int (list "safetyMarginMs" $c.safetyMarginMs 0 "ms") | int64 -}}
+{{- /* The library refuses less: its watchdog needs the room to exit before the kill. */ -}}
+{{- $margin := include $int (list "safetyMarginMs" $c.safetyMarginMs 750 "ms") | int64 -}}
 {{- $probes := $c.probes | default dict -}}
 {{- $port := include $int (list "probes.port" $probes.port 1 "port") | int64 -}}
 {{- if gt $port 65535 -}}

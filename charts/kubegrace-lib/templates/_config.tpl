@@ -94,12 +94,13 @@ Fails like the library does: `kubegrace.drain.timeoutMs must be a non-negative i
 {{- $unit := index . 3 -}}
 {{- $isNumber := or (kindIs "float64" $value) (kindIs "int64" $value) (kindIs "int" $value) -}}
 {{- if not $isNumber -}}
-{{- fail (printf "kubegrace.%s must be %s integer (%s), received %v" $name (ternary "a non-negative" "a positive" (eq (int $min) 0)) $unit $value) -}}
+{{- fail (printf "kubegrace.%s must be %s integer (%s), received %v" $name (ternary "a non-negative" (ternary "a positive" (printf "an integer of at least %d, an" (int $min)) (eq (int $min) 1)) (eq (int $min) 0)) $unit $value) -}}
 {{- end -}}
 {{- /* YAML reads a large number as a float: show it whole, not as 1e+10. */ -}}
 {{- $shown := ternary (printf "%.0f" (float64 $value)) (printf "%v" $value) (eq (float64 $value) (floor $value)) -}}
+{{- $expected := ternary "a non-negative integer" (ternary "a positive integer" (printf "an integer of at least %d" (int $min)) (eq (int $min) 1)) (eq (int $min) 0) -}}
 {{- if or (ne (float64 $value) (floor $value)) (lt (float64 $value) (float64 $min)) -}}
-{{- fail (printf "kubegrace.%s must be %s integer (%s), received %s" $name (ternary "a non-negative" "a positive" (eq (int $min) 0)) $unit $shown) -}}
+{{- fail (printf "kubegrace.%s must be %s (%s), received %s" $name $expected $unit $shown) -}}
 {{- end -}}
 {{- if gt (float64 $value) 2147483647.0 -}}
 {{- fail (printf "kubegrace.%s must be at most 2147483647 (%s), received %s" $name $unit $shown) -}}
