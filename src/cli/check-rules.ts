@@ -620,7 +620,7 @@ export function checkPm2App(
     preStop: { kind: 'none' },
   });
   // pm2 stops an app with SIGINT unless kill_signal says otherwise.
-  const signal = (app.killSignal ?? 'SIGINT').replace(/^(?!SIG)/, 'SIG');
+  const signal = (app.killSignal ?? 'SIGINT').toUpperCase().replace(/^(?!SIG)/, 'SIG');
   if (!(settings.signals as readonly string[]).includes(signal)) {
     findings.push({
       severity: 'error',

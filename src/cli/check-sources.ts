@@ -361,6 +361,11 @@ function splitQuoted(value: string): string[] {
 
 // ---------------------------------------------------------------- PM2 ecosystem files
 
+function pm2Number(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  return typeof value === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : undefined;
+}
+
 export interface Pm2App {
   readonly location: Location;
   readonly name: string;
@@ -376,8 +381,8 @@ export interface Pm2App {
 export const PM2_DEFAULT_KILL_TIMEOUT_MS = 1600;
 
 /**
- * The apps of a PM2 ecosystem file in JSON or YAML (`{ "apps": [...] }`); undefined when the text is
- * not one. An `ecosystem.config.js` is code: it is not run here.
+ * The apps of a PM2 ecosystem file in JSON or YAML (`{ "apps": [...] }`, or the bare list PM2 takes
+ * as well); undefined when the text is not one. An `ecosystem.config.js` is code: it is not run here.
  */
 export function parsePm2Ecosystem(file: string, text: string): readonly Pm2App[] | undefined {
   let parsed: unknown;
@@ -387,8 +392,12 @@ export function parsePm2Ecosystem(file: string, text: string): readonly Pm2App[]
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { apps } = parsed as { apps?: unknown };
+  const apps = Array.isArray(parsed) ? parsed : (parsed as { apps?: unknown }).apps;
   if (!Array.isArray(apps) || 'apiVersion' in parsed) return undefined;
+  // A bare list is an ecosystem only if it holds apps (a script to run), not Kubernetes objects.
+  if (Array.isArray(parsed) && !apps.some((app) => typeof (app as { script?: unknown })?.script === 'string')) {
+    return undefined;
+  }
   return apps
     .filter((app): app is Record<string, unknown> => typeof app === 'object' && app !== null)
     .map((app, index) => {
@@ -399,12 +408,14 @@ export function parsePm2Ecosystem(file: string, text: string): readonly Pm2App[]
           if (['string', 'number', 'boolean'].includes(typeof value)) env[key] = String(value);
         }
       }
-      const instances = app.instances;
+      // PM2 reads numbers given as strings ("30000") as the numbers (its Config.js converts them).
+      const instances = pm2Number(app.instances) ?? app.instances;
+      // 0 and -1 mean one per CPU; so does 'max'.
       const many = typeof instances === 'number' ? instances > 1 || instances <= 0 : instances !== undefined;
       return {
         location: { file, line: undefined, source: undefined },
         name: typeof app.name === 'string' ? app.name : `apps[${index}]`,
-        killTimeoutMs: typeof app.kill_timeout === 'number' ? app.kill_timeout : undefined,
+        killTimeoutMs: pm2Number(app.kill_timeout),
         killSignal: typeof app.kill_signal === 'string' ? app.kill_signal : undefined,
         env,
         clusterMode: app.exec_mode === 'cluster' || app.exec_mode === 'cluster_mode' || many,

@@ -55,6 +55,25 @@ describe('kubegrace check: PM2 ecosystem files', () => {
     );
   });
 
+  it('reads numbers given as strings as PM2 does, signals in any case, and a bare list of apps', async () => {
+    const env = { KUBEGRACE_GRACE_PERIOD_SECONDS: '30' };
+    const { code, json } = await check('strings.json', [
+      { name: 'string-timeout', script: 'a.js', kill_timeout: '30000', env },
+      { name: 'one-instance', script: 'a.js', kill_timeout: 30_000, instances: '1', env },
+      { name: 'max', script: 'a.js', kill_timeout: 30_000, instances: 'max', env },
+      { name: 'lower-case', script: 'a.js', kill_timeout: 30_000, kill_signal: 'sigterm', env },
+    ]);
+    assert.equal(code, 1, 'max instances is cluster mode');
+    assert.deepEqual(
+      codes(json, 'string-timeout'),
+      [],
+      'kill_timeout "30000" is 30 s, not the 1.6 s default',
+    );
+    assert.deepEqual(codes(json, 'one-instance'), []);
+    assert.deepEqual(codes(json, 'max'), ['pm2-cluster-mode']);
+    assert.deepEqual(codes(json, 'lower-case'), []);
+  });
+
   it('passes a safe ecosystem file', async () => {
     const { code, json } = await check('safe.json', {
       apps: [
