@@ -395,7 +395,10 @@ export function parsePm2Ecosystem(file: string, text: string): readonly Pm2App[]
   const apps = Array.isArray(parsed) ? parsed : (parsed as { apps?: unknown }).apps;
   if (!Array.isArray(apps) || 'apiVersion' in parsed) return undefined;
   // A bare list is an ecosystem only if it holds apps (a script to run), not Kubernetes objects.
-  if (Array.isArray(parsed) && !apps.some((app) => typeof (app as { script?: unknown })?.script === 'string')) {
+  if (
+    Array.isArray(parsed) &&
+    !apps.some((app) => typeof (app as { script?: unknown })?.script === 'string')
+  ) {
     return undefined;
   }
   return apps
