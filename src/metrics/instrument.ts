@@ -107,6 +107,11 @@ function instrument(host: Host, options: ResolvedMetricsOptions): KubegraceMetri
   let finalScrape: ShutdownFigures['finalScrape'];
   let pushed: ShutdownFigures['pushgateway'];
   let recorded = false;
+  /**
+   * The push's text is being collected: a pushed group outlives the pod, and the state it holds for
+   * good is the one the pod leaves in, `stopped`, not the `draining` of its exit phase.
+   */
+  let collectingPush = false;
   // Scrapes whose collection began after the final figures were recorded, and who waits for one.
   let scrapedAfterRecord = false;
   const scrapeWaiters = new Set<() => void>();
@@ -115,7 +120,8 @@ function instrument(host: Host, options: ResolvedMetricsOptions): KubegraceMetri
 
   removers.push(
     c.contribute('lifecycleState', (add) => {
-      for (const s of STATES) add({ state: s }, s === state ? 1 : 0);
+      const shown = collectingPush ? 'stopped' : state;
+      for (const s of STATES) add({ state: s }, s === shown ? 1 : 0);
     }),
     // The grace period in force: the pod's own once kubegrace/kubernetes adopted it.
     c.contribute('gracePeriod', (add) => add({}, lifecycle.timing.gracePeriodMs / 1000)),
@@ -260,9 +266,13 @@ function instrument(host: Host, options: ResolvedMetricsOptions): KubegraceMetri
   async function pushFigures(ctx: PhaseContext, target: ResolvedPushgateway): Promise<void> {
     const started = performance.now();
     try {
-      const texts = await Promise.all(
-        Object.values(METRICS).map((m) => registry.getSingleMetricAsString(m.name)),
-      );
+      collectingPush = true;
+      let texts: string[];
+      try {
+        texts = await Promise.all(Object.values(METRICS).map((m) => registry.getSingleMetricAsString(m.name)));
+      } finally {
+        collectingPush = false;
+      }
       const result = await push({
         url: target.url,
         grouping: [

@@ -97,7 +97,9 @@ describe('Pushgateway push on exit (real Pushgateway)', { skip, timeout: 60_000 
       text,
       /^kubegrace_shutdown_phase_duration_seconds_count\{[^}]*phase="cleanup",pod="checkout-1"\} 1$/m,
     );
-    assert.match(text, /^kubegrace_lifecycle_state\{[^}]*pod="checkout-1",state="draining"\} 1$/m);
+    // The state it leaves in, for good: the group outlives the pod.
+    assert.match(text, /^kubegrace_lifecycle_state\{[^}]*pod="checkout-1",state="stopped"\} 1$/m);
+    assert.match(text, /^kubegrace_lifecycle_state\{[^}]*pod="checkout-1",state="draining"\} 0$/m);
     assert.doesNotMatch(text, /app_orders_total/);
   });
 
