@@ -269,7 +269,9 @@ function instrument(host: Host, options: ResolvedMetricsOptions): KubegraceMetri
       collectingPush = true;
       let texts: string[];
       try {
-        texts = await Promise.all(Object.values(METRICS).map((m) => registry.getSingleMetricAsString(m.name)));
+        texts = await Promise.all(
+          Object.values(METRICS).map((m) => registry.getSingleMetricAsString(m.name)),
+        );
       } finally {
         collectingPush = false;
       }
