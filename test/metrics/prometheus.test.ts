@@ -260,7 +260,7 @@ describe('metrics scraped by a real Prometheus through a shutdown', { skip, time
 
     const { groups } = await prom.api<{ groups: RuleGroup[] }>('rules');
     const rules = groups.flatMap((g) => g.rules);
-    assert.equal(rules.length, 4);
+    assert.equal(rules.length, 5);
     for (const rule of rules) assert.equal(rule.health, 'ok', `${rule.name}: ${rule.lastError ?? ''}`);
   });
 

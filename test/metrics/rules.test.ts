@@ -32,7 +32,7 @@ describe('alert rules', () => {
   it('promtool check rules accepts the rules file and the PrometheusRule groups', { skip }, async () => {
     const result = await run(PROMTOOL, ['check', 'rules', 'kubegrace.rules.yaml'], { cwd: ALERTS_DIR });
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    assert.match(result.stdout, /SUCCESS: 4 rules found/);
+    assert.match(result.stdout, /SUCCESS: 5 rules found/);
     // promtool reads plain rules files only: check the PrometheusRule's groups as one.
     const dir = await mkdtemp(join(tmpdir(), 'kubegrace-rules-'));
     try {
@@ -102,6 +102,7 @@ describe('alert rules', () => {
       'KubegraceDeregistrationFailed',
       'KubegraceForcedConnectionCloses',
       'KubegraceShutdownDeadlineReached',
+      'KubegraceShutdownFailed',
       'KubegraceShutdownNearGracePeriod',
     ]);
   });
