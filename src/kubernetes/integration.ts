@@ -11,7 +11,7 @@
  * `events.ts` (posting them). This file wires them to the instance.
  */
 import { defineIntegration, type Host, type Integration } from '../host.js';
-import { killTimeFromPodSpec } from '../timing.js';
+import { killTimeFromPodSpec, type TriggerKind } from '../timing.js';
 import { settle, settlePromise } from '../wait.js';
 import { createKubeApi, loadClientModule, type KubeApi, type KubeConfigLike } from './client.js';
 import {
@@ -118,6 +118,8 @@ async function connect(host: Host, o: ResolvedKubernetesOptions): Promise<Kubern
   const cleanups: (() => void)[] = [];
   /** `kg.use` has resolved: a pod spec read from now on is checked without refusing the start. */
   let started = false;
+  /** The shutdown this integration took part in, once its unready phase ran. */
+  let running: { readonly triggerKind: TriggerKind; readonly startedAt: number } | undefined;
   const subjectOf = (timing: PodTiming): string =>
     `pod ${namespace}/${identity.name ?? '?'} (container ${timing.container || '?'})`;
 
@@ -157,6 +159,15 @@ async function connect(host: Host, o: ResolvedKubernetesOptions): Promise<Kubern
         preStop: timing.preStop.kind,
       });
       checkPodSpec(host, timing, subjectOf(timing), warnings, true);
+      // A shutdown is running: the grace period just adopted counts from when the kubelet began, which
+      // a preStop sleep puts before this shutdown's start (unready() could not bound it: no spec then).
+      if (running !== undefined && ownPod.deletion === undefined) {
+        const killAt = killTimeFromPodSpec(running.triggerKind, running.startedAt, {
+          graceSeconds: timing.graceSeconds,
+          preStopSeconds: preStopSeconds(timing.preStop),
+        });
+        if (killAt !== undefined) lifecycle.tightenKillTime(killAt, 'pod-spec');
+      }
     },
   });
   if (ownPod.listWatch) listWatches.push(ownPod.listWatch);
@@ -210,6 +221,7 @@ async function connect(host: Host, o: ResolvedKubernetesOptions): Promise<Kubern
       name: 'kubernetes',
       unready(ctx) {
         const startedAt = Date.now();
+        running = { triggerKind: ctx.triggerKind, startedAt };
         // Without the deletion, the pod spec still bounds the kill time (see killTimeFromPodSpec).
         const { deletion, timing } = ownPod;
         if (deletion !== undefined) {

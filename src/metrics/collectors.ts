@@ -77,7 +77,7 @@ export const METRICS = {
   graceUsed: {
     name: 'kubegrace_shutdown_grace_used_ratio',
     type: 'histogram',
-    help: 'Share of the grace period each shutdown took: its duration (as kubegrace_shutdown_duration_seconds) over the grace period in force.',
+    help: 'Share of the grace period gone when each shutdown reached its exit phase, counted from when the kubelet began terminating (its kill time minus the grace period in force): the preStop sleep and a shortened delete count.',
     labelNames: [],
   },
   phaseDuration: {

@@ -240,7 +240,15 @@ function instrument(host: Host, options: ResolvedMetricsOptions): KubegraceMetri
     if (recorded) return;
     recorded = true;
     c.shutdownDuration.observe({ outcome: summary.outcome }, summary.durationMs / 1000);
-    c.graceUsed.observe(summary.durationMs / lifecycle.timing.gracePeriodMs);
+    // How much of the grace period was gone at the exit: the kubelet's clock started a grace period
+    // before its kill time, which may be before this process heard (a preStop sleep, a deletion seen
+    // late, a shortened delete). Without a kill time, from the shutdown's start.
+    const { killAt, gracePeriodMs } = lifecycle.timing;
+    const usedMs =
+      killAt === undefined
+        ? summary.durationMs
+        : gracePeriodMs - (killAt - (summary.startedAt + summary.durationMs));
+    c.graceUsed.observe(Math.max(0, usedMs) / gracePeriodMs);
     c.shutdowns.inc({ trigger: summary.trigger, outcome: summary.outcome });
   }
 

@@ -63,5 +63,74 @@ for (const major of clientMajors()) {
         await fake.close();
       }
     });
+
+    it('read during a SIGTERM shutdown behind a preStop sleep: the kill time counts from before the sleep', async () => {
+      const client = await major.load();
+      const fake = await startFakeKubeApi();
+      const log = captureLog();
+      const kg = createKubegrace({
+        handleSignals: false,
+        logger: log.logger,
+        exit: () => {},
+        managementServer: false,
+        budgetCheck: 'off',
+        unreadyTimeoutMs: 100,
+        drain: { timeoutMs: 600_000 },
+        propagation: { quietPeriodMs: 200, maxMs: 500 },
+      });
+      const lease = kg.lease('job');
+      try {
+        fake.put('pods', {
+          metadata: { name: 'web-0', namespace: 'shop' },
+          spec: {
+            terminationGracePeriodSeconds: 60,
+            nodeName: 'node-1',
+            containers: [{ name: 'app', image: 'x', lifecycle: { preStop: { sleep: { seconds: 10 } } } }],
+          },
+          status: { phase: 'Running', podIP: '10.1.2.3' },
+        });
+        fake.forbid('pods', ['list', 'watch', 'get']);
+        const kubeConfig = new client.KubeConfig();
+        kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
+        const k = await kg.use(
+          kubernetes({
+            kubeConfig,
+            client,
+            podName: 'web-0',
+            namespace: 'shop',
+            env: {},
+            requestTimeoutMs: 1000,
+            retry: { initialMs: 50, maxMs: 200 },
+            confirmPropagation: false,
+            events: false,
+          }),
+        );
+        try {
+          kg.ready();
+          // The kubelet slept 10 s in the preStop hook, then sent SIGTERM; no deletion in the API (an
+          // eviction by the kubelet, a liveness restart): it kills 60 s after the sleep began.
+          const signalledAt = Date.now();
+          void kg.shutdown({ kind: 'signal', signal: 'SIGTERM' });
+          fake.allowAll();
+          await waitFor(() => k.timing !== undefined, 'the pod to be read', 8000);
+          assert.equal(kg.timing.gracePeriodMs, 60_000);
+          const kubeletKill = signalledAt - 10_000 + 60_000;
+          const killAt = kg.timing.killAt ?? Number.NaN;
+          // Not 60 s after SIGTERM, which is 10 s past the kubelet's kill.
+          assert.ok(killAt <= kubeletKill + 100, `kill time ${killAt - kubeletKill} ms after the kubelet's`);
+          assert.ok(
+            killAt >= kubeletKill - 1000,
+            `kill time ${kubeletKill - killAt} ms before the kubelet's`,
+          );
+          assert.equal(kg.timing.killAtSource, 'pod-spec');
+        } finally {
+          lease.release();
+          await k.stop();
+        }
+      } finally {
+        await kg.destroy();
+        await fake.close();
+      }
+    });
   });
 }

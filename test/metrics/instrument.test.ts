@@ -290,6 +290,25 @@ describe('kg.use(metricsIntegration())', () => {
     assert.equal(fields.finalScrape, undefined, 'no final-scrape wait unless asked for');
   });
 
+  it('counts the share of the grace period from when the kubelet began: a preStop sleep is in it', async () => {
+    // Grace 10 s, a 3 s preStop sleep before SIGTERM: the kubelet kills 7 s after the signal, so a
+    // shutdown that ends at once has used 30 % of the grace period, not ~0 %.
+    const { kg } = await service({ gracePeriodSeconds: 10, budgetCheck: 'off' });
+    const registry = new Registry();
+    kg.use(metricsIntegration({ registry }));
+    kg.ready();
+    // As the signal handler passes it with preStopSleepSeconds: 3.
+    const summary = await kg.shutdown(
+      { kind: 'signal', signal: 'SIGTERM' },
+      { terminationStartedAt: Date.now() - 3000 },
+    );
+    assert.equal(summary.outcome, 'clean');
+    const text = await registry.metrics();
+    assert.equal(value(text, 'kubegrace_shutdown_grace_used_ratio_count'), 1);
+    assert.equal(value(text, 'kubegrace_shutdown_grace_used_ratio_bucket{le="0.3"}'), 0, text);
+    assert.equal(value(text, 'kubegrace_shutdown_grace_used_ratio_bucket{le="0.5"}'), 1);
+  });
+
   it('with finalScrape, the exit phase waits for a scrape that sees the outcome', async () => {
     const { kg, logs, url } = await service();
     const registry = new Registry();
