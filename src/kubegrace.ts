@@ -334,11 +334,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     PRESTOP_PATH,
     createPrestopRoute({
       token: settings.prestop.token,
-      trigger: () =>
-        void lifecycle.shutdown(
-          { kind: 'prestop' },
-          loopWatch === undefined ? {} : { terminationStartedAt: loopWatch.earliestArrival() },
-        ),
+      trigger: () => void lifecycle.shutdown({ kind: 'prestop' }, { terminationStartedAt: triggerArrival() }),
     }),
   );
 
@@ -348,6 +344,25 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   let uninstall: ((release?: Release) => void) | undefined;
   /** From start(): when the loop was last free, so a trigger it held back counts from its arrival. */
   let loopWatch: LoopWatch | undefined;
+
+  /**
+   * When a trigger handled now arrived: as early as it could have while a blocked loop held it back
+   * (loop-watch.ts), but never more than the safety margin before now. A loop blocked long *before*
+   * the trigger would otherwise move the deadline back by the whole block and cut a drain that had
+   * time; the margin is the slack the user chose near the kill time. So a block of up to the margin at
+   * the signal costs nothing, and a longer one can still be late by what exceeds it.
+   */
+  function triggerArrival(): number {
+    const now = Date.now();
+    return loopWatch === undefined
+      ? now
+      : Math.max(loopWatch.earliestArrival(), now - settings.safetyMarginMs);
+  }
+
+  /** The kubelet's signal: a preStop sleep held it back, so its clock started that long before. */
+  function signalRequest(): ShutdownRequest {
+    return { terminationStartedAt: triggerArrival() - settings.preStopSleepSeconds * 1000 };
+  }
   let starting: Promise<void> | undefined;
 
   lifecycle.on('state', ({ state, previous }) => logger.info(`state ${state}`, { state, previous }));
@@ -489,14 +504,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
           catchErrors: settings.catchErrors,
           // A preStop sleep held the signal back: the kubelet's clock started that long ago. So may a
           // blocked event loop have: the signal counts from when it could first have arrived.
-          onSignal: (signal) =>
-            void lifecycle.shutdown(
-              { kind: 'signal', signal },
-              {
-                terminationStartedAt:
-                  (loopWatch?.earliestArrival() ?? Date.now()) - settings.preStopSleepSeconds * 1000,
-              },
-            ),
+          onSignal: (signal) => void lifecycle.shutdown({ kind: 'signal', signal }, signalRequest()),
           onSecondSignal: (signal, code) => lifecycle.forceExit(code, `second ${signal}`),
           onFatal: (error) => void lifecycle.fatal(error),
           lifecycle,
@@ -643,7 +651,17 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     addObserver,
     addManagementRoute,
     trackRequest: (req, res) => tracker.track(req, res),
-    shutdown: (trigger, request) => lifecycle.shutdown(trigger, request),
+    // An app that handles signals itself forwards them: reckoned as kubegrace's own handler would.
+    shutdown: (trigger, request) =>
+      lifecycle.shutdown(
+        trigger,
+        request ??
+          (typeof trigger === 'object' && trigger.kind === 'signal'
+            ? signalRequest()
+            : typeof trigger === 'object' && trigger.kind === 'prestop'
+              ? { terminationStartedAt: triggerArrival() }
+              : undefined),
+      ),
     fatal: (error) => lifecycle.fatal(error),
     on: (event, listener) => lifecycle.on(event, listener),
     destroy,

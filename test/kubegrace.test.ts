@@ -104,6 +104,27 @@ describe('createKubegrace', () => {
     );
   });
 
+  it("a signal the app forwards itself is reckoned as kubegrace's own handler does (the preStop sleep)", async () => {
+    const kg = createKubegrace({
+      ...quiet,
+      logger: false,
+      env: {},
+      gracePeriodSeconds: 30,
+      preStopSleepSeconds: 3,
+      propagation: { strategy: 'fixed', delayMs: 0 },
+    });
+    const before = Date.now();
+    const done = kg.shutdown({ kind: 'signal', signal: 'SIGTERM' });
+    const killAt = kg.timing.killAt ?? Number.NaN;
+    await done;
+    // The kubelet's clock started 3 s before the signal: it kills 27 s after it, not 30.
+    assert.ok(
+      killAt >= before + 27_000 - 50 && killAt <= Date.now() + 27_000,
+      `kill ${killAt - before} ms after`,
+    );
+    await kg.destroy();
+  });
+
   it('throws at start-up when the phases do not fit the grace period', () => {
     assert.throws(
       () => createKubegrace({ ...quiet, logger: false, env: { KUBEGRACE_GRACE_PERIOD_SECONDS: '10' } }),
