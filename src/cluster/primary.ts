@@ -70,7 +70,7 @@ interface Tracked {
   /** It spoke once: kubegrace runs in it and hears the primary (a message before that is lost). */
   heard?: boolean;
   /** The metrics it sent as it left its shutdown, served on /metrics until the primary exits. */
-  finalMetrics?: string;
+  finalMetrics?: string | undefined;
   /** Questions sent to it, by id, waiting for its answer (undefined: it left first). */
   readonly pending: Map<number, (answer: Answer | undefined) => void>;
 }
@@ -216,11 +216,24 @@ function install(
       t.exitSignal = signal ?? undefined;
       t.exitedInShutdown = shutdownSent;
       if (!shuttingDown()) {
+        // Its last figures are its own business: only a worker that left in the pod's shutdown is the
+        // pod's (a crash-looping one would grow every scrape).
+        t.finalMetrics = undefined;
         logger.warn(`cluster worker ${worker.id} exited with code ${t.exitCode} before any shutdown`, {
           worker: worker.id,
           exitCode: t.exitCode,
         });
         if (config.respawn) fork();
+        else if (live().length === 0) {
+          // Nothing left to serve and nothing will be forked: a pod that stayed up would only be
+          // unready for good; leaving lets the kubelet restart it.
+          void lifecycle.fatal(
+            new KubegraceError(
+              'ERR_KUBEGRACE_WORKER_FAILED',
+              `every cluster worker exited before any shutdown and respawn is off (worker ${worker.id} last, code ${t.exitCode})`,
+            ),
+          );
+        }
       }
       changed.notify();
     });

@@ -410,7 +410,13 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
     const dir = mkdtempSync(join(tmpdir(), 'kg-cluster-'));
     const hold = join(dir, 'hold');
     try {
-      const child = await pod({ FIXTURE_LOAD_HOLD_FILE: hold });
+      // Budgets long enough for worker 3 to start after the hold on a loaded machine (CI).
+      const child = await pod({
+        FIXTURE_LOAD_HOLD_FILE: hold,
+        KUBEGRACE_GRACE_PERIOD_SECONDS: '20',
+        KUBEGRACE_DRAIN_TIMEOUT_MS: '8000',
+        KUBEGRACE_CLEANUP_TIMEOUT_MS: '4000',
+      });
       const [firstWorker] = child.listening.workers as number[];
       assert.ok(firstWorker);
       writeFileSync(hold, '');
@@ -468,7 +474,7 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
   });
 
   it('a worker that fails (an uncaught error) shuts down alone and is replaced; the pod keeps serving', async () => {
-    const child = await pod({ FIXTURE_FATAL_WORKER: '1' });
+    const child = await pod({ FIXTURE_FATAL_WORKER: '1', FIXTURE_METRICS: '1' });
     // A connection each (the global agent keeps one alive): the primary hands them out in turn.
     const fresh = new Agent({ keepAlive: false });
     let failing = false;
@@ -482,6 +488,10 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
       'the pod did not shut down',
     );
     assert.equal((await get(child.port, '/')).status, 200);
+    // Its last figures are not the pod's: a worker that died before the shutdown is not served on.
+    const scraped = (await get(child.managementPort, '/metrics')).body;
+    assert.doesNotMatch(scraped, /worker="1"/);
+    assert.match(scraped, /worker="3"/);
     child.process.kill('SIGTERM');
     assert.equal((await child.exited).code, 0, child.stderr.join(''));
     const workers = summaryOf(child.events)?.workers as { id: number; exitCode: number }[];
@@ -492,6 +502,19 @@ describe('kubegrace/cluster: a real node:cluster pod (primary + 2 workers)', () 
         [2, 0],
         [3, 0],
       ],
+    );
+  });
+
+  it('with respawn off, the last worker failing ends the pod (fatal, exit 70) instead of leaving it unready for good', async () => {
+    const child = await pod({ FIXTURE_FATAL_WORKER: '1', CLUSTER_WORKERS: '1', CLUSTER_RESPAWN: '0' });
+    assert.equal((await get(child.port, '/fatal', new Agent({ keepAlive: false }))).body, 'failing');
+    const exit = await child.exited;
+    assert.equal(exit.code, 70, child.stderr.join(''));
+    const summary = summaryOf(child.events);
+    assert.equal(summary?.trigger, 'fatal');
+    assert.match(
+      String(summary?.fatalError),
+      /every cluster worker exited before any shutdown and respawn is off/,
     );
   });
 

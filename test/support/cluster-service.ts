@@ -7,6 +7,7 @@
  * tagged with `worker`.
  *
  *   CLUSTER_WORKERS            how many workers (default 2)
+ *   CLUSTER_RESPAWN=0          no replacement for a worker that dies
  *   FIXTURE_HANG_WORKER=<id>   that worker blocks its event loop as soon as its shutdown begins
  *   FIXTURE_CRASH_WORKER=<id>  that worker exits with code 3 as soon as its shutdown begins
  *   FIXTURE_METRICS=1          kubegrace/metrics in the primary and every worker
@@ -65,7 +66,11 @@ if (cluster.isPrimary) {
   if (slowUnreadyMs > 0)
     kg.beforeShutdown(() => new Promise((resolve) => setTimeout(resolve, slowUnreadyMs)));
   const pod = kg.use(
-    clusterPrimary({ workers: Number(env.CLUSTER_WORKERS ?? 2), env: { FIXTURE_PORT: String(port) } }),
+    clusterPrimary({
+      workers: Number(env.CLUSTER_WORKERS ?? 2),
+      env: { FIXTURE_PORT: String(port) },
+      respawn: env.CLUSTER_RESPAWN !== '0',
+    }),
   );
   await kg.start();
   await pod.ready;
