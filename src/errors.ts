@@ -172,14 +172,17 @@ export function redactUrls(text: string): string {
 
 /**
  * Free text (an error message, a log line) with every URL in it redacted as `redactUrls` does: each
- * whitespace-separated word that holds a scheme (`https://`) or an `@` is one URL, so the words
+ * whitespace-separated word that holds a scheme (`https://`) or user info (`user:password@`) is one URL, so the words
  * around it stay readable (a URL's own spaces are percent-encoded in what Node and fetch report).
  */
 export function redactUrlsInText(text: string): string {
-  return text.replace(/[^\s]*(?:[a-z][a-z0-9+.-]*:\/\/|@)[^\s]*/gi, (word) => {
-    // A trailing comma, semicolon or bracket belongs to the sentence, not to the URL.
-    const tail = /[,;)\]]+$/.exec(word)?.[0] ?? '';
-    return `${redactUrls(word.slice(0, word.length - tail.length))}${tail}`;
+  // A scheme, or user info (`user:password@`) without one; a bare `@` (an e-mail address, a user
+  // name in a 403, `"$@"` in a command) is left alone.
+  return text.replace(/[^\s]*(?:[a-z][a-z0-9+.-]*:\/\/|[^\s/@:]*:[^\s/@]*@)[^\s]*/gi, (word) => {
+    // Quotes and brackets around it, and a trailing comma or semicolon, belong to the sentence.
+    const head = /^["'(<[]+/.exec(word)?.[0] ?? '';
+    const tail = /[,;)\]>"']+$/.exec(word.slice(head.length))?.[0] ?? '';
+    return `${head}${redactUrls(word.slice(head.length, word.length - tail.length))}${tail}`;
   });
 }
 

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describe as shown, describeSecret, invalidOption, KubegraceError } from '../src/errors.js';
+import {
+  describe as shown,
+  describeSecret,
+  invalidOption,
+  KubegraceError,
+  redactUrlsInText,
+} from '../src/errors.js';
 import {
   checkBudget,
   defaults,
@@ -309,6 +315,27 @@ describe('options', () => {
     for (const [value, display, why] of cases) {
       assert.equal(shown(value), display, why);
       assert.doesNotMatch(shown(value), /s3cr|tpw|admin/i, why);
+    }
+  });
+
+  it('redacts URLs in free text, and leaves e-mail addresses and other words with an @ alone', () => {
+    const cases: [string, string][] = [
+      [
+        'request to https://admin:S3CRET@10.0.0.1:6443/api failed',
+        'request to https://***@10.0.0.1:6443/api failed',
+      ],
+      [
+        'at https://api.example.com/?access_token=S3CRET, retrying',
+        'at https://api.example.com/?access_token=***, retrying',
+      ],
+      ['(admin:S3CRET@10.0.0.1:6443)', '(***@10.0.0.1:6443)'],
+      ['User "alice@example.com" cannot list pods', 'User "alice@example.com" cannot list pods'],
+      [`exec node "$@"`, `exec node "$@"`],
+      ['mail ops@example.org or see /var/run/@ns/x', 'mail ops@example.org or see /var/run/@ns/x'],
+    ];
+    for (const [text, expected] of cases) {
+      assert.equal(redactUrlsInText(text), expected, text);
+      assert.doesNotMatch(redactUrlsInText(text), /S3CRET/);
     }
   });
 

@@ -196,6 +196,11 @@ describe('mistakes the chart refuses to render', () => {
         /extraEnv sets KUBEGRACE_SIGNALS to "SIGINT, SIGUSR2", without SIGTERM: the kubelet stops the container with SIGTERM/,
     },
     {
+      name: 'extraEnv KUBEGRACE_SIGNALS listing a signal twice (the library refuses it)',
+      set: { extraEnv: [{ name: 'KUBEGRACE_SIGNALS', value: 'SIGTERM,SIGINT,SIGTERM' }] },
+      error: /extraEnv sets KUBEGRACE_SIGNALS to "SIGTERM,SIGINT,SIGTERM", which lists a signal twice/,
+    },
+    {
       name: "a safety margin under the library's least (750 ms)",
       set: { 'kubegrace.safetyMarginMs': 500 },
       error: /kubegrace\.safetyMarginMs: Must be greater than or equal to 750/,

@@ -176,7 +176,11 @@ async function runCase(client: KubeClientModule, c: Case): Promise<void> {
     // Whatever failed only has to surface once; give a late retry the chance to warn twice.
     await delay(300);
 
-    assert.equal(summary.outcome, 'clean', `outcome ${summary.outcome}`);
+    assert.equal(
+      summary.outcome,
+      'clean',
+      `outcome ${summary.outcome}: ${JSON.stringify({ failures: summary.failures, phases: summary.phases })}`,
+    );
     assert.deepEqual(exits, [0]);
     assert.ok(
       summary.durationMs <= BUDGET_MS,
