@@ -3,7 +3,8 @@
  * `grpc.health.v1.Health` service driven by kubegrace's readiness and liveness, and drains the server:
  * it keeps accepting through the propagation wait, then `tryShutdown()` (GOAWAY; in-flight calls
  * finish); at the budget or the deadline the calls left end with status `UNAVAILABLE` (trailers),
- * counted as forced, and the sessions are destroyed in the cleanup phase once those have left.
+ * counted as forced, and the sessions are destroyed once those have left (cleanup phase; past the
+ * deadline, the exit phase). A call whose client stopped reading gets a dropped connection instead.
  *
  * New HTTP/2 sessions feed the propagation decision and `kubegrace_open_connections{protocol="grpc"}`.
  * grpc-js keeps its HTTP/2 servers private (`http2Servers`); kubegrace listens on them for sessions
@@ -171,7 +172,7 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
     const watchStreams = new Set<ServerHttp2Stream>();
     let closeReason: 'goaway' | 'forced' | undefined;
     /** The drain was cut short: cleanup destroys the sessions. */
-    let forcedDrain = false;
+    let forcedDrain: { readonly at: number; readonly calls: number } | undefined;
     const changed = new Set<() => void>();
     const notify = (): void => {
       for (const listener of changed) listener();
@@ -275,7 +276,7 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
       hookServers();
       closeReason = 'goaway';
       let shutDown = false;
-      forcedDrain = false;
+      forcedDrain = undefined;
       // One GOAWAY, from tryShutdown(). A call the client sent as it left is refused (REFUSED_STREAM:
       // never processed; grpc-js retries it transparently unless retries are off). A GOAWAY notice
       // (last stream 2^31-1) and a PING first would not save it: Node sends every GOAWAY with
@@ -297,7 +298,8 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
         },
         signal: ctx.signal,
         // Synchronous: the lifecycle gives an aborted participant one turn of the event loop. The
-        // sessions stay until cleanup, so that the trailers written here can leave.
+        // sessions stay until cleanup (or, past the deadline, the exit phase), so that the trailers
+        // written here can leave.
         force: () => {
           closeReason = 'forced';
           const forced = streams.size;
@@ -305,16 +307,32 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
           endWatchers();
           ctx.reportForced(forced);
           ctx.warn(
-            `${forced} gRPC call(s) still running at the drain budget or the deadline: ended with UNAVAILABLE`,
+            `${forced} gRPC call(s) still running at the drain budget or the deadline: ending them with status UNAVAILABLE`,
           );
-          forcedDrain = true;
+          forcedDrain = { at: Date.now(), calls: forced };
         },
       });
     }
 
-    /** After a forced drain: the UNAVAILABLE trailers and Watch ends leave, then the sessions are destroyed. */
+    /**
+     * After a forced drain: the UNAVAILABLE trailers and Watch ends leave, then the sessions are
+     * destroyed. A status sent after a stream's headers leaves only on a later 'wantTrailers' (a few
+     * turns of the event loop), and only behind the data the client has not taken yet.
+     */
     async function cleanup(ctx: PhaseContext): Promise<void> {
-      if (!forcedDrain) return;
+      // Past the deadline the cleanup gets one turn: the exit phase, which runs alongside the final
+      // report within its slice, lets the statuses leave instead.
+      if (forcedDrain === undefined || ctx.signal.aborted) return;
+      await flushThenClose(ctx);
+    }
+
+    async function exit(ctx: PhaseContext): Promise<void> {
+      if (forcedDrain !== undefined) await flushThenClose(ctx);
+    }
+
+    async function flushThenClose(ctx: PhaseContext): Promise<void> {
+      const forced = forcedDrain;
+      if (forced === undefined) return;
       await settle({
         isDone: () => streams.size === 0 && watchStreams.size === 0,
         subscribe: (onChange) => {
@@ -322,9 +340,27 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
           return () => changed.delete(onChange);
         },
         signal: ctx.signal,
-        timeoutMs: FORCED_FLUSH_MS,
+        timeoutMs: Math.max(0, forced.at + FORCED_FLUSH_MS - Date.now()),
       });
+      // In cleanup, cut short by the deadline: the exit phase finishes the flush.
+      if (ctx.phase === 'cleanup' && ctx.signal.aborted && streams.size + watchStreams.size > 0) return;
+      forcedDrain = undefined;
+      // Still open: the status is queued behind data the client stopped reading (flow control), or
+      // the loop had no time to write it. grpc-js's forceShutdown() would reset each such call with
+      // CANCEL (the client sees CANCELLED, which nobody retries); dropping the connection instead is
+      // what clients report as UNAVAILABLE (grpc-js: "Connection dropped").
+      const stuck = [...streams, ...watchStreams];
+      const stuckCalls = streams.size;
+      for (const session of new Set(stuck.map((stream) => stream.session))) session?.destroy();
       server.forceShutdown();
+      if (stuckCalls > 0) {
+        ctx.warn(
+          `${stuckCalls} of the ${forced.calls} gRPC call(s) ended at the drain budget or the deadline could not be ` +
+            'sent status UNAVAILABLE (their clients had stopped reading, and a status cannot pass the data ' +
+            'queued before it): their connections were dropped, which clients report as UNAVAILABLE ' +
+            '(grpc-js: "Connection dropped") or as a connection error',
+        );
+      }
     }
 
     const removeParticipant = host.addParticipant({
@@ -332,6 +368,7 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
       unready: () => tellWatchers(),
       drain,
       cleanup,
+      exit,
     });
 
     inUse.add(server);

@@ -24,6 +24,7 @@ import {
   heldStreams,
   NO_RETRIES,
   ping,
+  stalledFlood,
   ticks,
 } from '../support/grpc-echo.js';
 
@@ -226,6 +227,24 @@ describe('kubegrace/grpc', () => {
     assert.equal(summary.exitCode, 1);
     assert.ok(
       h.warnings.some((w) => /UNAVAILABLE/.test(w)),
+      h.warnings.join('\n'),
+    );
+  });
+  it('a stream whose client stopped reading, held past the drain budget, gets UNAVAILABLE from a dropped connection, and the log says so', async () => {
+    const h = await harness({ delayMs: 100, drainMs: 400 });
+    const echo = client(Echo, h.address);
+    // The client takes three 64 KiB messages and stops: the server's status would have to wait
+    // behind the data it no longer takes.
+    const status = stalledFlood(echo, 3);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const summary = await h.kg.shutdown('test');
+    const ended = await status;
+    // Before: CANCELLED ("Call cancelled"), while the log said "ended with UNAVAILABLE".
+    assert.equal(ended.code, grpcJs.status.UNAVAILABLE, `${ended.details}\n${h.warnings.join('\n')}`);
+    assert.equal(summary.outcome, 'forced');
+    assert.equal(summary.exitCode, 1);
+    assert.ok(
+      h.warnings.some((w) => /1 of the 1 gRPC call\(s\) .* could not be sent status UNAVAILABLE/.test(w)),
       h.warnings.join('\n'),
     );
   });

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpcJs from '@grpc/grpc-js';
 import { healthServiceDefinition } from '../../src/grpc/index.js';
 import { spawnEventChild, type EventChild } from '../support/child.js';
-import { Echo, NO_RETRIES, ping, ticks } from '../support/grpc-echo.js';
+import { Echo, NO_RETRIES, ping, stalledFlood, ticks } from '../support/grpc-echo.js';
 import { FAST_SHUTDOWN, within } from '../examples/harness.js';
 
 const SERVICE = fileURLToPath(new URL('../support/grpc-service.ts', import.meta.url));
@@ -127,5 +127,53 @@ describe('kubegrace/grpc, SIGTERM under unary and streaming load', () => {
     assert.equal(exit.code, 1, output());
     const summary = child.events.find((e) => e.event === 'shutdown');
     assert.equal(summary?.outcome, 'forced', output());
+  });
+});
+
+describe('kubegrace/grpc, streams still running at the deadline', () => {
+  it('end with UNAVAILABLE: the status of a stream that can take it, a dropped connection where the client stopped reading', async () => {
+    // The deadline (grace 4 s − margin 1 s) comes long before the drain budget (20 s): the cleanup
+    // phase has no time left, so the statuses leave in the exit phase, within the report's slice.
+    const child = await spawnEventChild(
+      process.execPath,
+      ['--import', 'tsx', SERVICE],
+      {
+        ...FAST_SHUTDOWN,
+        KUBEGRACE_GRACE_PERIOD_SECONDS: '4',
+        KUBEGRACE_PROPAGATION_MAX_MS: '1000',
+        KUBEGRACE_DRAIN_TIMEOUT_MS: '20000',
+        KUBEGRACE_BUDGET_CHECK: 'warn',
+        KUBEGRACE_PROBES_PORT: '0',
+      },
+      20_000,
+    );
+    children.push(child);
+    const output = (): string =>
+      [...child.events.map((e) => JSON.stringify(e)), ...child.stderr].join('\n').slice(-6000);
+    const address = `127.0.0.1:${String(child.listening.port)}`;
+    // Each call on a connection of its own: dropping one connection must not decide the other's status.
+    const own = (): grpcJs.Client => {
+      const made = new Echo(address, grpcJs.credentials.createInsecure(), {
+        ...NO_RETRIES,
+        'grpc.use_local_subchannel_pool': 1,
+      });
+      clients.push(made);
+      return made;
+    };
+    const heldTicks = ticks(own(), 0);
+    const stalled = stalledFlood(own(), 3);
+    await delay(300);
+    child.process.kill('SIGTERM');
+    const exit = await within(child.exited, 15_000, 'exit after SIGTERM');
+    const ticksResult = await within(heldTicks, 5000, 'the held stream');
+    const stalledResult = await within(stalled, 5000, 'the stalled stream');
+    const summary = child.events.find((e) => e.event === 'shutdown');
+    assert.equal(summary?.outcome, 'deadline', output());
+    assert.equal(summary?.forced, 2, output());
+    assert.equal(exit.code, 1, output());
+    // Before: CANCELLED ("Call cancelled"), which no retry policy retries.
+    assert.equal(ticksResult.code, grpcJs.status.UNAVAILABLE, output());
+    assert.equal(stalledResult.code, grpcJs.status.UNAVAILABLE, `${stalledResult.details}\n${output()}`);
+    assert.match(output(), /1 of the 2 gRPC call\(s\) .* could not be sent status UNAVAILABLE/);
   });
 });

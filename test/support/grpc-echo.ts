@@ -16,6 +16,8 @@ export const echoDefinition = {
   Ticks: { path: '/test.Echo/Ticks', requestStream: false, responseStream: true, ...raw },
   /** Unary, answered only when the test calls the callback left in `held`. */
   Hold: { path: '/test.Echo/Hold', requestStream: false, responseStream: false, ...raw },
+  /** Server streaming: 64 KiB messages as fast as the client's flow control lets them go, no end. */
+  Flood: { path: '/test.Echo/Flood', requestStream: false, responseStream: true, ...raw },
   /** Server streaming: one message, then open until the test ends the call left in `heldStreams`. */
   HoldStream: { path: '/test.Echo/HoldStream', requestStream: false, responseStream: true, ...raw },
 } as const;
@@ -32,6 +34,14 @@ export const echoImplementation = {
   HoldStream: (call: grpcJs.ServerWritableStream<Buffer, Buffer>) => {
     call.write(Buffer.from([1]));
     heldStreams.push(call);
+  },
+  Flood: (call: grpcJs.ServerWritableStream<Buffer, Buffer>) => {
+    const message = Buffer.alloc(65_536, 7);
+    const more = (): void => {
+      while (!call.cancelled && call.write(message));
+      if (!call.cancelled) call.once('drain', more);
+    };
+    more();
   },
   Ping: (_call: unknown, callback: (error: null, value: Buffer) => void) =>
     callback(null, Buffer.from('pong')),
@@ -60,6 +70,20 @@ export function ping(echo: grpcJs.Client): Promise<void> {
       error ? reject(error) : resolve(),
     );
   });
+}
+
+/**
+ * A Flood call whose client stops reading after `read` messages (its flow-control window fills, so
+ * the server cannot send anything more on it): resolves with the status it ended with.
+ */
+export function stalledFlood(echo: grpcJs.Client, read: number): Promise<grpcJs.StatusObject> {
+  const call = (echo as unknown as Methods).Flood!(Buffer.alloc(0)) as grpcJs.ClientReadableStream<Buffer>;
+  let received = 0;
+  call.on('data', () => {
+    if (++received === read) call.pause();
+  });
+  call.on('error', () => {});
+  return new Promise((resolve) => call.on('status', resolve));
 }
 
 /** A Ticks call: resolves with the messages received and the status code it ended with. */
