@@ -14,7 +14,7 @@
  */
 import type { Http2Server, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import { constants as http2Constants } from 'node:http2';
-import { describe, invalidOption, KubegraceError } from '../errors.js';
+import { invalidOption, KubegraceError } from '../errors.js';
 import { defineIntegration, type Host, type Integration } from '../host.js';
 import type { PhaseContext } from '../lifecycle.js';
 import { createSettingReader } from '../settings.js';
@@ -132,11 +132,8 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
       for (const call of watchers.keys()) call.end();
       watchers.clear();
     };
-    const offState = host.lifecycle.on('state', tellWatchers);
-    const offPhase = host.lifecycle.on('phase', tellWatchers);
-
     if (health) {
-      server.addService(healthServiceDefinition, {
+      addHealthService({
         check(
           call: Call,
           callback: (
@@ -164,6 +161,9 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
         },
       });
     }
+    // After the health service went in: a refused kg.use() leaves no listener behind.
+    const offState = host.lifecycle.on('state', tellWatchers);
+    const offPhase = host.lifecycle.on('phase', tellWatchers);
 
     // Sessions and streams, read from grpc-js's HTTP/2 servers.
     const sessions = new Set<ServerHttp2Session>();
@@ -233,6 +233,32 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
         }
         return originalBind.apply(server, args);
       };
+    }
+
+    /**
+     * grpc-js refuses a second handler for a path with a bare Error; the server may already carry
+     * a health service of its own (`grpc-health-check`'s). grpc-js adds the methods in order: one
+     * that went in before the clash comes out again.
+     */
+    function addHealthService(implementation: object): void {
+      try {
+        server.addService(healthServiceDefinition, implementation);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : '';
+        const { Check, Watch } = healthServiceDefinition;
+        if (!message.includes(Check.path) && !message.includes(Watch.path)) throw error;
+        if (message.includes(Watch.path)) {
+          (server as unknown as { unregister?: (path: string) => unknown }).unregister?.(Check.path);
+        }
+        throw new KubegraceError(
+          'ERR_KUBEGRACE_INVALID_STATE',
+          `grpc:${name}: this grpc-js server already has a grpc.health.v1.Health service (grpc-health-check's, ` +
+            'say), and kubegrace/grpc adds its own: pass grpc(server, { health: false }) to keep yours (then it ' +
+            'does not follow the shutdown; probe /readyz and /livez instead), or remove yours to let kubegrace ' +
+            'answer health from the lifecycle',
+          { cause: error },
+        );
+      }
     }
 
     /**
@@ -374,8 +400,7 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
     inUse.add(server);
     return {
       status(service = '') {
-        if (typeof service !== 'string')
-          throw invalidOption('status(service)', 'a string', describe(service));
+        if (typeof service !== 'string') throw invalidOption('status(service)', 'a string', service);
         const code = statusOf(service);
         return code === SERVING_STATUS.SERVING
           ? 'SERVING'

@@ -293,6 +293,54 @@ describe('kubegrace/grpc', () => {
   });
 });
 
+describe('grpc() refusals', () => {
+  const quiet = (): Kubegrace =>
+    createKubegrace({
+      env: {},
+      handleSignals: false,
+      managementServer: false,
+      exit: () => {},
+      logger: false,
+    });
+
+  it('a server that already has a grpc.health.v1 service is refused with a hint at health: false, and can then be given with it', async () => {
+    const { HealthImplementation } = await import('grpc-health-check');
+    const kg = quiet();
+    const server = new grpcJs.Server();
+    new HealthImplementation({ '': 'SERVING' }).addToServer(server);
+    try {
+      // Before: grpc-js's own "Method handler for /grpc.health.v1.Health/Check already provided."
+      assert.throws(
+        () => kg.use(grpc(server)),
+        (error: unknown) =>
+          error instanceof KubegraceError &&
+          error.code === 'ERR_KUBEGRACE_INVALID_STATE' &&
+          /already has a grpc\.health\.v1\.Health service.*\{ health: false \}/.test(error.message),
+      );
+      const handle = kg.use(grpc(server, { health: false }));
+      assert.equal(handle.status(), 'NOT_SERVING');
+    } finally {
+      await kg.destroy();
+    }
+  });
+
+  it('status() with a non-string names the number as a number', () => {
+    const kg = quiet();
+    try {
+      const handle = kg.use(grpc(new grpcJs.Server()));
+      assert.throws(
+        () => handle.status(5 as unknown as string),
+        (error: unknown) =>
+          error instanceof KubegraceError &&
+          error.code === 'ERR_KUBEGRACE_INVALID_OPTION' &&
+          error.message === 'status(service) must be a string, received 5',
+      );
+    } finally {
+      void kg.destroy();
+    }
+  });
+});
+
 describe('grpc(server) given twice', () => {
   it('is refused naming grpc(server), not with grpc-js’s duplicate-handler error', () => {
     const kg = createKubegrace({
