@@ -268,7 +268,20 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
   lifecycle.register({
     name: 'requests',
     unready: () => tracker.shutdownStarted(),
-    drain: (ctx) => tracker.idle(ctx.signal),
+    drain: async (ctx) => {
+      await tracker.idle(ctx.signal);
+      // Drainers destroy what is left on their servers; requests on a server kubegrace does not drain
+      // would otherwise run on unseen, and hold a framework's close() (fastify's app.close() waits
+      // for them) through the cleanup phase.
+      const cut = ctx.signal.aborted ? tracker.abandonUnwatched() : [];
+      if (cut.length === 0) return;
+      ctx.reportForced(cut.length);
+      const shown = cut.slice(0, 5).join(', ') + (cut.length > 5 ? `, and ${cut.length - 5} more` : '');
+      ctx.warn(
+        `${cut.length} request(s) still in flight at the drain budget or the deadline on a server kubegrace ` +
+          `does not drain (counted with trackRequest) were cut, their connections closed: ${shown}`,
+      );
+    },
   });
 
   const confirmations = new Set<PropagationConfirmation>();
@@ -562,7 +575,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     },
     addParticipant: (participant) => lifecycle.register(participant),
     attach,
-    trackRequest: (req, res) => tracker.track(req, res),
+    trackRequest: (req, res) => tracker.trackUnwatched(req, res),
     addPropagationConfirmation(confirmation) {
       confirmations.add(confirmation);
       return () => confirmations.delete(confirmation);
@@ -650,7 +663,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     addLivenessCheck: (name, check) => liveness.add(name, check),
     addObserver,
     addManagementRoute,
-    trackRequest: (req, res) => tracker.track(req, res),
+    trackRequest: (req, res) => tracker.trackUnwatched(req, res),
     // An app that handles signals itself forwards them: reckoned as kubegrace's own handler would.
     shutdown: (trigger, request) =>
       lifecycle.shutdown(

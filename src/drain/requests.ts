@@ -41,6 +41,21 @@ export interface RequestTracker {
     onDone?: RequestDone,
   ): boolean;
   /**
+   * `track()` for a request no server drainer watches (`kg.trackRequest` on a server kubegrace did
+   * not attach: the express middleware, fastify's `attach: false`). Nothing else would cut it at the
+   * drain's end: `abandonUnwatched()` does. A request a drainer saw first stays the drainer's.
+   */
+  trackUnwatched(
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+  ): boolean;
+  /**
+   * Destroys each request tracked with `trackUnwatched()` and still in flight (HTTP/1: its socket;
+   * HTTP/2: its stream), as a drainer destroys its connections at the budget; returns them as
+   * `METHOD /path` (no query string: it may carry tokens).
+   */
+  abandonUnwatched(): string[];
+  /**
    * Starts tracking the HTTP/1 requests of one socket through a ledger (the server drainers' fast
    * path). `onDone` is called as each of its responses finishes (as Node begins its own
    * end-of-response work), not for those a closing socket cut short; pass one function for all
@@ -115,6 +130,7 @@ interface TrackedResponse {
   removeHeader(name: string): void;
   writeHead(statusCode: number, headers: Record<string, string>): unknown;
   end(): unknown;
+  destroy(): unknown;
   on(event: 'close', listener: (this: TrackedResponse) => void): unknown;
   /** The request it answers (HTTP/1: an `IncomingMessage`). */
   readonly req?: IncomingMessage | Http2ServerRequest;
@@ -310,6 +326,35 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
     return admit(req, res, http1);
   }
 
+  /** In flight, tracked by trackUnwatched(): few (only apps without attach), so a Set is cheap enough. */
+  const unwatched = new Set<TrackedResponse>();
+  const unwatchedEnded: RequestDone = (res) => {
+    unwatched.delete(res);
+  };
+
+  function trackUnwatched(
+    req: IncomingMessage | Http2ServerRequest,
+    response: ServerResponse | Http2ServerResponse,
+  ): boolean {
+    const res = response as unknown as TrackedResponse;
+    const fresh = res[kTracked] === undefined;
+    const answered = track(req, response, unwatchedEnded);
+    // Not when a drainer had it first (a ledger, or its own track()): the drainer cuts it.
+    if (fresh && res[kTracked] === true) unwatched.add(res);
+    return answered;
+  }
+
+  function abandonUnwatched(): string[] {
+    const cut = [...unwatched];
+    unwatched.clear();
+    return cut.map((res) => {
+      const { method = '?', url = '' } = res.req ?? {};
+      const query = url.indexOf('?');
+      res.destroy();
+      return `${method} ${query === -1 ? url : url.slice(0, query)}`;
+    });
+  }
+
   function openLedger(socket: Socket, onDone: LedgerDone): SocketLedger {
     if (liveLedgers++ === 0) subscribe(RESPONSE_FINISH, onResponseFinish);
     const ledger: Ledger = {
@@ -395,6 +440,8 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
 
   return {
     track,
+    trackUnwatched,
+    abandonUnwatched,
     openLedger,
     trackOn,
     closeLedger,

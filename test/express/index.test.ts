@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import express from 'express';
 import { probeRouter, trackRequests } from '../../src/express/index.js';
 import { setHost, type Host } from '../../src/host.js';
-import type { Kubegrace } from '../../src/kubegrace.js';
+import { createKubegrace, type Kubegrace } from '../../src/kubegrace.js';
 import { createLifecycle } from '../../src/lifecycle.js';
 import type { Lifecycle } from '../../src/lifecycle.js';
 import { createCheckSet } from '../../src/probes/checks.js';
@@ -189,5 +189,65 @@ describe('trackRequests', () => {
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+describe('trackRequests at the drain budget', () => {
+  /** An express app whose `/hang` never answers, behind `trackRequests(kg)`; `attached`: kg.attach(server) too. */
+  async function hangingApp(
+    attached: boolean,
+  ): Promise<{ summary: Promise<unknown>; warnings: string[]; reply: Promise<string> }> {
+    const warnings: string[] = [];
+    const kg = createKubegrace({
+      env: {},
+      handleSignals: false,
+      managementServer: false,
+      exit: () => {},
+      logger: { info: () => {}, warn: (message) => warnings.push(message), error: () => {} },
+      propagation: { strategy: 'fixed', delayMs: 50 },
+      drain: { timeoutMs: 300 },
+      hookTimeoutMs: 2000,
+    });
+    const app = express();
+    app.use(trackRequests(kg));
+    app.get('/hang', () => {});
+    const server = createServer(app);
+    if (attached) kg.attach(server);
+    // What an app without attach does in cleanup: close the server, which waits for its connections.
+    kg.onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())), { name: 'server' });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    kg.ready();
+    const reply = get((server.address() as AddressInfo).port, '/hang?key=secret').then(
+      (r) => `answered ${String(r.status)}`,
+      (error: NodeJS.ErrnoException) => error.code ?? error.message,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    return { summary: kg.shutdown('test'), warnings, reply };
+  }
+
+  it('on a server kubegrace does not drain, cuts what is still in flight, counts it forced and names it; cleanup runs', async () => {
+    const { summary, warnings, reply } = await hangingApp(false);
+    // Before: forced 0, no warning, and server.close() in cleanup waited for /hang until its limit.
+    assert.deepEqual(
+      await summary.then((s) => {
+        const { outcome, forced, failures } = s as { outcome: string; forced: number; failures: unknown[] };
+        return { outcome, forced, failures };
+      }),
+      { outcome: 'forced', forced: 1, failures: [] },
+      warnings.join('\n'),
+    );
+    assert.ok(
+      warnings.some((w) => /^requests: 1 request\(s\) still in flight .*: GET \/hang$/.test(w)),
+      warnings.join('\n'),
+    );
+    assert.equal(await reply, 'ECONNRESET');
+  });
+
+  it('on an attached server, leaves the request to the drainer: counted once', async () => {
+    const { summary, warnings, reply } = await hangingApp(true);
+    const { outcome, forced } = (await summary) as { outcome: string; forced: number };
+    assert.deepEqual({ outcome, forced }, { outcome: 'forced', forced: 1 }, warnings.join('\n'));
+    assert.ok(!warnings.some((w) => /on a server kubegrace does not drain/.test(w)), warnings.join('\n'));
+    assert.equal(await reply, 'ECONNRESET');
   });
 });

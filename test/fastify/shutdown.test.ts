@@ -70,3 +70,48 @@ for (const major of ['5', '4']) {
     });
   });
 }
+
+for (const major of ['5', '4']) {
+  describe(`kubegrace/fastify on fastify ${major} with attach: false, a request past the drain budget`, () => {
+    it('is cut at the budget, counted as forced and named in a warning, and onClose still runs in cleanup', async () => {
+      const child = await spawnEventChild(
+        process.execPath,
+        ['--import', 'tsx', SERVICE],
+        {
+          ...FAST_SHUTDOWN,
+          KUBEGRACE_PROBES_PORT: '0',
+          KUBEGRACE_PROPAGATION_MAX_MS: '1000',
+          KUBEGRACE_DRAIN_TIMEOUT_MS: '1500',
+          FASTIFY_MAJOR: major,
+          FASTIFY_ATTACH: '0',
+        },
+        20_000,
+      );
+      children.push(child);
+      const output = (): string =>
+        [...child.events.map((e) => JSON.stringify(e)), ...child.stderr].join('\n').slice(-6000);
+      const port = child.listening.port as number;
+      const slow = get(port, '/slow?ms=30000&token=secret').then(
+        (reply) => `answered ${String(reply.status)}`,
+        (error: NodeJS.ErrnoException) => error.code ?? error.message,
+      );
+      await delay(300);
+      child.process.kill('SIGTERM');
+      const exit = await within(child.exited, 15_000, 'exit after SIGTERM');
+      const shutdown = child.events.find((e) => e.event === 'shutdown');
+      // Before: forced 0 and no warning; app.close() waited for the request until its limit
+      // (outcome failed), and onClose never ran.
+      assert.deepEqual(
+        { outcome: shutdown?.outcome, exitCode: shutdown?.exitCode, forced: shutdown?.forced },
+        { outcome: 'forced', exitCode: 1, forced: 1 },
+        output(),
+      );
+      assert.equal(exit.code, 1, output());
+      const onClose = child.events.find((e) => e.event === 'onClose');
+      assert.equal(onClose?.phase, 'cleanup', output());
+      assert.match(output(), /1 request\(s\) still in flight at the drain budget .*: GET \/slow"/);
+      assert.doesNotMatch(output(), /token=secret/, 'the query string is not logged');
+      assert.equal(await within(slow, 5000, 'the cut request'), 'ECONNRESET');
+    });
+  });
+}

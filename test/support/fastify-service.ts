@@ -1,6 +1,7 @@
 /**
  * A fastify service with kubegrace/fastify, for the SIGTERM runs of test/fastify/shutdown.test.ts.
- * `FASTIFY_MAJOR=4` runs it on fastify 4 (the `fastify-4` alias), anything else on fastify 5.
+ * `FASTIFY_MAJOR=4` runs it on fastify 4 (the `fastify-4` alias), anything else on fastify 5;
+ * `FASTIFY_ATTACH=0` gives `fastifyApp` `attach: false` (and attaches the server nowhere).
  * Prints JSON-line events on stdout: `listening` (ports, fastify's version), `onClose` (the
  * kubegrace phase it ran in, and whether the listener was still open), `shutdown` (the summary).
  */
@@ -31,11 +32,16 @@ app.get('/work', async () => {
   await delay(20);
   return { ok: true };
 });
+/** Answers after `ms` (a request that outlives the drain budget). */
+app.get('/slow', async (request) => {
+  await delay(Number((request.query as { ms?: string }).ms ?? 100));
+  return { ok: true };
+});
 app.addHook('onClose', async () => {
   await delay(50); // a pool's end(): the exit must wait for it
   emit('onClose', { phase, listening: app.server.listening });
 });
-kg.use(fastifyApp(app, { probes: true }));
+kg.use(fastifyApp(app, { probes: true, attach: process.env.FASTIFY_ATTACH !== '0' }));
 
 await kg.start();
 await app.listen({ port: 0, host: '127.0.0.1' });
