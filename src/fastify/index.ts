@@ -46,6 +46,8 @@ export interface FastifyAppLike {
     hook: (request: FastifyRequestLike, reply: FastifyReplyLike, done: () => void) => void,
   ): unknown;
   addHook(name: 'preClose', hook: (done: () => void) => void): unknown;
+  /** The plugin loader's next step; refused on both majors once the app booted. */
+  after?(listener: (error: Error | null, done: (error?: Error | null) => void) => void): unknown;
   close(): PromiseLike<unknown>;
 }
 
@@ -109,8 +111,11 @@ function install(
         'stay on it, even after detach()); call kg.use(fastifyApp(app)) once per app',
     );
   }
-  // What throws once fastify started (routes, onRequest hooks) goes first, so a refused kg.use()
-  // leaves nothing behind; the preClose hook, which fastify 5 still takes after ready(), comes last.
+  // What throws once fastify started goes first, so a refused kg.use() leaves nothing behind. The
+  // plugin loader refuses a new step after ready() on both majors, whatever the options (fastify 5
+  // still takes the preClose hook, and with the defaults nothing else would be refused); before
+  // ready() the step only passes the boot's error on.
+  started(() => app.after?.((error, done) => done(error)));
   const probeRoutes = host.probeRoutes;
   if (options.probes) {
     for (const [url, handler] of probeRoutes) {
@@ -192,8 +197,8 @@ function started(add: () => unknown): void {
   try {
     add();
   } catch (error) {
-    // fastify 4 (and 5 once listening) says FST_ERR_INSTANCE_ALREADY_LISTENING; fastify 5 after
-    // ready() lets its plugin loader (avvio) refuse with AVV_ERR_ROOT_PLG_BOOTED.
+    // fastify's own checks say FST_ERR_INSTANCE_ALREADY_LISTENING; its plugin loader (avvio), after
+    // ready() or listen(), AVV_ERR_ROOT_PLG_BOOTED.
     const code = (error as { code?: unknown }).code;
     if (code !== 'FST_ERR_INSTANCE_ALREADY_LISTENING' && code !== 'AVV_ERR_ROOT_PLG_BOOTED') throw error;
     throw new KubegraceError(
