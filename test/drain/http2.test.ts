@@ -214,6 +214,11 @@ describe('http2 drainer', () => {
       );
       assert.deepEqual(drainPhase.forced, []);
       assert.ok(served > 500, `streams served: ${served}`);
+      // The figure docs/drain.md quotes: it depends on how many streams the client has in flight when
+      // the GOAWAY reaches it (here 16, each answered in 0–3 ms), not on the server.
+      console.log(
+        `# refused (to retry): ${retried} of ${served + retried} streams (${((100 * retried) / (served + retried)).toFixed(2)} %)`,
+      );
       assert.ok(retried < served / 10, `refused (retried) streams: ${retried} of ${served}`);
       assert.ok(sessions.length > 2, 'clients moved to new sessions');
     } finally {
