@@ -268,16 +268,21 @@ describe('event streams in the drain', () => {
     const observer = recordingObserver();
     const { tracker, flags } = trackerWithFlags();
     const timers = new Set<NodeJS.Timeout>();
+    /** The late stream's headers go out when the test says so: after the drain began. */
+    let releaseLate!: () => void;
+    const lateReleased = new Promise<void>((resolve) => (releaseLate = resolve));
+    let eventsWritten = 0;
     const server = http2.createServer((req, res) => {
-      const setup = Number(new URL(req.url, 'http://x').searchParams.get('setup') ?? 0);
-      timers.add(
-        setTimeout(() => {
+      const late = new URL(req.url, 'http://x').searchParams.has('late');
+      void (late ? lateReleased : Promise.resolve()).then(() => {
+        {
           res.writeHead(200, { 'content-type': 'text/event-stream' });
           let n = 0;
           const tick = setInterval(() => {
             if (res.writableEnded) return;
             n++;
             // Every other event in two writes: the drain must not end the stream between them.
+            eventsWritten++;
             if (n % 2 === 0) {
               res.write(`data: ${n}\n\n`);
               return;
@@ -290,8 +295,8 @@ describe('event streams in the drain', () => {
           }, 5);
           timers.add(tick);
           res.on('close', () => clearInterval(tick));
-        }, setup),
-      );
+        }
+      });
     });
     const seen: string[] = [];
     const drainer = createHttpDrainer(server, {
@@ -317,11 +322,14 @@ describe('event streams in the drain', () => {
         });
       });
     try {
-      const open1 = open('/events?setup=0');
-      // Its handler subscribes for a while: its headers go out after the drain began.
-      const late = open('/events?setup=400');
-      await delay(100);
-      const { phase, drained } = await shutDownAndDrain(drainer, flags);
+      const open1 = open('/events');
+      // Its handler subscribes (or authenticates) until the drain began: its headers go out then.
+      const late = open('/events?late');
+      while (eventsWritten < 3) await delay(5);
+      // As in a real shutdown, the streams' writes are watched for a while before the drain (the
+      // propagation wait): a stream is taken to be at a boundary only until its writes say otherwise.
+      const { phase, drained } = await shutDownAndDrain(drainer, flags, 30);
+      releaseLate();
       const [body, lateBody] = await Promise.all([open1, late]);
       await drained;
       assert.deepEqual(phase.forced, [], 'nothing forced: the drain did not wait for its budget');
@@ -329,11 +337,7 @@ describe('event streams in the drain', () => {
       assert.match(body, events, 'whole events, then the last one');
       // Ended just after its headers went out (its handler wrote nothing in that turn).
       assert.equal(lateBody, 'event: reconnect\n\n');
-      assert.deepEqual(
-        seen.sort(),
-        ['/events?setup=0', '/events?setup=400'],
-        'lastEvent got each HTTP/2 request',
-      );
+      assert.deepEqual(seen.sort(), ['/events', '/events?late'], 'lastEvent got each HTTP/2 request');
       assert.equal(
         observer.paced.filter((p) => p.protocol === 'event_stream').length,
         1,
