@@ -17,6 +17,7 @@ import {
   startFakeKubeApi,
   waitFor,
   type FakeKubeApi,
+  fakeKubernetesOptions,
 } from '../support/fake-kube-api.js';
 
 const REQUEST_TIMEOUT_MS = 500;
@@ -149,20 +150,13 @@ async function runCase(client: KubeClientModule, c: Case): Promise<void> {
   let k: KubernetesIntegration | undefined;
   try {
     await c.before?.(fake);
-    const kubeConfig = new client.KubeConfig();
-    kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
+    const options = fakeKubernetesOptions(fake, client, {
+      podName: pod.name,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      retry: { initialMs: 100, maxMs: 500 },
+    });
     const startedAt = Date.now();
-    k = await kg.use(
-      kubernetes({
-        kubeConfig,
-        client,
-        podName: pod.name,
-        namespace: 'shop',
-        env: {},
-        requestTimeoutMs: REQUEST_TIMEOUT_MS,
-        retry: { initialMs: 100, maxMs: 500 },
-      }),
-    );
+    k = await kg.use(kubernetes(options));
     const startup = Date.now() - startedAt;
     assert.ok(startup <= REQUEST_TIMEOUT_MS + 700, `kubernetes resolved after ${startup} ms`);
     if (c.during) {

@@ -19,6 +19,7 @@ import {
   waitFor,
   type FakeKubeApi,
   type FakeKubeApiOptions,
+  fakeKubernetesOptions,
 } from '../support/fake-kube-api.js';
 
 interface Setup {
@@ -53,18 +54,14 @@ async function setup(
     drain: { timeoutMs: 60_000 },
     cleanupTimeoutMs: 300,
   });
-  const kubeConfig = new client.KubeConfig();
-  kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
   const k = await kg.use(
-    kubernetes({
-      kubeConfig,
-      client,
-      podName: pod.name,
-      namespace: 'shop',
-      env: {},
-      requestTimeoutMs: 1000,
-      retry: { initialMs: 50, maxMs: 300 },
-    }),
+    kubernetes(
+      fakeKubernetesOptions(fake, client, {
+        podName: pod.name,
+        requestTimeoutMs: 1000,
+        retry: { initialMs: 50, maxMs: 300 },
+      }),
+    ),
   );
   await waitFor(() => k.watching.pod, 'the pod watch to open');
   kg.ready();

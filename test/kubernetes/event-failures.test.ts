@@ -16,6 +16,7 @@ import {
   setEndpointReady,
   startFakeKubeApi,
   waitFor,
+  fakeKubernetesOptions,
 } from '../support/fake-kube-api.js';
 
 for (const major of clientMajors()) {
@@ -37,17 +38,13 @@ for (const major of clientMajors()) {
           drain: { timeoutMs: 4000 },
           cleanupTimeoutMs: 500,
         });
-        const kubeConfig = new client.KubeConfig();
-        kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
         const k = await kg.use(
-          kubernetes({
-            kubeConfig,
-            client,
-            podName: pod.name,
-            namespace: 'shop',
-            env: {},
-            requestTimeoutMs: 700,
-          }),
+          kubernetes(
+            fakeKubernetesOptions(fake, client, {
+              podName: pod.name,
+              requestTimeoutMs: 700,
+            }),
+          ),
         );
         try {
           await waitFor(() => k.watching.pod && k.watching.endpointSlices, 'the watches');

@@ -7,7 +7,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createKubegrace } from '../../src/kubegrace.js';
 import { kubernetes } from '../../src/kubernetes/index.js';
-import { captureLog, clientMajors, seedPod, startFakeKubeApi, waitFor } from '../support/fake-kube-api.js';
+import {
+  captureLog,
+  clientMajors,
+  seedPod,
+  startFakeKubeApi,
+  waitFor,
+  fakeKubernetesOptions,
+} from '../support/fake-kube-api.js';
 
 for (const major of clientMajors()) {
   describe(`the pod read after start-up via ${major.label}`, { skip: major.skip ?? false }, () => {
@@ -28,18 +35,14 @@ for (const major of clientMajors()) {
       try {
         const pod = seedPod(fake, { graceSeconds: 10 });
         await fake.down();
-        const kubeConfig = new client.KubeConfig();
-        kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
         const k = await kg.use(
-          kubernetes({
-            kubeConfig,
-            client,
-            podName: pod.name,
-            namespace: 'shop',
-            env: {},
-            requestTimeoutMs: 500,
-            retry: { initialMs: 100, maxMs: 300 },
-          }),
+          kubernetes(
+            fakeKubernetesOptions(fake, client, {
+              podName: pod.name,
+              requestTimeoutMs: 500,
+              retry: { initialMs: 100, maxMs: 300 },
+            }),
+          ),
         );
         try {
           assert.equal(k.timing, undefined, 'nothing read while the API is down');
@@ -90,20 +93,16 @@ for (const major of clientMajors()) {
           status: { phase: 'Running', podIP: '10.1.2.3' },
         });
         fake.forbid('pods', ['list', 'watch', 'get']);
-        const kubeConfig = new client.KubeConfig();
-        kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
         const k = await kg.use(
-          kubernetes({
-            kubeConfig,
-            client,
-            podName: 'web-0',
-            namespace: 'shop',
-            env: {},
-            requestTimeoutMs: 1000,
-            retry: { initialMs: 50, maxMs: 200 },
-            confirmPropagation: false,
-            events: false,
-          }),
+          kubernetes(
+            fakeKubernetesOptions(fake, client, {
+              podName: 'web-0',
+              requestTimeoutMs: 1000,
+              retry: { initialMs: 50, maxMs: 200 },
+              confirmPropagation: false,
+              events: false,
+            }),
+          ),
         );
         try {
           kg.ready();

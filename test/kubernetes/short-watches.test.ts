@@ -16,6 +16,7 @@ import {
   setEndpointReady,
   startFakeKubeApi,
   waitFor,
+  fakeKubernetesOptions,
 } from '../support/fake-kube-api.js';
 
 for (const major of clientMajors()) {
@@ -38,17 +39,13 @@ for (const major of clientMajors()) {
       try {
         const pod = seedPod(fake, { graceSeconds: 30 });
         fake.cutWatchesAfter(500);
-        const kubeConfig = new client.KubeConfig();
-        kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
         const k = await kg.use(
-          kubernetes({
-            kubeConfig,
-            client,
-            podName: pod.name,
-            namespace: 'shop',
-            env: {},
-            requestTimeoutMs: 1000,
-          }),
+          kubernetes(
+            fakeKubernetesOptions(fake, client, {
+              podName: pod.name,
+              requestTimeoutMs: 1000,
+            }),
+          ),
         );
         try {
           kg.ready();

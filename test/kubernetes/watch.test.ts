@@ -19,6 +19,7 @@ import {
   type FakeKubeApi,
   type FakeKubeApiOptions,
   type RequestRecord,
+  fakeKubernetesOptions,
 } from '../support/fake-kube-api.js';
 
 interface Setup {
@@ -52,18 +53,14 @@ async function setup(
     drain: { timeoutMs: 300 },
     cleanupTimeoutMs: 300,
   });
-  const kubeConfig = new client.KubeConfig();
-  kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
   const k = await kg.use(
-    kubernetes({
-      kubeConfig,
-      client,
-      podName: pod.name,
-      namespace: 'shop',
-      env: {},
-      requestTimeoutMs: 1000,
-      retry: { initialMs: 50, maxMs: 300 },
-    }),
+    kubernetes(
+      fakeKubernetesOptions(fake, client, {
+        podName: pod.name,
+        requestTimeoutMs: 1000,
+        retry: { initialMs: 50, maxMs: 300 },
+      }),
+    ),
   );
   await waitFor(() => fake.openWatches === 2, 'both watches to open');
   return {

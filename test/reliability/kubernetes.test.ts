@@ -23,6 +23,7 @@ import {
   startFakeKubeApi,
   waitFor,
   type FakeKubeApi,
+  fakeKubernetesOptions,
 } from '../support/fake-kube-api.js';
 
 const QUIET_MS = 200;
@@ -126,18 +127,14 @@ async function runCase(client: KubeClientModule, c: Case): Promise<void> {
   const propagating = new Promise<void>((resolve) =>
     kg.on('phase', ({ phase, status }) => phase === 'propagate' && status === 'start' && resolve()),
   );
-  const kubeConfig = new client.KubeConfig();
-  kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
   const k = await kg.use(
-    kubernetes({
-      kubeConfig,
-      client,
-      podName: pod.name,
-      namespace: 'shop',
-      env: {},
-      requestTimeoutMs: REQUEST_TIMEOUT_MS,
-      retry: { initialMs: 50, maxMs: 300 },
-    }),
+    kubernetes(
+      fakeKubernetesOptions(fake, client, {
+        podName: pod.name,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        retry: { initialMs: 50, maxMs: 300 },
+      }),
+    ),
   );
   try {
     await kg.start();

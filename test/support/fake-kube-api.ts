@@ -29,6 +29,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeClientModule } from '../../src/kubernetes/client.js';
+import type { KubernetesOptions } from '../../src/kubernetes/options.js';
 
 export type Json = Record<string, unknown>;
 
@@ -1425,6 +1426,20 @@ export function clientMajors(): {
           'CI runs it with KUBEGRACE_TEST_NODE pointing at Node 26',
     },
   ];
+}
+
+/**
+ * `kubernetes()` options against this fake as the tests give them: a kubeconfig for it (namespace
+ * `shop`), the client under test and no environment, with `options` on top.
+ */
+export function fakeKubernetesOptions(
+  fake: FakeKubeApi,
+  client: KubeClientModule,
+  options: Omit<KubernetesOptions, 'kubeConfig' | 'client'>,
+): KubernetesOptions {
+  const kubeConfig = new client.KubeConfig();
+  kubeConfig.loadFromOptions(fake.kubeConfigOptions('shop'));
+  return { kubeConfig, client, namespace: 'shop', env: {}, ...options };
 }
 
 /** A pod in the fake, with one ready endpoint in a Service's EndpointSlice. */
