@@ -52,7 +52,8 @@ const cases: Case[] = [
     // The shutdown starts right away, so the first call to meet the dead API is a watch (or its
     // re-list) or the shutdown's own Event, whichever the scheduler runs first; either is the one warning.
     warning:
-      /^the Kubernetes API at \S+ is unreachable \(.*(ECONNREFUSED|ECONNRESET).*\) for ((watch|list) (pods|endpointslices\.discovery\.k8s\.io)|create events); retrying in the background; until then kubegrace relies on the local strategy/,
+      // An Event is dropped, not retried; a list or a watch is retried.
+      /^the Kubernetes API at \S+ is unreachable \(.*(ECONNREFUSED|ECONNRESET).*\) for ((watch|list) (pods|endpointslices\.discovery\.k8s\.io); retrying in the background|create events; that Event is dropped \(Events are not retried\); the next ones are still sent); until then kubegrace relies on the local strategy/,
   },
   {
     name: 'API slow: every answer takes longer than requestTimeoutMs',
