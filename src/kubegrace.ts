@@ -347,7 +347,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     PRESTOP_PATH,
     createPrestopRoute({
       token: settings.prestop.token,
-      trigger: () => void lifecycle.shutdown({ kind: 'prestop' }, { terminationStartedAt: triggerArrival() }),
+      trigger: () => void startedBy({ kind: 'prestop' }),
     }),
   );
 
@@ -372,9 +372,20 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
       : Math.max(loopWatch.earliestArrival(), now - settings.safetyMarginMs);
   }
 
-  /** The kubelet's signal: a preStop sleep held it back, so its clock started that long before. */
-  function signalRequest(): ShutdownRequest {
+  /**
+   * When the kubelet's clock started for a trigger handled now: a `/prestop` call at its arrival; its
+   * signal at its arrival less the preStop sleep that held it back. Other triggers are not the
+   * kubelet's. The one reckoning for kubegrace's own handlers and an app that forwards them.
+   */
+  function terminationRequest(trigger: string | Trigger | undefined): ShutdownRequest | undefined {
+    if (typeof trigger !== 'object') return undefined;
+    if (trigger.kind === 'prestop') return { terminationStartedAt: triggerArrival() };
+    if (trigger.kind !== 'signal') return undefined;
     return { terminationStartedAt: triggerArrival() - settings.preStopSleepSeconds * 1000 };
+  }
+
+  function startedBy(trigger: Trigger): Promise<ShutdownSummary> {
+    return lifecycle.shutdown(trigger, terminationRequest(trigger));
   }
   let starting: Promise<void> | undefined;
 
@@ -517,7 +528,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
           catchErrors: settings.catchErrors,
           // A preStop sleep held the signal back: the kubelet's clock started that long ago. So may a
           // blocked event loop have: the signal counts from when it could first have arrived.
-          onSignal: (signal) => void lifecycle.shutdown({ kind: 'signal', signal }, signalRequest()),
+          onSignal: (signal) => void startedBy({ kind: 'signal', signal }),
           onSecondSignal: (signal, code) => lifecycle.forceExit(code, `second ${signal}`),
           onFatal: (error) => void lifecycle.fatal(error),
           lifecycle,
@@ -665,16 +676,7 @@ export function createKubegrace(options: KubegraceOptions = {}): Kubegrace {
     addManagementRoute,
     trackRequest: (req, res) => tracker.trackUnwatched(req, res),
     // An app that handles signals itself forwards them: reckoned as kubegrace's own handler would.
-    shutdown: (trigger, request) =>
-      lifecycle.shutdown(
-        trigger,
-        request ??
-          (typeof trigger === 'object' && trigger.kind === 'signal'
-            ? signalRequest()
-            : typeof trigger === 'object' && trigger.kind === 'prestop'
-              ? { terminationStartedAt: triggerArrival() }
-              : undefined),
-      ),
+    shutdown: (trigger, request) => lifecycle.shutdown(trigger, request ?? terminationRequest(trigger)),
     fatal: (error) => lifecycle.fatal(error),
     on: (event, listener) => lifecycle.on(event, listener),
     destroy,
