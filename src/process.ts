@@ -6,7 +6,7 @@ import inspector from 'node:inspector';
 import { constants } from 'node:os';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './log.js';
-import { createWatchdog, type Watchdog, type WatchdogDeadline } from './watchdog.js';
+import { createWatchdog, type Watchdog } from './watchdog.js';
 
 export interface ProcessHandlers {
   readonly signals: readonly NodeJS.Signals[];
@@ -21,7 +21,7 @@ export interface ProcessHandlers {
    * exit time of each shutdown (even with the event loop blocked), and a process that leaves in the
    * middle of a shutdown (a hook calling `process.exit`) still writes the summary, on 'exit'.
    */
-  readonly lifecycle?: Pick<Lifecycle, 'on' | 'expire' | 'exiting'>;
+  readonly lifecycle?: Pick<Lifecycle, 'on' | 'expire' | 'exiting' | 'timing'>;
   /** Where the watchdog says it failed to start. */
   readonly logger?: Logger;
   /** The summary goes to stderr as JSON (the default logger): the watchdog's last resort writes there too. */
@@ -77,14 +77,13 @@ export function installProcessHandlers(handlers: ProcessHandlers): (release?: Re
 }
 
 function watchLifecycle(
-  lifecycle: Pick<Lifecycle, 'on' | 'expire' | 'exiting'>,
+  lifecycle: Pick<Lifecycle, 'on' | 'expire' | 'exiting' | 'timing'>,
   handlers: Pick<ProcessHandlers, 'logger' | 'summaryOnStderr'>,
 ): { remove(standDown: boolean): void; killAt(): number | undefined } {
   // Synchronous to the end: 'exit' listeners cannot wait. The lifecycle writes the summary once.
   const onExit = (code: number): void => lifecycle.exiting(code);
   process.on('exit', onExit);
   let watchdog: Watchdog | undefined;
-  let deadline: WatchdogDeadline | undefined;
   const expire = (): void => {
     // First: the lifecycle's own `exit` (below) may already be the default process.exit.
     releaseInspector();
@@ -97,7 +96,6 @@ function watchLifecycle(
   };
   const removers = [
     lifecycle.on('deadline', (next) => {
-      deadline = next;
       watchdog ??= createWatchdog({
         expire,
         writeFallbackLine: handlers.summaryOnStderr === true,
@@ -117,8 +115,9 @@ function watchLifecycle(
       for (const remove of removers) remove();
       if (standDown) watchdog?.done();
     },
-    // The report slice ends as far before the kill time as the deadline is before it.
-    killAt: () => (deadline ? 2 * deadline.reportUntil - deadline.deadlineAt : undefined),
+    // The kill time itself: derived from the deadline it would be wrong when fatal's own, shorter
+    // deadline set it (the signals would go back before the kill).
+    killAt: () => lifecycle.timing.killAt,
   };
 }
 

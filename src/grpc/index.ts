@@ -171,7 +171,7 @@ export function grpc(server: GrpcServerLike, options: GrpcOptions = {}): Integra
     /** Health Watch streams: they do not hold the drain, and end with it. */
     const watchStreams = new Set<ServerHttp2Stream>();
     let closeReason: 'goaway' | 'forced' | undefined;
-    /** The drain was cut short: cleanup destroys the sessions. */
+    /** The drain was cut short (when, and how many calls it ended): cleanup, or the exit phase past the deadline, destroys the sessions once their statuses are out. */
     let forcedDrain: { readonly at: number; readonly calls: number } | undefined;
     const changed = new Set<() => void>();
     const notify = (): void => {
