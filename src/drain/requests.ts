@@ -21,7 +21,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Socket } from 'node:net';
-import { invalidOption } from '../errors.js';
+import { invalidOption, redactUrls } from '../errors.js';
 import { createNotifier, settle } from '../wait.js';
 import type { DrainObserver } from './observer.js';
 
@@ -110,6 +110,8 @@ const kTracked = Symbol('kubegrace.tracked');
 const kDone = Symbol('kubegrace.done');
 /** Index in `openHttp1` while an HTTP/1 response is in flight. */
 const kSlot = Symbol('kubegrace.slot');
+/** Its slot in the array of requests tracked by `trackUnwatched()`, the same way. */
+const kUnwatchedSlot = Symbol('kubegrace.unwatchedSlot');
 /** The ledger of a socket, for the diagnostics-channel subscriber (which gets the socket). */
 const kLedger = Symbol('kubegrace.ledger');
 /** On a socket: the response kubegrace gave `Connection: close` (the newest one it saw). */
@@ -123,6 +125,7 @@ const kLingering = Symbol('kubegrace.lingering');
 interface TrackedResponse {
   [kTracked]?: boolean;
   [kSlot]?: number;
+  [kUnwatchedSlot]?: number | undefined;
   [kDone]?: RequestDone;
   readonly headersSent: boolean;
   setHeader(name: string, value: string): unknown;
@@ -326,10 +329,21 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
     return admit(req, res, http1);
   }
 
-  /** In flight, tracked by trackUnwatched(): few (only apps without attach), so a Set is cheap enough. */
-  const unwatched = new Set<TrackedResponse>();
-  const unwatchedEnded: RequestDone = (res) => {
-    unwatched.delete(res);
+  /**
+   * In flight, tracked by trackUnwatched(): every request of an app whose server kubegrace does not
+   * drain, so an array with swap-remove, as openHttp1 (no hashing per request).
+   */
+  const unwatched: TrackedResponse[] = [];
+  const unwatchedEnded: RequestDone = (response) => {
+    const res = response as unknown as TrackedResponse;
+    const slot = res[kUnwatchedSlot];
+    if (slot === undefined) return;
+    res[kUnwatchedSlot] = undefined;
+    const last = unwatched.pop() as TrackedResponse;
+    if (last !== res) {
+      unwatched[slot] = last;
+      last[kUnwatchedSlot] = slot;
+    }
   };
 
   function trackUnwatched(
@@ -340,18 +354,19 @@ export function createRequestTracker(options: RequestTrackerOptions): RequestTra
     const fresh = res[kTracked] === undefined;
     const answered = track(req, response, unwatchedEnded);
     // Not when a drainer had it first (a ledger, or its own track()): the drainer cuts it.
-    if (fresh && res[kTracked] === true) unwatched.add(res);
+    if (fresh && res[kTracked] === true) res[kUnwatchedSlot] = unwatched.push(res) - 1;
     return answered;
   }
 
   function abandonUnwatched(): string[] {
-    const cut = [...unwatched];
-    unwatched.clear();
+    const cut = unwatched.splice(0);
     return cut.map((res) => {
+      res[kUnwatchedSlot] = undefined;
       const { method = '?', url = '' } = res.req ?? {};
       const query = url.indexOf('?');
       res.destroy();
-      return `${method} ${query === -1 ? url : url.slice(0, query)}`;
+      // Without the query (it may carry tokens); an absolute-form target without its user info.
+      return `${method} ${redactUrls(query === -1 ? url : url.slice(0, query))}`;
     });
   }
 
